@@ -1,0 +1,28 @@
+"""Start ComfyUI's main.py on a CPU-only torch.
+
+The CPU torch wheel available here pairs with a torchvision build whose C++ operators are
+missing, so `import torchvision` fails with "operator torchvision::nms does not exist".
+ComfyUI imports torchvision at load time; registering the two operator schemas first is
+enough for everything that runs on CPU. Production images use a matched torch/torchvision
+and start main.py directly.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+import torch
+
+for name, arg in (("nms", "dets"), ("qnms", "qdets")):
+    try:
+        torch.library.define(
+            f"torchvision::{name}",
+            f"(Tensor {arg}, Tensor scores, float iou_threshold) -> Tensor",
+        )
+    except RuntimeError:  # already defined: a matched torchvision is installed
+        pass
+
+comfy_root = Path(__file__).resolve().parent / "ComfyUI"
+sys.path.insert(0, str(comfy_root))
+sys.argv[0] = str(comfy_root / "main.py")
+runpy.run_path(str(comfy_root / "main.py"), run_name="__main__")

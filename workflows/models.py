@@ -1,0 +1,76 @@
+"""Model folders: ComfyUI's folder names, their aliases, and the loader inputs that name a model file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ComfyUI serves these pairs from one list (folder_paths maps both names to the same paths).
+FOLDER_ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
+
+# Every model folder ComfyUI 0.3.x knows, canonical names first.
+MODEL_FOLDERS: tuple[str, ...] = (
+    "checkpoints", "diffusion_models", "text_encoders", "vae", "loras", "clip_vision", "controlnet",
+    "upscale_models", "embeddings", "hypernetworks", "style_models", "gligen", "photomaker",
+    "vae_approx", "model_patches", "audio_encoders", "diffusers", "configs", "unet", "clip",
+)
+
+# (node class, input name) -> model folder, for loaders whose inputs name a file.
+LOADER_INPUTS: dict[tuple[str, str], str] = {
+    ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+    ("CheckpointLoader", "ckpt_name"): "checkpoints",
+    ("ImageOnlyCheckpointLoader", "ckpt_name"): "checkpoints",
+    ("UNETLoader", "unet_name"): "diffusion_models",
+    ("CLIPLoader", "clip_name"): "text_encoders",
+    ("DualCLIPLoader", "clip_name1"): "text_encoders",
+    ("DualCLIPLoader", "clip_name2"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name1"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name2"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name3"): "text_encoders",
+    ("VAELoader", "vae_name"): "vae",
+    ("LoraLoader", "lora_name"): "loras",
+    ("LoraLoaderModelOnly", "lora_name"): "loras",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("ControlNetLoader", "control_net_name"): "controlnet",
+    ("UpscaleModelLoader", "model_name"): "upscale_models",
+    ("StyleModelLoader", "style_model_name"): "style_models",
+    ("WanVideoModelLoader", "model"): "diffusion_models",
+    ("WanVideoVAELoader", "model_name"): "vae",
+    ("LoadWanVideoT5TextEncoder", "model_name"): "text_encoders",
+    ("WanVideoLoraSelect", "lora"): "loras",
+}
+
+MODEL_EXTENSIONS: frozenset[str] = frozenset(
+    {".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".pkl", ".onnx", ".yaml"}
+)
+
+
+def canonical_folder(folder: str) -> str:
+    return FOLDER_ALIASES.get(folder, folder)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    """One model file found on disk by the worker."""
+
+    folder: str  # canonical folder name the file sits in
+    name: str  # path relative to that folder, '/'-separated: what ComfyUI would list
+    path: str  # absolute path
+    size_bytes: int
+    source: str  # "image" | "volume"
+    scanned: bool  # is the directory one that ComfyUI scans (per extra_model_paths)?
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIndex:
+    """What ComfyUI lists per folder and what the worker found on disk."""
+
+    comfy_sees: dict[str, frozenset[str]]
+    on_disk: tuple[ModelFile, ...] = ()
+    checksums: dict[str, str] | None = None  # absolute path -> sha256, when asked for
+
+    def sees(self, folder: str, name: str) -> bool:
+        return name in self.comfy_sees.get(canonical_folder(folder), frozenset())
+
+    def files_named(self, name: str) -> list[ModelFile]:
+        base = name.rsplit("/", 1)[-1]
+        return [f for f in self.on_disk if f.name.rsplit("/", 1)[-1] == base]
