@@ -1,0 +1,107 @@
+"""ComfyUI's HTTP API: one pooled session, a timeout on every call, retries for idempotent GETs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from comfyui_client.errors import ComfyUnavailable, PromptRejected
+
+
+class ComfyClient:
+    """Thin, typed access to the ComfyUI endpoints this project uses."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0, pool_size: int = 16) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        retry = Retry(total=2, connect=0, backoff_factor=0.1, status_forcelist=(502, 503, 504),
+                      allowed_methods=frozenset({"GET"}))
+        self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.base_url.removeprefix("http") + "/ws"
+
+    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise ComfyUnavailable(f"ComfyUI at {self.base_url} did not answer {method} {path}: "
+                                   f"{type(exc).__name__}") from exc
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code >= 500:
+            raise ComfyUnavailable(f"ComfyUI answered {method} {path} with HTTP {response.status_code}")
+        response.raise_for_status()
+        return response.json()
+
+    def system_stats(self, timeout: float | None = None) -> dict[str, Any]:
+        return self._json("GET", "/system_stats", timeout=timeout)
+
+    def is_up(self, timeout: float = 0.5) -> bool:
+        try:
+            self.system_stats(timeout=timeout)
+        except (ComfyUnavailable, requests.HTTPError, ValueError):
+            return False
+        return True
+
+    def object_info(self) -> dict[str, Any]:
+        return self._json("GET", "/object_info", timeout=max(self.timeout, 30))
+
+    def model_folders(self) -> list[str]:
+        return self._json("GET", "/models")
+
+    def models(self, folder: str) -> list[str]:
+        response = self._request("GET", f"/models/{folder}")
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return response.json()
+
+    def queue(self) -> dict[str, Any]:
+        return self._json("GET", "/queue")
+
+    def queued_prompt_ids(self) -> set[str]:
+        q = self.queue()
+        return {item[1] for key in ("queue_running", "queue_pending") for item in q.get(key, [])}
+
+    def history(self, prompt_id: str) -> dict[str, Any] | None:
+        return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
+
+    def queue_prompt(self, workflow: dict[str, Any], *, prompt_id: str, client_id: str) -> dict[str, Any]:
+        response = self._request("POST", "/prompt",
+                                 json={"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id})
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": {"type": "invalid_response", "message": response.text[:500]}}
+        if response.status_code != 200:
+            raise PromptRejected(response.status_code, body)
+        return body
+
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+
+    def delete_queued(self, prompt_ids: list[str]) -> None:
+        self._request("POST", "/queue", json={"delete": prompt_ids})
+
+    def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
+        response = self._request("GET", "/view", params={"filename": filename, "subfolder": subfolder,
+                                                         "type": folder_type}, timeout=max(self.timeout, 120))
+        response.raise_for_status()
+        return response.content
+
+    def upload_image(self, name: str, data: bytes) -> str:
+        response = self._request("POST", "/upload/image", files={"image": (name, data)},
+                                 data={"overwrite": "true"})
+        response.raise_for_status()
+        return response.json()["name"]
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,40 @@
+"""Exceptions raised by the ComfyUI client (the tree is drawn in the package docstring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ComfyError(Exception):
+    """Base of everything the ComfyUI client raises."""
+
+
+class ComfyUnavailable(ComfyError):
+    """ComfyUI did not answer: refused, reset or timed out."""
+
+
+class PromptRejected(ComfyError):
+    """ComfyUI refused the prompt; `body` is its JSON answer (error + node_errors)."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        self.status, self.body = status, body
+        err = body.get("error") if isinstance(body, dict) else None
+        message = err.get("message") if isinstance(err, dict) else str(body)[:500]
+        super().__init__(f"ComfyUI rejected the prompt (HTTP {status}): {message}")
+
+
+class ExecutionFailed(ComfyError):
+    """A node raised; `data` is ComfyUI's execution_error message."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        super().__init__(f"{data.get('node_type')} (node {data.get('node_id')}) raised "
+                         f"{data.get('exception_type')}: {data.get('exception_message', '').strip()}")
+
+
+class PromptInterrupted(ComfyError):
+    """Execution was interrupted before it finished."""
+
+
+class PromptTimeout(ComfyError):
+    """The deadline passed; the caller decides whether to interrupt and dequeue."""

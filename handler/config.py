@@ -1,0 +1,76 @@
+"""Worker settings, read from the environment once. Nothing else in handler/ reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+HANDLER_VERSION = "0.1.0"
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    try:
+        return float(env.get(key, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    comfy_url: str = "http://127.0.0.1:8188"
+    comfy_dir: Path = Path("/comfyui")  # ComfyUI root (models/, custom_nodes/)
+    input_dir: Path = Path("/comfyui/input")
+    output_dir: Path = Path("/comfyui/output")
+    temp_dir: Path = Path("/comfyui/temp")
+    comfy_log: Path = Path("/var/log/comfyui.log")
+    comfy_pid_file: Path | None = None
+    volume_dir: Path = Path("/runpod-volume")
+    extra_model_paths: Path | None = None
+    default_workflow: str = "smoke_image"
+    timeout_s: float = 600.0
+    ready_timeout_s: float = 120.0
+    disk_low_gb: float = 2.0
+    max_payload_mb: float = 10.0  # RunPod /run result limit; 20 for /runsync
+    bucket_endpoint_url: str | None = None
+    bucket_access_key_id: str | None = None
+    bucket_secret_access_key: str | None = None
+    bucket_name: str = "comfyui-outputs"
+    bucket_region: str | None = None
+    self_check_strict: bool = False
+    progress_interval_s: float = 0.5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        comfy_dir = Path(env.get("COMFY_DIR", "/comfyui"))
+        pid_file = env.get("COMFY_PID_FILE")
+        extra = env.get("COMFY_EXTRA_MODEL_PATHS")
+        return cls(
+            comfy_url=env.get("COMFY_URL", f"http://127.0.0.1:{env.get('COMFY_PORT', '8188')}"),
+            comfy_dir=comfy_dir,
+            input_dir=Path(env.get("COMFY_INPUT_DIR", comfy_dir / "input")),
+            output_dir=Path(env.get("COMFY_OUTPUT_DIR", comfy_dir / "output")),
+            temp_dir=Path(env.get("COMFY_TEMP_DIR", comfy_dir / "temp")),
+            comfy_log=Path(env.get("COMFY_LOG", "/var/log/comfyui.log")),
+            comfy_pid_file=Path(pid_file) if pid_file else None,
+            volume_dir=Path(env.get("RUNPOD_VOLUME_DIR", "/runpod-volume")),
+            extra_model_paths=Path(extra) if extra else None,
+            default_workflow=env.get("DEFAULT_WORKFLOW", "smoke_image"),
+            timeout_s=_float(env, "GENERATE_TIMEOUT_S", 600.0),
+            ready_timeout_s=_float(env, "COMFY_READY_TIMEOUT", 120.0),
+            disk_low_gb=_float(env, "DISK_LOW_GB", 2.0),
+            max_payload_mb=_float(env, "MAX_PAYLOAD_MB", 10.0),
+            bucket_endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
+            bucket_access_key_id=env.get("BUCKET_ACCESS_KEY_ID") or None,
+            bucket_secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
+            bucket_name=env.get("BUCKET_NAME", "comfyui-outputs"),
+            bucket_region=env.get("BUCKET_REGION") or None,
+            self_check_strict=env.get("SELF_CHECK_STRICT", "0") == "1",
+            progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 0.5),
+        )
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a response or a log line."""
+        return [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]

@@ -1,0 +1,251 @@
+"""`generate` mode: patch a workflow, run it on the local ComfyUI, return every output with timings.
+
+validate -> store inputs -> patch -> run -> collect -> deliver, each a small function; JobError
+carries the failure code to the edge (handler.worker).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfyui_client import (
+    ComfyUnavailable,
+    ExecutionFailed,
+    PromptInterrupted,
+    PromptRejected,
+    PromptTimeout,
+    run_prompt,
+)
+from handler.errors import JobError
+from handler.images import StoredImage, store_image
+from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
+from handler.request import GenerateRequest
+from handler.runtime import Runtime
+from workflows.analysis import UI_FORMAT_FIX, is_ui_format, shape_findings
+from workflows.patch import PatchError, apply_parameters
+from workflows.registry import Entry
+
+ProgressSink = Callable[[dict[str, Any]], None]
+_DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
+
+
+@dataclass
+class JobFiles:
+    """Everything a job wrote, removed once the response is built."""
+
+    paths: list[Path] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+        for directory in self.dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def resolve_workflow(runtime: Runtime, workflow: str | dict[str, Any] | None) -> tuple[Entry | None, dict[str, Any]]:
+    if workflow is None or isinstance(workflow, str):
+        name = workflow or runtime.settings.default_workflow
+        entry = runtime.registry.get(name)
+        if entry is None:
+            raise JobError("WORKFLOW_NOT_FOUND", f"no registered workflow {name[:100]!r}",
+                           {"registered": sorted(runtime.registry.entries)})
+        return entry, entry.workflow()
+    if is_ui_format(workflow):
+        raise JobError("WORKFLOW_UI_FORMAT", "the workflow is in the editor's UI format, not API format",
+                       {"fix": UI_FORMAT_FIX})
+    problems = shape_findings(workflow)
+    if problems:
+        raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix})
+    return None, workflow
+
+
+def store_inputs(runtime: Runtime, request: GenerateRequest, entry: Entry | None, job_key: str,
+                 files: JobFiles) -> list[StoredImage]:
+    roles = {i.role for i in request.images if i.role}
+    if entry is not None:
+        if "image" in entry.parameters and "image" not in roles:
+            raise JobError("NO_IMAGE", f"workflow {entry.id!r} needs an input image (image_base64)")
+        if "end_image" in entry.parameters and "end_image" not in roles:
+            raise JobError("NO_END_IMAGE", f"workflow {entry.id!r} needs an end image (end_image_base64)")
+    stored = []
+    for index, image in enumerate(request.images):
+        item = store_image(runtime.settings.input_dir, job_key, index, image.name, image.role, image.data)
+        files.paths.append(item.path)
+        stored.append(item)
+    return stored
+
+
+def patch(request: GenerateRequest, entry: Entry | None, workflow: dict[str, Any], stored: list[StoredImage],
+          job_key: str) -> dict[str, Any]:
+    try:
+        patched = apply_parameters(
+            workflow, entry, request.params,
+            images={s.role: s.stored_name for s in stored if s.role},
+            overrides=request.overrides,
+            renames={s.requested_name: s.stored_name for s in stored if not s.role},
+        )
+    except PatchError as exc:
+        raise JobError(exc.code, str(exc)) from None
+    # Outputs go to a per-job subfolder: unique names, no cache hit on a repeated prompt, easy cleanup.
+    for node in patched.values():
+        prefix = node.get("inputs", {}).get("filename_prefix")
+        if isinstance(prefix, str):
+            node["inputs"]["filename_prefix"] = f"{job_key}/{prefix.lstrip('/')}"
+    return patched
+
+
+def _queue_failed(runtime: Runtime, exc: PromptRejected) -> JobError:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    nodes = []
+    for node_id, info in (body.get("node_errors") or {}).items():
+        for e in info.get("errors", []):
+            nodes.append({"node_id": node_id, "class_type": info.get("class_type"), "type": e.get("type"),
+                          "message": e.get("message"), "details": e.get("details"),
+                          "input": (e.get("extra_info") or {}).get("input_name")})
+    details: dict[str, Any] = {"type": err.get("type"), "node_errors": nodes}
+    message = err.get("message") or str(exc)
+    if m := _DOES_NOT_EXIST.search(message):
+        pack = runtime.registry.pack_for_node(m["cls"])
+        details["missing_node"] = m["cls"]
+        if pack is not None:
+            details["pack"] = {"name": pack.name, "repo": pack.repo, "commit": pack.commit}
+            message += f" It is provided by the custom node pack {pack.name} ({pack.repo})."
+    elif nodes:
+        message = "; ".join(f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}"
+                            for n in nodes[:5])
+    return JobError("QUEUE_FAILED", message, details)
+
+
+def execute(runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline: float,
+            on_progress: ProgressSink | None):  # noqa: ANN201 - PromptResult
+    if runtime.comfy_process_alive() is False:
+        raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
+    try:
+        return run_prompt(runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline,
+                          on_progress=on_progress)
+    except PromptRejected as exc:
+        raise _queue_failed(runtime, exc) from None
+    except PromptTimeout:
+        _stop_prompt(runtime, prompt_id)
+        raise JobError("TIMEOUT", "the job did not finish before its deadline; it was interrupted and removed "
+                       "from ComfyUI's queue", {"prompt_id": prompt_id}) from None
+    except ExecutionFailed as exc:
+        data = exc.data
+        text = str(data.get("exception_message", "")).strip()
+        code = "DISK_FULL" if "No space left on device" in text else "GENERATION_ERROR"
+        raise JobError(code, str(exc), {
+            "node_id": data.get("node_id"), "node_type": data.get("node_type"),
+            "exception_type": data.get("exception_type"), "exception_message": text,
+            "traceback": (data.get("traceback") or [])[-8:]}) from None
+    except PromptInterrupted as exc:
+        raise JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)") from None
+    except ComfyUnavailable as exc:
+        queued = "queued" in str(exc) or "/prompt" in str(exc)
+        raise JobError("COMFY_NOT_READY" if queued else "COMFY_DIED", str(exc)) from None
+
+
+def _stop_prompt(runtime: Runtime, prompt_id: str) -> None:
+    try:
+        runtime.comfy.delete_queued([prompt_id])
+        runtime.comfy.interrupt(prompt_id)
+    except Exception:  # best effort: ComfyUI may be gone
+        pass
+
+
+def deliver(runtime: Runtime, outputs: list[OutputFile], job_id: str) -> list[dict[str, Any]]:
+    """Presigned URLs when a bucket is configured (RunPod's BUCKET_* convention), else base64 in the body."""
+    s = runtime.settings
+    limit = int(s.max_payload_mb * 1024 * 1024)
+    use_bucket = bool(s.bucket_endpoint_url)
+    encoded_total = sum(4 * ((o.size_bytes + 2) // 3) for o in outputs)
+    if not use_bucket and encoded_total > limit:
+        raise JobError("OUTPUT_TOO_LARGE", f"outputs are {encoded_total / 1e6:.1f} MB as base64, over RunPod's "
+                       f"{s.max_payload_mb:g} MB payload limit",
+                       {"outputs": [o.describe() for o in outputs]})
+    delivered = []
+    for out in outputs:
+        item = out.describe()
+        if use_bucket:
+            item["url"] = runtime.s3.put(f"{job_id}/{out.filename}", out.path, out.mime)
+        else:
+            item["base64"] = encode_base64(out.path)
+        delivered.append(item)
+    return delivered
+
+
+def generate(runtime: Runtime, request: GenerateRequest, job_id: str,
+             on_progress: ProgressSink | None = None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    timings: dict[str, Any] = {}
+    job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
+    files = JobFiles(dirs=[runtime.settings.output_dir / job_key, runtime.settings.temp_dir / job_key])
+    try:
+        entry, workflow = resolve_workflow(runtime, request.workflow)
+        t = _lap(timings, "validate_ms", t0)
+        stored = store_inputs(runtime, request, entry, job_key, files)
+        patched = patch(request, entry, workflow, stored, job_key)
+        t = _lap(timings, "upload_ms", t)
+        deadline = time.monotonic() + (request.timeout_s or runtime.settings.timeout_s)
+        result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
+        t = _lap(timings, "run_ms", t)
+        dirs = {"output": runtime.settings.output_dir, "temp": runtime.settings.temp_dir,
+                "input": runtime.settings.input_dir}
+        found = list(iter_output_files(result.outputs, dirs))
+        texts = text_outputs(result.outputs)
+        files.paths += [o.path for o in found if o.path.parent != runtime.settings.input_dir]
+        if not found and not texts:
+            raise JobError("NO_OUTPUT", "the workflow finished but produced no output files",
+                           {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)})
+        for out in found:
+            probe(out)
+        delivered = deliver(runtime, found, job_id) + texts
+        t = _lap(timings, "encode_ms", t)
+        if result.started_at is not None:
+            timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
+        timings["execution_ms"] = round(result.comfy_ms, 2) if result.comfy_ms is not None else (
+            round((result.finished_at - result.started_at) * 1000, 2)
+            if result.started_at and result.finished_at else None)
+        timings["nodes_ms"] = result.node_ms
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
+    finally:
+        files.cleanup()
+
+
+def _lap(timings: dict[str, Any], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = round((now - since) * 1000, 2)
+    return now
+
+
+def _response(entry: Entry | None, request: GenerateRequest, prompt_id: str, outputs: list[dict[str, Any]],
+              timings: dict[str, Any], from_history: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "workflow": entry.id if entry else "inline",
+        "prompt_id": prompt_id,
+        "outputs": outputs,
+        "timings": timings,
+        "status": "success",
+    }
+    if from_history:
+        response["recovered_from_history"] = True
+    video = next((o for o in outputs if o.get("kind") == "video"), None)
+    if video is not None:
+        if "base64" in video:
+            response["video_base64"] = video["base64"]
+        else:
+            response["video_url"] = video.get("url")
+        response.update(fps=video.get("fps"), frames=video.get("frames"), duration_sec=video.get("duration_sec"))
+        response["metadata"] = {k: video.get(k) for k in ("width", "height", "mime", "size_bytes", "filename")}
+    if "seed" in request.params:
+        response["seed"] = request.params["seed"]
+    return response

@@ -1,0 +1,128 @@
+"""Validate a job's input into typed requests. Unknown keys are errors: typos must not pass silently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.errors import JobError
+from workflows.patch import PATCHABLE, PatchError, check_parameter
+
+_COMMON = {"mode"}
+_TEST_KEYS = _COMMON | {"test"}
+_DIAGNOSE_KEYS = _COMMON | {"diagnose", "workflow", "checksums"}
+_GENERATE_KEYS = _COMMON | {
+    "workflow", "images", "image_base64", "end_image_base64", "overrides", "timeout_s",
+    *PATCHABLE,
+}
+MODES = ("test", "diagnose", "generate")
+
+
+@dataclass(frozen=True, slots=True)
+class TestRequest:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnoseRequest:
+    workflow: str | None = None
+    checksums: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    name: str  # the name the workflow refers to (or 'image' / 'end_image' for the short forms)
+    data: str  # base64 or data URI, decoded later
+    role: str | None = None  # 'image' | 'end_image' for the short forms
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateRequest:
+    workflow: str | dict[str, Any] | None = None
+    images: tuple[ImageInput, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+Request = TestRequest | DiagnoseRequest | GenerateRequest
+
+
+def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise JobError("BAD_INPUT", f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}",
+                       {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed)})
+
+
+def _mode(data: dict[str, Any]) -> str:
+    mode = data.get("mode")
+    if mode is None:
+        if data.get("test") is True:
+            return "test"
+        if data.get("diagnose") is True:
+            return "diagnose"
+        return "generate"
+    if mode not in MODES:
+        raise JobError("BAD_INPUT", f"mode must be one of {', '.join(MODES)}, got {str(mode)[:80]!r}")
+    return mode
+
+
+def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise JobError("BAD_INPUT", f"{key} must be true or false")
+    return value
+
+
+def parse_request(job_input: Any) -> Request:
+    if not isinstance(job_input, dict):
+        raise JobError("BAD_INPUT", f"input must be a JSON object, got {type(job_input).__name__}")
+    mode = _mode(job_input)
+    if mode == "test":
+        _reject_unknown(job_input, _TEST_KEYS, mode)
+        return TestRequest()
+    if mode == "diagnose":
+        _reject_unknown(job_input, _DIAGNOSE_KEYS, mode)
+        workflow = job_input.get("workflow")
+        if workflow is not None and not isinstance(workflow, str):
+            raise JobError("BAD_INPUT", "workflow must be a registered workflow name for diagnose")
+        return DiagnoseRequest(workflow, _bool(job_input, "checksums", False))
+    _reject_unknown(job_input, _GENERATE_KEYS, mode)
+    return _parse_generate(job_input)
+
+
+def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
+    workflow = data.get("workflow")
+    if workflow is not None and not isinstance(workflow, str | dict):
+        raise JobError("BAD_INPUT", "workflow must be a registered name or an API-format workflow object")
+    images: list[ImageInput] = []
+    raw_images = data.get("images", [])
+    if not isinstance(raw_images, list):
+        raise JobError("BAD_INPUT", "images must be a list of {\"name\", \"image\"} objects")
+    for i, item in enumerate(raw_images):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("image"), str)
+                and set(item) <= {"name", "image"}):
+            raise JobError("BAD_INPUT", f"images[{i}] must be {{\"name\": str, \"image\": base64 str}}")
+        images.append(ImageInput(item["name"], item["image"]))
+    for key, role in (("image_base64", "image"), ("end_image_base64", "end_image")):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise JobError("BAD_INPUT", f"{key} must be a base64 string")
+            images.append(ImageInput(role, data[key], role))
+    params = {}
+    for name in PATCHABLE:
+        if name in data:
+            try:
+                params[name] = check_parameter(name, data[name])
+            except PatchError as exc:
+                raise JobError("BAD_INPUT", str(exc)) from None
+    overrides = data.get("overrides", {})
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise JobError("BAD_INPUT", "overrides must be {node_id: {input_name: value}}")
+    timeout = data.get("timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout <= 86_400):
+        raise JobError("BAD_INPUT", "timeout_s must be a number of seconds between 0 and 86400")
+    return GenerateRequest(workflow, tuple(images), params, {str(k): v for k, v in overrides.items()},
+                           float(timeout) if timeout is not None else None)

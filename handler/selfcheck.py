@@ -1,0 +1,193 @@
+"""Deploy-time self-check: `python -m handler.selfcheck --static | --live [--json]`.
+
+--static (a build step, no ComfyUI running): every node class a registered workflow needs is defined
+  by ComfyUI or an installed pack (found by reading the source, without importing torch), the
+  registry is valid, extra_model_paths.yaml is valid.
+--live (container start): diagnose against the running ComfyUI plus one smoke workflow end to end.
+Exit codes: 0 ok, 1 findings, 2 could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handler.config import Settings
+from workflows.findings import Finding, error
+from workflows.models import MODEL_FOLDERS
+from workflows.registry import Registry, RegistryError, load_registry
+
+_NODE_ID = re.compile(r"node_id\s*=\s*[\"']([^\"']+)[\"']")
+
+
+def defined_node_classes(source_files: list[Path]) -> set[str]:
+    """Node class names from NODE_CLASS_MAPPINGS dict literals / assignments and V3 `node_id=` schemas."""
+    names: set[str] = set()
+    for path in source_files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            tree = ast.parse(text)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        names.update(_NODE_ID.findall(text))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and "NODE_CLASS_MAPPINGS" in target.id and isinstance(node.value, ast.Dict):
+                        names.update(k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+                    if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                            and "NODE_CLASS_MAPPINGS" in target.value.id and isinstance(target.slice, ast.Constant)):
+                        names.add(str(target.slice.value))
+    return names
+
+
+def _python_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.py") if ".git" not in p.parts and "tests" not in p.parts]
+
+
+def check_model_paths(path: Path) -> list[Finding]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        return [error("MODEL_PATHS_INVALID", f"{path}: cannot be read as YAML: {exc}", "Fix the YAML syntax.", path=str(path))]
+    findings = []
+    if not isinstance(data, dict):
+        return [error("MODEL_PATHS_INVALID", f"{path}: expected sections of folder: path", "See the README.", path=str(path))]
+    for section, folders in data.items():
+        if not isinstance(folders, dict) or "base_path" not in folders:
+            findings.append(error("MODEL_PATHS_INVALID", f"{path}: section {section!r} has no base_path",
+                                  "Add base_path to the section.", path=str(path)))
+            continue
+        for key in folders:
+            if key not in (*MODEL_FOLDERS, "base_path", "is_default", "custom_nodes", "download_model_base"):
+                findings.append(error("MODEL_PATHS_INVALID", f"{path}: section {section!r}: unknown folder {key!r}",
+                                      "Use ComfyUI's folder names (checkpoints, diffusion_models, …).", path=str(path)))
+    return findings
+
+
+def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None = None) -> dict[str, Any]:
+    findings: list[Finding] = []
+    try:
+        registry = load_registry(registry_dir) if registry_dir else load_registry()
+    except RegistryError as exc:
+        return _result([error("REGISTRY_INVALID", str(exc), "Fix the registry file named in the message.")], {})
+    core = defined_node_classes([comfy_dir / "nodes.py", *_python_files(comfy_dir / "comfy_extras"),
+                                 *_python_files(comfy_dir / "comfy_api_nodes")])
+    packs: dict[str, set[str]] = {}
+    custom = comfy_dir / "custom_nodes"
+    for pack_dir in sorted(p for p in custom.iterdir() if p.is_dir()) if custom.is_dir() else []:
+        packs[pack_dir.name] = defined_node_classes(_python_files(pack_dir))
+    available = core.union(*packs.values())
+    for class_type, workflows in sorted(_required(registry).items()):
+        if class_type not in available:
+            pack = registry.pack_for_node(class_type)
+            where = f"pack {pack.name} ({pack.repo}@{pack.commit})" if pack else "an unknown pack"
+            findings.append(error("NODE_MISSING", f"{class_type} (used by {', '.join(workflows)}) is not defined by "
+                                  f"ComfyUI or any pack in {custom}.", f"Install {where} in the image."))
+    findings += check_model_paths(model_paths)
+    return _result(findings, {"core_nodes": len(core), "packs": {k: len(v) for k, v in packs.items()},
+                              "workflows": sorted(registry.entries)})
+
+
+def _required(registry: Registry) -> dict[str, list[str]]:
+    return registry.required_nodes()
+
+
+def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
+    dicts = [f.to_dict() for f in findings]
+    return {"ok": not any(f["severity"] == "error" for f in dicts), "findings": dicts, **facts}
+
+
+def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (runpod-free for --static)
+    from handler.diagnose import diagnose
+    from handler.generate import generate
+    from handler.request import DiagnoseRequest, GenerateRequest
+
+    t0 = time.perf_counter()
+    report = diagnose(runtime, DiagnoseRequest())
+    findings = [f for f in report["findings"] if f["severity"] == "error"
+                and f.get("workflow") in (None, *_cpu_or_default(runtime))]
+    smoke: dict[str, Any]
+    result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck") if "smoke_image" in runtime.registry.entries else {}
+    if "error_code" in result:
+        smoke = {"ok": False, "error_code": result["error_code"], "message": result["error_message"]}
+        findings.append({"code": "SMOKE_FAILED", "severity": "error", "message": result["error_message"],
+                         "fix": "See logs_tail of the smoke run."})
+    else:
+        smoke = {"ok": bool(result.get("outputs")), "ms": result.get("timings", {}).get("total_ms")}
+    return {"ok": not findings, "findings": findings, "smoke": smoke, "diagnose_summary": report["summary"],
+            "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
+
+
+def _cpu_or_default(runtime: Any) -> list[str]:
+    """Workflows whose errors count at start: the default one and those that must run anywhere."""
+    return [e.id for e in runtime.registry.entries.values()
+            if e.runs_on_cpu or e.id == runtime.settings.default_workflow]
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    status = "OK" if result["ok"] else f"{len(result['findings'])} error finding(s)"
+    lines = [f"self-check: {status}"]
+    lines += [f"  [{f['code']}] {f['message']}\n      fix: {f['fix']}" for f in result["findings"]]
+    return "\n".join(lines)
+
+
+def live_check_at_start(runtime: Any) -> bool:
+    """Strict mode: block and refuse to take jobs on errors. Otherwise: check in the background."""
+    if runtime.settings.self_check_strict:
+        result = live_check(runtime)
+        print(summary_line(result), file=sys.stderr, flush=True)
+        return bool(result["ok"])
+
+    def background() -> None:
+        try:
+            print(summary_line(live_check(runtime)), file=sys.stderr, flush=True)
+        except Exception as exc:
+            print(f"self-check: could not run: {exc}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=background, name="selfcheck", daemon=True).start()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handler.selfcheck", description=__doc__.split("\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--static", action="store_true", help="check the image without running ComfyUI")
+    mode.add_argument("--live", action="store_true", help="check the running ComfyUI and run a smoke workflow")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--comfy-dir", type=Path, help="ComfyUI root (default: $COMFY_DIR)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        if args.static:
+            comfy_dir = args.comfy_dir or settings.comfy_dir
+            if not (comfy_dir / "nodes.py").is_file():
+                raise FileNotFoundError(f"{comfy_dir}/nodes.py not found: is this a ComfyUI root?")
+            result = static_check(comfy_dir, settings.extra_model_paths or comfy_dir / "extra_model_paths.yaml")
+        else:
+            from handler.runtime import Runtime
+
+            runtime = Runtime(settings)
+            if not runtime.comfy.is_up(timeout=2):
+                raise ConnectionError(f"ComfyUI at {settings.comfy_url} is not answering")
+            runtime.events.start(wait=2)
+            result = live_check(runtime)
+    except Exception as exc:
+        print(json.dumps({"ok": False, "error": str(exc)}) if args.json else f"self-check could not run: {exc}")
+        return 2
+    print(json.dumps(result, indent=2) if args.json else summary_line(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
