@@ -275,6 +275,9 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
     if findings:
         return findings
     has_output = False
+    # Image inputs are filled per request, so their placeholder values are not judged.
+    per_request = {(t.node, t.input) for name in ("image", "end_image")
+                   for t in (entry.parameters.get(name, ()) if entry else ())}
     for node_id, node in workflow.items():
         node_id = str(node_id)
         class_type = node["class_type"]
@@ -292,6 +295,8 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
                                           f"Set {name} or connect it.", node_id=node_id, input=name))
                 continue
             value = inputs[name]
+            if (node_id, name) in per_request:
+                continue
             if is_link(value):
                 findings += _link_findings(node_id, name, value, spec, workflow, ctx)
                 continue

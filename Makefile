@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+COMFY_HOME ?= $(HOME)/.cache/comfy-runpod/comfyui-0.3.75
+export COMFY_HOME
+
+.PHONY: help venv comfyui up down status demo test test-fast lint clean
+
+help:
+	@echo "make demo   - install what is missing, start the stack, run test/diagnose/generate, stop"
+	@echo "make test   - install dev deps and run the whole suite against the real stack"
+	@echo "make up / make down / make status - the local stack (ComfyUI :8188, worker API :8000)"
+	@echo "make lint   - ruff, shellcheck, hadolint"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@touch $@
+
+venv: $(VENV)/.installed
+
+comfyui:
+	@bash scripts/install_comfyui.sh
+
+up: venv comfyui
+	@$(PY) tools/localstack.py up
+
+down:
+	@$(PY) tools/localstack.py down
+
+status:
+	@$(PY) tools/localstack.py status
+
+demo: venv comfyui
+	@$(PY) tools/demo.py
+
+# pytest exits 5 when it collected no tests: that is a failure, never a pass.
+test: venv comfyui
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/shellcheck entrypoint.sh scripts/*.sh .ci/run
+
+clean: down
+	rm -rf .run outputs
+
+-include mk/*.mk

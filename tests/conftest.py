@@ -1,0 +1,72 @@
+"""Shared fixtures: one real local stack (CPU ComfyUI + the worker's RunPod local API) per session.
+
+The stack runs through the same entrypoint.sh the image uses, on free ports, in a temporary run
+directory, with the test custom node packs from tests/fixtures/custom_nodes installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tools.localstack import DEFAULT_COMFY_HOME, LocalStack, free_port  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _require_comfy() -> None:
+    if not (DEFAULT_COMFY_HOME / ".installed").is_file():
+        pytest.fail(f"ComfyUI is not installed at {DEFAULT_COMFY_HOME}: run `make test` (it installs it first)")
+
+
+def make_stack(run_dir: Path, **env: str) -> LocalStack:
+    _require_comfy()
+    stack = LocalStack(run_dir, comfy_port=free_port(), api_port=free_port(), env_overrides=env)
+    custom = stack.comfy_dir / "custom_nodes"
+    custom.mkdir(parents=True, exist_ok=True)
+    for pack in (FIXTURES / "custom_nodes").iterdir():
+        shutil.copytree(pack, custom / pack.name, dirs_exist_ok=True)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The session's real stack. Tests must leave it running and healthy."""
+    s = make_stack(tmp_path_factory.mktemp("stack"), GENERATE_TIMEOUT_S="120", DISK_LOW_GB="0.5")
+    s.start(wait=180)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def runsync(stack: LocalStack, job_input: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    """POST /runsync to the real RunPod local API; returns RunPod's envelope (id, status, output, error)."""
+    r = requests.post(f"{stack.api_url}/runsync", json={"input": job_input}, timeout=timeout)
+    r.raise_for_status()
+    return r.json()
+
+
+def png_base64(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="session")
+def object_info(stack: LocalStack) -> dict[str, Any]:
+    """The real /object_info of the session's ComfyUI (core nodes + the test packs)."""
+    return requests.get(f"{stack.comfy_url}/object_info", timeout=60).json()

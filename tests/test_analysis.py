@@ -1,0 +1,211 @@
+"""The pure analysis against the real /object_info of the local ComfyUI and the real registry."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workflows.analysis import Context, analyze_workflow, is_ui_format, node_check, pack_lookup
+from workflows.models import ModelFile, ModelIndex
+from workflows.registry import default_registry
+from workflows.startup_log import PackImport
+
+pytestmark = pytest.mark.stack
+REGISTRY = default_registry()
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def ctx(object_info, models=None, imports=(), entry=None) -> Context:
+    return Context(object_info, models, tuple(imports), pack_lookup(REGISTRY, entry))
+
+
+def sdxl_workflow() -> dict:
+    return REGISTRY.get("sdxl_basic").workflow()
+
+
+@pytest.mark.parametrize("workflow_id", ["smoke_image", "smoke_i2v"])
+def test_smoke_workflows_have_zero_findings_on_the_local_stack(object_info, workflow_id):
+    entry = REGISTRY.get(workflow_id)
+    workflow = entry.workflow()
+    assert analyze_workflow(workflow, ctx(object_info, entry=entry), entry) == []
+
+
+def test_parameter_maps_point_at_real_node_inputs(object_info):
+    for entry in REGISTRY.entries.values():
+        workflow = entry.workflow()
+        for name, targets in entry.parameters.items():
+            for t in targets:
+                assert t.node in workflow, f"{entry.id}.{name}: node {t.node} not in workflow"
+                node = workflow[t.node]
+                info = object_info.get(node["class_type"])
+                if info is not None:  # core node: check the real definition
+                    inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
+                    assert t.input in inputs, f"{entry.id}.{name}: {node['class_type']} has no input {t.input}"
+                else:  # custom pack node (not installed here): the workflow must set that input
+                    assert t.input in node["inputs"], f"{entry.id}.{name}: {t.input} not set on node {t.node}"
+
+
+def test_core_nodes_of_every_registered_workflow_are_valid(object_info):
+    """Everything except missing packs and models is right in every registered workflow."""
+    allowed = {"NODE_MISSING", "MODEL_MISSING"}
+    for entry in REGISTRY.entries.values():
+        found = analyze_workflow(entry.workflow(), ctx(object_info, entry=entry), entry)
+        unexpected = [f for f in found if f.code not in allowed]
+        assert unexpected == [], f"{entry.id}: {[f.to_dict() for f in unexpected]}"
+
+
+def test_missing_custom_node_names_the_pack_from_the_registry(object_info):
+    entry = REGISTRY.get("z_image_turbo_denrisi")
+    found = analyze_workflow(entry.workflow(), ctx(object_info, entry=entry), entry)
+    missing = {f.message.split("'")[1]: f for f in found if f.code == "NODE_MISSING"}
+    assert "ClownsharKSampler_Beta" in missing
+    assert "RES4LYF" in missing["ClownsharKSampler_Beta"].message
+    assert "github.com/ClownsharkBatwing/RES4LYF" in missing["ClownsharKSampler_Beta"].fix
+    models = {f.input: f for f in found if f.code == "MODEL_MISSING"}
+    assert "unet_name" in models and "diffusion_models" in models["unet_name"].fix
+
+
+def test_unknown_node_falls_back_to_popular_pack_map(object_info):
+    wf = {"1": {"class_type": "VHS_LoadVideo", "inputs": {}}, "2": {"class_type": "SaveImage",
+          "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    found = analyze_workflow(wf, ctx(object_info))
+    assert codes(found) == ["NODE_MISSING"]
+    assert "VideoHelperSuite" in found[0].message
+
+
+def test_node_of_a_pack_that_failed_to_import_is_reported_as_such(object_info):
+    entry = REGISTRY.get("z_image_turbo_denrisi")
+    imports = [PackImport("RES4LYF", "/comfyui/custom_nodes/RES4LYF", 0.1, True, "No module named 'pywt'")]
+    found = analyze_workflow(entry.workflow(), ctx(object_info, imports=imports, entry=entry), entry)
+    failed = [f for f in found if f.code == "PACK_IMPORT_FAILED"]
+    assert failed and "pywt" in failed[0].message and failed[0].path == "/comfyui/custom_nodes/RES4LYF"
+
+
+def _index(folder_files: dict[str, list[str]], on_disk=(), checksums=None) -> ModelIndex:
+    return ModelIndex({k: frozenset(v) for k, v in folder_files.items()}, tuple(on_disk), checksums)
+
+
+def test_model_missing_in_wrong_folder_size_and_hash(object_info):
+    entry = REGISTRY.get("sdxl_basic")
+    spec = entry.models[0]
+    wf = entry.workflow()
+    # Missing everywhere.
+    found = analyze_workflow(wf, ctx(object_info, _index({"checkpoints": []}), entry=entry), entry)
+    assert codes(found) == ["MODEL_MISSING"] and spec.url in found[0].fix
+    # Present but in the wrong folder.
+    wrong = ModelFile("loras", spec.name, f"/runpod-volume/models/loras/{spec.name}", 10, "volume", True)
+    found = analyze_workflow(wf, ctx(object_info, _index({"checkpoints": [], "loras": [spec.name]}, [wrong]), entry=entry), entry)
+    assert codes(found) == ["MODEL_IN_WRONG_FOLDER"] and found[0].path == wrong.path
+    # Present in a directory ComfyUI does not scan.
+    unscanned = ModelFile("checkpoints", spec.name, f"/runpod-volume/stuff/{spec.name}", 10, "volume", False)
+    found = analyze_workflow(wf, ctx(object_info, _index({"checkpoints": []}, [unscanned]), entry=entry), entry)
+    assert codes(found) == ["MODEL_IN_WRONG_FOLDER"] and "does not scan" in found[0].message
+    # Seen, but truncated; then seen with a bad hash.
+    present = ModelFile("checkpoints", spec.name, f"/comfyui/models/checkpoints/{spec.name}", 1234, "image", True)
+    seen = {"checkpoints": [spec.name]}
+    found = analyze_workflow(wf, ctx(object_info, _index(seen, [present]), entry=entry), entry)
+    assert codes(found) == (["MODEL_SIZE_MISMATCH"] if spec.size_bytes else [])
+    right = ModelFile("checkpoints", spec.name, present.path, spec.size_bytes or 1234, "image", True)
+    bad_hash = {right.path: "0" * 64}
+    found = analyze_workflow(wf, ctx(object_info, _index(seen, [right], bad_hash), entry=entry), entry)
+    assert codes(found) == (["MODEL_HASH_MISMATCH"] if spec.sha256 else [])
+    good_hash = {right.path: spec.sha256 or "0" * 64}
+    assert analyze_workflow(wf, ctx(object_info, _index(seen, [right], good_hash), entry=entry), entry) == []
+
+
+def test_per_request_image_inputs_are_not_judged_but_others_are(object_info):
+    entry = REGISTRY.get("smoke_i2v")
+    wf = entry.workflow()
+    wf["1"]["inputs"]["image"] = "not-uploaded-yet.png"
+    assert analyze_workflow(wf, ctx(object_info, entry=entry), entry) == []
+    assert codes(analyze_workflow(wf, ctx(object_info))) == ["VALUE_NOT_IN_LIST"]  # inline: judged
+
+
+def test_value_and_input_findings(object_info):
+    wf = REGISTRY.get("smoke_image").workflow()
+    bad = copy.deepcopy(wf)
+    bad["1"]["inputs"]["width"] = 0  # EmptyImage min is 1
+    assert codes(analyze_workflow(bad, ctx(object_info))) == ["VALUE_OUT_OF_RANGE"]
+    bad = copy.deepcopy(wf)
+    del bad["1"]["inputs"]["height"]
+    assert codes(analyze_workflow(bad, ctx(object_info))) == ["INPUT_MISSING"]
+    bad = copy.deepcopy(wf)
+    bad["1"]["inputs"]["width"] = "wide"
+    assert codes(analyze_workflow(bad, ctx(object_info))) == ["VALUE_WRONG_TYPE"]
+    i2v = REGISTRY.get("smoke_i2v").workflow()
+    i2v["2"]["inputs"]["upscale_method"] = "magic"
+    entry = REGISTRY.get("smoke_i2v")  # with the entry, LoadImage's per-request image is not judged
+    found = analyze_workflow(i2v, ctx(object_info, entry=entry), entry)
+    assert codes(found) == ["VALUE_NOT_IN_LIST"] and found[0].node_id == "2" and found[0].input == "upscale_method"
+    typo = copy.deepcopy(wf)
+    typo["1"]["inputs"]["widht"] = 5
+    assert codes(analyze_workflow(typo, ctx(object_info))) == ["INPUT_UNKNOWN"]
+
+
+def test_link_findings(object_info):
+    wf = REGISTRY.get("smoke_image").workflow()
+    for mutate in (lambda w: w["2"]["inputs"].update(image=["99", 0]),  # missing node
+                   lambda w: w["2"]["inputs"].update(image=["1", 3]),  # bad output index
+                   lambda w: w["3"]["inputs"].update(images=["4", 0]) or w.update(
+                       {"4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}})):
+        bad = copy.deepcopy(wf)
+        mutate(bad)
+        assert "LINK_BROKEN" in codes(analyze_workflow(bad, ctx(object_info))), bad
+
+
+def test_ui_format_and_no_output(object_info):
+    ui = {"last_node_id": 3, "nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": [512, 512, 1, 0]}],
+          "links": [], "version": 0.4}
+    assert is_ui_format(ui)
+    assert codes(analyze_workflow(ui, ctx(object_info))) == ["WORKFLOW_UI_FORMAT"]
+    wf = REGISTRY.get("smoke_image").workflow()
+    del wf["3"]
+    assert codes(analyze_workflow(wf, ctx(object_info))) == ["NO_OUTPUT_NODE"]
+
+
+def test_node_check_lists_missing_nodes_with_packs(object_info):
+    report = node_check(REGISTRY, object_info)
+    missing = {m["node"]: m for m in report["required_missing"]}
+    assert "SaveImage" in report["required_available"]
+    assert missing["ClownsharKSampler_Beta"]["pack"] == "RES4LYF"
+    assert missing["VHS_VideoCombine"]["pack"] == "ComfyUI-VideoHelperSuite"
+    assert "wan22_i2v" in missing["VHS_VideoCombine"]["workflows"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=25,
+)
+node_like = st.fixed_dictionaries({"class_type": st.sampled_from(["SaveImage", "EmptyImage", "ImageScale", "Nope", ""])
+                                   | st.text(max_size=5), "inputs": st.dictionaries(st.text(max_size=8), json_values, max_size=5)})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workflow=json_values | st.dictionaries(st.text(max_size=4), node_like | json_values, max_size=6))
+def test_analysis_never_raises_on_arbitrary_json(object_info, workflow):
+    entry = REGISTRY.get("sdxl_basic")
+    index = _index({"checkpoints": ["a.safetensors"]})
+    for c in (ctx(object_info), ctx(object_info, index, entry=entry)):
+        found = analyze_workflow(workflow, c, entry)
+        json.dumps([f.to_dict() for f in found])
+
+
+def test_registry_errors_name_file_key_and_problem(tmp_path: Path):
+    from workflows.registry import RegistryError, load_registry
+
+    (tmp_path / "x.json").write_text("{}")
+    (tmp_path / "x.yaml").write_text("id: x\ntitle: t\nworkflow: x.json\nmodels:\n  - folder: nowhere\n    name: a\n")
+    with pytest.raises(RegistryError, match=r"x\.yaml: models\[0\]\.folder: unknown model folder 'nowhere'"):
+        load_registry(tmp_path)
+    (tmp_path / "x.yaml").write_text("id: x\ntitle: t\nworkflow: x.json\nparameters:\n  sed: {node: '1', input: seed}\n")
+    with pytest.raises(RegistryError, match=r"x\.yaml: parameters\.sed: unknown parameter"):
+        load_registry(tmp_path)
