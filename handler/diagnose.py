@@ -71,12 +71,21 @@ def scan_model_files(roots: list[tuple[str, Path]]) -> list[tuple[str, str, str,
     return found
 
 
-def comfy_model_lists(runtime: Runtime) -> dict[str, frozenset[str]]:
+def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
+    try:
+        return runtime.comfy.models(folder)
+    except ComfyUnavailable:
+        return None  # ComfyUI answers 500 when a scanned directory vanished after it was cached
+
+
+def comfy_model_lists(runtime: Runtime) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """(folder -> names ComfyUI lists, folders ComfyUI failed to list)."""
     folders = runtime.comfy.model_folders()
     wanted = [f for f in folders if f not in FOLDER_ALIASES]  # aliases list the same files
     with ThreadPoolExecutor(max_workers=8) as pool:
-        lists = dict(zip(wanted, pool.map(runtime.comfy.models, wanted), strict=True))
-    return {canonical_folder(k): frozenset(v) for k, v in lists.items()}
+        lists = dict(zip(wanted, pool.map(lambda f: _list_or_none(runtime, f), wanted), strict=True))
+    failed = sorted(k for k, v in lists.items() if v is None)
+    return {canonical_folder(k): frozenset(v or ()) for k, v in lists.items()}, failed
 
 
 def _sha256(path: str) -> str:
@@ -124,14 +133,19 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         raw_files = scan_model_files(roots)
         t = lap("disk_scan_ms", t)
         try:
-            stats, object_info, comfy_sees = stats_f.result(), info_f.result(), lists_f.result()
+            stats, object_info, (comfy_sees, unlisted) = stats_f.result(), info_f.result(), lists_f.result()
             reachable = True
         except (ComfyUnavailable, ValueError, OSError):
-            stats, object_info, comfy_sees, reachable = {}, {}, {}, False
+            stats, object_info, comfy_sees, unlisted, reachable = {}, {}, {}, [], False
         t = lap("comfyui_ms", t)
     if not reachable:
         findings.append(error("COMFY_NOT_READY", f"ComfyUI at {s.comfy_url} is not answering.",
                               "See logs_tail for the start-up error (missing dependency, CUDA/OOM, port in use)."))
+
+    findings += [error("MODEL_LIST_FAILED", f"ComfyUI fails to list its {folder!r} models (HTTP 500): a directory "
+                       "it scans disappeared after start-up (network volume unmounted or a folder deleted).",
+                       "Restore the directory or restart the worker so ComfyUI rescans its model paths; loaders of "
+                       "this folder are missing from /object_info until then.") for folder in unlisted]
 
     checksums = None
     if request.checksums:

@@ -153,10 +153,14 @@ def execute(runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline
         raise JobError("COMFY_NOT_READY" if queued else "COMFY_DIED", str(exc)) from None
 
 
-def _stop_prompt(runtime: Runtime, prompt_id: str) -> None:
+def _stop_prompt(runtime: Runtime, prompt_id: str, wait_s: float = 3.0) -> None:
+    """Dequeue and interrupt the prompt, then wait (briefly) until ComfyUI has really let go of it."""
     try:
         runtime.comfy.delete_queued([prompt_id])
         runtime.comfy.interrupt(prompt_id)
+        end = time.monotonic() + wait_s
+        while prompt_id in runtime.comfy.queued_prompt_ids() and time.monotonic() < end:
+            time.sleep(0.05)
     except Exception:  # best effort: ComfyUI may be gone
         pass
 

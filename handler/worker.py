@@ -36,22 +36,26 @@ def runtime() -> Runtime:
 
 
 def error_response(rt: Runtime, exc: JobError) -> dict[str, Any]:
-    """The FAILED shape: RunPod reads `error`; our fields ride along for people and the client."""
+    """The FAILED shape. RunPod marks a job FAILED when `error` is set, and keeps only that string
+    (the local API drops `output` of failed jobs), so `error` is our error object as a JSON string;
+    the same fields also ride in `output` for RunPod cloud, which keeps it."""
     spec = exc.spec
-    response: dict[str, Any] = {
-        "error": f"{exc.code}: {exc.message}",
+    body: dict[str, Any] = {
         "error_code": exc.code,
         "error_message": exc.message,
         "fix": spec.fix,
         "details": exc.details,
     }
     if spec.comfy_involved:
-        response["logs_tail"] = rt.logs_tail()
+        body["logs_tail"] = rt.logs_tail()
+    secrets = rt.settings.secrets()
+    text = json.dumps(body, default=str)
+    if secrets:
+        text = redact(text, secrets)
+        body = json.loads(text)
+    response: dict[str, Any] = {"error": text, **body}
     if spec.refresh_worker:
         response["refresh_worker"] = True
-    secrets = rt.settings.secrets()
-    if secrets:
-        response = json.loads(redact(json.dumps(response), secrets))
     return response
 
 

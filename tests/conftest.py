@@ -70,3 +70,22 @@ def png_base64(width: int = 64, height: int = 48, color: tuple[int, int, int] = 
 def object_info(stack: LocalStack) -> dict[str, Any]:
     """The real /object_info of the session's ComfyUI (core nodes + the test packs)."""
     return requests.get(f"{stack.comfy_url}/object_info", timeout=60).json()
+
+
+def stack_settings(stack: LocalStack, **overrides: str):
+    """Worker settings pointing at a running stack's ComfyUI, for in-process handler calls."""
+    from handler.config import Settings
+
+    env = {k: v for k, v in stack.env().items() if k.startswith(("COMFY_", "RUNPOD_", "DISK_", "GENERATE_"))}
+    env.update(COMFY_URL=stack.comfy_url, COMFY_INPUT_DIR=str(stack.comfy_dir / "input"),
+               COMFY_OUTPUT_DIR=str(stack.comfy_dir / "output"), COMFY_TEMP_DIR=str(stack.comfy_dir / "temp"))
+    env.update(overrides)
+    return Settings.from_env(env)
+
+
+def sleep_workflow(seconds: float, prefix: str = "sleep") -> dict[str, Any]:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "RPTestSleep", "inputs": {"image": ["1", 0], "seconds": seconds}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": prefix}},
+    }
