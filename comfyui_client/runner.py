@@ -39,8 +39,9 @@ def _probe_dead(client: ComfyClient, within: float = 1.2) -> bool:
 
 
 class _Tracker:
-    def __init__(self, result: PromptResult, on_progress: ProgressCallback | None) -> None:
+    def __init__(self, result: PromptResult, on_progress: ProgressCallback | None, total_nodes: int) -> None:
         self.result, self.on_progress = result, on_progress
+        self.total_nodes, self.nodes_done = total_nodes, 0
         self.current: tuple[str, float] | None = None
         self.start_ts: float | None = None
         self.done = False
@@ -51,6 +52,11 @@ class _Tracker:
             self.result.node_ms[node] = round((now - since) * 1000, 2)
             self.current = None
 
+    def _report(self, node: Any, value: Any, maximum: Any) -> None:
+        if self.on_progress:
+            self.on_progress({"node": node, "value": value, "max": maximum,
+                              "nodes_done": min(self.nodes_done, self.total_nodes), "nodes_total": self.total_nodes})
+
     def handle(self, event: Event) -> None:
         kind, data = event.get("type"), event.get("data") or {}
         now = event.get("_received", time.monotonic())
@@ -58,14 +64,17 @@ class _Tracker:
             self.result.started_at, self.start_ts = now, data.get("timestamp")
         elif kind == "execution_cached":
             self.result.cached_nodes = [str(n) for n in data.get("nodes") or []]
+            self.nodes_done = len(self.result.cached_nodes)
         elif kind == "executing":
             self._close_node(now)
             if data.get("node") is not None:
                 self.current = (str(data["node"]), now)
+                self.nodes_done += 1
+                self._report(str(data["node"]), None, None)
         elif kind == "executed":
             self.result.outputs[str(data.get("node"))] = data.get("output") or {}
-        elif kind == "progress" and self.on_progress:
-            self.on_progress({"node": data.get("node"), "value": data.get("value"), "max": data.get("max")})
+        elif kind == "progress":
+            self._report(data.get("node"), data.get("value"), data.get("max"))
         elif kind == "execution_success":
             self._close_node(now)
             self.result.finished_at = now
@@ -115,7 +124,7 @@ def run_prompt(client: ComfyClient, stream: EventStream, workflow: dict[str, Any
         result = PromptResult(prompt_id, queued_at=time.monotonic())
         if on_queued:
             on_queued()
-        tracker = _Tracker(result, on_progress)
+        tracker = _Tracker(result, on_progress, len(workflow))
         poll_history = not stream.connected
         while not tracker.done:
             remaining = deadline - time.monotonic()

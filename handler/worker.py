@@ -65,7 +65,7 @@ def _progress_sink(job: dict[str, Any], interval: float):  # noqa: ANN202
     def send(update: dict[str, Any]) -> None:
         nonlocal last
         now = time.monotonic()
-        if now - last >= interval or update.get("value") == update.get("max"):
+        if now - last >= interval:
             last = now
             try:
                 runpod.serverless.progress_update(job, update)

@@ -1,0 +1,148 @@
+"""Handler behaviour that needs settings the shared stack doesn't run with: called in-process
+against the same real ComfyUI (bucket output via a real S3-compatible server, payload limits,
+concurrent jobs)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import av
+import pytest
+import requests
+from PIL import Image
+
+from handler.runtime import Runtime
+from handler.worker import handle
+from tests.conftest import png_base64, stack_settings
+
+pytestmark = pytest.mark.stack
+
+
+def call(runtime: Runtime, job_input: dict, job_id: str = "t") -> dict:
+    import handler.worker as worker
+
+    worker._runtime = runtime
+    try:
+        return handle({"id": job_id, "input": job_input})
+    finally:
+        worker._runtime = None
+
+
+@pytest.fixture(scope="module")
+def runtime(stack):
+    rt = Runtime(stack_settings(stack))
+    yield rt
+    rt.events.close()
+
+
+def first_frame_color(video_b64: str) -> tuple[int, int, int]:
+    with av.open(io.BytesIO(base64.b64decode(video_b64))) as container:
+        frame = next(container.decode(video=0)).to_image().convert("RGB")
+    return frame.getpixel((frame.width // 2, frame.height // 2))
+
+
+@pytest.mark.parametrize("jobs", [2, 8])
+def test_concurrent_jobs_each_get_their_own_outputs(runtime, jobs):
+    colors = [((37 * i) % 256, (90 + 53 * i) % 256, (200 - 29 * i) % 256) for i in range(jobs)]
+
+    def one(i: int) -> dict:
+        return call(runtime, {"workflow": "smoke_i2v", "image_base64": png_base64(64, 64, colors[i]), "frames": 4,
+                              "width": 64, "height": 64}, job_id=f"conc-{jobs}-{i}")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(one, range(jobs)))
+    for color, result in zip(colors, results, strict=True):
+        assert "error" not in result, result.get("error")
+        assert len(result["outputs"]) == 1
+        got = first_frame_color(result["video_base64"])
+        assert all(abs(a - b) <= 12 for a, b in zip(got, color, strict=True)), (got, color)  # H.264 is lossy
+
+
+def test_output_too_large_without_a_bucket(stack):
+    rt = Runtime(stack_settings(stack, MAX_PAYLOAD_MB="0.001"))
+    try:
+        result = call(rt, {"workflow": "smoke_image"})
+    finally:
+        rt.events.close()
+    body = json.loads(result["error"])
+    assert body["error_code"] == "OUTPUT_TOO_LARGE" and "BUCKET_ENDPOINT_URL" in body["fix"]
+    assert body["details"]["outputs"][0]["kind"] == "image"
+    assert list((stack.comfy_dir / "output").glob("job_*")) == []  # nothing left behind
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(url, timeout=0.5)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
+    import boto3
+
+    key_id, secret = "AKIATESTKEY0000", "s3cr3t-value-that-must-not-leak"
+    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=key_id, aws_secret_access_key=secret,
+                 region_name="us-east-1").create_bucket(Bucket="outs")
+    rt = Runtime(stack_settings(stack, BUCKET_ENDPOINT_URL=s3_server, BUCKET_ACCESS_KEY_ID=key_id,
+                                BUCKET_SECRET_ACCESS_KEY=secret, BUCKET_NAME="outs"))
+    try:
+        result = call(rt, {"workflow": "smoke_i2v", "image_base64": png_base64(32, 32), "frames": 3,
+                           "width": 32, "height": 32}, job_id="s3job")
+    finally:
+        rt.events.close()
+    out = result["outputs"][0]
+    assert "base64" not in out and out["url"].startswith(s3_server)
+    assert result["video_url"] == out["url"]
+    body = requests.get(out["url"], timeout=10).content
+    assert len(body) == out["size_bytes"]
+    with av.open(io.BytesIO(body)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+    assert secret not in json.dumps(result)
+
+
+def test_secrets_never_appear_in_error_responses(stack):
+    secret = "bucket-secret-XYZ-123"
+    rt = Runtime(stack_settings(stack, BUCKET_ENDPOINT_URL="http://127.0.0.1:9", BUCKET_ACCESS_KEY_ID="AKIA-ID-1",
+                                BUCKET_SECRET_ACCESS_KEY=secret))
+    try:
+        result = call(rt, {"workflow": "smoke_image"})
+    finally:
+        rt.events.close()
+    assert json.loads(result["error"])["error_code"] == "OUTPUT_UPLOAD_FAILED"
+    assert secret not in json.dumps(result) and "AKIA-ID-1" not in json.dumps(result)
+
+
+def test_progress_updates_are_sent(runtime, monkeypatch):
+    import runpod
+
+    from tests.conftest import sleep_workflow
+
+    sent = []
+    monkeypatch.setattr(runpod.serverless, "progress_update", lambda job, update: sent.append((job["id"], update)))
+    workflow = sleep_workflow(0.3)
+    workflow["4"] = {"class_type": "ImageScale", "inputs": {"image": ["2", 0], "upscale_method": "bilinear",
+                                                              "width": 32, "height": 32, "crop": "disabled"}}
+    result = call(runtime, {"workflow": workflow}, job_id="progress-job")
+    assert "error" not in result
+    assert sent and all(job_id == "progress-job" for job_id, _ in sent)
+    assert {"node", "value", "max", "nodes_done", "nodes_total"} <= set(sent[-1][1])
+    assert Image.open(io.BytesIO(base64.b64decode(result["outputs"][0]["base64"]))).size == (64, 64)
