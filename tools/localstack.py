@@ -140,6 +140,24 @@ class LocalStack:
             time.sleep(0.2)
         raise TimeoutError(f"the stack did not become ready within {timeout} s:\n{self.tail()}")
 
+    def comfy_pid(self) -> int | None:
+        try:
+            return int((self.run_dir / "comfyui.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def worker_pid(self) -> int | None:
+        """The `python -m handler.worker` process started by the entrypoint."""
+        import psutil
+
+        pid = self.pid()
+        if pid is None:
+            return None
+        for child in psutil.Process(pid).children():
+            if "handler.worker" in " ".join(child.cmdline()):
+                return child.pid
+        return None
+
     def tail(self, lines: int = 30) -> str:
         parts = []
         for path in (self.log_file, self.comfy_log):
