@@ -51,10 +51,7 @@ echo "$comfy_pid" > "$COMFY_PID_FILE"
 "$HANDLER_PYTHON" -m handler.worker "${handler_args[@]}" &
 handler_pid=$!
 
-stop_all() {
-  kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null
-}
-trap stop_all TERM INT
+trap 'kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null' TERM INT
 
 # `wait` returns early when a trapped signal arrives; keep waiting until the worker has really ended.
 wait "$handler_pid"

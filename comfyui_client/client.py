@@ -18,8 +18,9 @@ class ComfyClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        retry = Retry(total=2, connect=0, backoff_factor=0.1, status_forcelist=(502, 503, 504),
-                      allowed_methods=frozenset({"GET"}))
+        retry = Retry(
+            total=2, connect=0, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET"})
+        )
         self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
         self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
 
@@ -31,8 +32,9 @@ class ComfyClient:
         try:
             return self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise ComfyUnavailable(f"ComfyUI at {self.base_url} did not answer {method} {path}: "
-                                   f"{type(exc).__name__}") from exc
+            raise ComfyUnavailable(
+                f"ComfyUI at {self.base_url} did not answer {method} {path}: {type(exc).__name__}"
+            ) from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
@@ -75,8 +77,9 @@ class ComfyClient:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
 
     def queue_prompt(self, workflow: dict[str, Any], *, prompt_id: str, client_id: str) -> dict[str, Any]:
-        response = self._request("POST", "/prompt",
-                                 json={"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id})
+        response = self._request(
+            "POST", "/prompt", json={"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}
+        )
         try:
             body = response.json()
         except ValueError:
@@ -92,14 +95,17 @@ class ComfyClient:
         self._request("POST", "/queue", json={"delete": prompt_ids})
 
     def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
-        response = self._request("GET", "/view", params={"filename": filename, "subfolder": subfolder,
-                                                         "type": folder_type}, timeout=max(self.timeout, 120))
+        response = self._request(
+            "GET",
+            "/view",
+            params={"filename": filename, "subfolder": subfolder, "type": folder_type},
+            timeout=max(self.timeout, 120),
+        )
         response.raise_for_status()
         return response.content
 
     def upload_image(self, name: str, data: bytes) -> str:
-        response = self._request("POST", "/upload/image", files={"image": (name, data)},
-                                 data={"overwrite": "true"})
+        response = self._request("POST", "/upload/image", files={"image": (name, data)}, data={"overwrite": "true"})
         response.raise_for_status()
         return response.json()["name"]
 

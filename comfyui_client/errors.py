@@ -28,8 +28,10 @@ class ExecutionFailed(ComfyError):
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
-        super().__init__(f"{data.get('node_type')} (node {data.get('node_id')}) raised "
-                         f"{data.get('exception_type')}: {data.get('exception_message', '').strip()}")
+        super().__init__(
+            f"{data.get('node_type')} (node {data.get('node_id')}) raised "
+            f"{data.get('exception_type')}: {data.get('exception_message', '').strip()}"
+        )
 
 
 class PromptInterrupted(ComfyError):

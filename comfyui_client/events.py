@@ -92,8 +92,7 @@ class EventStream:
         was_connected = False
         while not self._stop.is_set():
             try:
-                ws = websocket.create_connection(self._url, timeout=self._connect_timeout,
-                                                 enable_multithread=True)
+                ws = websocket.create_connection(self._url, timeout=self._connect_timeout, enable_multithread=True)
             except (OSError, websocket.WebSocketException):
                 self._stop.wait(delay)
                 delay = min(delay * 2, 1.0)

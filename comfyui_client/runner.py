@@ -54,8 +54,15 @@ class _Tracker:
 
     def _report(self, node: Any, value: Any, maximum: Any) -> None:
         if self.on_progress:
-            self.on_progress({"node": node, "value": value, "max": maximum,
-                              "nodes_done": min(self.nodes_done, self.total_nodes), "nodes_total": self.total_nodes})
+            self.on_progress(
+                {
+                    "node": node,
+                    "value": value,
+                    "max": maximum,
+                    "nodes_done": min(self.nodes_done, self.total_nodes),
+                    "nodes_total": self.total_nodes,
+                }
+            )
 
     def handle(self, event: Event) -> None:
         kind, data = event.get("type"), event.get("data") or {}
@@ -109,9 +116,16 @@ def result_from_history(prompt_id: str, entry: dict[str, Any], result: PromptRes
     return result
 
 
-def run_prompt(client: ComfyClient, stream: EventStream, workflow: dict[str, Any], *, prompt_id: str,
-               deadline: float, on_progress: ProgressCallback | None = None,
-               on_queued: Callable[[], None] | None = None) -> PromptResult:
+def run_prompt(
+    client: ComfyClient,
+    stream: EventStream,
+    workflow: dict[str, Any],
+    *,
+    prompt_id: str,
+    deadline: float,
+    on_progress: ProgressCallback | None = None,
+    on_queued: Callable[[], None] | None = None,
+) -> PromptResult:
     """Queue `workflow` under `prompt_id` and wait until it finishes or `deadline` (monotonic) passes.
 
     Raises PromptRejected, ExecutionFailed, PromptInterrupted, PromptTimeout or ComfyUnavailable (the

@@ -103,9 +103,14 @@ def _disk(label: str, path: Path, low_gb: float, severity_error: bool) -> tuple[
     if free >= low_gb:
         return info, []
     make = error if severity_error else warning
-    return info, [make("DISK_LOW", f"Only {free} GB free on {label} ({path}); the threshold is {low_gb} GB.",
-                       "Free space (old outputs, unused models) or enlarge the container disk / network volume.",
-                       path=str(path))]
+    return info, [
+        make(
+            "DISK_LOW",
+            f"Only {free} GB free on {label} ({path}); the threshold is {low_gb} GB.",
+            "Free space (old outputs, unused models) or enlarge the container disk / network volume.",
+            path=str(path),
+        )
+    ]
 
 
 def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
@@ -113,8 +118,11 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     s = runtime.settings
     registry = runtime.registry
     if request.workflow is not None and registry.get(request.workflow) is None:
-        raise JobError("WORKFLOW_NOT_FOUND", f"no registered workflow {request.workflow!r}",
-                       {"registered": sorted(registry.entries)})
+        raise JobError(
+            "WORKFLOW_NOT_FOUND",
+            f"no registered workflow {request.workflow!r}",
+            {"registered": sorted(registry.entries)},
+        )
     timings: dict[str, float] = {}
     findings: list[Finding] = []
 
@@ -139,13 +147,24 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             stats, object_info, comfy_sees, unlisted, reachable = {}, {}, {}, [], False
         t = lap("comfyui_ms", t)
     if not reachable:
-        findings.append(error("COMFY_NOT_READY", f"ComfyUI at {s.comfy_url} is not answering.",
-                              "See logs_tail for the start-up error (missing dependency, CUDA/OOM, port in use)."))
+        findings.append(
+            error(
+                "COMFY_NOT_READY",
+                f"ComfyUI at {s.comfy_url} is not answering.",
+                "See logs_tail for the start-up error (missing dependency, CUDA/OOM, port in use).",
+            )
+        )
 
-    findings += [error("MODEL_LIST_FAILED", f"ComfyUI fails to list its {folder!r} models (HTTP 500): a directory "
-                       "it scans disappeared after start-up (network volume unmounted or a folder deleted).",
-                       "Restore the directory or restart the worker so ComfyUI rescans its model paths; loaders of "
-                       "this folder are missing from /object_info until then.") for folder in unlisted]
+    findings += [
+        error(
+            "MODEL_LIST_FAILED",
+            f"ComfyUI fails to list its {folder!r} models (HTTP 500): a directory "
+            "it scans disappeared after start-up (network volume unmounted or a folder deleted).",
+            "Restore the directory or restart the worker so ComfyUI rescans its model paths; loaders of "
+            "this folder are missing from /object_info until then.",
+        )
+        for folder in unlisted
+    ]
 
     checksums = None
     if request.checksums:
@@ -155,31 +174,48 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             checksums = dict(zip(paths, pool.map(_sha256, paths), strict=True))
         t = lap("checksums_ms", t)
 
-    files = tuple(ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
-                  for folder, name, path, size, source in raw_files)
+    files = tuple(
+        ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
+        for folder, name, path, size, source in raw_files
+    )
     index = ModelIndex(comfy_sees, files, checksums)
     if reachable:
-        findings += [warning("MODEL_NOT_SEEN", f"{f.path} is on disk but ComfyUI does not list it under {f.folder!r}.",
-                             "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
-                             path=f.path) for f in files if not f.scanned]
+        findings += [
+            warning(
+                "MODEL_NOT_SEEN",
+                f"{f.path} is on disk but ComfyUI does not list it under {f.folder!r}.",
+                "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
+                path=f.path,
+            )
+            for f in files
+            if not f.scanned
+        ]
 
     disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
-    for label, path, is_error in (("container", Path("/"), False), ("output", s.output_dir, True),
-                                  *((("volume", s.volume_dir, False),) if volume["mounted"] else ())):
+    for label, path, is_error in (
+        ("container", Path("/"), False),
+        ("output", s.output_dir, True),
+        *((("volume", s.volume_dir, False),) if volume["mounted"] else ()),
+    ):
         info, disk_findings = _disk(label, path, s.disk_low_gb, is_error)
         disks.append(info)
         findings += disk_findings
     volume["layouts"] = [name for name, sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
     if not volume["mounted"]:
-        findings.append(Finding("VOLUME_NOT_MOUNTED", Severity.INFO, f"No network volume at {s.volume_dir}.",
-                                "Attach a network volume to the endpoint if your models live there.",
-                                path=str(s.volume_dir)))
+        findings.append(
+            Finding(
+                "VOLUME_NOT_MOUNTED",
+                Severity.INFO,
+                f"No network volume at {s.volume_dir}.",
+                "Attach a network volume to the endpoint if your models live there.",
+                path=str(s.volume_dir),
+            )
+        )
 
-    log_text = ""
     try:
         log_text = s.comfy_log.read_text(errors="replace")
     except OSError:
-        pass
+        log_text = ""
     imports = tuple(parse_import_report(log_text))
     findings += import_findings(imports)
     t = lap("inspect_ms", t)
@@ -200,8 +236,15 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for f in files:
         models.setdefault(f.folder, {"on_disk": [], "comfyui_lists": []})["on_disk"].append(
-            {"name": f.name, "path": f.path, "size_bytes": f.size_bytes, "source": f.source,
-             "seen_by_comfyui": f.scanned, **({"sha256": checksums[f.path]} if checksums and f.path in checksums else {})})
+            {
+                "name": f.name,
+                "path": f.path,
+                "size_bytes": f.size_bytes,
+                "source": f.source,
+                "seen_by_comfyui": f.scanned,
+                **({"sha256": checksums[f.path]} if checksums and f.path in checksums else {}),
+            }
+        )
     for folder, names in comfy_sees.items():
         models.setdefault(folder, {"on_disk": [], "comfyui_lists": []})["comfyui_lists"] = sorted(names)
 
@@ -209,8 +252,11 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ok": reachable and not any(f["severity"] == "error" for f in dicts),
         "comfyui_reachable": reachable,
-        "system": {"handler_version": HANDLER_VERSION, **(stats.get("system") or {}),
-                   "devices": stats.get("devices", [])},
+        "system": {
+            "handler_version": HANDLER_VERSION,
+            **(stats.get("system") or {}),
+            "devices": stats.get("devices", []),
+        },
         "disks": disks,
         "volume": volume,
         "models": models,
@@ -218,8 +264,10 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         "node_check": checked_nodes,
         "workflow_checks": workflow_checks,
         "findings": dicts,
-        "summary": {"errors": sum(f["severity"] == "error" for f in dicts),
-                    "warnings": sum(f["severity"] == "warning" for f in dicts)},
+        "summary": {
+            "errors": sum(f["severity"] == "error" for f in dicts),
+            "warnings": sum(f["severity"] == "warning" for f in dicts),
+        },
         "timings": timings,
     }
     if not reachable or any(f["code"] in ("PACK_IMPORT_FAILED",) for f in dicts):

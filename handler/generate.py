@@ -20,6 +20,7 @@ from comfyui_client import (
     ExecutionFailed,
     PromptInterrupted,
     PromptRejected,
+    PromptResult,
     PromptTimeout,
     run_prompt,
 )
@@ -55,20 +56,25 @@ def resolve_workflow(runtime: Runtime, workflow: str | dict[str, Any] | None) ->
         name = workflow or runtime.settings.default_workflow
         entry = runtime.registry.get(name)
         if entry is None:
-            raise JobError("WORKFLOW_NOT_FOUND", f"no registered workflow {name[:100]!r}",
-                           {"registered": sorted(runtime.registry.entries)})
+            raise JobError(
+                "WORKFLOW_NOT_FOUND",
+                f"no registered workflow {name[:100]!r}",
+                {"registered": sorted(runtime.registry.entries)},
+            )
         return entry, entry.workflow()
     if is_ui_format(workflow):
-        raise JobError("WORKFLOW_UI_FORMAT", "the workflow is in the editor's UI format, not API format",
-                       {"fix": UI_FORMAT_FIX})
+        raise JobError(
+            "WORKFLOW_UI_FORMAT", "the workflow is in the editor's UI format, not API format", {"fix": UI_FORMAT_FIX}
+        )
     problems = shape_findings(workflow)
     if problems:
         raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix})
     return None, workflow
 
 
-def store_inputs(runtime: Runtime, request: GenerateRequest, entry: Entry | None, job_key: str,
-                 files: JobFiles) -> list[StoredImage]:
+def store_inputs(
+    runtime: Runtime, request: GenerateRequest, entry: Entry | None, job_key: str, files: JobFiles
+) -> list[StoredImage]:
     roles = {i.role for i in request.images if i.role}
     if entry is not None:
         if "image" in entry.parameters and "image" not in roles:
@@ -83,11 +89,14 @@ def store_inputs(runtime: Runtime, request: GenerateRequest, entry: Entry | None
     return stored
 
 
-def patch(request: GenerateRequest, entry: Entry | None, workflow: dict[str, Any], stored: list[StoredImage],
-          job_key: str) -> dict[str, Any]:
+def patch(
+    request: GenerateRequest, entry: Entry | None, workflow: dict[str, Any], stored: list[StoredImage], job_key: str
+) -> dict[str, Any]:
     try:
         patched = apply_parameters(
-            workflow, entry, request.params,
+            workflow,
+            entry,
+            request.params,
             images={s.role: s.stored_name for s in stored if s.role},
             overrides=request.overrides,
             renames={s.requested_name: s.stored_name for s in stored if not s.role},
@@ -108,9 +117,16 @@ def _queue_failed(runtime: Runtime, exc: PromptRejected) -> JobError:
     nodes = []
     for node_id, info in (body.get("node_errors") or {}).items():
         for e in info.get("errors", []):
-            nodes.append({"node_id": node_id, "class_type": info.get("class_type"), "type": e.get("type"),
-                          "message": e.get("message"), "details": e.get("details"),
-                          "input": (e.get("extra_info") or {}).get("input_name")})
+            nodes.append(
+                {
+                    "node_id": node_id,
+                    "class_type": info.get("class_type"),
+                    "type": e.get("type"),
+                    "message": e.get("message"),
+                    "details": e.get("details"),
+                    "input": (e.get("extra_info") or {}).get("input_name"),
+                }
+            )
     details: dict[str, Any] = {"type": err.get("type"), "node_errors": nodes}
     message = err.get("message") or str(exc)
     if m := _DOES_NOT_EXIST.search(message):
@@ -120,32 +136,45 @@ def _queue_failed(runtime: Runtime, exc: PromptRejected) -> JobError:
             details["pack"] = {"name": pack.name, "repo": pack.repo, "commit": pack.commit}
             message += f" It is provided by the custom node pack {pack.name} ({pack.repo})."
     elif nodes:
-        message = "; ".join(f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}"
-                            for n in nodes[:5])
+        message = "; ".join(
+            f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}" for n in nodes[:5]
+        )
     return JobError("QUEUE_FAILED", message, details)
 
 
-def execute(runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline: float,
-            on_progress: ProgressSink | None):  # noqa: ANN201 - PromptResult
+def execute(
+    runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
+) -> PromptResult:
     if runtime.comfy_process_alive() is False:
         raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
     try:
-        return run_prompt(runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline,
-                          on_progress=on_progress)
+        return run_prompt(
+            runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
+        )
     except PromptRejected as exc:
         raise _queue_failed(runtime, exc) from None
     except PromptTimeout:
         _stop_prompt(runtime, prompt_id)
-        raise JobError("TIMEOUT", "the job did not finish before its deadline; it was interrupted and removed "
-                       "from ComfyUI's queue", {"prompt_id": prompt_id}) from None
+        raise JobError(
+            "TIMEOUT",
+            "the job did not finish before its deadline; it was interrupted and removed from ComfyUI's queue",
+            {"prompt_id": prompt_id},
+        ) from None
     except ExecutionFailed as exc:
         data = exc.data
         text = str(data.get("exception_message", "")).strip()
         code = "DISK_FULL" if "No space left on device" in text else "GENERATION_ERROR"
-        raise JobError(code, str(exc), {
-            "node_id": data.get("node_id"), "node_type": data.get("node_type"),
-            "exception_type": data.get("exception_type"), "exception_message": text,
-            "traceback": (data.get("traceback") or [])[-8:]}) from None
+        raise JobError(
+            code,
+            str(exc),
+            {
+                "node_id": data.get("node_id"),
+                "node_type": data.get("node_type"),
+                "exception_type": data.get("exception_type"),
+                "exception_message": text,
+                "traceback": (data.get("traceback") or [])[-8:],
+            },
+        ) from None
     except PromptInterrupted as exc:
         raise JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)") from None
     except ComfyUnavailable as exc:
@@ -172,9 +201,11 @@ def deliver(runtime: Runtime, outputs: list[OutputFile], job_id: str) -> list[di
     use_bucket = bool(s.bucket_endpoint_url)
     encoded_total = sum(4 * ((o.size_bytes + 2) // 3) for o in outputs)
     if not use_bucket and encoded_total > limit:
-        raise JobError("OUTPUT_TOO_LARGE", f"outputs are {encoded_total / 1e6:.1f} MB as base64, over RunPod's "
-                       f"{s.max_payload_mb:g} MB payload limit",
-                       {"outputs": [o.describe() for o in outputs]})
+        raise JobError(
+            "OUTPUT_TOO_LARGE",
+            f"outputs are {encoded_total / 1e6:.1f} MB as base64, over RunPod's {s.max_payload_mb:g} MB payload limit",
+            {"outputs": [o.describe() for o in outputs]},
+        )
     delivered = []
     for out in outputs:
         item = out.describe()
@@ -186,8 +217,9 @@ def deliver(runtime: Runtime, outputs: list[OutputFile], job_id: str) -> list[di
     return delivered
 
 
-def generate(runtime: Runtime, request: GenerateRequest, job_id: str,
-             on_progress: ProgressSink | None = None) -> dict[str, Any]:
+def generate(
+    runtime: Runtime, request: GenerateRequest, job_id: str, on_progress: ProgressSink | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     timings: dict[str, Any] = {}
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
@@ -201,23 +233,35 @@ def generate(runtime: Runtime, request: GenerateRequest, job_id: str,
         deadline = time.monotonic() + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
         t = _lap(timings, "run_ms", t)
-        dirs = {"output": runtime.settings.output_dir, "temp": runtime.settings.temp_dir,
-                "input": runtime.settings.input_dir}
+        dirs = {
+            "output": runtime.settings.output_dir,
+            "temp": runtime.settings.temp_dir,
+            "input": runtime.settings.input_dir,
+        }
         found = list(iter_output_files(result.outputs, dirs))
         texts = text_outputs(result.outputs)
         files.paths += [o.path for o in found if o.path.parent != runtime.settings.input_dir]
         if not found and not texts:
-            raise JobError("NO_OUTPUT", "the workflow finished but produced no output files",
-                           {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)})
+            raise JobError(
+                "NO_OUTPUT",
+                "the workflow finished but produced no output files",
+                {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
+            )
         for out in found:
             probe(out)
         delivered = deliver(runtime, found, job_id) + texts
         t = _lap(timings, "encode_ms", t)
         if result.started_at is not None:
             timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
-        timings["execution_ms"] = round(result.comfy_ms, 2) if result.comfy_ms is not None else (
-            round((result.finished_at - result.started_at) * 1000, 2)
-            if result.started_at and result.finished_at else None)
+        timings["execution_ms"] = (
+            round(result.comfy_ms, 2)
+            if result.comfy_ms is not None
+            else (
+                round((result.finished_at - result.started_at) * 1000, 2)
+                if result.started_at and result.finished_at
+                else None
+            )
+        )
         timings["nodes_ms"] = result.node_ms
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
@@ -231,8 +275,14 @@ def _lap(timings: dict[str, Any], name: str, since: float) -> float:
     return now
 
 
-def _response(entry: Entry | None, request: GenerateRequest, prompt_id: str, outputs: list[dict[str, Any]],
-              timings: dict[str, Any], from_history: bool) -> dict[str, Any]:
+def _response(
+    entry: Entry | None,
+    request: GenerateRequest,
+    prompt_id: str,
+    outputs: list[dict[str, Any]],
+    timings: dict[str, Any],
+    from_history: bool,
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "workflow": entry.id if entry else "inline",
         "prompt_id": prompt_id,

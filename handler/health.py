@@ -41,7 +41,10 @@ def health(runtime: Runtime) -> dict[str, Any]:
     }
     gpus = [d for d in (stats or {}).get("devices", []) if d.get("type") not in (None, "cpu")]
     if gpus:
-        result["gpu"] = {"name": gpus[0].get("name"), "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
-                         "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2)}
+        result["gpu"] = {
+            "name": gpus[0].get("name"),
+            "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
+            "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2),
+        }
     result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
     return result

@@ -40,8 +40,10 @@ class StoredImage:
 def decode_image(data: str, label: str) -> tuple[bytes, str, int, int]:
     """base64 / data URI -> (bytes, extension, width, height); JobError(INVALID_IMAGE) on anything wrong."""
     if len(data) > MAX_ENCODED_BYTES:
-        raise JobError("INVALID_IMAGE", f"{label}: {len(data):,} characters of base64 is over the "
-                       f"{MAX_ENCODED_BYTES // 1024 // 1024} MB limit")
+        raise JobError(
+            "INVALID_IMAGE",
+            f"{label}: {len(data):,} characters of base64 is over the {MAX_ENCODED_BYTES // 1024 // 1024} MB limit",
+        )
     payload = _DATA_URI.sub("", data.strip(), count=1)
     try:
         raw = base64.b64decode(payload, validate=True)
@@ -55,8 +57,10 @@ def decode_image(data: str, label: str) -> tuple[bytes, str, int, int]:
             with Image.open(io.BytesIO(raw)) as img:
                 fmt, (width, height) = img.format, img.size
                 if width < 1 or height < 1 or width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-                    raise JobError("INVALID_IMAGE", f"{label}: {width}×{height} is outside 1..{MAX_SIDE} per side "
-                                   f"/ {MAX_PIXELS:,} pixels")
+                    raise JobError(
+                        "INVALID_IMAGE",
+                        f"{label}: {width}×{height} is outside 1..{MAX_SIDE} per side / {MAX_PIXELS:,} pixels",
+                    )
                 img.verify()
     except JobError:
         raise
@@ -75,8 +79,9 @@ def safe_stem(name: str) -> str:
     return _SAFE.sub("_", stem).strip("._")[:48] or "image"
 
 
-def store_image(input_dir: Path, job_key: str, index: int, requested_name: str, role: str | None,
-                data: str) -> StoredImage:
+def store_image(
+    input_dir: Path, job_key: str, index: int, requested_name: str, role: str | None, data: str
+) -> StoredImage:
     raw, ext, width, height = decode_image(data, role or f"images[{index}] ({requested_name[:60]!r})")
     stored_name = f"{job_key}_{index}_{safe_stem(requested_name)}.{ext}"
     path = input_dir / stored_name
@@ -86,6 +91,7 @@ def store_image(input_dir: Path, job_key: str, index: int, requested_name: str, 
             fh.write(raw)
     except OSError as exc:
         path.unlink(missing_ok=True)
-        raise JobError("DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR",
-                       f"could not store {stored_name}: {exc.strerror}") from None
+        raise JobError(
+            "DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR", f"could not store {stored_name}: {exc.strerror}"
+        ) from None
     return StoredImage(requested_name, role, stored_name, path, width, height)

@@ -13,10 +13,26 @@ from typing import Any
 from handler.errors import JobError
 
 _KIND_BY_EXT = {
-    "png": "image", "jpg": "image", "jpeg": "image", "webp": "image", "bmp": "image", "tiff": "image",
-    "gif": "video", "mp4": "video", "webm": "video", "mov": "video", "mkv": "video", "avi": "video",
-    "wav": "audio", "mp3": "audio", "flac": "audio", "ogg": "audio", "opus": "audio", "m4a": "audio",
-    "txt": "text", "json": "text",
+    "png": "image",
+    "jpg": "image",
+    "jpeg": "image",
+    "webp": "image",
+    "bmp": "image",
+    "tiff": "image",
+    "gif": "video",
+    "mp4": "video",
+    "webm": "video",
+    "mov": "video",
+    "mkv": "video",
+    "avi": "video",
+    "wav": "audio",
+    "mp3": "audio",
+    "flac": "audio",
+    "ogg": "audio",
+    "opus": "audio",
+    "m4a": "audio",
+    "txt": "text",
+    "json": "text",
 }
 _OUTPUT_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
 
@@ -33,8 +49,14 @@ class OutputFile:
     meta: dict[str, Any]
 
     def describe(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "kind": self.kind, "filename": self.filename, "mime": self.mime,
-                "size_bytes": self.size_bytes, **self.meta}
+        return {
+            "node_id": self.node_id,
+            "kind": self.kind,
+            "filename": self.filename,
+            "mime": self.mime,
+            "size_bytes": self.size_bytes,
+            **self.meta,
+        }
 
 
 def kind_of(filename: str) -> str:
@@ -58,9 +80,16 @@ def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path])
                 if path is None or not path.is_file():
                     continue
                 filename = item["filename"]
-                yield OutputFile(node_id, kind_of(filename), filename, item.get("subfolder", ""),
-                                 mimetypes.guess_type(filename)[0] or "application/octet-stream",
-                                 path, path.stat().st_size, {})
+                yield OutputFile(
+                    node_id,
+                    kind_of(filename),
+                    filename,
+                    item.get("subfolder", ""),
+                    mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                    path,
+                    path.stat().st_size,
+                    {},
+                )
 
 
 def text_outputs(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,8 +97,15 @@ def text_outputs(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for node_id, output in outputs.items():
         for value in output.get("text") or []:
             if isinstance(value, str):
-                texts.append({"node_id": node_id, "kind": "text", "mime": "text/plain", "text": value,
-                              "size_bytes": len(value.encode())})
+                texts.append(
+                    {
+                        "node_id": node_id,
+                        "kind": "text",
+                        "mime": "text/plain",
+                        "text": value,
+                        "size_bytes": len(value.encode()),
+                    }
+                )
     return texts
 
 
@@ -88,9 +124,13 @@ def probe(file: OutputFile) -> None:
                 stream = container.streams.video[0]
                 frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
                 rate = stream.average_rate or Fraction(0)
-                file.meta.update(width=stream.codec_context.width, height=stream.codec_context.height,
-                                 frames=frames, fps=round(float(rate), 3),
-                                 duration_sec=round(frames / float(rate), 3) if rate else None)
+                file.meta.update(
+                    width=stream.codec_context.width,
+                    height=stream.codec_context.height,
+                    frames=frames,
+                    fps=round(float(rate), 3),
+                    duration_sec=round(frames / float(rate), 3) if rate else None,
+                )
     except Exception as exc:  # a probe failure must not lose the output
         file.meta["probe_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
@@ -104,7 +144,7 @@ def encode_base64(path: Path) -> str:
     with path.open("rb") as fh:
         while block := fh.read(chunk):
             encoded = base64.b64encode(block)
-            out[pos:pos + len(encoded)] = encoded
+            out[pos : pos + len(encoded)] = encoded
             pos += len(encoded)
     return out[:pos].decode("ascii") if pos != len(out) else out.decode("ascii")
 
@@ -112,19 +152,33 @@ def encode_base64(path: Path) -> str:
 class S3Store:
     """Uploads to an S3-compatible bucket (RunPod's BUCKET_* convention) and returns presigned URLs."""
 
-    def __init__(self, endpoint_url: str, access_key: str | None, secret_key: str | None, bucket: str,
-                 region: str | None = None, expires_s: int = 24 * 3600) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        access_key: str | None,
+        secret_key: str | None,
+        bucket: str,
+        region: str | None = None,
+        expires_s: int = 24 * 3600,
+    ) -> None:
         import boto3  # only workers that use a bucket pay for the import
 
-        self.client = boto3.client("s3", endpoint_url=endpoint_url, aws_access_key_id=access_key,
-                                   aws_secret_access_key=secret_key, region_name=region or "us-east-1")
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region or "us-east-1",
+        )
         self.bucket, self.expires_s = bucket, expires_s
 
     def put(self, key: str, path: Path, mime: str) -> str:
         try:
             self.client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": mime})
-            return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
-                                                      ExpiresIn=self.expires_s)
+            return self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expires_s
+            )
         except Exception as exc:
-            raise JobError("OUTPUT_UPLOAD_FAILED",
-                           f"upload of {path.name} to bucket {self.bucket!r} failed: {type(exc).__name__}") from None
+            raise JobError(
+                "OUTPUT_UPLOAD_FAILED", f"upload of {path.name} to bucket {self.bucket!r} failed: {type(exc).__name__}"
+            ) from None

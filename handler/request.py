@@ -12,7 +12,12 @@ _COMMON = {"mode"}
 _TEST_KEYS = _COMMON | {"test"}
 _DIAGNOSE_KEYS = _COMMON | {"diagnose", "workflow", "checksums"}
 _GENERATE_KEYS = _COMMON | {
-    "workflow", "images", "image_base64", "end_image_base64", "overrides", "timeout_s",
+    "workflow",
+    "images",
+    "image_base64",
+    "end_image_base64",
+    "overrides",
+    "timeout_s",
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
@@ -51,8 +56,11 @@ Request = TestRequest | DiagnoseRequest | GenerateRequest
 def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise JobError("BAD_INPUT", f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}",
-                       {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed)})
+        raise JobError(
+            "BAD_INPUT",
+            f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}",
+            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed)},
+        )
 
 
 def _mode(data: dict[str, Any]) -> str:
@@ -99,11 +107,15 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
     images: list[ImageInput] = []
     raw_images = data.get("images", [])
     if not isinstance(raw_images, list):
-        raise JobError("BAD_INPUT", "images must be a list of {\"name\", \"image\"} objects")
+        raise JobError("BAD_INPUT", 'images must be a list of {"name", "image"} objects')
     for i, item in enumerate(raw_images):
-        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("image"), str)
-                and set(item) <= {"name", "image"}):
-            raise JobError("BAD_INPUT", f"images[{i}] must be {{\"name\": str, \"image\": base64 str}}")
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("image"), str)
+            and set(item) <= {"name", "image"}
+        ):
+            raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
         images.append(ImageInput(item["name"], item["image"]))
     for key, role in (("image_base64", "image"), ("end_image_base64", "end_image")):
         if key in data:
@@ -121,8 +133,14 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise JobError("BAD_INPUT", "overrides must be {node_id: {input_name: value}}")
     timeout = data.get("timeout_s")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or not 0 < timeout <= 86_400):
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 86_400
+    ):
         raise JobError("BAD_INPUT", "timeout_s must be a number of seconds between 0 and 86400")
-    return GenerateRequest(workflow, tuple(images), params, {str(k): v for k, v in overrides.items()},
-                           float(timeout) if timeout is not None else None)
+    return GenerateRequest(
+        workflow,
+        tuple(images),
+        params,
+        {str(k): v for k, v in overrides.items()},
+        float(timeout) if timeout is not None else None,
+    )

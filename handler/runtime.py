@@ -33,8 +33,9 @@ class Runtime:
 
         s = self.settings
         assert s.bucket_endpoint_url
-        return S3Store(s.bucket_endpoint_url, s.bucket_access_key_id, s.bucket_secret_access_key,
-                       s.bucket_name, s.bucket_region)
+        return S3Store(
+            s.bucket_endpoint_url, s.bucket_access_key_id, s.bucket_secret_access_key, s.bucket_name, s.bucket_region
+        )
 
     def comfy_pid(self) -> int | None:
         path = self.settings.comfy_pid_file

@@ -43,10 +43,20 @@ def defined_node_classes(source_files: list[Path]) -> set[str]:
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if isinstance(target, ast.Name) and "NODE_CLASS_MAPPINGS" in target.id and isinstance(node.value, ast.Dict):
-                        names.update(k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
-                    if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
-                            and "NODE_CLASS_MAPPINGS" in target.value.id and isinstance(target.slice, ast.Constant)):
+                    if (
+                        isinstance(target, ast.Name)
+                        and "NODE_CLASS_MAPPINGS" in target.id
+                        and isinstance(node.value, ast.Dict)
+                    ):
+                        names.update(
+                            k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                        )
+                    if (
+                        isinstance(target, ast.Subscript)
+                        and isinstance(target.value, ast.Name)
+                        and "NODE_CLASS_MAPPINGS" in target.value.id
+                        and isinstance(target.slice, ast.Constant)
+                    ):
                         names.add(str(target.slice.value))
     return names
 
@@ -59,19 +69,39 @@ def check_model_paths(path: Path) -> list[Finding]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        return [error("MODEL_PATHS_INVALID", f"{path}: cannot be read as YAML: {exc}", "Fix the YAML syntax.", path=str(path))]
+        return [
+            error(
+                "MODEL_PATHS_INVALID", f"{path}: cannot be read as YAML: {exc}", "Fix the YAML syntax.", path=str(path)
+            )
+        ]
     findings = []
     if not isinstance(data, dict):
-        return [error("MODEL_PATHS_INVALID", f"{path}: expected sections of folder: path", "See the README.", path=str(path))]
+        return [
+            error(
+                "MODEL_PATHS_INVALID", f"{path}: expected sections of folder: path", "See the README.", path=str(path)
+            )
+        ]
     for section, folders in data.items():
         if not isinstance(folders, dict) or "base_path" not in folders:
-            findings.append(error("MODEL_PATHS_INVALID", f"{path}: section {section!r} has no base_path",
-                                  "Add base_path to the section.", path=str(path)))
+            findings.append(
+                error(
+                    "MODEL_PATHS_INVALID",
+                    f"{path}: section {section!r} has no base_path",
+                    "Add base_path to the section.",
+                    path=str(path),
+                )
+            )
             continue
         for key in folders:
             if key not in (*MODEL_FOLDERS, "base_path", "is_default", "custom_nodes", "download_model_base"):
-                findings.append(error("MODEL_PATHS_INVALID", f"{path}: section {section!r}: unknown folder {key!r}",
-                                      "Use ComfyUI's folder names (checkpoints, diffusion_models, …).", path=str(path)))
+                findings.append(
+                    error(
+                        "MODEL_PATHS_INVALID",
+                        f"{path}: section {section!r}: unknown folder {key!r}",
+                        "Use ComfyUI's folder names (checkpoints, diffusion_models, …).",
+                        path=str(path),
+                    )
+                )
     return findings
 
 
@@ -81,8 +111,13 @@ def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None =
         registry = load_registry(registry_dir) if registry_dir else load_registry()
     except RegistryError as exc:
         return _result([error("REGISTRY_INVALID", str(exc), "Fix the registry file named in the message.")], {})
-    core = defined_node_classes([comfy_dir / "nodes.py", *_python_files(comfy_dir / "comfy_extras"),
-                                 *_python_files(comfy_dir / "comfy_api_nodes")])
+    core = defined_node_classes(
+        [
+            comfy_dir / "nodes.py",
+            *_python_files(comfy_dir / "comfy_extras"),
+            *_python_files(comfy_dir / "comfy_api_nodes"),
+        ]
+    )
     packs: dict[str, set[str]] = {}
     custom = comfy_dir / "custom_nodes"
     for pack_dir in sorted(p for p in custom.iterdir() if p.is_dir()) if custom.is_dir() else []:
@@ -92,11 +127,22 @@ def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None =
         if class_type not in available:
             pack = registry.pack_for_node(class_type)
             where = f"pack {pack.name} ({pack.repo}@{pack.commit})" if pack else "an unknown pack"
-            findings.append(error("NODE_MISSING", f"{class_type} (used by {', '.join(workflows)}) is not defined by "
-                                  f"ComfyUI or any pack in {custom}.", f"Install {where} in the image."))
+            findings.append(
+                error(
+                    "NODE_MISSING",
+                    f"{class_type} (used by {', '.join(workflows)}) is not defined by ComfyUI or any pack in {custom}.",
+                    f"Install {where} in the image.",
+                )
+            )
     findings += check_model_paths(model_paths)
-    return _result(findings, {"core_nodes": len(core), "packs": {k: len(v) for k, v in packs.items()},
-                              "workflows": sorted(registry.entries)})
+    return _result(
+        findings,
+        {
+            "core_nodes": len(core),
+            "packs": {k: len(v) for k, v in packs.items()},
+            "workflows": sorted(registry.entries),
+        },
+    )
 
 
 def _required(registry: Registry) -> dict[str, list[str]]:
@@ -115,24 +161,43 @@ def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (run
 
     t0 = time.perf_counter()
     report = diagnose(runtime, DiagnoseRequest())
-    findings = [f for f in report["findings"] if f["severity"] == "error"
-                and f.get("workflow") in (None, *_cpu_or_default(runtime))]
+    findings = [
+        f
+        for f in report["findings"]
+        if f["severity"] == "error" and f.get("workflow") in (None, *_cpu_or_default(runtime))
+    ]
     smoke: dict[str, Any]
-    result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck") if "smoke_image" in runtime.registry.entries else {}
+    result = (
+        generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
+        if "smoke_image" in runtime.registry.entries
+        else {}
+    )
     if "error_code" in result:
         smoke = {"ok": False, "error_code": result["error_code"], "message": result["error_message"]}
-        findings.append({"code": "SMOKE_FAILED", "severity": "error", "message": result["error_message"],
-                         "fix": "See logs_tail of the smoke run."})
+        findings.append(
+            {
+                "code": "SMOKE_FAILED",
+                "severity": "error",
+                "message": result["error_message"],
+                "fix": "See logs_tail of the smoke run.",
+            }
+        )
     else:
         smoke = {"ok": bool(result.get("outputs")), "ms": result.get("timings", {}).get("total_ms")}
-    return {"ok": not findings, "findings": findings, "smoke": smoke, "diagnose_summary": report["summary"],
-            "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
+    return {
+        "ok": not findings,
+        "findings": findings,
+        "smoke": smoke,
+        "diagnose_summary": report["summary"],
+        "total_ms": round((time.perf_counter() - t0) * 1000, 1),
+    }
 
 
 def _cpu_or_default(runtime: Any) -> list[str]:
     """Workflows whose errors count at start: the default one and those that must run anywhere."""
-    return [e.id for e in runtime.registry.entries.values()
-            if e.runs_on_cpu or e.id == runtime.settings.default_workflow]
+    return [
+        e.id for e in runtime.registry.entries.values() if e.runs_on_cpu or e.id == runtime.settings.default_workflow
+    ]
 
 
 def summary_line(result: dict[str, Any]) -> str:

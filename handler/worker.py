@@ -59,7 +59,7 @@ def error_response(rt: Runtime, exc: JobError) -> dict[str, Any]:
     return response
 
 
-def _progress_sink(job: dict[str, Any], interval: float):  # noqa: ANN202
+def _progress_sink(job: dict[str, Any], interval: float):
     last = 0.0
 
     def send(update: dict[str, Any]) -> None:
@@ -89,8 +89,14 @@ def handle(job: dict[str, Any]) -> dict[str, Any]:
         return error_response(rt, exc)
     except Exception as exc:
         log.exception("unexpected error in job %s", job.get("id"))
-        return error_response(rt, JobError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500],
-                                           {"traceback": traceback.format_exc().splitlines()[-6:]}))
+        return error_response(
+            rt,
+            JobError(
+                "INTERNAL_ERROR",
+                f"{type(exc).__name__}: {exc}"[:500],
+                {"traceback": traceback.format_exc().splitlines()[-6:]},
+            ),
+        )
 
 
 def wait_until_ready(rt: Runtime) -> bool:

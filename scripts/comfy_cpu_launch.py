@@ -7,6 +7,7 @@ enough for everything that runs on CPU. Production images use a matched torch/to
 and start main.py directly.
 """
 
+import contextlib
 import runpy
 import sys
 from pathlib import Path
@@ -14,13 +15,9 @@ from pathlib import Path
 import torch
 
 for name, arg in (("nms", "dets"), ("qnms", "qdets")):
-    try:
-        torch.library.define(
-            f"torchvision::{name}",
-            f"(Tensor {arg}, Tensor scores, float iou_threshold) -> Tensor",
-        )
-    except RuntimeError:  # already defined: a matched torchvision is installed
-        pass
+    # RuntimeError: already defined, i.e. a matched torchvision is installed.
+    with contextlib.suppress(RuntimeError):
+        torch.library.define(f"torchvision::{name}", f"(Tensor {arg}, Tensor scores, float iou_threshold) -> Tensor")
 
 comfy_root = Path(__file__).resolve().parent / "ComfyUI"
 sys.path.insert(0, str(comfy_root))

@@ -19,12 +19,26 @@ def main(comfy_home: Path) -> int:
         for sub in ("out", "temp", "in", "user"):
             Path(tmp, sub).mkdir()
         cmd = [
-            sys.executable, str(comfy_home / "launch.py"), "--cpu", "--listen", "127.0.0.1",
-            "--port", str(port), "--disable-api-nodes",
-            "--front-end-root", str(comfy_home / "empty-frontend"),
-            "--output-directory", f"{tmp}/out", "--temp-directory", f"{tmp}/temp",
-            "--input-directory", f"{tmp}/in", "--user-directory", f"{tmp}/user",
-            "--database-url", f"sqlite:///{tmp}/comfyui.db",
+            sys.executable,
+            str(comfy_home / "launch.py"),
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--disable-api-nodes",
+            "--front-end-root",
+            str(comfy_home / "empty-frontend"),
+            "--output-directory",
+            f"{tmp}/out",
+            "--temp-directory",
+            f"{tmp}/temp",
+            "--input-directory",
+            f"{tmp}/in",
+            "--user-directory",
+            f"{tmp}/user",
+            "--database-url",
+            f"sqlite:///{tmp}/comfyui.db",
         ]
         with log.open("wb") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)

@@ -77,8 +77,12 @@ def stack_settings(stack: LocalStack, **overrides: str):
     from handler.config import Settings
 
     env = {k: v for k, v in stack.env().items() if k.startswith(("COMFY_", "RUNPOD_", "DISK_", "GENERATE_"))}
-    env.update(COMFY_URL=stack.comfy_url, COMFY_INPUT_DIR=str(stack.comfy_dir / "input"),
-               COMFY_OUTPUT_DIR=str(stack.comfy_dir / "output"), COMFY_TEMP_DIR=str(stack.comfy_dir / "temp"))
+    env.update(
+        COMFY_URL=stack.comfy_url,
+        COMFY_INPUT_DIR=str(stack.comfy_dir / "input"),
+        COMFY_OUTPUT_DIR=str(stack.comfy_dir / "output"),
+        COMFY_TEMP_DIR=str(stack.comfy_dir / "temp"),
+    )
     env.update(overrides)
     return Settings.from_env(env)
 

@@ -74,8 +74,10 @@ def test_missing_custom_node_names_the_pack_from_the_registry(object_info):
 
 
 def test_unknown_node_falls_back_to_popular_pack_map(object_info):
-    wf = {"1": {"class_type": "VHS_LoadVideo", "inputs": {}}, "2": {"class_type": "SaveImage",
-          "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    wf = {
+        "1": {"class_type": "VHS_LoadVideo", "inputs": {}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
     found = analyze_workflow(wf, ctx(object_info))
     assert codes(found) == ["NODE_MISSING"]
     assert "VideoHelperSuite" in found[0].message
@@ -102,7 +104,9 @@ def test_model_missing_in_wrong_folder_size_and_hash(object_info):
     assert codes(found) == ["MODEL_MISSING"] and spec.url in found[0].fix
     # Present but in the wrong folder.
     wrong = ModelFile("loras", spec.name, f"/runpod-volume/models/loras/{spec.name}", 10, "volume", True)
-    found = analyze_workflow(wf, ctx(object_info, _index({"checkpoints": [], "loras": [spec.name]}, [wrong]), entry=entry), entry)
+    found = analyze_workflow(
+        wf, ctx(object_info, _index({"checkpoints": [], "loras": [spec.name]}, [wrong]), entry=entry), entry
+    )
     assert codes(found) == ["MODEL_IN_WRONG_FOLDER"] and found[0].path == wrong.path
     # Present in a directory ComfyUI does not scan.
     unscanned = ModelFile("checkpoints", spec.name, f"/runpod-volume/stuff/{spec.name}", 10, "volume", False)
@@ -152,18 +156,28 @@ def test_value_and_input_findings(object_info):
 
 def test_link_findings(object_info):
     wf = REGISTRY.get("smoke_image").workflow()
-    for mutate in (lambda w: w["2"]["inputs"].update(image=["99", 0]),  # missing node
-                   lambda w: w["2"]["inputs"].update(image=["1", 3]),  # bad output index
-                   lambda w: w["3"]["inputs"].update(images=["4", 0]) or w.update(
-                       {"4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}})):
+    for mutate in (
+        lambda w: w["2"]["inputs"].update(image=["99", 0]),  # missing node
+        lambda w: w["2"]["inputs"].update(image=["1", 3]),  # bad output index
+        lambda w: (
+            w["3"]["inputs"].update(images=["4", 0])
+            or w.update(
+                {"4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}}
+            )
+        ),
+    ):
         bad = copy.deepcopy(wf)
         mutate(bad)
         assert "LINK_BROKEN" in codes(analyze_workflow(bad, ctx(object_info))), bad
 
 
 def test_ui_format_and_no_output(object_info):
-    ui = {"last_node_id": 3, "nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": [512, 512, 1, 0]}],
-          "links": [], "version": 0.4}
+    ui = {
+        "last_node_id": 3,
+        "nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": [512, 512, 1, 0]}],
+        "links": [],
+        "version": 0.4,
+    }
     assert is_ui_format(ui)
     assert codes(analyze_workflow(ui, ctx(object_info))) == ["WORKFLOW_UI_FORMAT"]
     wf = REGISTRY.get("smoke_image").workflow()
@@ -185,8 +199,12 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=25,
 )
-node_like = st.fixed_dictionaries({"class_type": st.sampled_from(["SaveImage", "EmptyImage", "ImageScale", "Nope", ""])
-                                   | st.text(max_size=5), "inputs": st.dictionaries(st.text(max_size=8), json_values, max_size=5)})
+node_like = st.fixed_dictionaries(
+    {
+        "class_type": st.sampled_from(["SaveImage", "EmptyImage", "ImageScale", "Nope", ""]) | st.text(max_size=5),
+        "inputs": st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+    }
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -206,6 +224,8 @@ def test_registry_errors_name_file_key_and_problem(tmp_path: Path):
     (tmp_path / "x.yaml").write_text("id: x\ntitle: t\nworkflow: x.json\nmodels:\n  - folder: nowhere\n    name: a\n")
     with pytest.raises(RegistryError, match=r"x\.yaml: models\[0\]\.folder: unknown model folder 'nowhere'"):
         load_registry(tmp_path)
-    (tmp_path / "x.yaml").write_text("id: x\ntitle: t\nworkflow: x.json\nparameters:\n  sed: {node: '1', input: seed}\n")
+    (tmp_path / "x.yaml").write_text(
+        "id: x\ntitle: t\nworkflow: x.json\nparameters:\n  sed: {node: '1', input: seed}\n"
+    )
     with pytest.raises(RegistryError, match=r"x\.yaml: parameters\.sed: unknown parameter"):
         load_registry(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 
 import av
 import pytest
@@ -136,8 +135,19 @@ def test_diagnose_one_workflow_and_checksums(stack):
 
 
 def test_generate_image_to_mp4_frames_counted_by_decoding(stack):
-    out = output_of(runsync(stack, {"workflow": "smoke_i2v", "image_base64": png_base64(80, 60),
-                                    "frames": 10, "fps": 5, "width": 128, "height": 96}))
+    out = output_of(
+        runsync(
+            stack,
+            {
+                "workflow": "smoke_i2v",
+                "image_base64": png_base64(80, 60),
+                "frames": 10,
+                "fps": 5,
+                "width": 128,
+                "height": 96,
+            },
+        )
+    )
     video = out["outputs"][0]
     assert video["kind"] == "video" and video["mime"] == "video/mp4"
     with av.open(io.BytesIO(base64.b64decode(out["video_base64"]))) as container:
@@ -164,23 +174,32 @@ def test_inline_workflow_with_named_image(stack):
         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inline"}},
     }
-    out = output_of(runsync(stack, {"workflow": workflow,
-                                    "images": [{"name": "portrait.png", "image": png_base64(40, 30, (0, 0, 0))}]}))
+    out = output_of(
+        runsync(
+            stack, {"workflow": workflow, "images": [{"name": "portrait.png", "image": png_base64(40, 30, (0, 0, 0))}]}
+        )
+    )
     image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"]))).convert("RGB")
     assert image.size == (40, 30) and image.getpixel((5, 5)) == (255, 255, 255)  # black, inverted
     assert out["workflow"] == "inline"
 
 
-@pytest.mark.parametrize(("job", "code"), [
-    ({"workflow": "smoke_i2v", "image_base64": "!!!not base64"}, "INVALID_IMAGE"),
-    ({"workflow": "smoke_i2v", "image_base64": base64.b64encode(b"plain text, no image").decode()}, "INVALID_IMAGE"),
-    ({"workflow": "smoke_i2v"}, "NO_IMAGE"),
-    ({"workflow": "wan22_flf2v", "image_base64": png_base64()}, "NO_END_IMAGE"),
-    ({"workflow": "no_such_workflow"}, "WORKFLOW_NOT_FOUND"),
-    ({"workflow": {"nodes": [], "links": [], "version": 0.4}}, "WORKFLOW_UI_FORMAT"),
-    ({"workflow": "smoke_image", "steps": 5}, "BAD_INPUT"),  # smoke_image has no steps parameter
-    ({"workflow": "smoke_image", "seed": -1}, "BAD_INPUT"),
-])
+@pytest.mark.parametrize(
+    ("job", "code"),
+    [
+        ({"workflow": "smoke_i2v", "image_base64": "!!!not base64"}, "INVALID_IMAGE"),
+        (
+            {"workflow": "smoke_i2v", "image_base64": base64.b64encode(b"plain text, no image").decode()},
+            "INVALID_IMAGE",
+        ),
+        ({"workflow": "smoke_i2v"}, "NO_IMAGE"),
+        ({"workflow": "wan22_flf2v", "image_base64": png_base64()}, "NO_END_IMAGE"),
+        ({"workflow": "no_such_workflow"}, "WORKFLOW_NOT_FOUND"),
+        ({"workflow": {"nodes": [], "links": [], "version": 0.4}}, "WORKFLOW_UI_FORMAT"),
+        ({"workflow": "smoke_image", "steps": 5}, "BAD_INPUT"),  # smoke_image has no steps parameter
+        ({"workflow": "smoke_image", "seed": -1}, "BAD_INPUT"),
+    ],
+)
 def test_input_errors(stack, job, code):
     err = failure_of(runsync(stack, job))
     assert err["error_code"] == code, err
@@ -188,8 +207,10 @@ def test_input_errors(stack, job, code):
 
 
 def test_unknown_node_is_queue_failed_with_the_pack_hint(stack):
-    workflow = {"1": {"class_type": "ClownsharKSampler_Beta", "inputs": {}},
-                "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    workflow = {
+        "1": {"class_type": "ClownsharKSampler_Beta", "inputs": {}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+    }
     err = failure_of(runsync(stack, {"workflow": workflow}))
     assert err["error_code"] == "QUEUE_FAILED"
     assert err["details"]["missing_node"] == "ClownsharKSampler_Beta"

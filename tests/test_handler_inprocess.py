@@ -53,8 +53,17 @@ def test_concurrent_jobs_each_get_their_own_outputs(runtime, jobs):
     colors = [((37 * i) % 256, (90 + 53 * i) % 256, (200 - 29 * i) % 256) for i in range(jobs)]
 
     def one(i: int) -> dict:
-        return call(runtime, {"workflow": "smoke_i2v", "image_base64": png_base64(64, 64, colors[i]), "frames": 4,
-                              "width": 64, "height": 64}, job_id=f"conc-{jobs}-{i}")
+        return call(
+            runtime,
+            {
+                "workflow": "smoke_i2v",
+                "image_base64": png_base64(64, 64, colors[i]),
+                "frames": 4,
+                "width": 64,
+                "height": 64,
+            },
+            job_id=f"conc-{jobs}-{i}",
+        )
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(one, range(jobs)))
@@ -82,8 +91,11 @@ def s3_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -100,13 +112,24 @@ def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
     import boto3
 
     key_id, secret = "AKIATESTKEY0000", "s3cr3t-value-that-must-not-leak"
-    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=key_id, aws_secret_access_key=secret,
-                 region_name="us-east-1").create_bucket(Bucket="outs")
-    rt = Runtime(stack_settings(stack, BUCKET_ENDPOINT_URL=s3_server, BUCKET_ACCESS_KEY_ID=key_id,
-                                BUCKET_SECRET_ACCESS_KEY=secret, BUCKET_NAME="outs"))
+    boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id=key_id, aws_secret_access_key=secret, region_name="us-east-1"
+    ).create_bucket(Bucket="outs")
+    rt = Runtime(
+        stack_settings(
+            stack,
+            BUCKET_ENDPOINT_URL=s3_server,
+            BUCKET_ACCESS_KEY_ID=key_id,
+            BUCKET_SECRET_ACCESS_KEY=secret,
+            BUCKET_NAME="outs",
+        )
+    )
     try:
-        result = call(rt, {"workflow": "smoke_i2v", "image_base64": png_base64(32, 32), "frames": 3,
-                           "width": 32, "height": 32}, job_id="s3job")
+        result = call(
+            rt,
+            {"workflow": "smoke_i2v", "image_base64": png_base64(32, 32), "frames": 3, "width": 32, "height": 32},
+            job_id="s3job",
+        )
     finally:
         rt.events.close()
     out = result["outputs"][0]
@@ -121,8 +144,14 @@ def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
 
 def test_secrets_never_appear_in_error_responses(stack):
     secret = "bucket-secret-XYZ-123"
-    rt = Runtime(stack_settings(stack, BUCKET_ENDPOINT_URL="http://127.0.0.1:9", BUCKET_ACCESS_KEY_ID="AKIA-ID-1",
-                                BUCKET_SECRET_ACCESS_KEY=secret))
+    rt = Runtime(
+        stack_settings(
+            stack,
+            BUCKET_ENDPOINT_URL="http://127.0.0.1:9",
+            BUCKET_ACCESS_KEY_ID="AKIA-ID-1",
+            BUCKET_SECRET_ACCESS_KEY=secret,
+        )
+    )
     try:
         result = call(rt, {"workflow": "smoke_image"})
     finally:
@@ -139,8 +168,10 @@ def test_progress_updates_are_sent(runtime, monkeypatch):
     sent = []
     monkeypatch.setattr(runpod.serverless, "progress_update", lambda job, update: sent.append((job["id"], update)))
     workflow = sleep_workflow(0.3)
-    workflow["4"] = {"class_type": "ImageScale", "inputs": {"image": ["2", 0], "upscale_method": "bilinear",
-                                                              "width": 32, "height": 32, "crop": "disabled"}}
+    workflow["4"] = {
+        "class_type": "ImageScale",
+        "inputs": {"image": ["2", 0], "upscale_method": "bilinear", "width": 32, "height": 32, "crop": "disabled"},
+    }
     result = call(runtime, {"workflow": workflow}, job_id="progress-job")
     assert "error" not in result
     assert sent and all(job_id == "progress-job" for job_id, _ in sent)

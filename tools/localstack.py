@@ -85,22 +85,24 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COMFY_", "RUNPOD_", "BUCKET_"))}
-        env.update({
-            "COMFY_DIR": str(self.comfy_dir),
-            "COMFY_PYTHON": str(self.comfy_home / "venv/bin/python"),
-            "COMFY_MAIN": str(self.comfy_home / "launch.py"),
-            "COMFY_PORT": str(self.comfy_port),
-            "COMFY_LOG": str(self.comfy_log),
-            "COMFY_PID_FILE": str(self.run_dir / "comfyui.pid"),
-            "COMFY_EXTRA_MODEL_PATHS": str(self.run_dir / "extra_model_paths.yaml"),
-            "COMFY_EXTRA_ARGS": f"--cpu --disable-api-nodes --front-end-root {self.comfy_home / 'empty-frontend'}",
-            "RUNPOD_VOLUME_DIR": str(self.volume_dir),
-            "HANDLER_PYTHON": self.handler_python,
-            "HANDLER_ARGS": f"--rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port {self.api_port}",
-            "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
-            "PYTHONPATH": str(REPO),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "COMFY_DIR": str(self.comfy_dir),
+                "COMFY_PYTHON": str(self.comfy_home / "venv/bin/python"),
+                "COMFY_MAIN": str(self.comfy_home / "launch.py"),
+                "COMFY_PORT": str(self.comfy_port),
+                "COMFY_LOG": str(self.comfy_log),
+                "COMFY_PID_FILE": str(self.run_dir / "comfyui.pid"),
+                "COMFY_EXTRA_MODEL_PATHS": str(self.run_dir / "extra_model_paths.yaml"),
+                "COMFY_EXTRA_ARGS": f"--cpu --disable-api-nodes --front-end-root {self.comfy_home / 'empty-frontend'}",
+                "RUNPOD_VOLUME_DIR": str(self.volume_dir),
+                "HANDLER_PYTHON": self.handler_python,
+                "HANDLER_ARGS": f"--rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port {self.api_port}",
+                "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+                "PYTHONPATH": str(REPO),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.env_overrides)
         return env
 
@@ -120,8 +122,14 @@ class LocalStack:
         (self.comfy_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
         self.render_model_paths()
         with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(["bash", str(REPO / "entrypoint.sh")], env=self.env(), cwd=REPO,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                ["bash", str(REPO / "entrypoint.sh")],
+                env=self.env(),
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.pid_file.write_text(str(proc.pid))
         self._proc = proc
         if wait:
@@ -193,16 +201,21 @@ class LocalStack:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
-    stack = LocalStack(Path(os.environ.get("STACK_DIR", REPO / ".run")),
-                       int(os.environ.get("COMFY_PORT", 8188)), int(os.environ.get("WORKER_PORT", 8000)))
+    stack = LocalStack(
+        Path(os.environ.get("STACK_DIR", REPO / ".run")),
+        int(os.environ.get("COMFY_PORT", 8188)),
+        int(os.environ.get("WORKER_PORT", 8000)),
+    )
     if command == "up":
         if stack.pid() is not None:
             print(f"stack already running (pid {stack.pid()}): ComfyUI {stack.comfy_url}, worker {stack.api_url}")
             return 0
         t0 = time.monotonic()
         stack.start()
-        print(f"stack up in {time.monotonic() - t0:.1f} s: ComfyUI {stack.comfy_url}, worker {stack.api_url} "
-              f"(pid {stack.pid()}, logs in {stack.run_dir})")
+        print(
+            f"stack up in {time.monotonic() - t0:.1f} s: ComfyUI {stack.comfy_url}, worker {stack.api_url} "
+            f"(pid {stack.pid()}, logs in {stack.run_dir})"
+        )
         return 0
     if command == "down":
         print("stack stopped" if stack.stop() else "no stack running")

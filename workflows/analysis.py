@@ -37,24 +37,43 @@ def is_ui_format(workflow: Any) -> bool:
 
 def is_link(value: Any) -> bool:
     return (
-        isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int)
-        and not isinstance(value[0], bool) and isinstance(value[1], int) and not isinstance(value[1], bool)
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str | int)
+        and not isinstance(value[0], bool)
+        and isinstance(value[1], int)
+        and not isinstance(value[1], bool)
     )
 
 
 def shape_findings(workflow: Any) -> list[Finding]:
     """Is this an API-format workflow at all? Empty list when it is."""
     if is_ui_format(workflow):
-        return [error("WORKFLOW_UI_FORMAT", "The workflow is in the editor's UI format, not API format.",
-                      UI_FORMAT_FIX)]
+        return [
+            error("WORKFLOW_UI_FORMAT", "The workflow is in the editor's UI format, not API format.", UI_FORMAT_FIX)
+        ]
     if not isinstance(workflow, dict) or not workflow:
-        return [error("WORKFLOW_INVALID", "The workflow must be a non-empty JSON object of nodes.",
-                      "Send an API-format workflow: {\"<node id>\": {\"class_type\": ..., \"inputs\": {...}}}.")]
-    bad = [str(k) for k, n in workflow.items()
-           if not (isinstance(n, dict) and isinstance(n.get("class_type"), str) and isinstance(n.get("inputs", {}), dict))]
+        return [
+            error(
+                "WORKFLOW_INVALID",
+                "The workflow must be a non-empty JSON object of nodes.",
+                'Send an API-format workflow: {"<node id>": {"class_type": ..., "inputs": {...}}}.',
+            )
+        ]
+    bad = [
+        str(k)
+        for k, n in workflow.items()
+        if not (isinstance(n, dict) and isinstance(n.get("class_type"), str) and isinstance(n.get("inputs", {}), dict))
+    ]
     if bad:
-        return [error("WORKFLOW_INVALID", f"Node(s) {', '.join(bad[:10])} lack a string 'class_type' or an 'inputs' object.",
-                      "Re-export the workflow with Workflow > Export (API).", node_id=bad[0])]
+        return [
+            error(
+                "WORKFLOW_INVALID",
+                f"Node(s) {', '.join(bad[:10])} lack a string 'class_type' or an 'inputs' object.",
+                "Re-export the workflow with Workflow > Export (API).",
+                node_id=bad[0],
+            )
+        ]
     return []
 
 
@@ -145,21 +164,31 @@ def _failed_import(pack: PackRef, imports: Iterable[PackImport]) -> PackImport |
 def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
     pack = ctx.packs.get(class_type)
     if pack is None:
-        return error("NODE_MISSING", f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack.",
-                     "Install the custom node pack that provides it (search the node name in ComfyUI-Manager), "
-                     "or remove the node.", node_id=node_id)
+        return error(
+            "NODE_MISSING",
+            f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack.",
+            "Install the custom node pack that provides it (search the node name in ComfyUI-Manager), "
+            "or remove the node.",
+            node_id=node_id,
+        )
     failed = _failed_import(pack, ctx.imports)
     if failed is not None:
-        return error("PACK_IMPORT_FAILED",
-                     f"Node {node_id}: {class_type!r} comes from pack {pack.name}, which failed to import: "
-                     f"{failed.error or 'see the start-up log'}.",
-                     f"Fix the import error of {pack.name} (usually a missing Python requirement: "
-                     f"pip install -r {failed.path}/requirements.txt) and restart ComfyUI.",
-                     node_id=node_id, path=failed.path)
+        return error(
+            "PACK_IMPORT_FAILED",
+            f"Node {node_id}: {class_type!r} comes from pack {pack.name}, which failed to import: "
+            f"{failed.error or 'see the start-up log'}.",
+            f"Fix the import error of {pack.name} (usually a missing Python requirement: "
+            f"pip install -r {failed.path}/requirements.txt) and restart ComfyUI.",
+            node_id=node_id,
+            path=failed.path,
+        )
     pin = f" at commit {pack.commit}" if pack.commit else ""
-    return error("NODE_MISSING", f"Node {node_id}: class {class_type!r} is missing; it is provided by pack {pack.name}.",
-                 f"Install {pack.name} ({pack.repo}){pin} into ComfyUI/custom_nodes and its requirements.txt.",
-                 node_id=node_id)
+    return error(
+        "NODE_MISSING",
+        f"Node {node_id}: class {class_type!r} is missing; it is provided by pack {pack.name}.",
+        f"Install {pack.name} ({pack.repo}){pin} into ComfyUI/custom_nodes and its requirements.txt.",
+        node_id=node_id,
+    )
 
 
 def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entry | None) -> str | None:
@@ -179,8 +208,9 @@ def _looks_like_model(value: str) -> bool:
     return dot > 0 and value[dot:].lower() in MODEL_EXTENSIONS
 
 
-def _model_findings(node_id: str | None, name: str | None, folder: str, value: str, ctx: Context,
-                    entry: Entry | None) -> list[Finding]:
+def _model_findings(
+    node_id: str | None, name: str | None, folder: str, value: str, ctx: Context, entry: Entry | None
+) -> list[Finding]:
     spec = next((m for m in entry.models if m.name == value), None) if entry else None
     index = ctx.models
     if index is not None and folder and index.sees(folder, value):
@@ -189,35 +219,58 @@ def _model_findings(node_id: str | None, name: str | None, folder: str, value: s
         findings = []
         for file in (f for f in index.files_named(value) if f.scanned and f.folder == canonical_folder(folder)):
             if spec.size_bytes is not None and file.size_bytes != spec.size_bytes:
-                findings.append(error(
-                    "MODEL_SIZE_MISMATCH",
-                    f"{value} is {file.size_bytes:,} bytes; the registry expects {spec.size_bytes:,} (truncated download?).",
-                    f"Delete {file.path} and download it again" + (f" from {spec.url}." if spec.url else "."),
-                    node_id=node_id, input=name, path=file.path))
+                findings.append(
+                    error(
+                        "MODEL_SIZE_MISMATCH",
+                        f"{value} is {file.size_bytes:,} bytes; the registry expects {spec.size_bytes:,} "
+                        "(truncated download?).",
+                        f"Delete {file.path} and download it again" + (f" from {spec.url}." if spec.url else "."),
+                        node_id=node_id,
+                        input=name,
+                        path=file.path,
+                    )
+                )
             digest = (index.checksums or {}).get(file.path)
             if digest and spec.sha256 and digest.lower() != spec.sha256:
-                findings.append(error(
-                    "MODEL_HASH_MISMATCH", f"{value} has sha256 {digest[:12]}…, the registry expects {spec.sha256[:12]}….",
-                    f"The file is corrupt or a different version: replace {file.path}"
-                    + (f" with {spec.url}." if spec.url else "."),
-                    node_id=node_id, input=name, path=file.path))
+                findings.append(
+                    error(
+                        "MODEL_HASH_MISMATCH",
+                        f"{value} has sha256 {digest[:12]}…, the registry expects {spec.sha256[:12]}….",
+                        f"The file is corrupt or a different version: replace {file.path}"
+                        + (f" with {spec.url}." if spec.url else "."),
+                        node_id=node_id,
+                        input=name,
+                        path=file.path,
+                    )
+                )
         return findings
     where = f"models/{folder}/" if folder else "its model folder"
     elsewhere = index.files_named(value) if index else []
     if elsewhere:
         file = elsewhere[0]
-        reason = ("in a directory ComfyUI does not scan" if not file.scanned
-                  else f"in the {file.folder!r} folder")
-        return [error("MODEL_IN_WRONG_FOLDER",
-                      f"{value} exists at {file.path} ({reason}), but ComfyUI does not list it "
-                      f"for {name or folder!r}" + (f" (node {node_id})." if node_id else "."),
-                      f"Move it to {where} on the volume or image, or add its directory to extra_model_paths.yaml "
-                      f"under '{folder or 'the right folder'}'.",
-                      node_id=node_id, input=name, path=file.path)]
+        reason = "in a directory ComfyUI does not scan" if not file.scanned else f"in the {file.folder!r} folder"
+        return [
+            error(
+                "MODEL_IN_WRONG_FOLDER",
+                f"{value} exists at {file.path} ({reason}), but ComfyUI does not list it "
+                f"for {name or folder!r}" + (f" (node {node_id})." if node_id else "."),
+                f"Move it to {where} on the volume or image, or add its directory to extra_model_paths.yaml "
+                f"under '{folder or 'the right folder'}'.",
+                node_id=node_id,
+                input=name,
+                path=file.path,
+            )
+        ]
     url = f" Download: {spec.url}" if spec and spec.url else ""
-    return [error("MODEL_MISSING", f"Model {value!r} is not available to ComfyUI ({where}).",
-                  f"Put {value} into {where} (on the network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
-                  node_id=node_id, input=name)]
+    return [
+        error(
+            "MODEL_MISSING",
+            f"Model {value!r} is not available to ComfyUI ({where}).",
+            f"Put {value} into {where} (on the network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
+            node_id=node_id,
+            input=name,
+        )
+    ]
 
 
 def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Finding]:
@@ -226,46 +279,107 @@ def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Find
     if choices is not None:
         if value not in choices:
             shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
-            return [error("VALUE_NOT_IN_LIST", f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.",
-                          f"Set {name} to one of the listed values.", node_id=node_id, input=name)]
+            return [
+                error(
+                    "VALUE_NOT_IN_LIST",
+                    f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.",
+                    f"Set {name} to one of the listed values.",
+                    node_id=node_id,
+                    input=name,
+                )
+            ]
         return []
     if kind in ("INT", "FLOAT"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
-            return [error("VALUE_WRONG_TYPE", f"Node {node_id}: {name} must be a number, got {value!r}.",
-                          f"Send a {kind.lower()} for {name}.", node_id=node_id, input=name)]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and math.isnan(value))
+        ):
+            return [
+                error(
+                    "VALUE_WRONG_TYPE",
+                    f"Node {node_id}: {name} must be a number, got {value!r}.",
+                    f"Send a {kind.lower()} for {name}.",
+                    node_id=node_id,
+                    input=name,
+                )
+            ]
         opts = spec_options(spec)
         lo, hi = opts.get("min"), opts.get("max")
         if (isinstance(lo, int | float) and value < lo) or (isinstance(hi, int | float) and value > hi):
-            return [error("VALUE_OUT_OF_RANGE", f"Node {node_id}: {name}={value} is outside {lo}..{hi}.",
-                          f"Set {name} between {lo} and {hi}.", node_id=node_id, input=name)]
+            return [
+                error(
+                    "VALUE_OUT_OF_RANGE",
+                    f"Node {node_id}: {name}={value} is outside {lo}..{hi}.",
+                    f"Set {name} between {lo} and {hi}.",
+                    node_id=node_id,
+                    input=name,
+                )
+            ]
     elif kind == "STRING" and not isinstance(value, str):
-        return [error("VALUE_WRONG_TYPE", f"Node {node_id}: {name} must be a string, got {type(value).__name__}.",
-                      f"Send a string for {name}.", node_id=node_id, input=name)]
+        return [
+            error(
+                "VALUE_WRONG_TYPE",
+                f"Node {node_id}: {name} must be a string, got {type(value).__name__}.",
+                f"Send a string for {name}.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     elif kind == "BOOLEAN" and not isinstance(value, bool):
-        return [error("VALUE_WRONG_TYPE", f"Node {node_id}: {name} must be true or false, got {value!r}.",
-                      f"Send a boolean for {name}.", node_id=node_id, input=name)]
+        return [
+            error(
+                "VALUE_WRONG_TYPE",
+                f"Node {node_id}: {name} must be true or false, got {value!r}.",
+                f"Send a boolean for {name}.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     return []
 
 
-def _link_findings(node_id: str, name: str, link: list[Any], spec: Any, workflow: Mapping[str, Any],
-                   ctx: Context) -> list[Finding]:
+def _link_findings(
+    node_id: str, name: str, link: list[Any], spec: Any, workflow: Mapping[str, Any], ctx: Context
+) -> list[Finding]:
     source_id, index = str(link[0]), link[1]
     source = workflow.get(source_id)
     if not isinstance(source, dict):
-        return [error("LINK_BROKEN", f"Node {node_id}: {name} is linked to node {source_id}, which does not exist.",
-                      "Reconnect the input in the editor and export the workflow again.", node_id=node_id, input=name)]
+        return [
+            error(
+                "LINK_BROKEN",
+                f"Node {node_id}: {name} is linked to node {source_id}, which does not exist.",
+                "Reconnect the input in the editor and export the workflow again.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     source_info = ctx.object_info.get(source.get("class_type", ""))
     if source_info is None:
         return []  # the missing source node is reported on its own
     outputs = source_info.get("output") or []
     if not 0 <= index < len(outputs):
-        return [error("LINK_BROKEN", f"Node {node_id}: {name} uses output {index} of node {source_id} "
-                      f"({source['class_type']}), which has {len(outputs)} output(s).",
-                      "Reconnect the input in the editor and export the workflow again.", node_id=node_id, input=name)]
+        return [
+            error(
+                "LINK_BROKEN",
+                f"Node {node_id}: {name} uses output {index} of node {source_id} "
+                f"({source['class_type']}), which has {len(outputs)} output(s).",
+                "Reconnect the input in the editor and export the workflow again.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     if not _types_compatible(outputs[index], spec_type(spec)):
-        return [error("LINK_BROKEN", f"Node {node_id}: {name} expects {spec_type(spec)} but node {source_id} output "
-                      f"{index} gives {outputs[index]}.",
-                      "Connect an output of the expected type.", node_id=node_id, input=name)]
+        return [
+            error(
+                "LINK_BROKEN",
+                f"Node {node_id}: {name} expects {spec_type(spec)} but node {source_id} output "
+                f"{index} gives {outputs[index]}.",
+                "Connect an output of the expected type.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     return []
 
 
@@ -276,8 +390,9 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
         return findings
     has_output = False
     # Image inputs are filled per request, so their placeholder values are not judged.
-    per_request = {(t.node, t.input) for name in ("image", "end_image")
-                   for t in (entry.parameters.get(name, ()) if entry else ())}
+    per_request = {
+        (t.node, t.input) for name in ("image", "end_image") for t in (entry.parameters.get(name, ()) if entry else ())
+    }
     for node_id, node in workflow.items():
         node_id = str(node_id)
         class_type = node["class_type"]
@@ -291,8 +406,15 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
         for name, (spec, required) in specs.items():
             if name not in inputs:
                 if required:
-                    findings.append(error("INPUT_MISSING", f"Node {node_id} ({class_type}): required input {name!r} is missing.",
-                                          f"Set {name} or connect it.", node_id=node_id, input=name))
+                    findings.append(
+                        error(
+                            "INPUT_MISSING",
+                            f"Node {node_id} ({class_type}): required input {name!r} is missing.",
+                            f"Set {name} or connect it.",
+                            node_id=node_id,
+                            input=name,
+                        )
+                    )
                 continue
             value = inputs[name]
             if (node_id, name) in per_request:
@@ -308,25 +430,46 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
         hidden = set((info.get("input") or {}).get("hidden") or {})
         for name in inputs:
             if name not in specs and name not in hidden:
-                findings.append(warning("INPUT_UNKNOWN", f"Node {node_id} ({class_type}) has no input {name!r}; it is ignored.",
-                                        f"Check the spelling; known inputs: {', '.join(specs) or 'none'}.",
-                                        node_id=node_id, input=name))
+                findings.append(
+                    warning(
+                        "INPUT_UNKNOWN",
+                        f"Node {node_id} ({class_type}) has no input {name!r}; it is ignored.",
+                        f"Check the spelling; known inputs: {', '.join(specs) or 'none'}.",
+                        node_id=node_id,
+                        input=name,
+                    )
+                )
     if entry is not None:
         findings += _unreferenced_model_findings(entry, ctx)
     if not has_output and not any(f.code in ("NODE_MISSING", "PACK_IMPORT_FAILED") for f in findings):
-        findings.append(error("NO_OUTPUT_NODE", "The workflow has no output node, so ComfyUI would run nothing.",
-                              "Add a SaveImage, SaveVideo or VHS_VideoCombine node.", node_id=None))
+        findings.append(
+            error(
+                "NO_OUTPUT_NODE",
+                "The workflow has no output node, so ComfyUI would run nothing.",
+                "Add a SaveImage, SaveVideo or VHS_VideoCombine node.",
+                node_id=None,
+            )
+        )
     return findings
 
 
-def _model_findings_for(node_id: str, class_type: str, name: str, folder: str, value: str, ctx: Context,
-                        entry: Entry | None) -> list[Finding]:
+def _model_findings_for(
+    node_id: str, class_type: str, name: str, folder: str, value: str, ctx: Context, entry: Entry | None
+) -> list[Finding]:
     if ctx.models is None:
         spec = input_specs(ctx.object_info.get(class_type, {})).get(name, (None, True))[0]
         if value in (combo_choices(spec) or []):
             return []
-        ctx = Context(ctx.object_info, ModelIndex({canonical_folder(folder): frozenset(combo_choices(spec) or [])}),
-                      ctx.imports, ctx.packs) if folder else ctx
+        ctx = (
+            Context(
+                ctx.object_info,
+                ModelIndex({canonical_folder(folder): frozenset(combo_choices(spec) or [])}),
+                ctx.imports,
+                ctx.packs,
+            )
+            if folder
+            else ctx
+        )
         if not folder:
             return _value_findings(node_id, name, value, spec)
     return _model_findings(node_id, name, folder, value, ctx, entry)
@@ -338,17 +481,22 @@ def _unreferenced_model_findings(entry: Entry, ctx: Context) -> list[Finding]:
         return []
     return [
         finding
-        for spec in entry.models if spec.node is None
+        for spec in entry.models
+        if spec.node is None
         for finding in _model_findings(None, None, spec.folder, spec.name, ctx, entry)
     ]
 
 
 def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
     return [
-        error("PACK_IMPORT_FAILED", f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}.",
-              f"Install its requirements (pip install -r {p.path}/requirements.txt) or remove the pack, then restart.",
-              path=p.path)
-        for p in imports if p.failed
+        error(
+            "PACK_IMPORT_FAILED",
+            f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}.",
+            f"Install its requirements (pip install -r {p.path}/requirements.txt) or remove the pack, then restart.",
+            path=p.path,
+        )
+        for p in imports
+        if p.failed
     ]
 
 
@@ -364,10 +512,15 @@ def node_check(registry: Registry, object_info: ObjectInfo) -> dict[str, Any]:
     for class_type in sorted(needed):
         if class_type not in object_info:
             pack = registry.pack_for_node(class_type)
-            missing.append({"node": class_type, "pack": pack.name if pack else None,
-                            "repo": pack.repo if pack else None, "workflows": needed[class_type]})
-    return {"required_available": sorted(set(needed) - {m["node"] for m in missing}),
-            "required_missing": missing}
+            missing.append(
+                {
+                    "node": class_type,
+                    "pack": pack.name if pack else None,
+                    "repo": pack.repo if pack else None,
+                    "workflows": needed[class_type],
+                }
+            )
+    return {"required_available": sorted(set(needed) - {m["node"] for m in missing}), "required_missing": missing}
 
 
 def workflow_report(entry: Entry, workflow: Any, ctx: Context) -> dict[str, Any]:
@@ -385,10 +538,18 @@ def workflow_report(entry: Entry, workflow: Any, ctx: Context) -> dict[str, Any]
         "workflow": entry.id,
         "ok": not any(f.severity == "error" for f in findings),
         "nodes": nodes,
-        "missing_nodes": sorted({workflow[f.node_id]["class_type"] for f in findings
-                                 if f.code in ("NODE_MISSING", "PACK_IMPORT_FAILED") and f.node_id in workflow}),
+        "missing_nodes": sorted(
+            {
+                workflow[f.node_id]["class_type"]
+                for f in findings
+                if f.code in ("NODE_MISSING", "PACK_IMPORT_FAILED") and f.node_id in workflow
+            }
+        ),
         "missing_models": missing_models,
-        "invalid_values": [f.to_dict() for f in findings
-                           if f.code in ("VALUE_NOT_IN_LIST", "VALUE_OUT_OF_RANGE", "VALUE_WRONG_TYPE", "INPUT_MISSING")],
+        "invalid_values": [
+            f.to_dict()
+            for f in findings
+            if f.code in ("VALUE_NOT_IN_LIST", "VALUE_OUT_OF_RANGE", "VALUE_WRONG_TYPE", "INPUT_MISSING")
+        ],
         "findings": [f.to_dict() for f in findings],
     }

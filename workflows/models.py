@@ -9,9 +9,26 @@ FOLDER_ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_enco
 
 # Every model folder ComfyUI 0.3.x knows, canonical names first.
 MODEL_FOLDERS: tuple[str, ...] = (
-    "checkpoints", "diffusion_models", "text_encoders", "vae", "loras", "clip_vision", "controlnet",
-    "upscale_models", "embeddings", "hypernetworks", "style_models", "gligen", "photomaker",
-    "vae_approx", "model_patches", "audio_encoders", "diffusers", "configs", "unet", "clip",
+    "checkpoints",
+    "diffusion_models",
+    "text_encoders",
+    "vae",
+    "loras",
+    "clip_vision",
+    "controlnet",
+    "upscale_models",
+    "embeddings",
+    "hypernetworks",
+    "style_models",
+    "gligen",
+    "photomaker",
+    "vae_approx",
+    "model_patches",
+    "audio_encoders",
+    "diffusers",
+    "configs",
+    "unet",
+    "clip",
 )
 
 # (node class, input name) -> model folder, for loaders whose inputs name a file.

@@ -58,10 +58,14 @@ def _set(workflow: dict[str, Any], node_id: str, input_name: str, value: Any, wh
     node.setdefault("inputs", {})[input_name] = value
 
 
-def apply_parameters(workflow: Mapping[str, Any], entry: Entry | None, params: Mapping[str, Any],
-                     images: Mapping[str, str] | None = None,
-                     overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                     renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+def apply_parameters(
+    workflow: Mapping[str, Any],
+    entry: Entry | None,
+    params: Mapping[str, Any],
+    images: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    renames: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """A patched copy of `workflow`.
 
     params: patchable parameters (see PATCHABLE), mapped through the registry entry's parameter map.
@@ -75,7 +79,8 @@ def apply_parameters(workflow: Mapping[str, Any], entry: Entry | None, params: M
     if targeted and entry is None:
         raise PatchError(
             f"parameters {', '.join(sorted(targeted))} need a registered workflow that maps them to nodes; "
-            "with an inline workflow use 'overrides': {node_id: {input: value}} instead")
+            "with an inline workflow use 'overrides': {node_id: {input: value}} instead"
+        )
     for name, value in params.items():
         check_parameter(name, value)
     for name, value in targeted.items():

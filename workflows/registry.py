@@ -21,8 +21,19 @@ from workflows.models import MODEL_FOLDERS, canonical_folder
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 
 PARAMETERS: tuple[str, ...] = (
-    "seed", "steps", "cfg", "frames", "fps", "width", "height", "prompt", "negative_prompt",
-    "image", "end_image", "denoise", "filename_prefix",
+    "seed",
+    "steps",
+    "cfg",
+    "frames",
+    "fps",
+    "width",
+    "height",
+    "prompt",
+    "negative_prompt",
+    "image",
+    "end_image",
+    "denoise",
+    "filename_prefix",
 )
 OUTPUT_KINDS = ("image", "video", "audio", "text")
 
@@ -122,7 +133,9 @@ class Registry:
                 if pack.name in seen and seen[pack.name].commit != pack.commit:
                     raise RegistryError(f"pack {pack.name}: pinned to two commits across entries")
                 seen[pack.name] = PackRef(
-                    pack.name, pack.repo, pack.commit,
+                    pack.name,
+                    pack.repo,
+                    pack.commit,
                     tuple(dict.fromkeys((*seen.get(pack.name, pack).nodes, *pack.nodes))),
                 )
         return list(seen.values())
@@ -191,8 +204,13 @@ def _parse_model(r: _Reader) -> ModelSpec:
         raise r._fail("sha256", "expected 64 hex characters")
     node = r.get("node", (str, int))
     return ModelSpec(
-        canonical_folder(folder), r.get("name", str, True), r.get("url", str), r.get("size_bytes", int),
-        sha.lower() if sha else None, None if node is None else str(node), r.get("input", str),
+        canonical_folder(folder),
+        r.get("name", str, True),
+        r.get("url", str),
+        r.get("size_bytes", int),
+        sha.lower() if sha else None,
+        None if node is None else str(node),
+        r.get("input", str),
     )
 
 
@@ -212,16 +230,22 @@ def _parse_output(r: _Reader) -> OutputSpec:
     if kind not in OUTPUT_KINDS:
         raise r._fail("kind", f"expected one of {', '.join(OUTPUT_KINDS)}")
     return OutputSpec(
-        str(r.get("node", (str, int), True)), kind, r.get("count", int, default=1), r.get("format", str),
-        r.get("width", int), r.get("height", int), r.get("frames", int),
+        str(r.get("node", (str, int), True)),
+        kind,
+        r.get("count", int, default=1),
+        r.get("format", str),
+        r.get("width", int),
+        r.get("height", int),
+        r.get("frames", int),
     )
 
 
 def parse_entry(file: Path, data: Any) -> Entry:
     """Validate one registry mapping (pure apart from checking the workflow file exists)."""
     r = _Reader(file.name, data)
-    r.unknown({"id", "title", "description", "workflow", "runs_on_cpu", "packs", "models",
-               "parameters", "outputs", "timing"})
+    r.unknown(
+        {"id", "title", "description", "workflow", "runs_on_cpu", "packs", "models", "parameters", "outputs", "timing"}
+    )
     entry_id = r.get("id", str, True)
     if entry_id != file.stem:
         raise r._fail("id", f"must equal the file name stem {file.stem!r}")
@@ -244,7 +268,9 @@ def parse_entry(file: Path, data: Any) -> Entry:
         packs=tuple(_parse_pack(r.sub(f"packs[{i}]", p)) for i, p in enumerate(r.get("packs", list, default=[]))),
         models=tuple(_parse_model(r.sub(f"models[{i}]", m)) for i, m in enumerate(r.get("models", list, default=[]))),
         parameters={k: _parse_targets(r.sub("parameters", params), k, v) for k, v in params.items()},
-        outputs=tuple(_parse_output(r.sub(f"outputs[{i}]", o)) for i, o in enumerate(r.get("outputs", list, default=[]))),
+        outputs=tuple(
+            _parse_output(r.sub(f"outputs[{i}]", o)) for i, o in enumerate(r.get("outputs", list, default=[]))
+        ),
         timing=dict(timing),
     )
 

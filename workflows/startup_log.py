@@ -19,8 +19,13 @@ class PackImport:
     error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "path": self.path, "seconds": self.seconds, "failed": self.failed,
-                "error": self.error}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "seconds": self.seconds,
+            "failed": self.failed,
+            "error": self.error,
+        }
 
 
 def parse_import_report(log_text: str) -> list[PackImport]:
@@ -34,7 +39,7 @@ def parse_import_report(log_text: str) -> list[PackImport]:
     if start is None:
         return []
     packs = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         m = _LINE.match(line)
         if not m:
             break

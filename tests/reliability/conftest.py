@@ -27,6 +27,15 @@ def figures() -> Iterator[dict[str, Any]]:
     yield data
     if data:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "long_run": LONG,
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, **data}, indent=2) + "\n")
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "long_run": LONG,
+                    "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                    **data,
+                },
+                indent=2,
+            )
+            + "\n"
+        )

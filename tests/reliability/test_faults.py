@@ -47,7 +47,10 @@ def test_comfyui_killed_mid_job_fails_fast_with_comfy_died(tmp_path, figures):
         health = runsync(stack, {"mode": "test"})["output"]
         assert health["comfyui_up"] is False and health["ok"] is False
         assert error_of(runsync(stack, {"workflow": "smoke_image"}))["error_code"] == "COMFY_NOT_READY"
-        figures["comfy_killed_mid_job"] = {"failed_with": err["error_code"], "answered_after_kill_s": round(answered_in, 3)}
+        figures["comfy_killed_mid_job"] = {
+            "failed_with": err["error_code"],
+            "answered_after_kill_s": round(answered_in, 3),
+        }
     finally:
         stack.stop()
 
@@ -90,7 +93,10 @@ def test_websocket_dropped_mid_job_still_completes_with_all_outputs(stack, figur
         rt.events.close()
     assert "error" not in result, result.get("error")
     assert len(result["outputs"]) == 1 and result["outputs"][0]["base64"]
-    figures["websocket_dropped"] = {"completed": True, "recovered_from_history": bool(result.get("recovered_from_history"))}
+    figures["websocket_dropped"] = {
+        "completed": True,
+        "recovered_from_history": bool(result.get("recovered_from_history")),
+    }
 
 
 def _fake_comfy(tmp_path: Path, body: str) -> Path:
@@ -103,8 +109,14 @@ def _fake_comfy(tmp_path: Path, body: str) -> Path:
 def _run_entrypoint(stack, timeout: float = 60) -> subprocess.CompletedProcess:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     stack.render_model_paths()
-    return subprocess.run(["bash", "entrypoint.sh"], env=stack.env(), cwd=Path(__file__).resolve().parents[2],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "entrypoint.sh"],
+        env=stack.env(),
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_entrypoint_exits_with_log_tail_when_comfyui_dies_at_start(tmp_path):
@@ -155,8 +167,12 @@ def test_entrypoint_waits_for_a_slow_comfyui_then_takes_jobs(tmp_path, figures):
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_disk_nearly_full(tmp_path, figures):
@@ -178,8 +194,16 @@ def test_disk_nearly_full(tmp_path, figures):
                         fh.write(b"\0" * 65536)
                 except OSError:
                     pass
-            envelope = runsync(stack, {"workflow": "smoke_i2v", "image_base64": png_base64(256, 256),
-                                       "frames": 48, "width": 256, "height": 256})
+            envelope = runsync(
+                stack,
+                {
+                    "workflow": "smoke_i2v",
+                    "image_base64": png_base64(256, 256),
+                    "frames": 48,
+                    "width": 256,
+                    "height": 256,
+                },
+            )
             err = error_of(envelope)
             assert err["error_code"] in ("DISK_FULL", "GENERATION_ERROR")
             assert "No space left" in json.dumps(err)

@@ -37,17 +37,47 @@ def files_under(path) -> set:
     return {p for p in path.rglob("*") if p.is_file()}
 
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40)
-           | st.text(alphabet="../\\\x00é漢🙂", max_size=12) | st.just("A" * 5000))
-junk = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-                    max_leaves=12)
-keys = st.sampled_from(["mode", "test", "diagnose", "workflow", "images", "image_base64", "end_image_base64",
-                        "seed", "steps", "cfg", "frames", "fps", "width", "height", "prompt", "overrides",
-                        "timeout_s", "checksums", "unknown_key"])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.text(alphabet="../\\\x00é漢🙂", max_size=12)
+    | st.just("A" * 5000)
+)
+junk = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=12
+)
+keys = st.sampled_from(
+    [
+        "mode",
+        "test",
+        "diagnose",
+        "workflow",
+        "images",
+        "image_base64",
+        "end_image_base64",
+        "seed",
+        "steps",
+        "cfg",
+        "frames",
+        "fps",
+        "width",
+        "height",
+        "prompt",
+        "overrides",
+        "timeout_s",
+        "checksums",
+        "unknown_key",
+    ]
+)
 modes = st.sampled_from(["test", "diagnose", "generate", "GENERATE", "", "rm -rf", None, 3])
-job_inputs = junk | st.dictionaries(keys, junk, max_size=5) | st.builds(
-    lambda m, extra: {"mode": m, **extra}, modes, st.dictionaries(keys, junk, max_size=3))
+job_inputs = (
+    junk
+    | st.dictionaries(keys, junk, max_size=5)
+    | st.builds(lambda m, extra: {"mode": m, **extra}, modes, st.dictionaries(keys, junk, max_size=3))
+)
 
 
 def test_arbitrary_job_input_never_crashes_or_hangs(runtime, stack, figures):
@@ -56,8 +86,7 @@ def test_arbitrary_job_input_never_crashes_or_hangs(runtime, stack, figures):
     seen_codes: dict[str, int] = {}
     slowest = [0.0]
 
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(job_input=job_inputs)
     def run(job_input):
         started = time.monotonic()
@@ -73,14 +102,19 @@ def test_arbitrary_job_input_never_crashes_or_hangs(runtime, stack, figures):
     run()
     assert files_under(input_dir) == before  # nothing stored, nothing left behind
     assert slowest[0] < 25
-    figures["fuzzed_inputs"] = {"examples": FUZZ_EXAMPLES, "rejections_by_code": seen_codes,
-                                "slowest_call_s": round(slowest[0], 3)}
+    figures["fuzzed_inputs"] = {
+        "examples": FUZZ_EXAMPLES,
+        "rejections_by_code": seen_codes,
+        "slowest_call_s": round(slowest[0], 3),
+    }
 
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares width×height (for 0×0 and absurd sizes Pillow refuses to create)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
@@ -115,11 +149,24 @@ def test_hostile_image_bytes_are_rejected(runtime, stack, case):
     assert files_under(stack.comfy_dir) == before
 
 
-@pytest.mark.parametrize("name", ["../../../../tmp/pwned.png", "/etc/passwd", "a\x00b.png", "..", "漢字🙂.png",
-                                  "sub/dir/../../x.png", "C:\\Windows\\evil.png", "x" * 5000])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../../../tmp/pwned.png",
+        "/etc/passwd",
+        "a\x00b.png",
+        "..",
+        "漢字🙂.png",
+        "sub/dir/../../x.png",
+        "C:\\Windows\\evil.png",
+        "x" * 5000,
+    ],
+)
 def test_hostile_image_names_never_escape_the_input_dir(runtime, stack, tmp_path, name):
-    workflow = {"1": {"class_type": "LoadImage", "inputs": {"image": name}},
-                "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "n"}}}
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": name}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "n"}},
+    }
     outside_before = files_under(stack.run_dir) - files_under(stack.comfy_dir / "input")
     result = call(runtime, {"workflow": workflow, "images": [{"name": name, "image": png_base64(8, 8)}]})
     assert "error" not in result, result.get("error", "")[:300]  # the name is mapped to a safe stored name

@@ -17,8 +17,11 @@ def test_soak_generate_jobs(stack, figures):
     image = png_base64(64, 64)
 
     def job(i: int) -> dict:
-        return ({"workflow": "smoke_image", "width": 64 + i % 7, "height": 64} if i % 2 else
-                {"workflow": "smoke_i2v", "image_base64": image, "frames": 4, "width": 64, "height": 64})
+        return (
+            {"workflow": "smoke_image", "width": 64 + i % 7, "height": 64}
+            if i % 2
+            else {"workflow": "smoke_i2v", "image_base64": image, "frames": 4, "width": 64, "height": 64}
+        )
 
     # Warm-up over both paths (PyAV is imported by the first video probe), so the baseline is steady.
     for i in range(40):
@@ -31,9 +34,16 @@ def test_soak_generate_jobs(stack, figures):
             lost += 1
     rss1, fds1 = worker.memory_info().rss, worker.num_fds()
     leftovers = [p for d in ("input", "output", "temp") for p in (stack.comfy_dir / d).glob("job_*")]
-    figures["soak"] = {"jobs": JOBS, "lost_outputs": lost, "rss_start_mb": round(rss0 / 2**20, 1),
-                       "rss_end_mb": round(rss1 / 2**20, 1), "rss_growth_mb": round((rss1 - rss0) / 2**20, 2),
-                       "fds_start": fds0, "fds_end": fds1, "leftover_job_files": len(leftovers)}
+    figures["soak"] = {
+        "jobs": JOBS,
+        "lost_outputs": lost,
+        "rss_start_mb": round(rss0 / 2**20, 1),
+        "rss_end_mb": round(rss1 / 2**20, 1),
+        "rss_growth_mb": round((rss1 - rss0) / 2**20, 2),
+        "fds_start": fds0,
+        "fds_end": fds1,
+        "leftover_job_files": len(leftovers),
+    }
     assert lost == 0
     assert rss1 - rss0 < 20 * 2**20
     assert fds1 <= fds0 + 2
