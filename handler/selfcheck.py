@@ -68,12 +68,17 @@ def _python_files(root: Path) -> list[Path]:
 def check_model_paths(path: Path) -> list[Finding]:
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         return [
             error(
-                "MODEL_PATHS_INVALID", f"{path}: cannot be read as YAML: {exc}", "Fix the YAML syntax.", path=str(path)
+                "MODEL_PATHS_INVALID",
+                f"{path}: cannot be read: {exc.strerror}",
+                "Copy the repository's extra_model_paths.yaml there (or set COMFY_EXTRA_MODEL_PATHS).",
+                path=str(path),
             )
         ]
+    except yaml.YAMLError as exc:
+        return [error("MODEL_PATHS_INVALID", f"{path}: not valid YAML: {exc}", "Fix the YAML syntax.", path=str(path))]
     findings = []
     if not isinstance(data, dict):
         return [
@@ -105,12 +110,17 @@ def check_model_paths(path: Path) -> list[Finding]:
     return findings
 
 
-def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None = None) -> dict[str, Any]:
+def static_check(
+    comfy_dir: Path, model_paths: Path, *, cpu_only: bool = False, registry_dir: Path | None = None
+) -> dict[str, Any]:
+    """cpu_only: check only the workflows that run without a GPU (for test builds without custom packs)."""
     findings: list[Finding] = []
     try:
         registry = load_registry(registry_dir) if registry_dir else load_registry()
     except RegistryError as exc:
         return _result([error("REGISTRY_INVALID", str(exc), "Fix the registry file named in the message.")], {})
+    if cpu_only:
+        registry = Registry({k: e for k, e in registry.entries.items() if e.runs_on_cpu}, registry.known_packs)
     core = defined_node_classes(
         [
             comfy_dir / "nodes.py",
@@ -123,7 +133,7 @@ def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None =
     for pack_dir in sorted(p for p in custom.iterdir() if p.is_dir()) if custom.is_dir() else []:
         packs[pack_dir.name] = defined_node_classes(_python_files(pack_dir))
     available = core.union(*packs.values())
-    for class_type, workflows in sorted(_required(registry).items()):
+    for class_type, workflows in sorted(registry.required_nodes().items()):
         if class_type not in available:
             pack = registry.pack_for_node(class_type)
             where = f"pack {pack.name} ({pack.repo}@{pack.commit})" if pack else "an unknown pack"
@@ -143,10 +153,6 @@ def static_check(comfy_dir: Path, model_paths: Path, registry_dir: Path | None =
             "workflows": sorted(registry.entries),
         },
     )
-
-
-def _required(registry: Registry) -> dict[str, list[str]]:
-    return registry.required_nodes()
 
 
 def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--static", action="store_true", help="check the image without running ComfyUI")
     mode.add_argument("--live", action="store_true", help="check the running ComfyUI and run a smoke workflow")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="--static: check only workflows that run on CPU (test images without custom packs)",
+    )
     parser.add_argument("--comfy-dir", type=Path, help="ComfyUI root (default: $COMFY_DIR)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -238,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             comfy_dir = args.comfy_dir or settings.comfy_dir
             if not (comfy_dir / "nodes.py").is_file():
                 raise FileNotFoundError(f"{comfy_dir}/nodes.py not found: is this a ComfyUI root?")
-            result = static_check(comfy_dir, settings.extra_model_paths or comfy_dir / "extra_model_paths.yaml")
+            model_paths = settings.extra_model_paths or comfy_dir / "extra_model_paths.yaml"
+            result = static_check(comfy_dir, model_paths, cpu_only=args.cpu_only)
         else:
             from handler.runtime import Runtime
 
