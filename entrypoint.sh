@@ -28,6 +28,8 @@ export COMFY_DIR COMFY_PORT COMFY_LOG COMFY_PID_FILE COMFY_INPUT_DIR COMFY_OUTPU
   COMFY_EXTRA_MODEL_PATHS
 export COMFY_URL="${COMFY_URL:-http://$COMFY_HOST:$COMFY_PORT}"
 export RUNPOD_SKIP_AUTO_SYSTEM_CHECKS="${RUNPOD_SKIP_AUTO_SYSTEM_CHECKS:-true}"
+# The SDK defaults to DEBUG, which writes every job's whole output (megabytes of base64) to the log.
+export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 
 mkdir -p "$COMFY_INPUT_DIR" "$COMFY_OUTPUT_DIR" "$COMFY_TEMP_DIR" "$COMFY_USER_DIR" "$(dirname "$COMFY_LOG")" \
   "$(dirname "$COMFY_PID_FILE")"

@@ -86,6 +86,7 @@ def handle(job: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(request, GenerateRequest)
         return generate(rt, request, str(job.get("id", "local")), _progress_sink(job, rt.settings.progress_interval_s))
     except JobError as exc:
+        log.warning("job %s failed: %s: %s", job.get("id"), exc.code, redact(exc.message, rt.settings.secrets()))
         return error_response(rt, exc)
     except Exception as exc:
         log.exception("unexpected error in job %s", job.get("id"))
