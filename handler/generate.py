@@ -32,6 +32,7 @@ from handler.runtime import Runtime
 from workflows.analysis import UI_FORMAT_FIX, is_ui_format, shape_findings
 from workflows.patch import PatchError, apply_parameters
 from workflows.registry import Entry
+from workflows.ui_convert import ui_to_api
 
 ProgressSink = Callable[[dict[str, Any]], None]
 _DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
@@ -63,13 +64,26 @@ def resolve_workflow(runtime: Runtime, workflow: str | dict[str, Any] | None) ->
             )
         return entry, entry.workflow()
     if is_ui_format(workflow):
-        raise JobError(
-            "WORKFLOW_UI_FORMAT", "the workflow is in the editor's UI format, not API format", {"fix": UI_FORMAT_FIX}
-        )
+        return None, convert_ui_workflow(runtime, workflow)
     problems = shape_findings(workflow)
     if problems:
         raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix})
     return None, workflow
+
+
+def convert_ui_workflow(runtime: Runtime, workflow: dict[str, Any]) -> dict[str, Any]:
+    """Convert an editor-format workflow with the worker's /object_info; refuse when it can't be done exactly."""
+    result = ui_to_api(workflow, runtime.object_info())
+    if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
+        result = ui_to_api(workflow, runtime.object_info(refresh=True))  # a pack may have loaded since
+    if not result.ok:
+        raise JobError(
+            "WORKFLOW_UI_FORMAT",
+            "the workflow is in the editor's UI format and can't be converted exactly: "
+            + "; ".join(p.message for p in result.problems if p.severity == "error")[:500],
+            {"fix": UI_FORMAT_FIX, "problems": [p.to_dict() for p in result.problems]},
+        )
+    return result.workflow
 
 
 def store_inputs(

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from comfyui_client import ComfyClient, EventStream
 from handler.config import Settings
@@ -18,6 +19,7 @@ class Runtime:
     settings: Settings
     registry: Registry = field(default_factory=default_registry)
     started_at: float = field(default_factory=time.monotonic)
+    _object_info: dict[str, Any] | None = field(default=None, repr=False)
 
     @cached_property
     def comfy(self) -> ComfyClient:
@@ -36,6 +38,12 @@ class Runtime:
         return S3Store(
             s.bucket_endpoint_url, s.bucket_access_key_id, s.bucket_secret_access_key, s.bucket_name, s.bucket_region
         )
+
+    def object_info(self, refresh: bool = False) -> dict[str, Any]:
+        """ComfyUI's node definitions, fetched once (≈0.5 MB); refresh after packs may have changed."""
+        if refresh or self._object_info is None:
+            self._object_info = self.comfy.object_info()
+        return self._object_info
 
     def comfy_pid(self) -> int | None:
         path = self.settings.comfy_pid_file

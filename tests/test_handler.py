@@ -11,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import png_base64, runsync, sleep_workflow
+from tests.conftest import REPO, png_base64, runsync, sleep_workflow
 
 pytestmark = pytest.mark.stack
 
@@ -204,6 +204,22 @@ def test_input_errors(stack, job, code):
     err = failure_of(runsync(stack, job))
     assert err["error_code"] == code, err
     assert err["error_message"] and err["fix"]
+
+
+def test_ui_format_workflow_is_converted_and_run(stack):
+    from tests.test_ui_convert import smoke_ui
+
+    out = output_of(runsync(stack, {"workflow": smoke_ui()}))  # the editor's save of smoke_image
+    image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
+    assert image.size == (512, 512) and out["workflow"] == "inline"
+
+
+def test_ui_format_that_cannot_be_converted_exactly_is_refused(stack):
+    ui = json.loads((REPO / "tests/fixtures/ui_workflows/sd15_default.json").read_text())
+    ui["nodes"][0]["type"] = "NodeFromAPackWeDontHave"
+    err = failure_of(runsync(stack, {"workflow": ui}))
+    assert err["error_code"] == "WORKFLOW_UI_FORMAT" and "Export (API)" in err["fix"] + err["details"]["fix"]
+    assert any(p["code"] == "UI_CONVERT_UNKNOWN_NODE" for p in err["details"]["problems"])
 
 
 def test_unknown_node_is_queue_failed_with_the_pack_hint(stack):
