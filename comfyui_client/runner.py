@@ -19,7 +19,7 @@ ProgressCallback = Callable[[dict[str, Any]], None]
 class PromptResult:
     prompt_id: str
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> ComfyUI output dict
-    queued_at: float = 0.0  # monotonic, when /prompt answered
+    queued_at: float = 0.0  # monotonic, when POST /prompt was sent
     started_at: float | None = None  # monotonic, execution_start received
     finished_at: float | None = None  # monotonic, execution_success received
     comfy_ms: float | None = None  # execution_success - execution_start, ComfyUI's own timestamps
@@ -134,8 +134,9 @@ def run_prompt(
     """
     events = stream.subscribe(prompt_id)  # before queueing: no event can be missed
     try:
-        client.queue_prompt(workflow, prompt_id=prompt_id, client_id=stream.client_id)
+        # Stamped before POST /prompt: execution_start can arrive before the POST's answer does.
         result = PromptResult(prompt_id, queued_at=time.monotonic())
+        client.queue_prompt(workflow, prompt_id=prompt_id, client_id=stream.client_id)
         if on_queued:
             on_queued()
         tracker = _Tracker(result, on_progress, len(workflow))
