@@ -1,0 +1,126 @@
+"""What every CLI shares: the target flags, settings, the backend, and one error/exit-code boundary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from client.config import Settings, load_settings
+from client.errors import EXIT_INTERRUPTED, EXIT_UNUSABLE, ClientError, UsageError
+from client.redact import RedactingFilter, redact
+from client.render import Renderer
+
+EPILOG = """environment:
+  RUNPOD_API_KEY, RUNPOD_ENDPOINT_ID   RunPod cloud (https://api.runpod.ai/v2/<id>)
+  RUNPOD_ENDPOINT_URL                  a ComfyUI server directly (no RunPod)
+  TEST_TIMEOUT (600)  TEST_POLL_INTERVAL (5)  TEST_RETRIES (3)  TEST_HTTP_TIMEOUT (30)
+  COMFY_RUNPOD_LEDGER  COMFY_RUNPOD_OUTPUTS
+exit codes: 0 ok · 1 unhealthy / failed · 2 unreachable, misconfigured or bad usage · 130 interrupted
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit 2, with our wording
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_UNUSABLE)
+
+
+def parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description=description, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = p.add_argument_group("target (flags override the environment)")
+    t.add_argument("--url", help="a RunPod-style base URL, e.g. http://127.0.0.1:8000 (the local stack)")
+    t.add_argument("--comfy-url", help="talk to this ComfyUI directly, without RunPod")
+    t.add_argument("--endpoint-id", help="RunPod endpoint id (default: $RUNPOD_ENDPOINT_ID)")
+    t.add_argument("--api-key", help="RunPod API key (default: $RUNPOD_API_KEY; prefer the variable)")
+    t.add_argument(
+        "--timeout", type=float, help="overall seconds per job, queue included (default: $TEST_TIMEOUT, 600)"
+    )
+    t.add_argument(
+        "--poll-interval", type=float, help="slowest status poll in seconds (default: $TEST_POLL_INTERVAL, 5)"
+    )
+    t.add_argument("--retries", type=int, help="retries per HTTP call (default: $TEST_RETRIES, 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log HTTP activity to stderr")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        url=args.url,
+        comfy_url=args.comfy_url,
+        endpoint_id=args.endpoint_id,
+        api_key=args.api_key,
+        timeout_s=args.timeout,
+        poll_interval_s=args.poll_interval,
+        retries=args.retries,
+    )
+
+
+def backend(settings: Settings, registry: Any = None) -> Any:
+    """RunPodAPI for RunPod-style targets, DirectComfy for a ComfyUI URL (imported only then)."""
+    target = settings.require_target()
+    if target.kind == "comfy":
+        from client.direct import DirectComfy
+
+        return DirectComfy(target.url, registry=registry, http_timeout_s=settings.http_timeout_s)
+    from client.runpod_api import RunPodAPI
+
+    return RunPodAPI(
+        target.url,
+        target.api_key,
+        retries=settings.retries,
+        http_timeout_s=settings.http_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+    )
+
+
+def registry_from(directory: str | None) -> Any:
+    from workflows.registry import RegistryError, default_registry, load_registry
+
+    try:
+        return load_registry(Path(directory)) if directory else default_registry()
+    except RegistryError as exc:
+        raise UsageError(f"invalid workflow registry: {exc}", code="REGISTRY_INVALID") from None
+
+
+def _logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    if verbose == 0:  # urllib3 logs every retry at WARNING; the final error says what happened
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def main(command: str, args: argparse.Namespace, body: Callable[[Renderer], tuple[dict[str, Any], int]]) -> int:
+    """Run `body` (which returns (data, exit code)) and render; every failure becomes an exit code."""
+    _logging(args.verbose)
+    renderer = Renderer(json_mode=args.json)
+    try:
+        data, code = body(renderer)
+    except ClientError as exc:
+        renderer.error(command, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        renderer.error(command, ClientError("interrupted", code="INTERRUPTED"))
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_UNUSABLE
+    except Exception as exc:  # a bug: say so without a traceback full of request data
+        logging.getLogger("client").debug("unexpected error", exc_info=True)
+        renderer.error(
+            command,
+            ClientError(
+                redact(f"{type(exc).__name__}: {exc}")[:500],
+                code="CLIENT_BUG",
+                fix="This is a bug in the client: re-run with -vv and report it.",
+            ),
+        )
+        return EXIT_UNUSABLE
+    renderer.result(command, data, code)
+    return code

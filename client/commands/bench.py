@@ -1,0 +1,202 @@
+"""`bench.py`: cold vs warm start, generation p50/p95/max (sequential and concurrent), cost per output."""
+
+from __future__ import annotations
+
+import base64
+import math
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from client.commands.validate import Case, case_input, pattern_png
+from client.config import Settings
+from client.errors import ClientError, UsageError
+from client.jobflow import Backend, JobResult, submit_and_wait
+from workflows.registry import Registry
+
+PRICES_FILE = Path(__file__).resolve().parent.parent / "gpu_prices.yaml"
+EventSink = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    gpu: str
+    worker_type: str
+    per_second: float
+    source: str
+
+
+def load_price(path: Path, gpu: str, worker_type: str = "flex") -> Price:
+    """The per-second price of a GPU group from a prices file; a GPU matches a group by name or member."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        groups = data["gpus"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read GPU prices from {path}: {exc}") from None
+    wanted = gpu.strip().lower()
+    match = next((g for g in groups if g.lower() == wanted), None) or next(
+        (g for g in groups if wanted in [m.strip().lower() for m in g.split(",")]), None
+    )
+    if match is None:
+        raise UsageError(f"GPU {gpu!r} is not in {path.name}; known: {'; '.join(groups)}")
+    if worker_type not in groups[match]:
+        raise UsageError(f"{path.name}: {match} has no {worker_type!r} price")
+    source = f"{data.get('source', path.name)} (retrieved {data.get('retrieved', '?')})"
+    return Price(match, worker_type, float(groups[match][worker_type]), source)
+
+
+def summarize(values: list[float]) -> dict[str, Any] | None:
+    """n, p50, p95 (nearest rank), max, mean."""
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p * len(ordered)) - 1)]
+
+    return {
+        "n": len(ordered),
+        "p50": round(rank(0.5), 3),
+        "p95": round(rank(0.95), 3),
+        "max": round(ordered[-1], 3),
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+def _row(result: JobResult) -> dict[str, Any]:
+    timings = (result.output or {}).get("timings") or {} if isinstance(result.output, dict) else {}
+    total = timings.get("total_ms")
+    return {
+        "job_id": result.job_id,
+        "wall_s": round(result.wall_s, 3),
+        "generate_s": round(total / 1000, 3) if isinstance(total, int | float) else None,
+        "delay_s": round(result.delay_ms / 1000, 3) if result.delay_ms is not None else None,
+        "execution_s": round(result.execution_ms / 1000, 3) if result.execution_ms is not None else None,
+    }
+
+
+def run_bench(
+    api: Backend,
+    settings: Settings,
+    registry: Registry,
+    *,
+    workflow: str,
+    runs: int,
+    concurrency: int = 1,
+    concurrent_runs: int | None = None,
+    params: dict[str, Any] | None = None,
+    image: str | None = None,
+    price: Price | None = None,
+    on_event: EventSink | None = None,
+) -> dict[str, Any]:
+    target = settings.require_target()
+    if runs < 1 or concurrency < 1:
+        raise UsageError("--runs and --concurrency must be at least 1")
+    say = on_event or (lambda _msg: None)
+    entry = registry.get(workflow)
+    if image is None and entry is not None and "image" in entry.parameters:
+        image = "test-pattern"
+    image_b64 = None
+    if image:
+        raw = pattern_png() if image == "test-pattern" else Path(image).read_bytes()
+        image_b64 = base64.b64encode(raw).decode("ascii")
+    case = Case(workflow, dict(params or {}), image)
+    failures: list[dict[str, Any]] = []
+
+    def one(i: int) -> dict[str, Any] | None:
+        try:
+            result = submit_and_wait(
+                api,
+                case_input(case, i, image_b64),
+                timeout_s=settings.timeout_s,
+                poll_interval_s=settings.poll_interval_s,
+            )
+        except ClientError as exc:
+            failures.append({"run": i + 1, **exc.to_dict()})
+            return None
+        return _row(result)
+
+    started = time.time()
+    sequential = []
+    for i in range(runs):
+        say(f"sequential run {i + 1}/{runs}")
+        if (row := one(i)) is not None:
+            sequential.append(row)
+    concurrent_runs = runs if concurrent_runs is None else concurrent_runs
+    concurrent: list[dict[str, Any]] = []
+    elapsed = None
+    if concurrency > 1 and concurrent_runs > 0:
+        say(f"{concurrent_runs} runs at concurrency {concurrency}")
+        t = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            concurrent = [r for r in pool.map(one, range(runs, runs + concurrent_runs)) if r is not None]
+        elapsed = time.perf_counter() - t
+
+    def values(rows: list[dict[str, Any]], key: str) -> list[float]:
+        return [r[key] for r in rows if r.get(key) is not None]
+
+    first = sequential[0] if sequential else None
+    warm_delays = values(sequential[1:] + concurrent, "delay_s")
+    cold: dict[str, Any] = {
+        "first_delay_s": first.get("delay_s") if first else None,
+        "first_execution_s": first.get("execution_s") if first else None,
+        "warm_delay_p50_s": round(statistics.median(warm_delays), 3) if warm_delays else None,
+    }
+    if first is not None and first.get("delay_s") is None:
+        cold["note"] = "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
+    result: dict[str, Any] = {
+        "workflow": workflow,
+        "target": target.label,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "runs": runs,
+        "concurrency": concurrency,
+        "concurrent_runs": concurrent_runs if concurrency > 1 else 0,
+        "failures": len(failures),
+        "failed_runs": failures,
+        "cold_start": cold,
+        "stats": {
+            "sequential_wall_s": summarize(values(sequential, "wall_s")),
+            "sequential_generate_s": summarize(values(sequential, "generate_s")),
+            "sequential_execution_s": summarize(values(sequential, "execution_s")),
+            "concurrent_wall_s": summarize(values(concurrent, "wall_s")),
+            "concurrent_generate_s": summarize(values(concurrent, "generate_s")),
+        },
+        "throughput_per_min": round(len(concurrent) / elapsed * 60, 2) if elapsed else None,
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "cost": _cost(price, sequential + concurrent, first),
+    }
+    return result
+
+
+def _cost(price: Price | None, rows: list[dict[str, Any]], first: dict[str, Any] | None) -> dict[str, Any]:
+    if price is None:
+        return {"note": "no GPU price: pass --gpu NAME (see client/gpu_prices.yaml) or --price-per-second"}
+    execution = [r["execution_s"] for r in rows if r.get("execution_s") is not None]
+    basis = "RunPod executionTime per job"
+    if not execution:
+        execution = [r["generate_s"] for r in rows if r.get("generate_s") is not None]
+        basis = "the worker's total time per job (the endpoint reports no executionTime)"
+    if not execution:
+        return {"note": "no successful run to price"}
+    billed = statistics.median(execution)
+    per_output = price.per_second * billed
+    cold = first.get("delay_s") if first else None
+    return {
+        "gpu": price.gpu,
+        "worker_type": price.worker_type,
+        "price_per_s": price.per_second,
+        "price_source": price.source,
+        "billed_s_p50": round(billed, 3),
+        "per_output_usd": round(per_output, 6),
+        "per_1000_usd": round(per_output * 1000, 3),
+        "cold_start_usd": round(price.per_second * cold, 6) if cold is not None else None,
+        "basis": basis + "; RunPod bills whole seconds of worker time per worker session, plus idle time "
+        "before scale-down, so treat these as lower bounds",
+    }

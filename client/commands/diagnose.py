@@ -1,0 +1,94 @@
+"""`diagnose.py [--workflow NAME|FILE]`: the worker's full diagnose, re-checked against the local registry."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from client.config import Settings
+from client.errors import BadResponse, JobFailed
+from client.jobflow import Backend, UpdateSink, run_sync
+from client.recheck import inline_findings, recheck
+from workflows.registry import Registry
+
+SEVERITIES = ("error", "warning", "info")
+
+
+def _run(
+    api: Backend, settings: Settings, job_input: dict[str, Any], on_update: UpdateSink | None
+) -> tuple[dict[str, Any], str]:
+    result = run_sync(
+        api, job_input, timeout_s=settings.timeout_s, poll_interval_s=settings.poll_interval_s, on_update=on_update
+    )
+    if not isinstance(result.output, dict) or "findings" not in result.output:
+        raise BadResponse(f"the diagnose job answered {str(result.output)[:200]!r}, not a diagnose report")
+    return result.output, result.job_id
+
+
+def diagnose(
+    api: Backend,
+    settings: Settings,
+    registry: Registry,
+    *,
+    workflow: str | None = None,
+    workflow_file: tuple[Path, dict[str, Any]] | None = None,
+    checksums: bool = False,
+    on_update: UpdateSink | None = None,
+) -> dict[str, Any]:
+    """Run diagnose on the endpoint and merge the worker's findings with the client's re-check.
+
+    workflow: a registry name (the worker checks it); workflow_file: (path, API-format workflow),
+    judged by the client from the worker's report (fully, against /object_info, in direct mode).
+    """
+    target = settings.require_target()
+    started = time.perf_counter()
+    job_input: dict[str, Any] = {"mode": "diagnose"}
+    if workflow:
+        job_input["workflow"] = workflow
+    if checksums:
+        job_input["checksums"] = True
+    notes: list[str] = []
+    extra: list[dict[str, Any]] = []
+    direct = getattr(api, "kind", "") == "comfy"
+    if direct and workflow_file is not None:
+        response = api.diagnose(job_input, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
+        job_id = "direct"
+    else:
+        try:
+            response, job_id = _run(api, settings, job_input, on_update)
+        except JobFailed as exc:
+            if exc.code != "WORKFLOW_NOT_FOUND" or not workflow:
+                raise
+            # The worker does not know this workflow: diagnose everything, the re-check says why.
+            notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
+            response, job_id = _run(api, settings, {k: v for k, v in job_input.items() if k != "workflow"}, on_update)
+        if workflow_file is not None:
+            extra = inline_findings(workflow_file[0].name, workflow_file[1], response)
+            notes.append(
+                "the workflow file was judged from the endpoint's report (node_check, ComfyUI's model lists); "
+                "for a full check against /object_info use --comfy-url"
+            )
+    judged_here = workflow_file is not None or direct  # the client's own analysis replaces the re-check
+    client_findings = extra if judged_here else recheck(response, registry, workflow=workflow)
+    if workflow and workflow not in registry.entries:
+        notes.append(f"workflow {workflow!r} is not in the local registry: only the endpoint's own check applies")
+    worker_findings = [{**f, "source": "worker"} for f in response.get("findings") or [] if isinstance(f, dict)]
+    if not direct and (workflow or workflow_file is not None):
+        # only the deployment's own findings and those of the workflow asked about
+        keep = (None, workflow) if workflow else (None, workflow_file[0].name if workflow_file else None)
+        worker_findings = [f for f in worker_findings if f.get("workflow") in keep]
+    findings = worker_findings + client_findings
+    summary = {s: sum(1 for f in findings if f.get("severity") == s) for s in SEVERITIES}
+    return {
+        "target": target.label,
+        "ok": summary["error"] == 0 and response.get("comfyui_reachable") is not False,
+        "workflow": workflow or (str(workflow_file[0]) if workflow_file else None),
+        "summary": summary,
+        "findings": findings,
+        "client_findings": client_findings,
+        "notes": notes + list(response.get("limitations") or []),
+        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
+        "job_id": job_id,
+        "response": response,
+    }

@@ -1,0 +1,300 @@
+"""Submit a job and follow it to the end: adaptive polling, progress, deadline and Ctrl-C → cancel.
+
+Works with any backend that has run / runsync / status / cancel (client.runpod_api.RunPodAPI, or
+client.direct.DirectComfy). Terminal states become a JobResult or a JobError subclass; nothing here
+prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from client.errors import (
+    ClientError,
+    ClientTimeout,
+    Interrupted,
+    JobCancelled,
+    JobFailed,
+    JobTimedOut,
+)
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+FIRST_POLL_S = 0.1
+BACKOFF = 1.5
+
+
+class Backend(Protocol):
+    def run(self, job_input: dict[str, Any], *, safe_to_retry: bool = ...) -> dict[str, Any]: ...
+    def runsync(
+        self, job_input: dict[str, Any], *, safe_to_retry: bool = ..., wait_s: float | None = ...
+    ) -> dict[str, Any]: ...
+    def status(self, job_id: str, *, wait_s: float | None = ...) -> dict[str, Any]: ...
+    def cancel(self, job_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """What a progress display needs after each poll."""
+
+    job_id: str
+    status: str
+    elapsed_s: float
+    polls: int
+    progress: Any = None  # the worker's progress_update payload while IN_PROGRESS
+
+
+@dataclass(slots=True)
+class JobResult:
+    job_id: str
+    status: str
+    output: Any
+    envelope: dict[str, Any]
+    wall_s: float
+    polls: int
+    submit_ms: float | None = None
+    statuses: list[tuple[str, float]] = field(default_factory=list)  # (status, seconds since submission)
+
+    @property
+    def delay_ms(self) -> float | None:
+        """RunPod's delayTime: time in queue, cold start included (cloud only)."""
+        value = self.envelope.get("delayTime")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def execution_ms(self) -> float | None:
+        """RunPod's executionTime: time in the handler (cloud only)."""
+        value = self.envelope.get("executionTime")
+        return float(value) if isinstance(value, int | float) else None
+
+    def timing(self) -> dict[str, Any]:
+        return {
+            "runpod": {"delayTime_ms": self.delay_ms, "executionTime_ms": self.execution_ms},
+            "client": {
+                "submit_ms": self.submit_ms,
+                "wall_s": round(self.wall_s, 3),
+                "polls": self.polls,
+                "statuses": [{"status": s, "at_s": round(t, 3)} for s, t in self.statuses],
+            },
+        }
+
+
+UpdateSink = Callable[[JobUpdate], None]
+
+
+def poll_intervals(slowest_s: float, first_s: float = FIRST_POLL_S) -> Iterator[float]:
+    """Fast at first (most jobs that finish do so quickly), then back off to `slowest_s`."""
+    interval = min(first_s, slowest_s)
+    while True:
+        yield interval
+        interval = min(interval * BACKOFF, slowest_s)
+
+
+def worker_error(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The worker's error object from a FAILED envelope, however the server presented it.
+
+    The worker puts its error object, as a JSON string, in `error` (all RunPod keeps for failed jobs
+    on the local dev API) and the same fields in `output` (kept by RunPod cloud). An exception in a
+    handler gives the SDK's own JSON (error_type / error_message / error_traceback).
+    """
+    raw, output = envelope.get("error"), envelope.get("output")
+    parsed: dict[str, Any] = {}
+    if isinstance(raw, dict):
+        parsed = dict(raw)
+    elif isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+            parsed = value if isinstance(value, dict) else {}
+        except ValueError:
+            parsed = {}
+    if "error_code" not in parsed and isinstance(output, dict) and "error_code" in output:
+        parsed = {**output, **parsed}
+    if parsed.get("error_code"):
+        return parsed
+    if "error_type" in parsed:
+        trace = str(parsed.get("error_traceback") or "").strip().splitlines()[-6:]
+        return {
+            "error_code": "HANDLER_EXCEPTION",
+            "error_message": f"{parsed.get('error_type')}: {parsed.get('error_message')}",
+            "fix": "The handler raised outside its own error handling: see details.traceback and the worker log.",
+            "details": {"traceback": trace},
+        }
+    return {
+        "error_code": "WORKER_ERROR",
+        "error_message": str(raw)[:2000] if raw is not None else "the job failed without an error message",
+        "fix": "See the worker log in the RunPod console.",
+        "details": {},
+    }
+
+
+def terminal_error(job_id: str, envelope: dict[str, Any]) -> ClientError:
+    status = envelope.get("status")
+    if status == "FAILED":
+        err = worker_error(envelope)
+        return JobFailed(
+            f"job {job_id} failed: {err.get('error_code')}: {err.get('error_message')}",
+            code=str(err.get("error_code")),
+            fix=str(err.get("fix") or ""),
+            details={"job_id": job_id, "worker_error": err},
+        )
+    if status == "CANCELLED":
+        return JobCancelled(f"job {job_id} was cancelled", details={"job_id": job_id})
+    return JobTimedOut(
+        f"job {job_id} timed out on RunPod (executionTime {envelope.get('executionTime')} ms)",
+        details={"job_id": job_id},
+    )
+
+
+def cancel_quietly(api: Backend, job_id: str) -> dict[str, Any]:
+    """Ask the endpoint to cancel; report what happened instead of raising."""
+    try:
+        answer = api.cancel(job_id)
+        return {"sent": True, "answer": answer}
+    except ClientError as exc:
+        return {"sent": False, "error": exc.to_dict()}
+    except KeyboardInterrupt:
+        return {"sent": False, "error": {"code": "INTERRUPTED", "message": "cancel interrupted"}}
+
+
+def wait_for_job(
+    api: Backend,
+    job_id: str,
+    *,
+    timeout_s: float,
+    poll_interval_s: float,
+    on_update: UpdateSink | None = None,
+    started: float | None = None,
+    first: dict[str, Any] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobResult:
+    """Poll until the job is terminal. The deadline counts from `started` (the submission).
+
+    On the deadline or Ctrl-C the job is cancelled on the endpoint (POST /cancel) before
+    ClientTimeout / Interrupted is raised; their details say whether the cancel got through.
+    """
+    started = clock() if started is None else started
+    deadline = started + timeout_s
+    result = JobResult(job_id, "IN_QUEUE", None, first or {}, 0.0, 0)
+    intervals = poll_intervals(poll_interval_s)
+    envelope = first
+    last_status = None
+    try:
+        while True:
+            if envelope is not None:
+                status = str(envelope.get("status"))
+                now = clock()
+                if status != last_status:
+                    result.statuses.append((status, now - started))
+                    if last_status is not None:  # a transition: look again soon
+                        intervals = poll_intervals(poll_interval_s, first_s=0.5)
+                    last_status = status
+                if on_update is not None:
+                    progress = envelope.get("output") if status == "IN_PROGRESS" else None
+                    on_update(JobUpdate(job_id, status, now - started, result.polls, progress))
+                if status in TERMINAL:
+                    result.status, result.envelope, result.output = status, envelope, envelope.get("output")
+                    result.wall_s = now - started
+                    if status != "COMPLETED":
+                        raise terminal_error(job_id, envelope)
+                    return result
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise _timeout(api, job_id, timeout_s)
+            if envelope is not None:
+                sleep(min(next(intervals), remaining))
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    raise _timeout(api, job_id, timeout_s)
+            try:
+                envelope = api.status(job_id, wait_s=remaining)
+            except ClientError as exc:
+                if exc.code == "UNREACHABLE" and clock() >= deadline:
+                    raise _timeout(api, job_id, timeout_s) from None
+                exc.details.setdefault("job_id", job_id)  # the job may still run: say which one
+                raise
+            result.polls += 1
+    except KeyboardInterrupt:
+        cancel = cancel_quietly(api, job_id)
+        raise Interrupted(
+            f"interrupted while waiting for job {job_id}; "
+            + ("cancel sent" if cancel["sent"] else "cancel could not be sent"),
+            details={"job_id": job_id, "cancel": cancel},
+        ) from None
+
+
+def _timeout(api: Backend, job_id: str, timeout_s: float) -> ClientTimeout:
+    cancel = cancel_quietly(api, job_id)
+    how = "cancelled it" if cancel["sent"] else f"could not cancel it ({cancel['error']['message']})"
+    return ClientTimeout(
+        f"job {job_id} did not finish within {timeout_s:g} s; {how}", details={"job_id": job_id, "cancel": cancel}
+    )
+
+
+def submit_and_wait(
+    api: Backend,
+    job_input: dict[str, Any],
+    *,
+    timeout_s: float,
+    poll_interval_s: float,
+    safe_to_retry: bool = False,
+    on_submitted: Callable[[str], None] | None = None,
+    on_update: UpdateSink | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> JobResult:
+    """POST /run, then follow the job (see wait_for_job)."""
+    started = clock()
+    try:
+        first = api.run(job_input, safe_to_retry=safe_to_retry)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while submitting the job (no job id yet; nothing to cancel)") from None
+    submit_ms = (clock() - started) * 1000
+    job_id = first["id"]
+    if on_submitted is not None:
+        on_submitted(job_id)
+    result = wait_for_job(
+        api,
+        job_id,
+        timeout_s=timeout_s,
+        poll_interval_s=poll_interval_s,
+        on_update=on_update,
+        started=started,
+        first={"status": "IN_QUEUE", **first},
+        clock=clock,
+    )
+    result.submit_ms = round(submit_ms, 2)
+    return result
+
+
+def run_sync(
+    api: Backend,
+    job_input: dict[str, Any],
+    *,
+    timeout_s: float,
+    poll_interval_s: float,
+    on_update: UpdateSink | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> JobResult:
+    """POST /runsync (cheap, quick jobs: test, diagnose); poll if RunPod answers before the job is done."""
+    started = clock()
+    try:
+        first = api.runsync(job_input, wait_s=timeout_s)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while waiting for /runsync") from None
+    submit_ms = (clock() - started) * 1000
+    job_id = str(first.get("id") or "runsync")
+    result = wait_for_job(
+        api,
+        job_id,
+        timeout_s=timeout_s,
+        poll_interval_s=poll_interval_s,
+        on_update=on_update,
+        started=started,
+        first=first,
+        clock=clock,
+    )
+    result.submit_ms = round(submit_ms, 2)
+    return result

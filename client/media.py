@@ -1,0 +1,85 @@
+"""Classify and inspect output files in memory: kind from the extension, dimensions and frames by decoding.
+
+Pillow decodes images; PyAV (optional for the client: `pip install av`) decodes videos. A decode
+failure is reported in the result, never raised: the caller decides whether it matters.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+from fractions import Fraction
+from typing import Any
+
+KIND_BY_EXT = {
+    "png": "image",
+    "jpg": "image",
+    "jpeg": "image",
+    "webp": "image",
+    "bmp": "image",
+    "tiff": "image",
+    "gif": "video",
+    "mp4": "video",
+    "webm": "video",
+    "mov": "video",
+    "mkv": "video",
+    "avi": "video",
+    "wav": "audio",
+    "mp3": "audio",
+    "flac": "audio",
+    "ogg": "audio",
+    "opus": "audio",
+    "m4a": "audio",
+    "txt": "text",
+    "json": "text",
+}
+IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
+
+
+def extension(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def kind_of(filename: str) -> str:
+    """By file type, not by ComfyUI's history key (it lists MP4s under 'images')."""
+    return KIND_BY_EXT.get(extension(filename), "file")
+
+
+def mime_of(filename: str) -> str:
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def probe(data: bytes, filename: str) -> dict[str, Any]:
+    """{format, width, height} for images; plus frames, fps, duration_sec for videos; or probe_error."""
+    kind = kind_of(filename)
+    try:
+        if kind == "image":
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()  # a full decode: a truncated file fails here
+                return {"format": (img.format or "").lower(), "width": img.width, "height": img.height}
+        if kind == "video":
+            return _probe_video(data)
+    except ImportError as exc:
+        return {"probe_error": f"cannot decode {kind}: {exc.name} is not installed (pip install av)"}
+    except Exception as exc:  # any decoder error means the file is not what it claims
+        return {"probe_error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {}
+
+
+def _probe_video(data: bytes) -> dict[str, Any]:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))  # decode every frame: counts what a player shows
+        rate = stream.average_rate or Fraction(0)
+        return {
+            "container": container.format.name,
+            "width": stream.codec_context.width,
+            "height": stream.codec_context.height,
+            "frames": frames,
+            "fps": round(float(rate), 3),
+            "duration_sec": round(frames / float(rate), 3) if rate else None,
+        }

@@ -1,0 +1,49 @@
+"""Keep secrets out of every byte the client writes: terminal, JSON, reports, result.json, logs.
+
+`register()` is called once by the configuration with the API key; `redact()` is the last step of
+every writer. Objects that hold a secret also keep it out of their repr.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+MASK = "***"
+_secrets: set[str] = set()
+
+
+def register(secret: str | None) -> None:
+    """Remember a value that must never be written (ignored when too short to be a real secret)."""
+    if secret and len(secret) >= 6:
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def redact_data(value: Any) -> Any:
+    """A copy of a JSON-like value with every secret replaced in its strings (keys included)."""
+    if not _secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites each record's final message without secrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secrets:
+            record.msg = redact(record.getMessage())
+            record.args = None
+        return True

@@ -1,0 +1,176 @@
+"""Report files: validate → JSON + Markdown + JUnit XML; bench → JSON + Markdown. All redacted."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from client.redact import redact, redact_data
+
+_MARK = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(text), encoding="utf-8")
+    return path
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def validate_markdown(report: dict[str, Any]) -> str:
+    verdict = "PASSED" if report.get("passed") else "FAILED"
+    counts = report.get("counts", {})
+    lines = [
+        f"# Validation `{report['suite']}`: {verdict}",
+        "",
+        f"- target: {report['target']}",
+        f"- started: {report['started_at']}, took {report.get('duration_s')} s",
+        f"- checks: {counts.get('pass', 0)} passed, {counts.get('fail', 0)} failed, {counts.get('skip', 0)} skipped",
+        f"- runs per workflow: {report['runs_per_case']}, required success rate {report['success_rate_required']:.0%}",
+        "",
+        report.get("description", ""),
+        "",
+        "| check | result | seconds | details |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {_cell(c['name'])} | {_MARK[c['status']]} | {c['seconds']} | {_cell(c['message'])} |"
+        for c in report["checks"]
+    ]
+    if report.get("runs"):
+        lines += [
+            "",
+            "## Runs",
+            "",
+            "| workflow | run | result | seed | generate s | wall s | job | problems |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in report["runs"]:
+            problems = r.get("problems") or ([f"{r['error']['code']}: {r['error']['message']}"] if "error" in r else [])
+            lines.append(
+                f"| {r['workflow']} | {r['run']} | {_MARK[r['status']]} | {r.get('seed') or ''} | "
+                f"{r.get('generate_s') if r.get('generate_s') is not None else ''} | {r.get('wall_s', '')} | "
+                f"{r.get('job_id', '')} | {_cell('; '.join(problems))} |"
+            )
+    if report.get("deployment_findings"):
+        lines += ["", "## Deployment findings (not part of the verdict)", ""]
+        lines += [
+            f"- **{f['severity']}** `{f['code']}`: {f['message']} — fix: {f['fix']}"
+            for f in report["deployment_findings"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def validate_junit(report: dict[str, Any]) -> str:
+    checks = report["checks"]
+    suites = ET.Element("testsuites", name="comfy-runpod validate")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"validate.{report['suite']}",
+        tests=str(len(checks)),
+        failures=str(sum(c["status"] == "fail" for c in checks)),
+        skipped=str(sum(c["status"] == "skip" for c in checks)),
+        errors="0",
+        time=str(report.get("duration_s", 0)),
+        timestamp=report["started_at"],
+    )
+    for c in checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"validate.{report['suite']}.{c['group']}",
+            name=c["name"],
+            time=str(c["seconds"]),
+        )
+        if c["status"] == "fail":
+            failure = ET.SubElement(case, "failure", message=c["message"][:500], type="ValidationFailure")
+            failure.text = json.dumps(c.get("details") or {}, indent=2, default=str)
+        elif c["status"] == "skip":
+            ET.SubElement(case, "skipped", message=c["message"][:500])
+        else:
+            ET.SubElement(case, "system-out").text = c["message"]
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def write_validate_reports(report: dict[str, Any], directory: Path) -> dict[str, str]:
+    report = redact_data(report)
+    paths = {
+        "json": _write(directory / "report.json", json.dumps(report, indent=2, default=str) + "\n"),
+        "markdown": _write(directory / "report.md", validate_markdown(report)),
+        "junit": _write(directory / "junit.xml", validate_junit(report)),
+    }
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _stats_row(name: str, stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return f"| {name} | – | – | – | – | – |"
+    return f"| {name} | {stats['n']} | {stats['p50']} | {stats['p95']} | {stats['max']} | {stats['mean']} |"
+
+
+def _sec(value: Any) -> str:
+    return f"{value} s" if isinstance(value, int | float) else "–"
+
+
+def bench_markdown(result: dict[str, Any]) -> str:
+    cold, cost = result.get("cold_start") or {}, result.get("cost") or {}
+    lines = [
+        f"# Benchmark `{result['workflow']}`",
+        "",
+        f"- target: {result['target']}",
+        f"- when: {result['started_at']}; {result['runs']} sequential runs, {result['concurrent_runs']} runs at "
+        f"concurrency {result['concurrency']}; {result['failures']} failed",
+        "",
+        "## Cold vs warm start (RunPod delayTime: queue + worker start)",
+        "",
+        f"- first job after idle: delayTime {_sec(cold.get('first_delay_s'))}"
+        f" (executionTime {_sec(cold.get('first_execution_s'))})",
+        f"- warm jobs, median delayTime: {_sec(cold.get('warm_delay_p50_s'))}",
+    ]
+    if cold.get("note"):
+        lines.append(f"- note: {cold['note']}")
+    lines += [
+        "",
+        "## Generation (seconds)",
+        "",
+        "| measure | n | p50 | p95 | max | mean |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("sequential_wall_s", "sequential: client wall time"),
+        ("sequential_generate_s", "sequential: worker total"),
+        ("concurrent_wall_s", f"concurrency {result['concurrency']}: client wall time"),
+        ("concurrent_generate_s", f"concurrency {result['concurrency']}: worker total"),
+    ):
+        lines.append(_stats_row(label, result["stats"].get(key)))
+    if result.get("throughput_per_min") is not None:
+        lines += ["", f"Throughput at concurrency {result['concurrency']}: {result['throughput_per_min']} outputs/min."]
+    lines += ["", "## Cost per output", ""]
+    if cost.get("price_per_s"):
+        lines += [
+            f"- GPU: {cost['gpu']} ({cost['worker_type']}), ${cost['price_per_s']}/s (source: {cost['price_source']})",
+            f"- billed seconds per output (p50): {cost['billed_s_p50']} s → **${cost['per_output_usd']:.6f}** per "
+            f"output (${cost['per_1000_usd']:.3f} per 1000)",
+        ]
+        if cost.get("cold_start_usd") is not None:
+            lines.append(f"- a cold start adds about ${cost['cold_start_usd']:.6f}")
+        lines.append(f"- basis: {cost['basis']}")
+    else:
+        lines.append(f"- {cost.get('note', 'no price given')}")
+    return "\n".join(lines) + "\n"
+
+
+def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, str]:
+    result = redact_data(result)
+    paths = {
+        "json": _write(directory / "bench.json", json.dumps(result, indent=2, default=str) + "\n"),
+        "markdown": _write(directory / "bench.md", bench_markdown(result)),
+    }
+    return {k: str(v) for k, v in paths.items()}

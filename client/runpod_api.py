@@ -1,0 +1,307 @@
+"""RunPod's serverless endpoint API over HTTP: the only module of the client that talks to RunPod.
+
+Works against RunPod cloud (https://api.runpod.ai/v2/<endpoint id>), the SDK's local dev API
+(`--rp_serve_api`) and anything speaking the same routes. Every call has a connect and a read
+timeout; transient failures (connection errors, 429 honouring Retry-After, 5xx) are retried with
+exponential backoff by urllib3's Retry. Submissions (/run, /runsync) are different: a lost answer
+may still have started a paid job, so they are retried after a failure only when the caller says
+it is safe (an idempotency key); otherwise only failures that prove nothing was accepted (could
+not connect, 429) are retried.
+
+Differences of the local dev API, handled here so that callers see one API:
+- `/status/{id}` is POST-only (cloud accepts GET and POST) and blocks until the job has run;
+- `/run` jobs start when first polled, and a job is forgotten once its status was read;
+- no /health, /cancel, /retry, /purge-queue: NotSupported, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util.retry import Retry
+
+from client.errors import (
+    AuthFailed,
+    BadResponse,
+    ClientError,
+    JobNotFound,
+    NotSupported,
+    RateLimited,
+    ServerError,
+    Unreachable,
+    UsageError,
+)
+from client.redact import redact
+
+USER_AGENT = "comfy-runpod-client/0.1"
+RUN_PAYLOAD_LIMIT = 10 * 1024 * 1024  # RunPod: /run 10 MB, /runsync 20 MB
+RUNSYNC_PAYLOAD_LIMIT = 20 * 1024 * 1024
+RUNSYNC_HOLD_S = 95.0  # cloud /runsync holds the request up to ~90 s before answering IN_QUEUE/IN_PROGRESS
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+LOCAL_API_ROUTES = "/run, /runsync, /status and /stream"
+
+
+class RunPodAPI:
+    """One RunPod-style endpoint. Methods return RunPod's JSON; failures raise client.errors types."""
+
+    kind = "runpod"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        retries: int = 3,
+        http_timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        backoff_factor: float = 0.5,
+        max_retry_after_s: int = 30,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = max(0, int(retries))
+        self.http_timeout_s = http_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.backoff_factor = backoff_factor
+        self.max_retry_after_s = max_retry_after_s
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._has_key = bool(api_key)
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=32)
+        self._status_method = "GET"
+        self.local_dev_api: bool | None = None  # learnt from the first /status call
+
+    def __repr__(self) -> str:  # never the key
+        return f"RunPodAPI({self.base_url!r}, key={'set' if self._has_key else 'none'})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "runpod-api", "url": self.base_url, "local_dev_api": self.local_dev_api}
+
+    # -- operations -------------------------------------------------------------------------
+
+    def run(
+        self,
+        job_input: dict[str, Any],
+        *,
+        safe_to_retry: bool = False,
+        policy: dict[str, Any] | None = None,
+        webhook: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /run → {"id", "status"}."""
+        body: dict[str, Any] = {"input": job_input}
+        if policy:
+            body["policy"] = policy
+        if webhook:
+            body["webhook"] = webhook
+        answer = self._call("POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT)
+        if not isinstance(answer.get("id"), str):
+            raise BadResponse(f"POST /run answered without a job id: {_snippet(answer)}")
+        return answer
+
+    def runsync(
+        self, job_input: dict[str, Any], *, safe_to_retry: bool = False, wait_s: float | None = None
+    ) -> dict[str, Any]:
+        """POST /runsync → the finished job, or IN_QUEUE / IN_PROGRESS with an id to poll."""
+        read = max(self.http_timeout_s, RUNSYNC_HOLD_S if wait_s is None else min(wait_s, RUNSYNC_HOLD_S))
+        if self.local_dev_api and wait_s:  # the local API answers only when the job is done
+            read = max(read, wait_s)
+        answer = self._call(
+            "POST",
+            "/runsync",
+            body={"input": job_input},
+            safe=safe_to_retry,
+            read_timeout=read,
+            limit=RUNSYNC_PAYLOAD_LIMIT,
+        )
+        if not isinstance(answer.get("status"), str):
+            raise BadResponse(f"POST /runsync answered without a status: {_snippet(answer)}")
+        return answer
+
+    def status(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
+        """GET /status/{id} (POST on the local dev API, which also blocks until the job has run)."""
+        path = f"/status/{_job_path(job_id)}"
+        if self._status_method == "GET":
+            try:
+                answer = self._call("GET", path, job_id=job_id)
+                self.local_dev_api = False if self.local_dev_api is None else self.local_dev_api
+                return self._check_status(answer, job_id)
+            except NotSupported as exc:
+                if exc.details.get("http_status") != 405:
+                    raise
+                self._status_method, self.local_dev_api = "POST", True
+        read = max(self.http_timeout_s, (wait_s or 0) + 5)
+        return self._check_status(self._call("POST", path, job_id=job_id, read_timeout=read), job_id)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/cancel/{_job_path(job_id)}", job_id=job_id, read_timeout=10)
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself)."""
+        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False)
+
+    def health(self) -> dict[str, Any]:
+        """GET /health → {"jobs": {...}, "workers": {...}}."""
+        return self._call("GET", "/health")
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _retry(self, safe: bool) -> Retry:
+        n = self.retries
+        return Retry(
+            total=n,
+            connect=n,
+            read=n if safe else False,  # a read error after sending: the server may have acted on it
+            status=n,
+            other=0,
+            redirect=0,
+            allowed_methods=None,  # every method; `safe` decides what a submission may retry
+            status_forcelist=TRANSIENT_STATUSES if safe else (429,),
+            backoff_factor=self.backoff_factor,
+            backoff_max=10,
+            backoff_jitter=0.2,
+            raise_on_status=False,
+            raise_on_redirect=False,
+            respect_retry_after_header=True,
+            retry_after_max=self.max_retry_after_s,
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        safe: bool = True,
+        read_timeout: float | None = None,
+        job_id: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        op = f"{method} /{path.lstrip('/').split('/', 1)[0]}"
+        data = json.dumps(body).encode() if body is not None else None
+        if data is not None and limit is not None and len(data) > limit:
+            raise UsageError(
+                f"the request is {len(data) / 1e6:.1f} MB; RunPod accepts at most {limit // 1024 // 1024} MB on {path}",
+                code="PAYLOAD_TOO_LARGE",
+                fix="Send smaller or fewer images (JPEG/WebP compress far better than PNG).",
+            )
+        timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=read_timeout or self.http_timeout_s)
+        started = time.monotonic()
+        try:
+            response = self._pool.request(
+                method,
+                self.base_url + path,
+                body=data,
+                headers=self._headers,
+                retries=self._retry(safe),
+                timeout=timeout,
+                redirect=False,
+            )
+        except MaxRetryError as exc:
+            raise self._transport_error(op, exc.reason, time.monotonic() - started, gave_up=True) from None
+        except (ProtocolError, ReadTimeoutError) as exc:  # a submission's read error, deliberately not retried
+            raise self._transport_error(op, exc, time.monotonic() - started, gave_up=False) from None
+        except HTTPError as exc:
+            raise Unreachable(redact(f"{op} to {self.base_url} failed: {type(exc).__name__}: {exc}")) from None
+        return self._decode(op, response, job_id)
+
+    def _transport_error(self, op: str, reason: Any, elapsed: float, *, gave_up: bool) -> ClientError:
+        attempts = f" after {self.retries + 1} attempts ({elapsed:.1f} s)" if gave_up and self.retries else ""
+        if isinstance(reason, ConnectTimeoutError):
+            what = "could not connect to"
+        elif isinstance(reason, ReadTimeoutError):
+            what = "got no answer in time from"
+        else:
+            what = "lost the connection to"
+        message = f"{op}: {what} {self.base_url}{attempts}"
+        details: dict[str, Any] = {"reason": type(reason).__name__ if reason is not None else None}
+        fix = None
+        if not gave_up:
+            message += (
+                "; not retried: the request was sent, and without an idempotency key a second submission could "
+                "start a second paid job"
+            )
+            details["maybe_submitted"] = True
+            fix = "Check `jobs.py health` / the RunPod console for the job, or re-run with --idempotency-key."
+        return Unreachable(redact(message), fix=fix, details=details)
+
+    def _decode(self, op: str, response: urllib3.BaseHTTPResponse, job_id: str | None) -> dict[str, Any]:
+        status = response.status
+        raw = response.data or b""
+        try:
+            payload: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = None
+        if 200 <= status < 300:
+            if not isinstance(payload, dict):
+                raise BadResponse(redact(f"{op}: {self.base_url} answered HTTP {status} with non-JSON data"))
+            return payload
+        text = _snippet(payload if payload is not None else raw.decode("utf-8", "replace"))
+        details = {"http_status": status, "body": text}
+        if status in (401, 403):
+            sent = "" if self._has_key else " (no API key was sent: set RUNPOD_API_KEY)"
+            raise AuthFailed(redact(f"{op}: HTTP {status} from {self.base_url}{sent}"), details=details)
+        if status == 405 or (status == 404 and _route_missing(payload)):
+            hint = ""
+            if self.local_dev_api or op != "GET /status":
+                hint = f"; the RunPod local dev API offers only {LOCAL_API_ROUTES}"
+            raise NotSupported(
+                redact(f"{op}: {self.base_url} has no such route (HTTP {status}){hint}"), details=details
+            )
+        if status == 404:
+            if job_id is not None:
+                raise JobNotFound(redact(f"{op}: job {job_id} is unknown to {self.base_url}"), details=details)
+            raise BadResponse(
+                redact(f"{op}: HTTP 404 from {self.base_url}"),
+                code="ENDPOINT_NOT_FOUND",
+                fix="Check RUNPOD_ENDPOINT_ID / --url: RunPod does not know this endpoint.",
+                details=details,
+            )
+        if status == 429:
+            raise RateLimited(redact(f"{op}: HTTP 429 (rate limited) after {self.retries} retries"), details=details)
+        if status >= 500:
+            raise ServerError(redact(f"{op}: HTTP {status} after {self.retries} retries: {text}"), details=details)
+        raise ClientError(
+            redact(f"{op}: HTTP {status}: {text}"),
+            code="REQUEST_REJECTED",
+            fix="The endpoint refused the request as sent; see details.",
+            details=details,
+        )
+
+    def _check_status(self, answer: dict[str, Any], job_id: str) -> dict[str, Any]:
+        if not isinstance(answer.get("status"), str):
+            raise BadResponse(f"status of {job_id}: no status in the answer: {_snippet(answer)}")
+        if answer.get("status") == "FAILED" and answer.get("error") == "Job ID not found":
+            raise JobNotFound(
+                f"job {job_id} is unknown to {self.base_url}",
+                fix="The RunPod local dev API forgets a job once its status was read; submit it again.",
+            )
+        return answer
+
+
+def _job_path(job_id: str) -> str:
+    if not job_id or any(c in job_id for c in "/?#% \t\r\n"):
+        raise UsageError(f"not a job id: {job_id[:60]!r}")
+    return job_id
+
+
+def _route_missing(payload: Any) -> bool:
+    """FastAPI's answer for an unknown route (the local dev API), as opposed to an unknown job."""
+    return isinstance(payload, dict) and payload.get("detail") == "Not Found"
+
+
+def _snippet(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return redact(text[:limit])

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Validate a deployment with a suite: health, dependencies, N verified generate runs, timing targets.
+
+    python client/validate.py --suite smoke --runs 2
+    python client/validate.py --suite denrisi          # 10 runs, cold start < 60 s, generation < 30 s
+
+Writes report.json, report.md and junit.xml; exit 0 when the suite passed, 1 when it failed, 2 when
+the endpoint was unusable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python client/validate.py`: import from the repo root
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from client import cli
+from client.render import Renderer
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.parser("validate.py", __doc__.split("\n\n")[0])
+    p.add_argument("--suite", default="smoke", help="suite name (default smoke; see client/suites.yaml)")
+    p.add_argument("--runs", type=int, help="generate runs per workflow (default: the suite's)")
+    p.add_argument("--suites", type=Path, metavar="FILE", help="suites file (default client/suites.yaml)")
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to write the reports (default outputs/validate_<time>_<suite>)",
+    )
+    p.add_argument("--registry", metavar="DIR", help="local workflow registry (default: ours)")
+    args = p.parse_args(argv)
+    if args.runs is not None and args.runs < 1:
+        p.error("--runs must be at least 1")
+
+    def body(r: Renderer) -> tuple[dict, int]:
+        from client.commands.validate import SUITES_FILE, load_suites, run_suite
+        from client.errors import UsageError
+        from client.reports import write_validate_reports
+
+        settings = cli.settings_from(args)
+        suites = load_suites(args.suites or SUITES_FILE)
+        if args.suite not in suites:
+            raise UsageError(f"no suite {args.suite!r}; suites: {', '.join(sorted(suites))}")
+        registry = cli.registry_from(args.registry)
+        report = run_suite(
+            cli.backend(settings, registry),
+            settings,
+            registry,
+            suites[args.suite],
+            runs=args.runs,
+            on_event=lambda msg: r.note(f"validate {args.suite}: {msg}"),
+        )
+        directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
+        paths = write_validate_reports(report, directory)
+        return {"report": report, "reports": paths}, report["exit_code"]
+
+    return cli.main("validate", args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""A fake RunPod serverless endpoint API (http.server in a thread) for what the local dev API lacks.
+
+It follows the contract in /work/shared/notes/runpod-facts.md: routes under /v2/<endpoint id>,
+`Authorization: Bearer <key>` checked on every call, /run → IN_QUEUE with an id, GET|POST
+/status/{id} stepping through a per-job script (IN_QUEUE → IN_PROGRESS with progress under
+`output` → COMPLETED with delayTime / executionTime, or FAILED / CANCELLED / TIMED_OUT), /cancel,
+/retry, /health, /runsync. Faults (status codes with Retry-After, slow answers, dropped
+connections) are queued per route and consumed in order. Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def png_b64(width: int = 64, height: int = 48) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 90)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def generate_output(workflow: str = "smoke_image", width: int = 64, height: int = 48) -> dict[str, Any]:
+    """A worker generate response, as the real worker shapes it."""
+    return {
+        "workflow": workflow,
+        "prompt_id": "p-123",
+        "status": "success",
+        "outputs": [
+            {
+                "node_id": "3",
+                "kind": "image",
+                "filename": "smoke_00001_.png",
+                "mime": "image/png",
+                "size_bytes": 100,
+                "width": width,
+                "height": height,
+                "base64": png_b64(width, height),
+            }
+        ],
+        "timings": {
+            "validate_ms": 0.2,
+            "upload_ms": 0.1,
+            "run_ms": 300.0,
+            "queue_wait_ms": 1.0,
+            "execution_ms": 280.0,
+            "nodes_ms": {"1": 1.0},
+            "encode_ms": 2.0,
+            "total_ms": 305.0,
+        },
+    }
+
+
+HEALTH_OUTPUT = {
+    "ok": True,
+    "comfyui_up": True,
+    "disk_free_gb": 50.0,
+    "volume_mounted": True,
+    "comfyui_version": "0.3.75",
+    "handler_version": "0.1.0",
+    "uptime_s": 12.0,
+    "timings": {"total_ms": 2.5},
+}
+
+
+def completed(output: Any, delay_ms: int = 1234, execution_ms: int = 567) -> dict[str, Any]:
+    return {"status": "COMPLETED", "output": output, "delayTime": delay_ms, "executionTime": execution_ms}
+
+
+def failed(code: str = "QUEUE_FAILED", message: str = "node 1 (EmptyImage): value too big", **extra: Any) -> dict:
+    error = {"error_code": code, "error_message": message, "fix": f"fix for {code}", "details": {}, **extra}
+    return {"status": "FAILED", "error": json.dumps(error), "output": error, "delayTime": 10, "executionTime": 20}
+
+
+@dataclass
+class Fault:
+    status: int | None = None  # answer this HTTP status
+    retry_after: float | None = None
+    delay: float = 0.0  # sleep before answering (normally, unless status is set)
+    drop: bool = False  # close the connection without an answer
+    body: Any = None
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # below the endpoint prefix, e.g. "/run", "/status/job-1"
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+    @property
+    def route(self) -> str:
+        parts = self.path.split("/")
+        return f"{self.method} /{parts[1]}" if len(parts) > 1 else f"{self.method} {self.path}"
+
+
+@dataclass
+class Job:
+    id: str
+    input: Any
+    script: list[dict[str, Any]]
+    polls: int = 0
+    cancelled: bool = False
+
+
+@dataclass
+class FakeRunPod:
+    api_key: str = "rp_fake_key_0123456789"
+    endpoint_id: str = "ep-fake"
+    requests: list[Request] = field(default_factory=list)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    script: list[dict[str, Any]] = field(default_factory=lambda: [completed(generate_output())])
+    runsync_result: dict[str, Any] = field(default_factory=lambda: completed(HEALTH_OUTPUT))
+    health_body: dict[str, Any] = field(
+        default_factory=lambda: {
+            "jobs": {"completed": 5, "failed": 1, "inProgress": 1, "inQueue": 2, "retried": 0},
+            "workers": {"idle": 1, "running": 1, "initializing": 0, "ready": 1, "throttled": 0},
+        }
+    )
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    # -- test-facing --------------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v2"
+
+    @property
+    def files_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/files"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.api_base}/{self.endpoint_id}"
+
+    def start(self) -> FakeRunPod:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail(self, route: str, *faults: Fault) -> None:
+        self.faults.setdefault(route, []).extend(faults)
+
+    def calls(self, route: str) -> list[Request]:
+        return [r for r in self.requests if r.route == route]
+
+    def count(self, route: str) -> int:
+        return len(self.calls(route))
+
+    def wait_for(self, route: str, n: int = 1, timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.count(route) >= n:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # -- server side --------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        prefix = f"/v2/{self.endpoint_id}"
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        path = h.path.split("?", 1)[0]
+        if method == "GET" and path.startswith("/files/"):  # a stand-in for a presigned S3 URL
+            self.requests.append(Request(method, path, dict(h.headers), None, time.monotonic()))
+            return self._send_bytes(h, 200, base64.b64decode(png_b64(32, 16)), "image/png")
+        if not path.startswith(prefix):
+            return self._send(h, 404, {"error": "endpoint not found"})
+        req = Request(method, path[len(prefix) :], dict(h.headers), body, time.monotonic())
+        with self._lock:
+            self.requests.append(req)
+            queue = self.faults.get(req.route) or []
+            fault = queue.pop(0) if queue else None
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                h.close_connection = True
+                with contextlib.suppress(OSError):
+                    h.connection.shutdown(2)
+                return None
+            if fault.status is not None:
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                return self._send(h, fault.status, fault.body or {"error": f"fault {fault.status}"}, headers)
+        auth = h.headers.get("Authorization", "")
+        if auth != f"Bearer {self.api_key}":  # echo what we got: the client must redact it
+            return self._send(h, 401, {"error": f"Unauthorized: bad Authorization header {auth!r}"})
+        return self._route(h, req)
+
+    def _route(self, h: BaseHTTPRequestHandler, req: Request) -> None:
+        parts = req.path.strip("/").split("/")
+        op, job_id = parts[0], (parts[1] if len(parts) > 1 else None)
+        if req.method == "POST" and op == "run":
+            with self._lock:
+                job = Job(f"job-{len(self.jobs) + 1:04d}-abcdef", (req.body or {}).get("input"), list(self.script))
+                self.jobs[job.id] = job
+            return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
+        if req.method == "POST" and op == "runsync":
+            return self._send(h, 200, {"id": "sync-0001", **self.runsync_result})
+        if op == "status" and job_id:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return self._send(h, 404, {"error": "request does not exist"})
+            if job.cancelled:
+                return self._send(h, 200, {"id": job.id, "status": "CANCELLED"})
+            step = job.script[min(job.polls, len(job.script) - 1)]
+            job.polls += 1
+            return self._send(h, 200, {"id": job.id, **step})
+        if req.method == "POST" and op == "cancel" and job_id:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return self._send(h, 404, {"error": "request does not exist"})
+            job.cancelled = True
+            return self._send(h, 200, {"id": job.id, "status": "CANCELLED"})
+        if req.method == "POST" and op == "retry" and job_id:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return self._send(h, 404, {"error": "request does not exist"})
+            job.polls, job.cancelled = 0, False
+            return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
+        if req.method == "GET" and op == "health":
+            return self._send(h, 200, self.health_body)
+        return self._send(h, 404, {"error": "no such route"})
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(h, status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send_bytes(
+        self, h: BaseHTTPRequestHandler, status: int, data: bytes, mime: str, headers: dict[str, str] | None = None
+    ) -> None:
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", mime)
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except OSError:  # the client gave up (read timeout): nothing to do
+            pass
