@@ -284,7 +284,7 @@ def _diagnose(c: Any, d: dict[str, Any], code: int) -> None:
     failed = (r.get("custom_nodes") or {}).get("failed") or []
     if packs or failed:
         c.print(
-            f"  packs      {len(packs)} loaded from the start-up log"
+            f"  packs      {len(packs)} custom node pack(s) in the start-up log"
             + (f", [red]{len(failed)} failed[/]: {', '.join(failed)}" if failed else "")
         )
     nc = r.get("node_check") or {}
