@@ -41,9 +41,8 @@ test: venv comfyui
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-lint: venv
+lint: venv lint-docker
 	@$(VENV)/bin/ruff check .
-	@$(VENV)/bin/shellcheck entrypoint.sh scripts/*.sh .ci/run
 
 clean: down
 	rm -rf .run outputs

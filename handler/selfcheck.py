@@ -58,6 +58,19 @@ def defined_node_classes(source_files: list[Path]) -> set[str]:
                         and isinstance(target.slice, ast.Constant)
                     ):
                         names.add(str(target.slice.value))
+            # NODE_CLASS_MAPPINGS.update({...}), as RES4LYF's beta/__init__.py registers its samplers
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "update"
+                and isinstance(node.func.value, ast.Name)
+                and "NODE_CLASS_MAPPINGS" in node.func.value.id
+                and node.args
+                and isinstance(node.args[0], ast.Dict)
+            ):
+                names.update(
+                    k.value for k in node.args[0].keys if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                )
     return names
 
 

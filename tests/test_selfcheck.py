@@ -56,9 +56,11 @@ def test_static_passes_when_the_packs_are_present(tmp_path):
     for pack in default_registry().packs():  # a pack that defines exactly its nodes, the two common ways
         pack_dir = root / "custom_nodes" / pack.name
         pack_dir.mkdir(parents=True)
-        first, *rest = pack.nodes
+        first, second, *rest = (*pack.nodes, None)
         body = f"NODE_CLASS_MAPPINGS = {{{first!r}: object}}\n"
-        body += "".join(f"NODE_CLASS_MAPPINGS[{n!r}] = object\n" for n in rest)
+        if second:
+            body += f"NODE_CLASS_MAPPINGS.update({{{second!r}: object}})\n"
+        body += "".join(f"NODE_CLASS_MAPPINGS[{n!r}] = object\n" for n in rest if n)
         (pack_dir / "__init__.py").write_text(body)
     code, result = static(root=root)
     assert (code, result["findings"]) == (0, [])
