@@ -18,19 +18,29 @@ class ComfyClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        # ComfyUI is local: skip the per-request proxy/.netrc lookups in the environment (~0.5 ms each).
+        self.session.trust_env = False
         retry = Retry(
             total=2, connect=0, backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET"})
         )
         self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
         self.session.mount("https://", HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=retry))
+        # Liveness probes get their own session without retries: a probe must answer within its
+        # timeout, and retrying a read timeout on a frozen ComfyUI costs 3 × timeout + backoff.
+        self._probe_session = requests.Session()
+        self._probe_session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+        self._probe_session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
 
     @property
     def ws_url(self) -> str:
         return "ws" + self.base_url.removeprefix("http") + "/ws"
 
-    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, timeout: float | None = None, probe: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        session = self._probe_session if probe else self.session
         try:
-            return self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
+            return session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise ComfyUnavailable(
                 f"ComfyUI at {self.base_url} did not answer {method} {path}: {type(exc).__name__}"
@@ -43,12 +53,13 @@ class ComfyClient:
         response.raise_for_status()
         return response.json()
 
-    def system_stats(self, timeout: float | None = None) -> dict[str, Any]:
-        return self._json("GET", "/system_stats", timeout=timeout)
+    def system_stats(self, timeout: float | None = None, *, probe: bool = False) -> dict[str, Any]:
+        """probe=True: one attempt, no retries, so the call ends within `timeout` (liveness checks)."""
+        return self._json("GET", "/system_stats", timeout=timeout, probe=probe)
 
     def is_up(self, timeout: float = 0.5) -> bool:
         try:
-            self.system_stats(timeout=timeout)
+            self.system_stats(timeout=timeout, probe=True)
         except (ComfyUnavailable, requests.HTTPError, ValueError):
             return False
         return True
@@ -111,3 +122,4 @@ class ComfyClient:
 
     def close(self) -> None:
         self.session.close()
+        self._probe_session.close()

@@ -26,7 +26,7 @@ def health(runtime: Runtime) -> dict[str, Any]:
     stats: dict[str, Any] | None = None
     if runtime.comfy_process_alive() is not False:
         try:
-            stats = runtime.comfy.system_stats(timeout=0.5)
+            stats = runtime.comfy.system_stats(timeout=0.5, probe=True)
         except Exception:
             stats = None
     free = disk_free_gb(runtime.settings.output_dir)

@@ -226,6 +226,11 @@ def summary_line(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The background check starts this much later, so that its diagnose and smoke job (~0.3-0.5 s of
+# CPU in this process) do not compete with the SDK starting to take jobs.
+BACKGROUND_DELAY_S = 1.0
+
+
 def live_check_at_start(runtime: Any) -> bool:
     """Strict mode: block and refuse to take jobs on errors. Otherwise: check in the background."""
     if runtime.settings.self_check_strict:
@@ -239,7 +244,9 @@ def live_check_at_start(runtime: Any) -> bool:
         except Exception as exc:
             print(f"self-check: could not run: {exc}", file=sys.stderr, flush=True)
 
-    threading.Thread(target=background, name="selfcheck", daemon=True).start()
+    timer = threading.Timer(BACKGROUND_DELAY_S, background)
+    timer.name, timer.daemon = "selfcheck", True
+    timer.start()
     return True
 
 

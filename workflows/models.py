@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # ComfyUI serves these pairs from one list (folder_paths maps both names to the same paths).
 FOLDER_ALIASES: dict[str, str] = {"unet": "diffusion_models", "clip": "text_encoders"}
@@ -84,10 +84,18 @@ class ModelIndex:
     comfy_sees: dict[str, frozenset[str]]
     on_disk: tuple[ModelFile, ...] = ()
     checksums: dict[str, str] | None = None  # absolute path -> sha256, when asked for
+    # file name (without sub-folders) -> the files of that name, built once: a lookup per model
+    # input must not scan every file (5,000 files x 10 model inputs was 6 ms per analysis).
+    _by_basename: dict[str, tuple[ModelFile, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_basename: dict[str, list[ModelFile]] = {}
+        for f in self.on_disk:
+            by_basename.setdefault(f.name.rsplit("/", 1)[-1], []).append(f)
+        object.__setattr__(self, "_by_basename", {k: tuple(v) for k, v in by_basename.items()})
 
     def sees(self, folder: str, name: str) -> bool:
         return name in self.comfy_sees.get(canonical_folder(folder), frozenset())
 
     def files_named(self, name: str) -> list[ModelFile]:
-        base = name.rsplit("/", 1)[-1]
-        return [f for f in self.on_disk if f.name.rsplit("/", 1)[-1] == base]
+        return list(self._by_basename.get(name.rsplit("/", 1)[-1], ()))

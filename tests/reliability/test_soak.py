@@ -27,8 +27,10 @@ def test_soak_generate_jobs(stack, figures):
     for i in range(40):
         runsync(stack, job(i))
     rss0, fds0 = worker.memory_info().rss, worker.num_fds()
-    lost = 0
+    lost, fds_mid = 0, None
     for i in range(JOBS):
+        if i == JOBS // 2:
+            fds_mid = worker.num_fds()
         envelope = runsync(stack, job(i))
         if envelope["status"] != "COMPLETED" or len(envelope["output"]["outputs"]) != 1:
             lost += 1
@@ -46,5 +48,6 @@ def test_soak_generate_jobs(stack, figures):
     }
     assert lost == 0
     assert rss1 - rss0 < 20 * 2**20
-    assert fds1 <= fds0 + 2
+    # Flat, not growing with the job count: the local API server's sockets come and go by a few.
+    assert fds1 <= fds0 + 5 and fds1 <= fds_mid + 3
     assert leftovers == []
