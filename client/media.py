@@ -7,46 +7,14 @@ failure is reported in the result, never raised: the caller decides whether it m
 from __future__ import annotations
 
 import io
-import mimetypes
 from fractions import Fraction
 from typing import Any
 
-KIND_BY_EXT = {
-    "png": "image",
-    "jpg": "image",
-    "jpeg": "image",
-    "webp": "image",
-    "bmp": "image",
-    "tiff": "image",
-    "gif": "video",
-    "mp4": "video",
-    "webm": "video",
-    "mov": "video",
-    "mkv": "video",
-    "avi": "video",
-    "wav": "audio",
-    "mp3": "audio",
-    "flac": "audio",
-    "ogg": "audio",
-    "opus": "audio",
-    "m4a": "audio",
-    "txt": "text",
-    "json": "text",
-}
+from workflows.outputs import KIND_BY_EXT, extension, kind_of, mime_of
+
+__all__ = ["KIND_BY_EXT", "extension", "kind_of", "mime_of", "probe"]
+
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
-
-
-def extension(filename: str) -> str:
-    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-
-
-def kind_of(filename: str) -> str:
-    """By file type, not by ComfyUI's history key (it lists MP4s under 'images')."""
-    return KIND_BY_EXT.get(extension(filename), "file")
-
-
-def mime_of(filename: str) -> str:
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
 def probe(data: bytes, filename: str) -> dict[str, Any]:

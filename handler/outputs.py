@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,29 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from handler.errors import JobError
+from workflows.outputs import kind_of, mime_of
 
-_KIND_BY_EXT = {
-    "png": "image",
-    "jpg": "image",
-    "jpeg": "image",
-    "webp": "image",
-    "bmp": "image",
-    "tiff": "image",
-    "gif": "video",
-    "mp4": "video",
-    "webm": "video",
-    "mov": "video",
-    "mkv": "video",
-    "avi": "video",
-    "wav": "audio",
-    "mp3": "audio",
-    "flac": "audio",
-    "ogg": "audio",
-    "opus": "audio",
-    "m4a": "audio",
-    "txt": "text",
-    "json": "text",
-}
 _OUTPUT_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
 
 
@@ -59,11 +37,6 @@ class OutputFile:
         }
 
 
-def kind_of(filename: str) -> str:
-    """Classify by file type, not by history key: ComfyUI lists MP4s under 'images'."""
-    return _KIND_BY_EXT.get(filename.rsplit(".", 1)[-1].lower(), "file")
-
-
 def _inside(base: Path, subfolder: str, filename: str) -> Path | None:
     path = (base / subfolder / filename).resolve()
     return path if path.is_relative_to(base.resolve()) else None
@@ -85,7 +58,7 @@ def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path])
                     kind_of(filename),
                     filename,
                     item.get("subfolder", ""),
-                    mimetypes.guess_type(filename)[0] or "application/octet-stream",
+                    mime_of(filename),
                     path,
                     path.stat().st_size,
                     {},
