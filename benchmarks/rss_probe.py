@@ -2,7 +2,7 @@
 
     python -m benchmarks.rss_probe VARIANT  (settings from the environment, as the worker reads them)
 
-VARIANT: ours | ours_proposed (ours with the proposed encode_base64) | baseline.
+VARIANT: ours | baseline.
 The process warms up with a small job, then resets the kernel's peak-RSS mark (writing 5 to
 /proc/self/clear_refs, Linux ≥ 4.0), runs the big job and reads VmHWM: the exact peak resident set
 of the process during the job, not a sampled one. Growth = VmHWM − VmRSS before the job. A second
@@ -45,24 +45,6 @@ def big_workflow(prefix: str) -> dict[str, Any]:
     }
 
 
-def proposed_encode_base64(path: Path) -> str:
-    """The proposed handler.outputs.encode_base64 (benchmarks/proposed/03-encode-base64-in-place.diff).
-
-    Grows one str chunk by chunk: CPython extends a str in place on `s += t` when nothing else
-    refers to it (the documented in-place optimisation of string concatenation), and glibc grows a
-    large block with mremap, so the peak is the final string plus a chunk, instead of a bytearray
-    and a str copy of it. Keep the plain `while True` loop: written with `while block := ...` the
-    optimisation was measured not to happen (2.9x instead of 1.4x)."""
-    chunk = 768 * 1024  # a multiple of 3: the pieces concatenate into valid base64
-    out = ""
-    with path.open("rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                return out
-            out += base64.b64encode(block).decode("ascii")
-
-
 def main(variant: str) -> dict[str, Any]:
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
     if variant == "baseline":
@@ -81,10 +63,6 @@ def main(variant: str) -> dict[str, Any]:
         from handler.config import Settings
         from handler.runtime import Runtime
 
-        if variant == "ours_proposed":
-            import handler.generate
-
-            handler.generate.encode_base64 = proposed_encode_base64
         worker._runtime = Runtime(Settings.from_env())
         worker._runtime.events.start(wait=2)
 

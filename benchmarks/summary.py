@@ -10,11 +10,9 @@ from benchmarks._common import RESULTS, read_results
 PROPOSED = Path(__file__).resolve().parent / "proposed"
 # benchmark -> the proposed change(s) that address a miss in it (files in benchmarks/proposed/)
 PROPOSALS = {
-    "test_mode": ["01-health-probe-no-retry.diff"],
-    "analysis": ["02-model-index-by-basename.diff"],
-    "rss_50mb_output": ["03-encode-base64-in-place.diff"],
-    "generate_overhead": ["04-generate-hot-path.diff"],
-    "worker_start": ["05-worker-start-preimport.diff"],
+    # Applied in e93ab85: 01 health probe without retries, 02 model index by basename, 03 base64 built
+    # in place, 04 generate hot path (trust_env, rmdir), 05 preloads + delayed background self-check.
+    "generate_overhead": ["06-mp4-probe-without-libav.diff"],
 }
 
 
