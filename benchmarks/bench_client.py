@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ def run(bs: BenchStack | None) -> dict[str, Any]:
             "status": "pending: client/diagnose.py does not exist yet; this benchmark runs it once it does",
             "figures": figures,
             "met": None,
+            "_home": home,
         }
     figures["import_client_cli_s"] = _time([py, "-c", "import client.cli"], env, n)[0]
     runs: dict[str, Any] = {}
@@ -85,10 +87,12 @@ def run(bs: BenchStack | None) -> dict[str, Any]:
         "method": __doc__.split("\n\n", 1)[1].replace("\n", " "),
         "figures": figures,
         "met": runs["url"]["met"],
+        "_home": home,
     }
 
 
 def main(bs: BenchStack | None) -> dict[str, Any]:
     result = run(bs)
+    shutil.rmtree(result.pop("_home"), ignore_errors=True)
     write_result("client_diagnose_test", result)
     return result
