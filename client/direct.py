@@ -35,6 +35,7 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
+from comfyui_client.stats import comfyui_version, gpu_summary
 from workflows.analysis import (
     UI_FORMAT_FIX,
     Context,
@@ -46,7 +47,7 @@ from workflows.analysis import (
 )
 from workflows.findings import Finding, Severity
 from workflows.models import FOLDER_ALIASES, ModelIndex, canonical_folder
-from workflows.patch import PATCHABLE, PatchError, apply_parameters, check_parameter
+from workflows.patch import PATCHABLE, PatchError, apply_parameters, check_parameters
 from workflows.registry import Entry, Registry, default_registry
 
 DEFAULT_WORKFLOW = "smoke_image"
@@ -233,24 +234,19 @@ class DirectComfy:
         _reject_unknown(job_input, {"mode", "test"}, "test")
         started = time.perf_counter()
         stats = self.comfy.system_stats(timeout=5)
-        gpus = [d for d in stats.get("devices", []) if d.get("type") not in (None, "cpu")]
         result: dict[str, Any] = {
             "ok": True,
             "comfyui_up": True,
             "disk_free_gb": None,
             "volume_mounted": None,
-            "comfyui_version": (stats.get("system") or {}).get("comfyui_version"),
+            "comfyui_version": comfyui_version(stats),
             "handler_version": None,
             "uptime_s": None,
             "direct": True,
             "limitations": LIMITATIONS[:1],
         }
-        if gpus:
-            result["gpu"] = {
-                "name": gpus[0].get("name"),
-                "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
-                "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2),
-            }
+        if gpu := gpu_summary(stats):
+            result["gpu"] = gpu
         result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
         return result
 
@@ -375,13 +371,10 @@ class DirectComfy:
         t0 = time.perf_counter()
         timings: dict[str, Any] = {}
         entry, workflow = self._resolve(data.get("workflow"))
-        params = {}
-        for name in PATCHABLE:
-            if name in data:
-                try:
-                    params[name] = check_parameter(name, data[name])
-                except PatchError as exc:
-                    raise _JobFailure("BAD_INPUT", str(exc)) from None
+        try:
+            params = check_parameters(data)
+        except PatchError as exc:
+            raise _JobFailure("BAD_INPUT", str(exc)) from None
         roles = {
             role: data[key]
             for key, role in (("image_base64", "image"), ("end_image_base64", "end_image"))

@@ -6,6 +6,7 @@ import shutil
 import time
 from typing import Any
 
+from comfyui_client.stats import comfyui_version, gpu_summary
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
 
@@ -35,16 +36,11 @@ def health(runtime: Runtime) -> dict[str, Any]:
         "comfyui_up": stats is not None,
         "disk_free_gb": free,
         "volume_mounted": volume_mounted(runtime),
-        "comfyui_version": (stats or {}).get("system", {}).get("comfyui_version"),
+        "comfyui_version": comfyui_version(stats),
         "handler_version": HANDLER_VERSION,
         "uptime_s": round(time.monotonic() - runtime.started_at, 1),
     }
-    gpus = [d for d in (stats or {}).get("devices", []) if d.get("type") not in (None, "cpu")]
-    if gpus:
-        result["gpu"] = {
-            "name": gpus[0].get("name"),
-            "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
-            "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2),
-        }
+    if gpu := gpu_summary(stats):
+        result["gpu"] = gpu
     result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
     return result

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handler.errors import JobError
-from workflows.patch import PATCHABLE, PatchError, check_parameter
+from workflows.patch import PATCHABLE, PatchError, check_parameters
 
 _COMMON = {"mode"}
 _TEST_KEYS = _COMMON | {"test"}
@@ -122,13 +122,10 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
             if not isinstance(data[key], str):
                 raise JobError("BAD_INPUT", f"{key} must be a base64 string")
             images.append(ImageInput(role, data[key], role))
-    params = {}
-    for name in PATCHABLE:
-        if name in data:
-            try:
-                params[name] = check_parameter(name, data[name])
-            except PatchError as exc:
-                raise JobError("BAD_INPUT", str(exc)) from None
+    try:
+        params = check_parameters(data)
+    except PatchError as exc:
+        raise JobError("BAD_INPUT", str(exc)) from None
     overrides = data.get("overrides", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
         raise JobError("BAD_INPUT", "overrides must be {node_id: {input_name: value}}")

@@ -229,3 +229,18 @@ def test_registry_errors_name_file_key_and_problem(tmp_path: Path):
     )
     with pytest.raises(RegistryError, match=r"x\.yaml: parameters\.sed: unknown parameter"):
         load_registry(tmp_path)
+
+
+def test_gpu_summary_reads_the_first_cuda_device():
+    from comfyui_client.stats import comfyui_version, gpu_summary
+
+    stats = {
+        "system": {"comfyui_version": "0.3.75"},
+        "devices": [
+            {"type": "cpu", "name": "cpu"},
+            {"type": "cuda", "name": "cuda:0 NVIDIA L4", "vram_total": 24e9, "vram_free": 20.5e9},
+        ],
+    }
+    assert gpu_summary(stats) == {"name": "cuda:0 NVIDIA L4", "vram_total_gb": 24.0, "vram_free_gb": 20.5}
+    assert comfyui_version(stats) == "0.3.75"
+    assert gpu_summary({"devices": [{"type": "cpu"}]}) is None and gpu_summary(None) is None

@@ -51,6 +51,11 @@ def check_parameter(name: str, value: Any) -> Any:
     return value
 
 
+def check_parameters(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The patchable parameters present in a job input, each validated (PatchError on the first bad one)."""
+    return {name: check_parameter(name, data[name]) for name in PATCHABLE if name in data}
+
+
 def _set(workflow: dict[str, Any], node_id: str, input_name: str, value: Any, what: str) -> None:
     node = workflow.get(node_id)
     if not isinstance(node, dict):

@@ -1,0 +1,21 @@
+"""Reading ComfyUI's /system_stats answer (pure), for the worker's and the client's health reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def comfyui_version(stats: dict[str, Any] | None) -> str | None:
+    return ((stats or {}).get("system") or {}).get("comfyui_version")
+
+
+def gpu_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Name and VRAM (GB) of the first non-CPU device, or None on a CPU-only ComfyUI."""
+    gpus = [d for d in (stats or {}).get("devices", []) if d.get("type") not in (None, "cpu")]
+    if not gpus:
+        return None
+    return {
+        "name": gpus[0].get("name"),
+        "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
+        "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2),
+    }
