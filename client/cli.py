@@ -83,7 +83,7 @@ def registry_from(directory: str | None) -> Any:
     from workflows.registry import RegistryError, default_registry, load_registry
 
     try:
-        return load_registry(Path(directory)) if directory else default_registry()
+        return (load_registry(Path(directory)) if directory else default_registry()).require_valid()
     except RegistryError as exc:
         raise UsageError(f"invalid workflow registry: {exc}", code="REGISTRY_INVALID") from None
 

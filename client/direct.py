@@ -47,7 +47,8 @@ from workflows.analysis import (
 )
 from workflows.findings import Finding, Severity
 from workflows.models import FOLDER_ALIASES, ModelIndex, canonical_folder
-from workflows.patch import PATCHABLE, PatchError, apply_parameters, check_parameters
+from workflows.parameters import PATCHABLE, ParameterError, check_parameters
+from workflows.patch import PatchError, apply_parameters
 from workflows.registry import Entry, Registry, default_registry
 
 DEFAULT_WORKFLOW = "smoke_image"
@@ -373,7 +374,7 @@ class DirectComfy:
         entry, workflow = self._resolve(data.get("workflow"))
         try:
             params = check_parameters(data)
-        except PatchError as exc:
+        except ParameterError as exc:
             raise _JobFailure("BAD_INPUT", str(exc)) from None
         roles = {
             role: data[key]

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registry", type=Path, help="registry directory (default: the package's)")
     args = parser.parse_args(argv)
     try:
-        registry = load_registry(args.registry) if args.registry else default_registry()
+        registry = (load_registry(args.registry) if args.registry else default_registry()).require_valid()
         packs = pack_lines(registry)
         models = model_lines(registry, parse_ids(args.bake))
     except (PlanError, RegistryError) as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from workflows.policy import JobPolicy
 
 HANDLER_VERSION = "0.1.0"
 
@@ -15,6 +17,12 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         return float(env.get(key, default))
     except ValueError:
         return default
+
+
+def _names(value: str | None) -> frozenset[str] | None:
+    """A comma-separated list of node class names; None when unset or empty."""
+    names = frozenset(n.strip() for n in (value or "").split(",") if n.strip())
+    return names or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,7 @@ class Settings:
     bucket_region: str | None = None
     self_check_strict: bool = False
     progress_interval_s: float = 0.5
+    policy: JobPolicy = field(default_factory=JobPolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +78,11 @@ class Settings:
             bucket_region=env.get("BUCKET_REGION") or None,
             self_check_strict=env.get("SELF_CHECK_STRICT", "0") == "1",
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 0.5),
+            policy=JobPolicy(
+                allow_inline=env.get("ALLOW_INLINE_WORKFLOWS", "1") != "0",
+                allow_nodes=_names(env.get("ALLOW_NODES")),
+                deny_nodes=_names(env.get("DENY_NODES")) or frozenset(),
+            ),
         )
 
     def secrets(self) -> list[str]:

@@ -17,12 +17,12 @@ from typing import Any
 
 from comfyui_client import ComfyUnavailable
 from handler.config import HANDLER_VERSION
-from handler.errors import JobError
-from handler.request import DiagnoseRequest
 from handler.runtime import Runtime
 from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
+from workflows.errors import JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, ModelFile, ModelIndex, canonical_folder
+from workflows.request import DiagnoseRequest
 from workflows.startup_log import parse_import_report
 
 VOLUME_LAYOUTS = (("models", "models"), ("ComfyUI/models", "ComfyUI/models"))

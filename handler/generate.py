@@ -24,15 +24,17 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
-from handler.errors import JobError
 from handler.images import StoredImage, store_image
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
-from handler.request import GenerateRequest
 from handler.runtime import Runtime
-from workflows.analysis import UI_FORMAT_FIX, is_ui_format, shape_findings
-from workflows.patch import PatchError, apply_parameters
+from workflows.analysis import Context, pack_lookup
+from workflows.errors import JobError
+from workflows.findings import Finding
+from workflows.judge import findings_error, judge_before_queue
+from workflows.patch import PatchError, apply_parameters, scope_outputs
 from workflows.registry import Entry
-from workflows.ui_convert import ui_to_api
+from workflows.request import GenerateRequest
+from workflows.resolve import Resolved, resolve_workflow
 
 ProgressSink = Callable[[dict[str, Any]], None]
 _DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
@@ -57,38 +59,47 @@ class JobFiles:
                 shutil.rmtree(directory, ignore_errors=True)
 
 
-def resolve_workflow(runtime: Runtime, workflow: str | dict[str, Any] | None) -> tuple[Entry | None, dict[str, Any]]:
-    if workflow is None or isinstance(workflow, str):
-        name = workflow or runtime.settings.default_workflow
-        entry = runtime.registry.get(name)
-        if entry is None:
-            raise JobError(
-                "WORKFLOW_NOT_FOUND",
-                f"no registered workflow {name[:100]!r}",
-                {"registered": sorted(runtime.registry.entries)},
-            )
-        return entry, entry.workflow()
-    if is_ui_format(workflow):
-        return None, convert_ui_workflow(runtime, workflow)
-    problems = shape_findings(workflow)
-    if problems:
-        raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix})
-    return None, workflow
+def resolve(runtime: Runtime, workflow: str | dict[str, Any] | None) -> Resolved:
+    return resolve_workflow(
+        runtime.registry, workflow, runtime.settings.default_workflow, lambda refresh: runtime.object_info(refresh)
+    )
 
 
-def convert_ui_workflow(runtime: Runtime, workflow: dict[str, Any]) -> dict[str, Any]:
-    """Convert an editor-format workflow with the worker's /object_info; refuse when it can't be done exactly."""
-    result = ui_to_api(workflow, runtime.object_info())
-    if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
-        result = ui_to_api(workflow, runtime.object_info(refresh=True))  # a pack may have loaded since
-    if not result.ok:
-        raise JobError(
-            "WORKFLOW_UI_FORMAT",
-            "the workflow is in the editor's UI format and can't be converted exactly: "
-            + "; ".join(p.message for p in result.problems if p.severity == "error")[:500],
-            {"fix": UI_FORMAT_FIX, "problems": [p.to_dict() for p in result.problems]},
+def judge(
+    runtime: Runtime, resolved: Resolved, patched: dict[str, Any], request: GenerateRequest, stored: list[StoredImage]
+) -> None:
+    """Refuse, before ComfyUI sees it, a workflow the analysis can already tell will fail.
+
+    Judged against the cached /object_info; a miss (a node or model not listed) is judged once more
+    against fresh definitions, since a pack or a model file may have appeared since they were cached.
+    """
+    overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
+
+    def findings(refresh: bool) -> list[Finding]:
+        ctx = Context(
+            runtime.object_info(refresh),
+            packs=pack_lookup(runtime.registry, resolved.entry),
+            uploaded=frozenset(s.stored_name for s in stored),
         )
-    return result.workflow
+        return judge_before_queue(
+            patched,
+            ctx,
+            entry=resolved.entry,
+            origin=resolved.origin,
+            policy=runtime.settings.policy,
+            overridden=overridden,
+        )
+
+    if runtime.comfy_process_alive() is False:
+        raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
+    try:
+        found = findings(False)
+        if found and found[0].code != "POLICY_DENIED":
+            found = findings(True)
+    except ComfyUnavailable as exc:
+        raise JobError("COMFY_NOT_READY", f"ComfyUI's node definitions can't be read: {exc}") from None
+    if found:
+        raise findings_error(found)
 
 
 def store_inputs(
@@ -122,11 +133,7 @@ def patch(
         )
     except PatchError as exc:
         raise JobError(exc.code, str(exc)) from None
-    # Outputs go to a per-job subfolder: unique names, no cache hit on a repeated prompt, easy cleanup.
-    for node in patched.values():
-        prefix = node.get("inputs", {}).get("filename_prefix")
-        if isinstance(prefix, str):
-            node["inputs"]["filename_prefix"] = f"{job_key}/{prefix.lstrip('/')}"
+    scope_outputs(patched, job_key)
     return patched
 
 
@@ -244,11 +251,14 @@ def generate(
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     files = JobFiles(dirs=[runtime.settings.output_dir / job_key, runtime.settings.temp_dir / job_key])
     try:
-        entry, workflow = resolve_workflow(runtime, request.workflow)
+        resolved = resolve(runtime, request.workflow)
+        entry = resolved.entry
         t = _lap(timings, "validate_ms", t0)
         stored = store_inputs(runtime, request, entry, job_key, files)
-        patched = patch(request, entry, workflow, stored, job_key)
+        patched = patch(request, entry, resolved.workflow, stored, job_key)
         t = _lap(timings, "upload_ms", t)
+        judge(runtime, resolved, patched, request, stored)
+        t = _lap(timings, "analysis_ms", t)
         deadline = time.monotonic() + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
         t = _lap(timings, "run_ms", t)

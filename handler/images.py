@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from handler.errors import JobError
+from workflows.errors import JobError
 
 MAX_ENCODED_BYTES = 60 * 1024 * 1024
 MAX_SIDE = 16384

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from handler.errors import JobError
+from workflows.errors import JobError
 from workflows.outputs import kind_of, mime_of
 
 _OUTPUT_KEYS = ("images", "gifs", "videos", "video", "audio", "files")

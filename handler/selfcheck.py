@@ -24,7 +24,7 @@ import yaml
 from handler.config import Settings
 from workflows.findings import Finding, error
 from workflows.models import MODEL_FOLDERS
-from workflows.registry import Registry, RegistryError, load_registry
+from workflows.registry import Registry, load_registry
 
 _NODE_ID = re.compile(r"node_id\s*=\s*[\"']([^\"']+)[\"']")
 
@@ -128,12 +128,15 @@ def static_check(
 ) -> dict[str, Any]:
     """cpu_only: check only the workflows that run without a GPU (for test builds without custom packs)."""
     findings: list[Finding] = []
-    try:
-        registry = load_registry(registry_dir) if registry_dir else load_registry()
-    except RegistryError as exc:
-        return _result([error("REGISTRY_INVALID", str(exc), "Fix the registry file named in the message.")], {})
+    registry = load_registry(registry_dir) if registry_dir else load_registry()
+    findings += [
+        error("REGISTRY_INVALID", problem, "Fix the registry file named in the message.", path=name)
+        for name, problem in sorted(registry.problems.items())
+    ]
     if cpu_only:
-        registry = Registry({k: e for k, e in registry.entries.items() if e.runs_on_cpu}, registry.known_packs)
+        registry = Registry(
+            {k: e for k, e in registry.entries.items() if e.runs_on_cpu}, registry.known_packs, registry.problems
+        )
     core = defined_node_classes(
         [
             comfy_dir / "nodes.py",
@@ -176,7 +179,7 @@ def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
 def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (runpod-free for --static)
     from handler.diagnose import diagnose
     from handler.generate import generate
-    from handler.request import DiagnoseRequest, GenerateRequest
+    from workflows.request import DiagnoseRequest, GenerateRequest
 
     t0 = time.perf_counter()
     report = diagnose(runtime, DiagnoseRequest())

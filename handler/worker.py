@@ -18,11 +18,11 @@ import runpod
 
 from handler.config import Settings
 from handler.diagnose import diagnose
-from handler.errors import JobError
 from handler.generate import generate
 from handler.health import health
-from handler.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 from handler.runtime import Runtime, redact
+from workflows.errors import JobError
+from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 
 log = logging.getLogger("handler")
 _runtime: Runtime | None = None
@@ -40,12 +40,7 @@ def error_response(rt: Runtime, exc: JobError) -> dict[str, Any]:
     (the local API drops `output` of failed jobs), so `error` is our error object as a JSON string;
     the same fields also ride in `output` for RunPod cloud, which keeps it."""
     spec = exc.spec
-    body: dict[str, Any] = {
-        "error_code": exc.code,
-        "error_message": exc.message,
-        "fix": spec.fix,
-        "details": exc.details,
-    }
+    body = exc.body()
     if spec.comfy_involved:
         body["logs_tail"] = rt.logs_tail()
     secrets = rt.settings.secrets()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -220,15 +221,33 @@ def test_analysis_never_raises_on_arbitrary_json(object_info, workflow):
 def test_registry_errors_name_file_key_and_problem(tmp_path: Path):
     from workflows.registry import RegistryError, load_registry
 
-    (tmp_path / "x.json").write_text("{}")
+    (tmp_path / "x.json").write_text('{"1": {"class_type": "EmptyImage", "inputs": {}}}')
     (tmp_path / "x.yaml").write_text("id: x\ntitle: t\nworkflow: x.json\nmodels:\n  - folder: nowhere\n    name: a\n")
-    with pytest.raises(RegistryError, match=r"x\.yaml: models\[0\]\.folder: unknown model folder 'nowhere'"):
-        load_registry(tmp_path)
+    problem = load_registry(tmp_path).problems["x"]
+    assert re.fullmatch(r"x\.yaml: models\[0\]\.folder: unknown model folder 'nowhere'", problem)
     (tmp_path / "x.yaml").write_text(
         "id: x\ntitle: t\nworkflow: x.json\nparameters:\n  sed: {node: '1', input: seed}\n"
     )
-    with pytest.raises(RegistryError, match=r"x\.yaml: parameters\.sed: unknown parameter"):
-        load_registry(tmp_path)
+    registry = load_registry(tmp_path)
+    assert "x" not in registry.entries
+    assert registry.problems["x"].startswith("x.yaml: parameters.sed: unknown parameter")
+    with pytest.raises(RegistryError, match=r"x\.yaml: parameters\.sed"):
+        registry.require_valid()
+
+
+def test_a_broken_registry_file_disables_only_its_workflow(tmp_path: Path):
+    from workflows.registry import load_registry
+
+    good = '{"1": {"class_type": "EmptyImage", "inputs": {}}}'
+    for name in ("good", "python", "badyaml"):
+        (tmp_path / f"{name}.json").write_text(good)
+        (tmp_path / f"{name}.yaml").write_text(f"id: {name}\ntitle: t\nworkflow: {name}.json\n")
+    (tmp_path / "python.json").write_text("import json\n\nWORKFLOW = {}\n")
+    (tmp_path / "badyaml.yaml").write_text("id: badyaml\ntitle: [unclosed\n")
+    registry = load_registry(tmp_path)
+    assert sorted(registry.entries) == ["good"]
+    assert registry.problems["python"] == "python.json: not valid JSON (line 1, column 1): Expecting value"
+    assert registry.problems["badyaml"].startswith("badyaml.yaml: not valid YAML (line 3, column 1)")
 
 
 def test_gpu_summary_reads_the_first_cuda_device():

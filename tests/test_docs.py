@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from handler.errors import CODES
 from tests.conftest import REPO
+from workflows.errors import CODES
 
 
 def test_readme_error_table_matches_the_code_table():

@@ -222,24 +222,24 @@ def test_ui_format_that_cannot_be_converted_exactly_is_refused(stack):
     assert any(p["code"] == "UI_CONVERT_UNKNOWN_NODE" for p in err["details"]["problems"])
 
 
-def test_unknown_node_is_queue_failed_with_the_pack_hint(stack):
+def test_unknown_node_is_node_missing_with_the_pack_before_queueing(stack):
     workflow = {
         "1": {"class_type": "ClownsharKSampler_Beta", "inputs": {}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
     err = failure_of(runsync(stack, {"workflow": workflow}))
-    assert err["error_code"] == "QUEUE_FAILED"
-    assert err["details"]["missing_node"] == "ClownsharKSampler_Beta"
-    assert err["details"]["pack"]["name"] == "RES4LYF" and "RES4LYF" in err["error_message"]
-    assert isinstance(err["logs_tail"], list) and err["logs_tail"]
+    assert err["error_code"] == "NODE_MISSING"
+    first = err["findings"][0]
+    assert first["code"] == "NODE_MISSING" and first["node_id"] == "1"
+    assert "RES4LYF" in err["error_message"] and "RES4LYF" in err["fix"]
 
 
-def test_value_out_of_range_is_queue_failed_with_node_and_input(stack):
+def test_value_out_of_range_is_named_with_node_and_input_before_queueing(stack):
     err = failure_of(runsync(stack, {"workflow": "smoke_image", "overrides": {"1": {"width": 999999}}}))
-    assert err["error_code"] == "QUEUE_FAILED"
-    node_error = err["details"]["node_errors"][0]
-    assert node_error["node_id"] == "1" and node_error["class_type"] == "EmptyImage"
-    assert node_error["input"] == "width" and node_error["type"] == "value_bigger_than_max"
+    assert err["error_code"] == "VALUE_OUT_OF_RANGE"
+    finding = err["findings"][0]
+    assert finding["node_id"] == "1" and finding["input"] == "width"
+    assert "16384" in finding["message"] and "width" in err["fix"]
 
 
 def test_raising_node_is_generation_error(stack):

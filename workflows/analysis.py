@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workflows.findings import Finding, error, warning
@@ -139,6 +139,7 @@ class Context:
     models: ModelIndex | None = None
     imports: tuple[PackImport, ...] = ()
     packs: PackLookup = field(default_factory=dict)  # node class -> pack (registry pins + popular packs)
+    uploaded: frozenset[str] = frozenset()  # input file names this job stored (newer than object_info's lists)
 
 
 def pack_lookup(registry: Registry | None, entry: Entry | None = None) -> dict[str, PackRef]:
@@ -417,7 +418,7 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
                     )
                 continue
             value = inputs[name]
-            if (node_id, name) in per_request:
+            if (node_id, name) in per_request or (isinstance(value, str) and value in ctx.uploaded):
                 continue
             if is_link(value):
                 findings += _link_findings(node_id, name, value, spec, workflow, ctx)
@@ -461,12 +462,7 @@ def _model_findings_for(
         if value in (combo_choices(spec) or []):
             return []
         ctx = (
-            Context(
-                ctx.object_info,
-                ModelIndex({canonical_folder(folder): frozenset(combo_choices(spec) or [])}),
-                ctx.imports,
-                ctx.packs,
-            )
+            replace(ctx, models=ModelIndex({canonical_folder(folder): frozenset(combo_choices(spec) or [])}))
             if folder
             else ctx
         )

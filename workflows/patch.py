@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from workflows.parameters import ParameterError, check_parameter
 from workflows.registry import Entry
-
-# parameter -> (accepted Python types, lower bound, description for errors)
-_PARAM_RULES: dict[str, tuple[tuple[type, ...], float | None, str]] = {
-    "seed": ((int,), 0, "a whole number ≥ 0"),
-    "steps": ((int,), 1, "a whole number ≥ 1"),
-    "cfg": ((int, float), 0, "a number ≥ 0"),
-    "denoise": ((int, float), 0, "a number from 0 to 1"),
-    "frames": ((int,), 1, "a whole number ≥ 1"),
-    "fps": ((int, float), 0.01, "a number > 0"),
-    "width": ((int,), 16, "a whole number ≥ 16"),
-    "height": ((int,), 16, "a whole number ≥ 16"),
-    "prompt": ((str,), None, "a string"),
-    "negative_prompt": ((str,), None, "a string"),
-    "filename_prefix": ((str,), None, "a string"),
-}
-PATCHABLE = tuple(_PARAM_RULES)
 
 
 class PatchError(ValueError):
@@ -32,28 +16,6 @@ class PatchError(ValueError):
     def __init__(self, message: str, code: str = "BAD_INPUT") -> None:
         super().__init__(message)
         self.code = code
-
-
-def check_parameter(name: str, value: Any) -> Any:
-    """Validate one patchable parameter's value and return it (ints stay ints for INT inputs)."""
-    kinds, low, described = _PARAM_RULES[name]
-    ok = isinstance(value, kinds) and not isinstance(value, bool)
-    if ok and isinstance(value, float) and not math.isfinite(value):
-        ok = False
-    if ok and low is not None and value < low:
-        ok = False
-    if ok and name == "denoise" and value > 1:
-        ok = False
-    if ok and name in ("prompt", "negative_prompt") and len(value) > 100_000:
-        ok = False
-    if not ok:
-        raise PatchError(f"{name} must be {described}, got {value!r:.80}")
-    return value
-
-
-def check_parameters(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The patchable parameters present in a job input, each validated (PatchError on the first bad one)."""
-    return {name: check_parameter(name, data[name]) for name in PATCHABLE if name in data}
 
 
 def _set(workflow: dict[str, Any], node_id: str, input_name: str, value: Any, what: str) -> None:
@@ -87,7 +49,10 @@ def apply_parameters(
             "with an inline workflow use 'overrides': {node_id: {input: value}} instead"
         )
     for name, value in params.items():
-        check_parameter(name, value)
+        try:
+            check_parameter(name, value)
+        except ParameterError as exc:
+            raise PatchError(str(exc)) from None
     for name, value in targeted.items():
         assert entry is not None
         targets = entry.parameters.get(name)
@@ -109,3 +74,17 @@ def apply_parameters(
         for input_name, value in values.items():
             _set(patched, str(node_id), str(input_name), value, "override")
     return patched
+
+
+def scope_outputs(workflow: dict[str, Any], job_key: str) -> None:
+    """Send every output of the job into its own subfolder, in place.
+
+    Unique names per job (no collisions, no cache hit on a repeated prompt) and one folder to remove
+    afterwards. Path separators and '..' in a requested prefix can't climb out of that folder.
+    """
+    for node in workflow.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        prefix = inputs.get("filename_prefix") if isinstance(inputs, dict) else None
+        if isinstance(prefix, str):
+            parts = [p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+            inputs["filename_prefix"] = "/".join([job_key, *parts]) if parts else f"{job_key}/output"

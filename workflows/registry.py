@@ -1,8 +1,10 @@
 """The workflow registry: what each workflow needs and what it should produce.
 
 One `<id>.yaml` per workflow beside its API-format `<id>.json`, plus `known_packs.yaml` (which
-popular pack provides which node). Entries are validated at load; a bad file raises
-`RegistryError` naming the file, the key and the problem.
+popular pack provides which node). Entries are validated at load. A broken entry (bad YAML, a
+workflow file that is not JSON, an unknown key, a missing file) disables only that workflow: it is
+kept in `Registry.problems` with the file, line and column, so the worker still starts and names it.
+The image build's static self-check turns every problem into an error.
 """
 
 from __future__ import annotations
@@ -17,24 +19,10 @@ from typing import Any
 import yaml
 
 from workflows.models import MODEL_FOLDERS, canonical_folder
+from workflows.parameters import PARAMETERS
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 
-PARAMETERS: tuple[str, ...] = (
-    "seed",
-    "steps",
-    "cfg",
-    "frames",
-    "fps",
-    "width",
-    "height",
-    "prompt",
-    "negative_prompt",
-    "image",
-    "end_image",
-    "denoise",
-    "filename_prefix",
-)
 OUTPUT_KINDS = ("image", "video", "audio", "text")
 
 
@@ -103,9 +91,16 @@ class Entry:
 class Registry:
     entries: Mapping[str, Entry]
     known_packs: tuple[PackRef, ...] = ()
+    problems: Mapping[str, str] = field(default_factory=dict)  # workflow id -> why it is disabled
 
     def get(self, workflow_id: str) -> Entry | None:
         return self.entries.get(workflow_id)
+
+    def require_valid(self) -> Registry:
+        """Self, or RegistryError naming every broken file: for the image build and the client's tools."""
+        if self.problems:
+            raise RegistryError("; ".join(self.problems[k] for k in sorted(self.problems)))
+        return self
 
     def pack_for_node(self, class_type: str) -> PackRef | None:
         """The pack that provides a node: registered workflows' pins first, then popular packs."""
@@ -275,29 +270,60 @@ def parse_entry(file: Path, data: Any) -> Entry:
     )
 
 
+def _yaml_error(file: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{file.name}: not valid YAML{where}: {problem}"
+
+
+def load_entry(file: Path) -> Entry:
+    """One registry entry with its workflow file checked to be a JSON object; RegistryError otherwise."""
+    try:
+        data = yaml.safe_load(_read_text(file))
+    except yaml.YAMLError as exc:
+        raise RegistryError(_yaml_error(file, exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{file.name}: cannot be read: {exc}") from None
+    entry = parse_entry(file, data)
+    name = entry.workflow_file.name
+    try:
+        workflow = entry.workflow()
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{name}: cannot be read: {exc}") from None
+    if not isinstance(workflow, dict) or not workflow:
+        raise RegistryError(f"{name}: expected a JSON object of nodes (API format)")
+    return entry
+
+
 def load_registry(directory: Path = REGISTRY_DIR) -> Registry:
+    """Every entry in `directory`; broken ones land in `problems` instead of failing the rest."""
     entries: dict[str, Entry] = {}
+    problems: dict[str, str] = {}
     for file in sorted(directory.glob("*.yaml")):
         if file.name == "known_packs.yaml":
             continue
         try:
-            data = yaml.safe_load(_read_text(file))
-        except yaml.YAMLError as exc:
-            raise RegistryError(f"{file.name}: not valid YAML: {exc}") from exc
-        entry = parse_entry(file, data)
-        try:
-            entry.workflow()
-        except json.JSONDecodeError as exc:
-            raise RegistryError(f"{entry.workflow_file.name}: not valid JSON: {exc}") from exc
+            entry = load_entry(file)
+        except RegistryError as exc:
+            problems[file.stem] = str(exc)
+            continue
         entries[entry.id] = entry
     known: list[PackRef] = []
     known_file = directory / "known_packs.yaml"
     if known_file.is_file():
-        data = yaml.safe_load(_read_text(known_file)) or []
-        if not isinstance(data, list):
-            raise RegistryError(f"{known_file.name}: top level: expected a list of packs")
-        known = [_parse_pack(_Reader(known_file.name, p, f"[{i}].")) for i, p in enumerate(data)]
-    return Registry(entries, tuple(known))
+        try:
+            data = yaml.safe_load(_read_text(known_file)) or []
+            if not isinstance(data, list):
+                raise RegistryError(f"{known_file.name}: top level: expected a list of packs")
+            known = [_parse_pack(_Reader(known_file.name, p, f"[{i}].")) for i, p in enumerate(data)]
+        except yaml.YAMLError as exc:
+            problems[known_file.stem] = _yaml_error(known_file, exc)
+        except RegistryError as exc:
+            problems[known_file.stem] = str(exc)
+    return Registry(entries, tuple(known), problems)
 
 
 @cache

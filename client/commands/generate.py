@@ -29,7 +29,7 @@ from client.media import IMAGE_EXTS, extension
 from client.redact import redact
 from client.saving import output_dir_name, save_outputs, summarize_input
 from client.workflow_files import load_workflow_file, looks_like_file
-from workflows.patch import PATCHABLE, PatchError, check_parameter
+from workflows.parameters import PATCHABLE, ParameterError, check_parameter
 from workflows.registry import Registry
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
@@ -112,7 +112,7 @@ def build_request(
             raise UsageError(f"unknown parameter {name}")
         try:
             job_input[name] = check_parameter(name, value)
-        except PatchError as exc:
+        except ParameterError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
     if params and "workflow" in job_input and isinstance(job_input["workflow"], dict):
         raise UsageError(

@@ -232,7 +232,8 @@ def test_generate_rejected_by_comfyui_exits_1_with_the_code_and_fix(stack, tmp_p
     )
     assert proc.returncode == 1
     err = json_out(proc)["error"]
-    assert err["code"] == "QUEUE_FAILED" and "node_errors" in json.dumps(err) and err["fix"]
+    assert err["code"] == "VALUE_OUT_OF_RANGE" and "width" in err["fix"]
+    assert err["details"]["worker_error"]["findings"][0]["input"] == "width"
     assert not (tmp_path / "out").exists()  # nothing saved for a failed job
 
 

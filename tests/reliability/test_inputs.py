@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from handler.errors import CODES
 from handler.runtime import Runtime
 from tests.conftest import png_base64, stack_settings
 from tests.reliability.conftest import LONG
 from tests.test_handler_inprocess import call
+from workflows.errors import CODES
 
 pytestmark = pytest.mark.stack
 FUZZ_EXAMPLES = 10_000 if LONG else 500

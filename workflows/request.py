@@ -1,12 +1,16 @@
-"""Validate a job's input into typed requests. Unknown keys are errors: typos must not pass silently."""
+"""The request contract: a job's input validated into typed requests. Pure; the worker and the client's
+direct mode both parse with it, so they accept exactly the same keys.
+
+Unknown keys are errors: typos must not pass silently.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.errors import JobError
-from workflows.patch import PATCHABLE, PatchError, check_parameters
+from workflows.errors import JobError
+from workflows.parameters import IMAGE_ROLES, PATCHABLE, ParameterError, check_parameters
 
 _COMMON = {"mode"}
 _TEST_KEYS = _COMMON | {"test"}
@@ -14,8 +18,7 @@ _DIAGNOSE_KEYS = _COMMON | {"diagnose", "workflow", "checksums"}
 _GENERATE_KEYS = _COMMON | {
     "workflow",
     "images",
-    "image_base64",
-    "end_image_base64",
+    *IMAGE_ROLES,
     "overrides",
     "timeout_s",
     *PATCHABLE,
@@ -117,14 +120,14 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
         ):
             raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
         images.append(ImageInput(item["name"], item["image"]))
-    for key, role in (("image_base64", "image"), ("end_image_base64", "end_image")):
+    for key, role in IMAGE_ROLES.items():
         if key in data:
             if not isinstance(data[key], str):
                 raise JobError("BAD_INPUT", f"{key} must be a base64 string")
             images.append(ImageInput(role, data[key], role))
     try:
         params = check_parameters(data)
-    except PatchError as exc:
+    except ParameterError as exc:
         raise JobError("BAD_INPUT", str(exc)) from None
     overrides = data.get("overrides", {})
     if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):

@@ -1,0 +1,132 @@
+"""Error codes of a job's responses, and the one exception type that carries them. Pure.
+
+Every failed job answers {"error": message, "error_code", "error_message", "fix", "details",
+"findings"?, "logs_tail"?}. RunPod marks a job FAILED when the handler returns an "error" key. The
+table below is the contract (README, "Error codes"); `fix` is what a person should do next. The worker
+and the client's direct mode raise the same codes with the same fixes.
+
+    JobError(code, message, details, findings)   raised anywhere inside a job, turned into JSON at the edge
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workflows.findings import Finding
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    name: str
+    fix: str
+    comfy_involved: bool = True  # include logs_tail
+    refresh_worker: bool = False
+
+
+CODES: dict[str, Code] = {
+    c.name: c
+    for c in (
+        Code("BAD_INPUT", "Fix the request as the message says; the README lists the accepted keys.", False),
+        Code(
+            "COMFY_NOT_READY",
+            "ComfyUI is not answering. Check logs_tail for a start-up error; the worker is recycled.",
+            True,
+            True,
+        ),
+        Code(
+            "COMFY_DIED",
+            "ComfyUI crashed during the job (often out of memory). See logs_tail; the worker is recycled.",
+            True,
+            True,
+        ),
+        Code("NO_IMAGE", "This workflow needs an input image: send input.image_base64 or input.images.", False),
+        Code("NO_END_IMAGE", "This workflow needs an end image: send input.end_image_base64.", False),
+        Code("INVALID_IMAGE", "Send a PNG/JPEG/WebP as base64 or a data URI, under the size limits.", False),
+        Code(
+            "WORKFLOW_NOT_FOUND",
+            "Use a registered workflow name (mode=diagnose lists them) or send the workflow inline.",
+            False,
+        ),
+        Code(
+            "WORKFLOW_UI_FORMAT",
+            "Export with Workflow > Export (API) in ComfyUI (enable dev mode) and send that.",
+            False,
+        ),
+        Code("WORKFLOW_INVALID", "Send an API-format workflow: {node_id: {class_type, inputs}}.", False),
+        Code(
+            "WORKFLOW_BROKEN",
+            "The registered workflow's file is broken (details.problem names file, line and column): fix it "
+            "and redeploy. Other workflows keep working.",
+            False,
+        ),
+        # Finding-led errors: the pre-queue judgement (workflows.judge) found the job can't run; the
+        # response's `fix` is the first finding's own, more specific than these.
+        Code("POLICY_DENIED", "This deployment's job policy refuses that: see findings for the node and rule.", False),
+        Code("NODE_MISSING", "Install the custom node pack named in the findings, or remove the node.", False),
+        Code("PACK_IMPORT_FAILED", "Fix the pack's import error (see logs_tail), then restart the worker."),
+        Code("MODEL_MISSING", "Put the model file into the folder the finding names (download URL included).", False),
+        Code(
+            "MODEL_IN_WRONG_FOLDER",
+            "Move the file to the folder the finding names, or add its directory to extra_model_paths.yaml.",
+            False,
+        ),
+        Code("LINK_BROKEN", "Reconnect the input the finding names and export the workflow again.", False),
+        Code("INPUT_MISSING", "Set or connect the required input the finding names.", False),
+        Code("VALUE_NOT_IN_LIST", "Use one of the values ComfyUI lists for that input (see the finding).", False),
+        Code("VALUE_OUT_OF_RANGE", "Set the input within the range the finding names.", False),
+        Code("VALUE_WRONG_TYPE", "Send the type the finding names for that input.", False),
+        Code("NO_OUTPUT_NODE", "Add a SaveImage, SaveVideo or VHS_VideoCombine node to the workflow.", False),
+        Code("QUEUE_FAILED", "ComfyUI rejected the workflow: see details.node_errors for each node and input."),
+        Code("TIMEOUT", "The job passed its deadline and was interrupted. Raise timeout_s or lighten the workflow."),
+        Code("NO_OUTPUT", "The workflow finished without any output file. Check that it has a Save node."),
+        Code("GENERATION_ERROR", "A node raised during execution: see details (node, exception) and logs_tail."),
+        Code(
+            "OUTPUT_TOO_LARGE",
+            "Set BUCKET_ENDPOINT_URL and bucket keys so outputs go to S3, or lower resolution/frames.",
+        ),
+        Code("OUTPUT_UPLOAD_FAILED", "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the bucket keys.", False),
+        Code("DISK_FULL", "The output disk is full: free space or enlarge the container disk / volume."),
+        Code("INTERNAL_ERROR", "An unexpected error in the worker: report it with details."),
+    )
+}
+
+
+class JobError(Exception):
+    """A job failure with a code from CODES; `details` is JSON-serialisable.
+
+    `findings` are the analysis' specific findings behind the failure (a missing model, a broken
+    link), most important first; the response carries them so a person sees every problem at once.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        findings: Sequence[Finding] = (),
+        fix: str | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code}")
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details or {}
+        self.findings = tuple(findings)
+        self.fix = fix or CODES[code].fix  # a finding's own fix is more specific than the table's
+
+    def body(self) -> dict[str, Any]:
+        """The documented error object (without logs_tail, which only the worker can read)."""
+        body: dict[str, Any] = {
+            "error_code": self.code,
+            "error_message": self.message,
+            "fix": self.fix,
+            "details": self.details,
+        }
+        if self.findings:
+            body["findings"] = [f.to_dict() for f in self.findings]
+        return body
+
+    @property
+    def spec(self) -> Code:
+        return CODES[self.code]

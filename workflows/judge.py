@@ -1,0 +1,47 @@
+"""The judgement before queueing: is this job's workflow runnable here, and if not, exactly why?
+
+Pure. The worker's generate and the client's direct mode both call `judge_before_queue` with the
+same facts (ComfyUI's /object_info, the model index, the pack map, the job policy), so ComfyUI never
+sees a workflow that can already be told broken, and both halves give the same codes and fixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from workflows.analysis import Context, analyze_workflow, shape_findings
+from workflows.errors import CODES, JobError
+from workflows.findings import Finding, Severity
+from workflows.policy import JobPolicy, policy_findings
+from workflows.registry import Entry
+
+# Most specific first: a policy refusal ends the judgement before anything else is looked at.
+_ORDER = ("POLICY_DENIED", "NODE_MISSING", "PACK_IMPORT_FAILED", "LINK_BROKEN", "MODEL_MISSING")
+
+
+def judge_before_queue(
+    workflow: dict,
+    ctx: Context,
+    *,
+    entry: Entry | None,
+    origin: str,
+    policy: JobPolicy,
+    overridden: Mapping[str, frozenset[str]] | None = None,
+) -> list[Finding]:
+    """Every error finding that would make this job fail, most important first (empty: go ahead)."""
+    shape = shape_findings(workflow)
+    if shape:
+        return shape
+    refused = policy_findings(workflow, policy, origin=origin, overridden=overridden)
+    if refused:
+        return refused
+    errors = [f for f in analyze_workflow(workflow, ctx, entry) if f.severity is Severity.ERROR]
+    return sorted(errors, key=lambda f: _ORDER.index(f.code) if f.code in _ORDER else len(_ORDER))
+
+
+def findings_error(findings: Sequence[Finding]) -> JobError:
+    """The job error for a non-empty list of findings: led by the first, carrying all of them."""
+    first = findings[0]
+    code = first.code if first.code in CODES else "WORKFLOW_INVALID"
+    more = f" (and {len(findings) - 1} more finding(s): see findings)" if len(findings) > 1 else ""
+    return JobError(code, first.message + more, {}, findings, fix=first.fix)

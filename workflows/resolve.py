@@ -1,0 +1,70 @@
+"""Which workflow a job runs: a registered name, an inline API-format workflow, or an editor save.
+
+Pure: ComfyUI's node definitions come in through a callable, so the worker passes its cached
+/object_info and the client's direct mode its own; both resolve exactly alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from workflows.analysis import UI_FORMAT_FIX, is_ui_format, shape_findings
+from workflows.errors import JobError
+from workflows.registry import Entry, Registry
+from workflows.ui_convert import ui_to_api
+
+Origin = Literal["registered", "inline", "editor"]
+# refresh=True asks for fresh definitions (a pack may have loaded since they were cached)
+ObjectInfoSource = Callable[[bool], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    entry: Entry | None
+    workflow: dict[str, Any]  # API format, a fresh copy the caller may patch
+    origin: Origin
+
+
+def resolve_workflow(
+    registry: Registry, workflow: str | dict[str, Any] | None, default: str, object_info: ObjectInfoSource
+) -> Resolved:
+    if workflow is None or isinstance(workflow, str):
+        name = workflow or default
+        entry = registry.get(name)
+        if entry is None:
+            problem = registry.problems.get(name)
+            if problem is not None:
+                raise JobError(
+                    "WORKFLOW_BROKEN",
+                    f"registered workflow {name!r} is disabled: {problem}",
+                    {"workflow": name, "problem": problem},
+                )
+            raise JobError(
+                "WORKFLOW_NOT_FOUND",
+                f"no registered workflow {name[:100]!r}",
+                {"registered": sorted(registry.entries)},
+            )
+        return Resolved(entry, entry.workflow(), "registered")
+    if is_ui_format(workflow):
+        return Resolved(None, convert_editor_workflow(workflow, object_info), "editor")
+    problems = shape_findings(workflow)
+    if problems:
+        raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix}, problems)
+    return Resolved(None, workflow, "inline")
+
+
+def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSource) -> dict[str, Any]:
+    """Convert an editor-format workflow with ComfyUI's node definitions; refuse when it can't be done exactly."""
+    result = ui_to_api(workflow, object_info(False))
+    if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
+        result = ui_to_api(workflow, object_info(True))
+    if not result.ok:
+        raise JobError(
+            "WORKFLOW_UI_FORMAT",
+            "the workflow is in the editor's UI format and can't be converted exactly: "
+            + "; ".join(p.message for p in result.problems if p.severity == "error")[:500],
+            {"fix": UI_FORMAT_FIX, "problems": [p.to_dict() for p in result.problems]},
+        )
+    return result.workflow
