@@ -88,3 +88,11 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in a response or a log line."""
         return [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]
+
+
+def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment ComfyUI's process is started with: the worker's, less what ComfyUI must not see.
+
+    No PYTHONPATH: our packages must never shadow ComfyUI's own (it has comfy_api, app, utils, ...).
+    """
+    return {k: v for k, v in env.items() if k != "PYTHONPATH"}

@@ -21,11 +21,9 @@ from handler.runtime import Runtime
 from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
 from workflows.errors import JobError
 from workflows.findings import Finding, Severity, error, warning
-from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, ModelFile, ModelIndex, canonical_folder
+from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
 from workflows.request import DiagnoseRequest
 from workflows.startup_log import parse_import_report
-
-VOLUME_LAYOUTS = (("models", "models"), ("ComfyUI/models", "ComfyUI/models"))
 
 
 def _walk(folder_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
@@ -48,7 +46,7 @@ def model_roots(runtime: Runtime) -> list[tuple[str, Path]]:
     """(source, models dir) for the image and each volume layout that exists."""
     s = runtime.settings
     roots = [("image", s.comfy_dir / "models")]
-    roots += [("volume", s.volume_dir / sub) for _, sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
+    roots += [("volume", s.volume_dir / sub) for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
     return [(src, path) for src, path in roots if path.is_dir()]
 
 
@@ -200,7 +198,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         info, disk_findings = _disk(label, path, s.disk_low_gb, is_error)
         disks.append(info)
         findings += disk_findings
-    volume["layouts"] = [name for name, sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
+    volume["layouts"] = [sub for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
     if not volume["mounted"]:
         findings.append(
             Finding(

@@ -61,6 +61,11 @@ MODEL_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 
+# The network-volume layouts the image's extra_model_paths.yaml scans, relative to the volume root.
+# The worker's diagnose and the client's volume check judge a volume against these same layouts.
+VOLUME_LAYOUTS: tuple[str, ...] = ("models", "ComfyUI/models")
+
+
 def canonical_folder(folder: str) -> str:
     return FOLDER_ALIASES.get(folder, folder)
 
