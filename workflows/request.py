@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.compat import RESPONSE_FORMATS, unsupported_key_hint
 from workflows.errors import JobError
 from workflows.parameters import IMAGE_ROLES, PATCHABLE, ParameterError, check_parameters
 
@@ -21,6 +22,7 @@ _GENERATE_KEYS = _COMMON | {
     *IMAGE_ROLES,
     "overrides",
     "timeout_s",
+    "response_format",
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
@@ -51,6 +53,7 @@ class GenerateRequest:
     params: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout_s: float | None = None
+    response_format: str | None = None  # None: the deployment's RESPONSE_FORMAT
 
 
 Request = TestRequest | DiagnoseRequest | GenerateRequest
@@ -59,10 +62,14 @@ Request = TestRequest | DiagnoseRequest | GenerateRequest
 def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
+        hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
+        message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
+        if hints:
+            message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"
         raise JobError(
             "BAD_INPUT",
-            f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}",
-            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed)},
+            message,
+            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed), **({"hints": hints} if hints else {})},
         )
 
 
@@ -137,10 +144,14 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 86_400
     ):
         raise JobError("BAD_INPUT", "timeout_s must be a number of seconds between 0 and 86400")
+    response_format = data.get("response_format")
+    if response_format is not None and response_format not in RESPONSE_FORMATS:
+        raise JobError("BAD_INPUT", f"response_format must be one of {', '.join(RESPONSE_FORMATS)}")
     return GenerateRequest(
         workflow,
         tuple(images),
         params,
         {str(k): v for k, v in overrides.items()},
         float(timeout) if timeout is not None else None,
+        response_format,
     )
