@@ -156,6 +156,8 @@ def worker_findings(runtime: Runtime, reachable: bool) -> list[Finding]:
         error("WORKFLOW_BROKEN", f"registered workflow {name!r} is disabled: {problem}", CODES["WORKFLOW_BROKEN"].fix)
         for name, problem in sorted(runtime.registry.problems.items())
     ]
+    if (full := runtime.disk_full()) is not None:
+        found.append(error("DISK_FULL", full, CODES["DISK_FULL"].fix, path=str(s.output_dir)))
     if s.extra_model_paths is not None and s.extra_model_paths.exists():
         found += check_model_paths(s.extra_model_paths)
     return found

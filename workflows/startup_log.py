@@ -93,8 +93,12 @@ def last_exception(lines: list[str]) -> tuple[str | None, list[str]]:
     for i, line in enumerate(block[1:], 1):
         text = _strip_prefix(line)
         if text and not text.startswith((" ", "\t", "^", "~")) and _EXCEPTION.match(text):
-            after = [rest for rest in block[i + 1 :] if rest.strip()]
-            return (text, block[: i + 1]) if len(after) <= 2 else (None, [])
+            after = [_strip_prefix(rest) for rest in block[i + 1 :] if rest.strip()]
+            if len([rest for rest in after if not rest.startswith((" ", "\t"))]) > 2:
+                return None, []  # ComfyUI carried on after it
+            # A multi-line message (YAML's "in <file>, line L, column C") belongs to the exception.
+            return " ".join([text, *(rest.strip() for rest in after[:4])]), block
+
     return None, block
 
 
