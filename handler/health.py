@@ -47,6 +47,12 @@ def health(runtime: Runtime) -> dict[str, Any]:
     if snap is not None:
         result.update(snap)
     cause = snap.get("cause") if snap else None
+    if snap is not None and cause is None and not ready:
+        cause = {
+            "code": "COMFY_STARTING",
+            "message": f"ComfyUI is starting ({snap['since_start_s']} s since the worker started)",
+            "fix": CODES["COMFY_STARTING"].fix,
+        }
     if cause is None and (full := runtime.disk_full()) is not None:
         cause = {"code": "DISK_FULL", "message": full, "fix": CODES["DISK_FULL"].fix}
     if cause is None and runtime.registry.problems:

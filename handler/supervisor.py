@@ -174,6 +174,8 @@ class Supervisor:
                 code = proc.wait()
                 if self._stop.is_set():
                     return
+                # Say so at once; the cause is refined below once the last output is read.
+                self.state.set(State.RESTARTING, Cause("COMFY_DIED", f"ComfyUI's process ended (code {code})"))
             else:
                 code = proc.returncode
             failure = self._classify(spawned_at, code, was_ready=ready)

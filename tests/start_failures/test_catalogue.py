@@ -141,10 +141,14 @@ def test_pack_kills_the_process_at_import(stage):
 
 def test_strict_self_check_fails(stage):
     # The default workflow needs model files this deployment lacks: strict mode refuses to take jobs.
-    seen = staged(stage(SELF_CHECK_STRICT="1", DEFAULT_WORKFLOW="sdxl_basic"), "SELF_CHECK_FAILED")
+    stack = stage(SELF_CHECK_STRICT="1", DEFAULT_WORKFLOW="sdxl_basic")
+    seen = staged(stack, "SELF_CHECK_FAILED")
     assert "SELF_CHECK_STRICT=1: 2 error finding(s)" in seen["health"]["cause"]["message"]
     codes = {f["code"] for f in seen["error"]["details"]["findings"]}
     assert codes == {"PACK_IMPORT_FAILED", "MODEL_MISSING"}, codes  # the test pack that fails, sdxl's model
+    printed = stack.log_file.read_text()
+    assert "self-check: 2 error finding(s)" in printed and "rp_broken_pack" in printed
+    assert "Uvicorn running" in printed  # the job API runs: every job gets the cause
 
 
 def test_registry_file_holding_python_code_disables_only_its_workflow(stage, tmp_path):
