@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from comfyui_client import ComfyUnavailable
+from comfyui_client import ComfyHTTPError, ComfyUnavailable
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
 from handler.state import State
@@ -73,7 +73,7 @@ def scan_model_files(roots: list[tuple[str, Path]]) -> list[tuple[str, str, str,
 def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
     try:
         return runtime.comfy.models(folder)
-    except ComfyUnavailable:
+    except (ComfyUnavailable, ComfyHTTPError):
         return None  # ComfyUI answers 500 when a scanned directory vanished after it was cached
 
 
