@@ -60,6 +60,7 @@ class Settings:
     comfy_max_restarts: int = 3
     comfy_restart_backoff_s: float = 1.0
     disk_full_mb: float = 100.0
+    self_check_at_start: bool = True
     entrypoint_started_at: float | None = None
     registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
 
@@ -122,6 +123,7 @@ def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
         "comfy_max_restarts": int(_float(env, "COMFY_MAX_RESTARTS", 3)),
         "comfy_restart_backoff_s": _float(env, "COMFY_RESTART_BACKOFF_S", 1.0),
         "disk_full_mb": _float(env, "DISK_FULL_MB", 100.0),
+        "self_check_at_start": env.get("SELF_CHECK_AT_START", "1") != "0",
         "entrypoint_started_at": started_at,
         "registry_dir": Path(env["WORKFLOW_REGISTRY_DIR"]) if env.get("WORKFLOW_REGISTRY_DIR") else None,
     }

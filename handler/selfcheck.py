@@ -255,6 +255,9 @@ def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None
             {"findings": result["findings"], "smoke": result["smoke"]},
         )
 
+    if not runtime.settings.self_check_at_start:
+        return None
+
     def background() -> None:
         try:
             print(summary_line(live_check(runtime)), file=sys.stderr, flush=True)
