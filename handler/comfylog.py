@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 PREFIX = "[comfyui] "
 
@@ -40,8 +40,13 @@ class ComfyLog:
         self._lines: collections.deque[tuple[float, frozenset[str], str]] = collections.deque(maxlen=keep)
         self._jobs: frozenset[str] = frozenset()
         self._count = 0  # lines written since the worker started (for "lines since a spawn")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("ab")
+        self.file_error: str | None = None  # the log file can't be written: memory and stdout still work
+        self._fh: BinaryIO | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("ab")
+        except OSError as exc:
+            self.file_error = f"{path}: {exc.strerror or exc}"
 
     def write(self, line: str) -> None:
         line = redact(line.rstrip("\r\n"), self.secrets)
@@ -49,10 +54,14 @@ class ComfyLog:
         with self._lock:
             self._lines.append((time.time(), self._jobs, line))
             self._count += 1
-            if self._fh.tell() + len(data) > self.max_bytes:
-                self._rotate()
-            self._fh.write(data)
-            self._fh.flush()
+            if self._fh is not None:
+                try:
+                    if self._fh.tell() + len(data) > self.max_bytes:
+                        self._rotate()
+                    self._fh.write(data)
+                    self._fh.flush()
+                except OSError as exc:  # a full disk: keep going without the file
+                    self.file_error = f"{self.path}: {exc.strerror or exc}"
         if self.echo is not None:
             try:
                 self.echo.write(PREFIX + line + "\n")
@@ -61,7 +70,9 @@ class ComfyLog:
                 pass
 
     def _rotate(self) -> None:
+        assert self._fh is not None
         self._fh.close()
+        self._fh = None
         self.path.replace(self.path.with_name(self.path.name + ".1"))
         self._fh = self.path.open("ab")
 
@@ -95,4 +106,5 @@ class ComfyLog:
 
     def close(self) -> None:
         with self._lock:
-            self._fh.close()
+            if self._fh is not None:
+                self._fh.close()

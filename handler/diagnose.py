@@ -187,7 +187,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=3) as pool:
         if use_comfy:
             stats_f = pool.submit(runtime.comfy.system_stats, 2.0)
-            info_f = pool.submit(runtime.comfy.object_info)
+            info_f = pool.submit(runtime.object_info)  # shared with jobs: fetched once per ComfyUI start
             lists_f = pool.submit(comfy_model_lists, runtime)
         t = time.perf_counter()
         roots = model_roots(runtime)

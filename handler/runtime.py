@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,6 +34,9 @@ class Runtime:
     supervisor: Any = None  # handler.supervisor.Supervisor when the worker runs ComfyUI itself
     log: ComfyLog | None = None
     _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
+    _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _active_jobs: int = 0
 
     @classmethod
     def for_worker(cls, settings: Settings, state: WorkerState, log: ComfyLog) -> Runtime:
@@ -59,9 +63,10 @@ class Runtime:
 
     def object_info(self, refresh: bool = False) -> dict[str, Any]:
         """ComfyUI's node definitions, fetched once (≈0.5 MB); refresh after packs may have changed."""
-        if refresh or self._object_info is None:
-            self._object_info = self.comfy.object_info()
-        return self._object_info
+        with self._info_lock:  # one fetch at a time: a job arriving mid-fetch reuses it
+            if refresh or self._object_info is None:
+                self._object_info = self.comfy.object_info()
+            return self._object_info
 
     def comfy_pid(self) -> int | None:
         path = self.settings.comfy_pid_file
@@ -96,6 +101,8 @@ class Runtime:
 
     def begin_job(self, job: str) -> None:
         """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""
+        with self._jobs:
+            self._active_jobs += 1
         if self.log is not None:
             self.log.begin_job(job)
         else:
@@ -105,6 +112,14 @@ class Runtime:
         if self.log is not None:
             self.log.end_job(job)
         self._job_log_offsets.pop(job, None)
+        with self._jobs:
+            self._active_jobs -= 1
+            self._jobs.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs (background work yields to jobs); False if `timeout` passed first."""
+        with self._jobs:
+            return self._jobs.wait_for(lambda: self._active_jobs == 0, timeout)
 
     def logs_tail(self, lines: int = 80, job: str | None = None) -> list[str]:
         """The last lines of ComfyUI's output, secrets removed: written during `job` when given, else

@@ -176,12 +176,19 @@ def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
     return {"ok": not any(f["severity"] == "error" for f in dicts), "findings": dicts, **facts}
 
 
-def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (runpod-free for --static)
+def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]:  # Runtime (lazy: --static)
+    """yield_to_jobs: start each step (diagnose, the smoke job) only while no job runs, so the check
+    in the background never holds ComfyUI while a real job waits for it."""
     from handler.diagnose import diagnose
     from handler.generate import generate
     from workflows.request import DiagnoseRequest, GenerateRequest
 
+    def idle() -> None:
+        if yield_to_jobs:
+            runtime.wait_idle(timeout=600)
+
     t0 = time.perf_counter()
+    idle()
     report = diagnose(runtime, DiagnoseRequest())
     findings = [
         f
@@ -190,6 +197,7 @@ def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (run
     ]
     smoke: dict[str, Any] = {}
     if "smoke_image" in runtime.registry.entries:
+        idle()
         try:
             result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
             smoke = {"ok": bool(result.get("outputs")), "ms": result.get("timings", {}).get("total_ms")}
@@ -260,7 +268,7 @@ def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None
 
     def background() -> None:
         try:
-            print(summary_line(live_check(runtime)), file=sys.stderr, flush=True)
+            print(summary_line(live_check(runtime, yield_to_jobs=True)), file=sys.stderr, flush=True)
         except Exception as exc:
             print(f"self-check: could not run: {exc}", file=sys.stderr, flush=True)
 

@@ -155,6 +155,15 @@ class Supervisor:
 
     # --- the loop ---------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # never leave the state hanging in starting/restarting
+            log.exception("the ComfyUI supervisor failed")
+            self.state.set(
+                State.BROKEN, Cause("COMFY_START_FAILED", f"the worker could not (re)start ComfyUI: {exc}"[:500])
+            )
+
+    def _loop(self) -> None:
         proc = self.proc
         assert proc is not None
         first = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -130,6 +131,9 @@ def _on_ready(rt: Runtime, first: bool) -> Cause | None:
     """ComfyUI answers (at start or after a restart): follow its events; at start, self-check."""
     rt.forget_object_info()
     rt.events.start()
+    # Fetch the node definitions every job needs now, off the critical path; a job arriving
+    # meanwhile shares this one fetch (Runtime.object_info is single-flight).
+    threading.Thread(target=_warm_object_info, args=(rt,), name="object-info", daemon=True).start()
     if first:
         from handler.selfcheck import live_check_at_start
 
@@ -139,6 +143,13 @@ def _on_ready(rt: Runtime, first: bool) -> Cause | None:
             return cause
     print(f"worker: ComfyUI ready at {rt.settings.comfy_url}; taking jobs", file=sys.stderr, flush=True)
     return None
+
+
+def _warm_object_info(rt: Runtime) -> None:
+    try:
+        rt.object_info()
+    except Exception:  # the job that needs it will report ComfyUI's state itself
+        log.debug("could not prefetch /object_info", exc_info=True)
 
 
 def _preload() -> None:
@@ -163,7 +174,7 @@ def start_worker(settings: Settings) -> Runtime:
     rt.supervisor = Supervisor(settings, state, comfy_log, on_ready=lambda first: _on_ready(rt, first))
     try:
         rt.supervisor.start()
-    except OSError as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
+    except Exception as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
         state.set(
             State.BROKEN,
             Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(rt.supervisor.command[:2])}): {exc}"),
@@ -177,11 +188,13 @@ def main() -> int:
     rt = start_worker(Settings.from_env())
     try:
         import runpod  # ~1.5 s, while ComfyUI boots
-
-        _preload()
-    except Exception:  # a worker without the SDK can't answer anything: the one exit before start
+    except BaseException:  # a worker without the SDK can't answer anything: the one exit before start
         rt.supervisor.stop()
         raise
+    try:
+        _preload()
+    except Exception:  # best effort: only a head start
+        log.warning("preloading failed", exc_info=True)
     from handler.supervisor import stop_on_sigterm
 
     stop_on_sigterm(rt.supervisor)

@@ -165,3 +165,22 @@ def test_error_response_carries_the_refresh_decision(tmp_path):
     rt = Runtime(Settings.from_env({"COMFY_LOG": str(tmp_path / "none.log")}))
     assert worker.error_response(rt, JobError("COMFY_CUDA_MISMATCH", "no driver"))["refresh_worker"] is True
     assert "refresh_worker" not in worker.error_response(rt, JobError("COMFY_START_FAILED", "boom"))
+
+
+def test_the_build_time_static_check_still_fails_on_a_broken_registry_file(tmp_path):
+    """The worker survives a broken registry file; the image build must not."""
+    import shutil
+
+    from handler.selfcheck import static_check
+    from tools.localstack import DEFAULT_COMFY_HOME
+    from workflows.registry import REGISTRY_DIR
+
+    comfy_dir = DEFAULT_COMFY_HOME / "ComfyUI"
+    if not (comfy_dir / "nodes.py").is_file():
+        pytest.fail(f"ComfyUI is not installed at {DEFAULT_COMFY_HOME}: run `make test` (it installs it first)")
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    (registry / "smoke_i2v.json").write_text("import json\n")
+    result = static_check(comfy_dir, REGISTRY_DIR.parents[1] / "extra_model_paths.yaml", registry_dir=registry)
+    broken = [f for f in result["findings"] if f["code"] == "REGISTRY_INVALID"]
+    assert result["ok"] is False and "smoke_i2v.json: not valid JSON (line 1, column 1)" in broken[0]["message"]
