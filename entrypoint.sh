@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Start ComfyUI and the RunPod worker side by side; used by the image and by `make up` alike.
+# Start the RunPod worker; used by the image and by `make up` alike.
 #
-# ComfyUI boots in the background with its log in $COMFY_LOG. The worker process starts at the same
-# time, so its slow `import runpod` overlaps ComfyUI's boot; it polls /system_stats every 50 ms,
-# exits non-zero with the reason and the last 50 log lines if ComfyUI dies or misses
-# COMFY_READY_TIMEOUT, runs the live self-check (SELF_CHECK_STRICT=1 stops on errors) and then takes
-# jobs. SIGTERM/SIGINT are forwarded to both; when the worker ends, ComfyUI is stopped too.
+# A thin launcher: the worker (python -m handler.worker) starts ComfyUI itself, pipes its output to
+# $COMFY_LOG (bounded) and to stdout as "[comfyui] ...", restarts it when it dies, and always starts
+# the RunPod SDK, so every job answers — with its result or with why this worker can't run it.
+# SIGTERM/SIGINT are forwarded to the worker, which stops ComfyUI; a ComfyUI left behind is stopped.
 set -uo pipefail
 
+ENTRYPOINT_STARTED_AT="$(date +%s.%N)"
 COMFY_DIR="${COMFY_DIR:-/comfyui}"
 COMFY_PYTHON="${COMFY_PYTHON:-python3}"
 COMFY_MAIN="${COMFY_MAIN:-$COMFY_DIR/main.py}"
@@ -24,36 +24,22 @@ COMFY_EXTRA_ARGS="${COMFY_EXTRA_ARGS:-}"
 HANDLER_PYTHON="${HANDLER_PYTHON:-python3}"
 HANDLER_ARGS="${HANDLER_ARGS:-}"
 
-export COMFY_DIR COMFY_PORT COMFY_LOG COMFY_PID_FILE COMFY_INPUT_DIR COMFY_OUTPUT_DIR COMFY_TEMP_DIR \
-  COMFY_EXTRA_MODEL_PATHS
+export ENTRYPOINT_STARTED_AT COMFY_DIR COMFY_PYTHON COMFY_MAIN COMFY_HOST COMFY_PORT COMFY_LOG COMFY_PID_FILE \
+  COMFY_INPUT_DIR COMFY_OUTPUT_DIR COMFY_TEMP_DIR COMFY_USER_DIR COMFY_EXTRA_MODEL_PATHS COMFY_EXTRA_ARGS
 export COMFY_URL="${COMFY_URL:-http://$COMFY_HOST:$COMFY_PORT}"
 export RUNPOD_SKIP_AUTO_SYSTEM_CHECKS="${RUNPOD_SKIP_AUTO_SYSTEM_CHECKS:-true}"
 # The SDK defaults to DEBUG, which writes every job's whole output (megabytes of base64) to the log.
 export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 
-mkdir -p "$COMFY_INPUT_DIR" "$COMFY_OUTPUT_DIR" "$COMFY_TEMP_DIR" "$COMFY_USER_DIR" "$(dirname "$COMFY_LOG")" \
-  "$(dirname "$COMFY_PID_FILE")"
-
-comfy_args=(--listen "$COMFY_HOST" --port "$COMFY_PORT" --disable-auto-launch
-  --input-directory "$COMFY_INPUT_DIR" --output-directory "$COMFY_OUTPUT_DIR"
-  --temp-directory "$COMFY_TEMP_DIR" --user-directory "$COMFY_USER_DIR"
-  --database-url "sqlite:///$COMFY_USER_DIR/comfyui.db")
-if [[ -f "$COMFY_EXTRA_MODEL_PATHS" ]]; then
-  comfy_args+=(--extra-model-paths-config "$COMFY_EXTRA_MODEL_PATHS")
-fi
-read -r -a extra_args <<< "$COMFY_EXTRA_ARGS"
+# Best effort: a directory that can't be made (a full or read-only disk) is reported by the worker.
+mkdir -p "$(dirname "$COMFY_LOG")" "$(dirname "$COMFY_PID_FILE")" 2>/dev/null || true
 read -r -a handler_args <<< "$HANDLER_ARGS"
 
-echo "entrypoint: starting ComfyUI on $COMFY_HOST:$COMFY_PORT (log: $COMFY_LOG)"
-# ComfyUI gets no PYTHONPATH: our packages must never shadow its own (it has comfy_api, app, utils, …).
-env -u PYTHONPATH "$COMFY_PYTHON" "$COMFY_MAIN" "${comfy_args[@]}" "${extra_args[@]}" > "$COMFY_LOG" 2>&1 &
-comfy_pid=$!
-echo "$comfy_pid" > "$COMFY_PID_FILE"
-
+echo "entrypoint: starting the worker (it starts ComfyUI on $COMFY_HOST:$COMFY_PORT, log: $COMFY_LOG)"
 "$HANDLER_PYTHON" -m handler.worker "${handler_args[@]}" &
 handler_pid=$!
 
-trap 'kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null' TERM INT
+trap 'kill -TERM "$handler_pid" 2>/dev/null' TERM INT
 
 # `wait` returns early when a trapped signal arrives; keep waiting until the worker has really ended.
 wait "$handler_pid"
@@ -63,7 +49,9 @@ while kill -0 "$handler_pid" 2>/dev/null; do
   rc=$?
 done
 
-if kill -0 "$comfy_pid" 2>/dev/null; then
+# The worker stops ComfyUI itself; this only catches a ComfyUI left behind by a worker killed hard.
+comfy_pid="$(cat "$COMFY_PID_FILE" 2>/dev/null || true)"
+if [[ -n "$comfy_pid" ]] && kill -0 "$comfy_pid" 2>/dev/null; then
   kill -TERM "$comfy_pid" 2>/dev/null
   for _ in $(seq 1 100); do
     kill -0 "$comfy_pid" 2>/dev/null || break
@@ -71,7 +59,6 @@ if kill -0 "$comfy_pid" 2>/dev/null; then
   done
   kill -KILL "$comfy_pid" 2>/dev/null
 fi
-wait "$comfy_pid" 2>/dev/null
 rm -f "$COMFY_PID_FILE"
 echo "entrypoint: worker exited with $rc"
 exit "$rc"

@@ -19,9 +19,10 @@ from typing import Any
 from benchmarks._common import REPO, loadavg, machine_facts, now_iso, write_result
 from tools.localstack import free_port
 
-ALL = ("worker_start", "test_mode", "diagnose", "analysis", "generate", "rss", "client")
+ALL = ("worker_start", "first_job", "test_mode", "diagnose", "analysis", "generate", "rss", "client")
 RESULT_FILES = {
     "worker_start": "worker_start",
+    "first_job": "first_job_self_check",
     "test_mode": "test_mode",
     "diagnose": "diagnose",
     "analysis": "analysis",
@@ -74,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
 
             attempt("worker_start", bench_worker_start.main)
 
-        stack_needed = [n for n in only if n != "worker_start"]
+        if "first_job" in only:
+            from benchmarks import bench_first_job
+
+            attempt("first_job", bench_first_job.main)
+
+        stack_needed = [n for n in only if n not in ("worker_start", "first_job")]
         if stack_needed:
             from benchmarks.stack import BenchStack, comfy_stats, use_runtime
 

@@ -129,6 +129,23 @@ def rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                     _met(f["met_readiness_detection"]) if judged else "info",
                 ]
             )
+    fj = results.get("first_job_self_check")
+    if fj:
+        for send, f in fj["figures"].items():
+            out.append(
+                [
+                    f"first job after a cold start, sent {send.replace('_', ' ')}: p50 with − without "
+                    "the background self-check (baseline: without)",
+                    "< 50 ms",
+                    _f(f["median_difference_ms"], " ms"),
+                    "–",
+                    "–",
+                    str(f["with_self_check_ms"].get("n", "–")),
+                    _f(f["without_self_check_ms"].get("median"), " ms"),
+                    "–",
+                    _met(f["met"]),
+                ]
+            )
     c = results.get("client_diagnose_test")
     if c:
         runs = c["figures"].get("runs") or {}

@@ -27,6 +27,7 @@ from client.errors import JobNotFound, NotSupported, Unreachable
 from client.media import kind_of, mime_of, probe
 from comfyui_client import (
     ComfyClient,
+    ComfyHTTPError,
     ComfyUnavailable,
     EventStream,
     ExecutionFailed,
@@ -257,7 +258,7 @@ class DirectComfy:
         def listing(folder: str) -> list[str]:
             try:
                 return self.comfy.models(folder)
-            except (ComfyUnavailable, ValueError):
+            except (ComfyUnavailable, ComfyHTTPError, ValueError):
                 return []
 
         with ThreadPoolExecutor(max_workers=8) as pool:

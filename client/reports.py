@@ -134,6 +134,13 @@ def bench_markdown(result: dict[str, Any]) -> str:
         f" (executionTime {_sec(cold.get('first_execution_s'))})",
         f"- warm jobs, median delayTime: {_sec(cold.get('warm_delay_p50_s'))}",
     ]
+    if phases := cold.get("worker_phases_s"):
+        packs = phases.get("pack_imports_s") or {}
+        steps = ", ".join(f"{k} {v} s" for k, v in phases.items() if k != "pack_imports_s")
+        lines.append(f"- worker start phases (since its entrypoint): {steps}")
+        if packs:
+            slowest = sorted(packs.items(), key=lambda kv: -kv[1])[:5]
+            lines.append("- slowest custom node packs to import: " + ", ".join(f"{k} {v} s" for k, v in slowest))
     if cold.get("note"):
         lines.append(f"- note: {cold['note']}")
     lines += [

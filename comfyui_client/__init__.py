@@ -7,6 +7,7 @@ Exceptions::
 
     ComfyError
     ├── ComfyUnavailable      ComfyUI does not answer (not started, crashed, wrong URL)
+    ├── ComfyHTTPError        ComfyUI answered with an error status (e.g. 500 listing a vanished folder)
     ├── PromptRejected        POST /prompt refused the workflow (validation: node_errors)
     ├── ExecutionFailed       a node raised during execution (execution_error)
     ├── PromptInterrupted     execution was interrupted (POST /interrupt)
@@ -16,6 +17,7 @@ Exceptions::
 from comfyui_client.client import ComfyClient
 from comfyui_client.errors import (
     ComfyError,
+    ComfyHTTPError,
     ComfyUnavailable,
     ExecutionFailed,
     PromptInterrupted,
@@ -28,6 +30,7 @@ from comfyui_client.runner import PromptResult, run_prompt
 __all__ = [
     "ComfyClient",
     "ComfyError",
+    "ComfyHTTPError",
     "ComfyUnavailable",
     "EventStream",
     "ExecutionFailed",

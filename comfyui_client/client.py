@@ -8,7 +8,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from comfyui_client.errors import ComfyUnavailable, PromptRejected
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable, PromptRejected
 
 
 class ComfyClient:
@@ -50,8 +50,7 @@ class ComfyClient:
         response = self._request(method, path, **kwargs)
         if response.status_code >= 500:
             raise ComfyUnavailable(f"ComfyUI answered {method} {path} with HTTP {response.status_code}")
-        response.raise_for_status()
-        return response.json()
+        return self._ok(response, method, path).json()
 
     def system_stats(self, timeout: float | None = None, *, probe: bool = False) -> dict[str, Any]:
         """probe=True: one attempt, no retries, so the call ends within `timeout` (liveness checks)."""
@@ -60,7 +59,7 @@ class ComfyClient:
     def is_up(self, timeout: float = 0.5) -> bool:
         try:
             self.system_stats(timeout=timeout, probe=True)
-        except (ComfyUnavailable, requests.HTTPError, ValueError):
+        except (ComfyUnavailable, ComfyHTTPError, ValueError):
             return False
         return True
 
@@ -70,12 +69,21 @@ class ComfyClient:
     def model_folders(self) -> list[str]:
         return self._json("GET", "/models")
 
+    def _ok(self, response: requests.Response, method: str, path: str) -> requests.Response:
+        """The response, or ComfyHTTPError: never requests.HTTPError (an OSError callers mistake for
+        'ComfyUI is unreachable')."""
+        if response.status_code >= 400:
+            raise ComfyHTTPError(method, path, response.status_code, response.text)
+        return response
+
     def models(self, folder: str) -> list[str]:
-        response = self._request("GET", f"/models/{folder}")
+        """The files ComfyUI lists in `folder` ([] for an unknown folder). ComfyHTTPError when it fails
+        to list them (HTTP 500: a directory it scanned is gone)."""
+        path = f"/models/{folder}"
+        response = self._request("GET", path)
         if response.status_code == 404:
             return []
-        response.raise_for_status()
-        return response.json()
+        return self._ok(response, "GET", path).json()
 
     def queue(self) -> dict[str, Any]:
         return self._json("GET", "/queue")
@@ -112,13 +120,11 @@ class ComfyClient:
             params={"filename": filename, "subfolder": subfolder, "type": folder_type},
             timeout=max(self.timeout, 120),
         )
-        response.raise_for_status()
-        return response.content
+        return self._ok(response, "GET", "/view").content
 
     def upload_image(self, name: str, data: bytes) -> str:
         response = self._request("POST", "/upload/image", files={"image": (name, data)}, data={"overwrite": "true"})
-        response.raise_for_status()
-        return response.json()["name"]
+        return self._ok(response, "POST", "/upload/image").json()["name"]
 
     def close(self) -> None:
         self.session.close()

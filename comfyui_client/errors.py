@@ -13,6 +13,15 @@ class ComfyUnavailable(ComfyError):
     """ComfyUI did not answer: refused, reset or timed out."""
 
 
+class ComfyHTTPError(ComfyError):
+    """ComfyUI answered, with an error status: it is up, the request (or what it touched) is not fine.
+    A 500 from GET /models/<folder> (a scanned directory vanished) is this, not ComfyUnavailable."""
+
+    def __init__(self, method: str, path: str, status: int, body: str = "") -> None:
+        self.method, self.path, self.status = method, path, status
+        super().__init__(f"ComfyUI answered {method} {path} with HTTP {status}" + (f": {body[:200]}" if body else ""))
+
+
 class PromptRejected(ComfyError):
     """ComfyUI refused the prompt; `body` is its JSON answer (error + node_errors)."""
 

@@ -49,6 +49,20 @@ class Settings:
     self_check_strict: bool = False
     progress_interval_s: float = 0.5
     policy: JobPolicy = field(default_factory=JobPolicy)
+    # How the worker runs ComfyUI (handler.supervisor).
+    comfy_python: str = "python3"
+    comfy_main: Path = Path("/comfyui/main.py")
+    comfy_host: str = "127.0.0.1"
+    comfy_port: int = 8188
+    user_dir: Path = Path("/comfyui/user")
+    comfy_extra_args: tuple[str, ...] = ()
+    comfy_log_max_mb: float = 20.0
+    comfy_max_restarts: int = 3
+    comfy_restart_backoff_s: float = 1.0
+    disk_full_mb: float = 100.0
+    self_check_at_start: bool = True
+    entrypoint_started_at: float | None = None
+    registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,11 +97,41 @@ class Settings:
                 allow_nodes=_names(env.get("ALLOW_NODES")),
                 deny_nodes=_names(env.get("DENY_NODES")) or frozenset(),
             ),
+            **_supervision(env, comfy_dir),
         )
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a response or a log line."""
         return [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]
+
+
+def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
+    """The settings of how the worker starts, watches and restarts ComfyUI."""
+    started = env.get("ENTRYPOINT_STARTED_AT")
+    try:
+        started_at = float(started) if started else None
+    except ValueError:
+        started_at = None
+    return {
+        "comfy_python": env.get("COMFY_PYTHON", "python3"),
+        "comfy_main": Path(env.get("COMFY_MAIN", comfy_dir / "main.py")),
+        "comfy_host": env.get("COMFY_HOST", "127.0.0.1"),
+        "comfy_port": int(_float(env, "COMFY_PORT", 8188)),
+        "user_dir": Path(env.get("COMFY_USER_DIR", comfy_dir / "user")),
+        "comfy_extra_args": tuple(env.get("COMFY_EXTRA_ARGS", "").split()),
+        "comfy_log_max_mb": _float(env, "COMFY_LOG_MAX_MB", 20.0),
+        "comfy_max_restarts": int(_float(env, "COMFY_MAX_RESTARTS", 3)),
+        "comfy_restart_backoff_s": _float(env, "COMFY_RESTART_BACKOFF_S", 1.0),
+        "disk_full_mb": _float(env, "DISK_FULL_MB", 100.0),
+        "self_check_at_start": env.get("SELF_CHECK_AT_START", "1") != "0",
+        "entrypoint_started_at": started_at,
+        "registry_dir": Path(env["WORKFLOW_REGISTRY_DIR"]) if env.get("WORKFLOW_REGISTRY_DIR") else None,
+    }
+
+
+def process_environment() -> dict[str, str]:
+    """The environment ComfyUI's process is started with (see comfy_environment)."""
+    return comfy_environment(os.environ)
 
 
 def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:

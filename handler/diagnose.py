@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from comfyui_client import ComfyUnavailable
+from comfyui_client import ComfyHTTPError, ComfyUnavailable
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
+from handler.state import State
 from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
-from workflows.errors import JobError
+from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
 from workflows.request import DiagnoseRequest
@@ -72,7 +73,7 @@ def scan_model_files(roots: list[tuple[str, Path]]) -> list[tuple[str, str, str,
 def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
     try:
         return runtime.comfy.models(folder)
-    except ComfyUnavailable:
+    except (ComfyUnavailable, ComfyHTTPError):
         return None  # ComfyUI answers 500 when a scanned directory vanished after it was cached
 
 
@@ -111,6 +112,57 @@ def _disk(label: str, path: Path, low_gb: float, severity_error: bool) -> tuple[
     ]
 
 
+def comfy_answering(runtime: Runtime) -> bool:
+    """Worth asking ComfyUI: the worker says it is ready, or (starting, the strict self-check) it answers."""
+    state = runtime.state
+    if state is None or state.ready:
+        return True
+    return state.state is not State.BROKEN and runtime.comfy.is_up(timeout=0.3)
+
+
+def _log_text(runtime: Runtime) -> str:
+    """ComfyUI's start-up output (for the pack import report): from memory, else the log file's start."""
+    if runtime.log is not None:
+        return "\n".join(line for _, line in runtime.log.recent())
+    try:
+        with runtime.settings.comfy_log.open("rb") as fh:
+            return fh.read(4 * 1024 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def worker_findings(runtime: Runtime, reachable: bool) -> list[Finding]:
+    """Why ComfyUI is not ready (the state's cause), broken registry files, extra_model_paths.yaml."""
+    from handler.selfcheck import check_model_paths
+
+    s = runtime.settings
+    found: list[Finding] = []
+    cause = runtime.state.cause if runtime.state is not None else None
+    if cause is not None:
+        found.append(error(cause.code, cause.message, cause.fix))
+    elif not reachable:
+        state = runtime.state.state.value if runtime.state is not None else "unknown"
+        found.append(
+            error(
+                "COMFY_NOT_READY" if state in ("ready", "unknown") else "COMFY_STARTING",
+                f"ComfyUI at {s.comfy_url} is not answering (worker state: {state}).",
+                "See logs_tail for the start-up error (missing dependency, CUDA/OOM, port in use).",
+            )
+        )
+    if runtime.state is not None and runtime.state.last_death is not None and cause is None:
+        death = runtime.state.last_death
+        found.append(warning(death.code, f"ComfyUI died and was restarted: {death.message}", death.fix))
+    found += [
+        error("WORKFLOW_BROKEN", f"registered workflow {name!r} is disabled: {problem}", CODES["WORKFLOW_BROKEN"].fix)
+        for name, problem in sorted(runtime.registry.problems.items())
+    ]
+    if (full := runtime.disk_full()) is not None:
+        found.append(error("DISK_FULL", full, CODES["DISK_FULL"].fix, path=str(s.output_dir)))
+    if s.extra_model_paths is not None and s.extra_model_paths.exists():
+        found += check_model_paths(s.extra_model_paths)
+    return found
+
+
 def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     t0 = time.perf_counter()
     s = runtime.settings
@@ -129,29 +181,27 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         timings[name] = round((now - since) * 1000, 2)
         return now
 
-    # ComfyUI: stats, node definitions and model lists, fetched in parallel with the disk scan.
+    # ComfyUI: stats, node definitions and model lists, fetched in parallel with the disk scan —
+    # unless the worker knows ComfyUI is not ready: then only what doesn't need it, and why.
+    use_comfy = comfy_answering(runtime)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        stats_f = pool.submit(runtime.comfy.system_stats, 2.0)
-        info_f = pool.submit(runtime.comfy.object_info)
-        lists_f = pool.submit(comfy_model_lists, runtime)
+        if use_comfy:
+            stats_f = pool.submit(runtime.comfy.system_stats, 2.0)
+            info_f = pool.submit(runtime.object_info)  # shared with jobs: fetched once per ComfyUI start
+            lists_f = pool.submit(comfy_model_lists, runtime)
         t = time.perf_counter()
         roots = model_roots(runtime)
         raw_files = scan_model_files(roots)
         t = lap("disk_scan_ms", t)
         try:
+            if not use_comfy:
+                raise ComfyUnavailable("the worker's state says ComfyUI is not ready")
             stats, object_info, (comfy_sees, unlisted) = stats_f.result(), info_f.result(), lists_f.result()
             reachable = True
         except (ComfyUnavailable, ValueError, OSError):
             stats, object_info, comfy_sees, unlisted, reachable = {}, {}, {}, [], False
         t = lap("comfyui_ms", t)
-    if not reachable:
-        findings.append(
-            error(
-                "COMFY_NOT_READY",
-                f"ComfyUI at {s.comfy_url} is not answering.",
-                "See logs_tail for the start-up error (missing dependency, CUDA/OOM, port in use).",
-            )
-        )
+    findings += worker_findings(runtime, reachable)
 
     findings += [
         error(
@@ -210,11 +260,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             )
         )
 
-    try:
-        log_text = s.comfy_log.read_text(errors="replace")
-    except OSError:
-        log_text = ""
-    imports = tuple(parse_import_report(log_text))
+    imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
     t = lap("inspect_ms", t)
 
@@ -250,6 +296,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ok": reachable and not any(f["severity"] == "error" for f in dicts),
         "comfyui_reachable": reachable,
+        **({"worker": runtime.state.snapshot()} if runtime.state is not None else {}),
         "system": {
             "handler_version": HANDLER_VERSION,
             **(stats.get("system") or {}),

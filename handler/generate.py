@@ -244,9 +244,15 @@ def deliver(runtime: Runtime, outputs: list[OutputFile], job_id: str) -> list[di
 
 
 def generate(
-    runtime: Runtime, request: GenerateRequest, job_id: str, on_progress: ProgressSink | None = None
+    runtime: Runtime,
+    request: GenerateRequest,
+    job_id: str,
+    on_progress: ProgressSink | None = None,
+    arrived: float | None = None,
 ) -> dict[str, Any]:
+    """`arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
     t0 = time.perf_counter()
+    arrived = time.monotonic() if arrived is None else arrived
     timings: dict[str, Any] = {}
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     files = JobFiles(dirs=[runtime.settings.output_dir / job_key, runtime.settings.temp_dir / job_key])
@@ -259,7 +265,7 @@ def generate(
         t = _lap(timings, "upload_ms", t)
         judge(runtime, resolved, patched, request, stored)
         t = _lap(timings, "analysis_ms", t)
-        deadline = time.monotonic() + (request.timeout_s or runtime.settings.timeout_s)
+        deadline = arrived + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
         t = _lap(timings, "run_ms", t)
         dirs = {

@@ -9,6 +9,7 @@ from typing import Any
 from comfyui_client.stats import comfyui_version, gpu_summary
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
+from workflows.errors import CODES
 
 
 def disk_free_gb(path: Any) -> float | None:
@@ -23,9 +24,12 @@ def volume_mounted(runtime: Runtime) -> bool:
 
 
 def health(runtime: Runtime) -> dict[str, Any]:
+    """Answers at once in every state. Not ready: `cause` {code, message, fix} and `logs_tail` say why."""
     started = time.perf_counter()
+    snap = runtime.state.snapshot() if runtime.state is not None else None
+    ready = snap is None or snap["state"] == "ready"
     stats: dict[str, Any] | None = None
-    if runtime.comfy_process_alive() is not False:
+    if ready and runtime.comfy_process_alive() is not False:
         try:
             stats = runtime.comfy.system_stats(timeout=0.5, probe=True)
         except Exception:
@@ -40,6 +44,28 @@ def health(runtime: Runtime) -> dict[str, Any]:
         "handler_version": HANDLER_VERSION,
         "uptime_s": round(time.monotonic() - runtime.started_at, 1),
     }
+    if snap is not None:
+        result.update(snap)
+    cause = snap.get("cause") if snap else None
+    if snap is not None and cause is None and not ready:
+        cause = {
+            "code": "COMFY_STARTING",
+            "message": f"ComfyUI is starting ({snap['since_start_s']} s since the worker started)",
+            "fix": CODES["COMFY_STARTING"].fix,
+        }
+    if cause is None and (full := runtime.disk_full()) is not None:
+        cause = {"code": "DISK_FULL", "message": full, "fix": CODES["DISK_FULL"].fix}
+    if cause is None and runtime.registry.problems:
+        name, problem = sorted(runtime.registry.problems.items())[0]
+        cause = {
+            "code": "WORKFLOW_BROKEN",
+            "message": f"registered workflow {name!r} is disabled: {problem}",
+            "fix": CODES["WORKFLOW_BROKEN"].fix,
+        }
+    if cause is not None:
+        result["ok"] = False
+        result["cause"] = cause
+        result["logs_tail"] = runtime.logs_tail(40)
     if gpu := gpu_summary(stats):
         result["gpu"] = gpu
     result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}

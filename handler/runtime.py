@@ -1,8 +1,14 @@
-"""The worker's long-lived state: settings, one pooled ComfyUI client, one event stream, the registry."""
+"""The worker's long-lived state: settings, one pooled ComfyUI client, one event stream, the registry,
+and — in the running worker — its state machine, ComfyUI's supervisor and ComfyUI's output.
+
+In-process users (tests, benchmarks, the self-check CLI) build a Runtime without the last three: it
+then talks to a ComfyUI someone else runs, and reads its log from the file."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -10,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyClient, EventStream
+from handler.comfylog import ComfyLog
+from handler.comfylog import redact as redact
 from handler.config import Settings
-from workflows.registry import Registry, default_registry
+from handler.state import State, WorkerState
+from workflows.errors import JobError
+from workflows.registry import Registry, default_registry, load_registry
 
 
 @dataclass
@@ -20,6 +30,18 @@ class Runtime:
     registry: Registry = field(default_factory=default_registry)
     started_at: float = field(default_factory=time.monotonic)
     _object_info: dict[str, Any] | None = field(default=None, repr=False)
+    state: WorkerState | None = None
+    supervisor: Any = None  # handler.supervisor.Supervisor when the worker runs ComfyUI itself
+    log: ComfyLog | None = None
+    _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
+    _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _active_jobs: int = 0
+
+    @classmethod
+    def for_worker(cls, settings: Settings, state: WorkerState, log: ComfyLog) -> Runtime:
+        registry = load_registry(settings.registry_dir) if settings.registry_dir else default_registry()
+        return cls(settings, registry, state=state, log=log)
 
     @cached_property
     def comfy(self) -> ComfyClient:
@@ -41,9 +63,10 @@ class Runtime:
 
     def object_info(self, refresh: bool = False) -> dict[str, Any]:
         """ComfyUI's node definitions, fetched once (≈0.5 MB); refresh after packs may have changed."""
-        if refresh or self._object_info is None:
-            self._object_info = self.comfy.object_info()
-        return self._object_info
+        with self._info_lock:  # one fetch at a time: a job arriving mid-fetch reuses it
+            if refresh or self._object_info is None:
+                self._object_info = self.comfy.object_info()
+            return self._object_info
 
     def comfy_pid(self) -> int | None:
         path = self.settings.comfy_pid_file
@@ -52,8 +75,14 @@ class Runtime:
         except (OSError, ValueError):
             return None
 
+    def forget_object_info(self) -> None:
+        """ComfyUI restarted: its node definitions are read again on the next job."""
+        self._object_info = None
+
     def comfy_process_alive(self) -> bool | None:
-        """True/False when the entrypoint told us ComfyUI's PID, None when we can't tell."""
+        """True/False when we run ComfyUI or know its PID, None when we can't tell."""
+        if self.supervisor is not None:
+            return self.supervisor.alive()
         pid = self.comfy_pid()
         if pid is None:
             return None
@@ -70,19 +99,82 @@ class Runtime:
             return True
         return state not in ("Z", "X")
 
-    def logs_tail(self, lines: int = 80) -> list[str]:
-        """The last lines of ComfyUI's log, with secrets removed."""
+    def begin_job(self, job: str) -> None:
+        """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""
+        with self._jobs:
+            self._active_jobs += 1
+        if self.log is not None:
+            self.log.begin_job(job)
+        else:
+            self._job_log_offsets[job] = _size(self.settings.comfy_log)
+
+    def end_job(self, job: str) -> None:
+        if self.log is not None:
+            self.log.end_job(job)
+        self._job_log_offsets.pop(job, None)
+        with self._jobs:
+            self._active_jobs -= 1
+            self._jobs.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs (background work yields to jobs); False if `timeout` passed first."""
+        with self._jobs:
+            return self._jobs.wait_for(lambda: self._active_jobs == 0, timeout)
+
+    def logs_tail(self, lines: int = 80, job: str | None = None) -> list[str]:
+        """The last lines of ComfyUI's output, secrets removed: written during `job` when given, else
+        written outside every job (so no job's data shows up in another's answer)."""
+        secrets = self.settings.secrets()
+        if self.log is not None:
+            return [redact(line, secrets) for line in self.log.tail(lines, job)]
+        start = self._job_log_offsets.get(job, 0) if job else 0
         try:
             with self.settings.comfy_log.open("rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 64 * 1024))
+                end = fh.seek(0, os.SEEK_END)
+                if start > end:  # rotated meanwhile
+                    start = 0
+                fh.seek(max(start, end - 64 * 1024))
                 text = fh.read().decode("utf-8", "replace")
         except OSError:
             return []
-        return [redact(line, self.settings.secrets()) for line in text.splitlines()[-lines:]]
+        return [redact(line, secrets) for line in text.splitlines()[-lines:]]
+
+    def require_ready(self, deadline: float) -> None:
+        """Before a job uses ComfyUI: wait while it (re)starts, within the job's own deadline; fail at
+        once, with the cause, when the worker is broken; refuse when the output disk is full."""
+        state = self.state
+        if state is not None:
+            settled = state.wait_settled(deadline)
+            if settled is not State.READY:
+                snap = state.snapshot()
+                cause = state.cause
+                if settled is State.BROKEN and cause is not None:
+                    raise JobError(cause.code, cause.message, {"state": snap["state"], **cause.details})
+                raise JobError(
+                    "COMFY_STARTING",
+                    f"ComfyUI was still {settled.value} when the job's deadline passed "
+                    f"({snap['since_start_s']} s after the worker started)",
+                    {"state": snap["state"], "phases": snap["phases"]},
+                )
+        if (full := self.disk_full()) is not None:
+            raise JobError("DISK_FULL", full, {"path": str(self.settings.output_dir)})
+
+    def disk_full(self) -> str | None:
+        """A message when the output disk has less than DISK_FULL_MB free (a job could not save)."""
+        try:
+            free = shutil.disk_usage(self.settings.output_dir).free
+        except OSError:
+            return None
+        if free >= self.settings.disk_full_mb * 1e6:
+            return None
+        return (
+            f"only {free / 1e6:.1f} MB free on the output disk ({self.settings.output_dir}); "
+            f"jobs are refused below DISK_FULL_MB={self.settings.disk_full_mb:g}"
+        )
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

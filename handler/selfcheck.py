@@ -176,36 +176,43 @@ def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
     return {"ok": not any(f["severity"] == "error" for f in dicts), "findings": dicts, **facts}
 
 
-def live_check(runtime: Any) -> dict[str, Any]:  # Runtime, imported lazily (runpod-free for --static)
+def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]:  # Runtime (lazy: --static)
+    """yield_to_jobs: start each step (diagnose, the smoke job) only while no job runs, so the check
+    in the background never holds ComfyUI while a real job waits for it."""
     from handler.diagnose import diagnose
     from handler.generate import generate
     from workflows.request import DiagnoseRequest, GenerateRequest
 
+    def idle() -> None:
+        if yield_to_jobs:
+            runtime.wait_idle(timeout=600)
+
     t0 = time.perf_counter()
+    idle()
     report = diagnose(runtime, DiagnoseRequest())
     findings = [
         f
         for f in report["findings"]
         if f["severity"] == "error" and f.get("workflow") in (None, *_cpu_or_default(runtime))
     ]
-    smoke: dict[str, Any]
-    result = (
-        generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
-        if "smoke_image" in runtime.registry.entries
-        else {}
-    )
-    if "error_code" in result:
-        smoke = {"ok": False, "error_code": result["error_code"], "message": result["error_message"]}
-        findings.append(
-            {
-                "code": "SMOKE_FAILED",
-                "severity": "error",
-                "message": result["error_message"],
-                "fix": "See logs_tail of the smoke run.",
-            }
-        )
-    else:
-        smoke = {"ok": bool(result.get("outputs")), "ms": result.get("timings", {}).get("total_ms")}
+    smoke: dict[str, Any] = {}
+    if "smoke_image" in runtime.registry.entries:
+        idle()
+        try:
+            result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
+            smoke = {"ok": bool(result.get("outputs")), "ms": result.get("timings", {}).get("total_ms")}
+        except Exception as exc:  # JobError from generate, or anything unexpected: a finding either way
+            code = getattr(exc, "code", "INTERNAL_ERROR")
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            smoke = {"ok": False, "error_code": code, "message": message}
+            findings.append(
+                {
+                    "code": "SMOKE_FAILED",
+                    "severity": "error",
+                    "message": f"the smoke workflow failed with {code}: {message}",
+                    "fix": getattr(exc, "fix", None) or "See logs_tail of the smoke run.",
+                }
+            )
     return {
         "ok": not findings,
         "findings": findings,
@@ -234,23 +241,41 @@ def summary_line(result: dict[str, Any]) -> str:
 BACKGROUND_DELAY_S = 1.0
 
 
-def live_check_at_start(runtime: Any) -> bool:
-    """Strict mode: block and refuse to take jobs on errors. Otherwise: check in the background."""
+def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None
+    """Strict mode: check now, and return the cause that keeps the worker from taking jobs (None: ok).
+    Otherwise: check in the background (it never delays or blocks a job) and return None."""
+    from handler.state import Cause
+
     if runtime.settings.self_check_strict:
-        result = live_check(runtime)
+        try:
+            result = live_check(runtime)
+        except Exception as exc:  # never a traceback out of the start: a cause the user can read
+            print(f"self-check: could not run: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return Cause("SELF_CHECK_FAILED", f"the start-up self-check could not run: {type(exc).__name__}: {exc}")
         print(summary_line(result), file=sys.stderr, flush=True)
-        return bool(result["ok"])
+        if result["ok"]:
+            return None
+        first = result["findings"][0]
+        return Cause(
+            "SELF_CHECK_FAILED",
+            f"SELF_CHECK_STRICT=1: {len(result['findings'])} error finding(s); first: [{first['code']}] "
+            f"{first['message']}",
+            {"findings": result["findings"], "smoke": result["smoke"]},
+        )
+
+    if not runtime.settings.self_check_at_start:
+        return None
 
     def background() -> None:
         try:
-            print(summary_line(live_check(runtime)), file=sys.stderr, flush=True)
+            print(summary_line(live_check(runtime, yield_to_jobs=True)), file=sys.stderr, flush=True)
         except Exception as exc:
             print(f"self-check: could not run: {exc}", file=sys.stderr, flush=True)
 
     timer = threading.Timer(BACKGROUND_DELAY_S, background)
     timer.name, timer.daemon = "selfcheck", True
     timer.start()
-    return True
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
 """The RunPod entry point: `python -m handler.worker [runpod flags]`.
 
-Started by entrypoint.sh beside ComfyUI, so the runpod import (~2 s) overlaps ComfyUI's boot. It
-waits for ComfyUI to answer, runs the live self-check, then takes jobs. `handle(job)` stays short:
-parse -> dispatch -> respond; failures become the documented error shape here and only here.
+Started by entrypoint.sh. It starts ComfyUI itself (handler.supervisor) before importing the
+runpod SDK, so the slow import overlaps ComfyUI's boot, and then ALWAYS starts the SDK: whatever
+state ComfyUI or the configuration is in, every job gets an answer — the result, or the cause
+(code, message, fix, logs_tail) of why this worker can't run it. Nothing here exits before the SDK
+has started. `handle(job)` stays short: parse -> dispatch -> respond; failures become the
+documented error shape here and only here.
 """
 
 from __future__ import annotations
@@ -10,20 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 import traceback
 from typing import Any
-
-import runpod
 
 from handler.config import Settings
 from handler.diagnose import diagnose
 from handler.generate import generate
 from handler.health import health
 from handler.runtime import Runtime, redact
+from handler.state import Cause, State, WorkerState
 from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 
+_IMPORTED_AT = time.time()
 log = logging.getLogger("handler")
 _runtime: Runtime | None = None
 
@@ -35,14 +39,15 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def error_response(rt: Runtime, exc: JobError) -> dict[str, Any]:
+def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dict[str, Any]:
     """The FAILED shape. RunPod marks a job FAILED when `error` is set, and keeps only that string
     (the local API drops `output` of failed jobs), so `error` is our error object as a JSON string;
     the same fields also ride in `output` for RunPod cloud, which keeps it."""
     spec = exc.spec
     body = exc.body()
     if spec.comfy_involved:
-        body["logs_tail"] = rt.logs_tail()
+        # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
+        body["logs_tail"] = rt.logs_tail(job=None if exc.code in _CAUSE_CODES else job_id)
     secrets = rt.settings.secrets()
     text = json.dumps(body, default=str)
     if secrets:
@@ -63,6 +68,8 @@ def _progress_sink(job: dict[str, Any], interval: float):
         if now - last >= interval:
             last = now
             try:
+                import runpod
+
                 runpod.serverless.progress_update(job, update)
             except Exception:  # progress is best effort
                 log.debug("progress_update failed", exc_info=True)
@@ -70,8 +77,28 @@ def _progress_sink(job: dict[str, Any], interval: float):
     return send
 
 
+_CAUSE_CODES = frozenset(
+    {
+        "COMFY_STARTING",
+        "COMFY_START_FAILED",
+        "COMFY_START_TIMEOUT",
+        "COMFY_PORT_IN_USE",
+        "COMFY_CUDA_MISMATCH",
+        "COMFY_PACK_KILLED_START",
+        "COMFY_MODEL_PATHS_INVALID",
+        "COMFY_CRASH_LOOP",
+        "SELF_CHECK_FAILED",
+    }
+)
+
+
 def handle(job: dict[str, Any]) -> dict[str, Any]:
+    arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
     rt = runtime()
+    job_id = str(job.get("id", "local"))
+    if rt.state is not None:
+        rt.state.phase("first_job_taken")
+    rt.begin_job(job_id)
     try:
         request = parse_request(job.get("input"))
         if isinstance(request, TestRequest):
@@ -79,12 +106,14 @@ def handle(job: dict[str, Any]) -> dict[str, Any]:
         if isinstance(request, DiagnoseRequest):
             return diagnose(rt, request)
         assert isinstance(request, GenerateRequest)
-        return generate(rt, request, str(job.get("id", "local")), _progress_sink(job, rt.settings.progress_interval_s))
+        rt.require_ready(arrived + (request.timeout_s or rt.settings.timeout_s))
+        sink = _progress_sink(job, rt.settings.progress_interval_s)
+        return generate(rt, request, job_id, sink, arrived=arrived)
     except JobError as exc:
-        log.warning("job %s failed: %s: %s", job.get("id"), exc.code, redact(exc.message, rt.settings.secrets()))
-        return error_response(rt, exc)
+        log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, rt.settings.secrets()))
+        return error_response(rt, exc, job_id)
     except Exception as exc:
-        log.exception("unexpected error in job %s", job.get("id"))
+        log.exception("unexpected error in job %s", job_id)
         return error_response(
             rt,
             JobError(
@@ -92,27 +121,35 @@ def handle(job: dict[str, Any]) -> dict[str, Any]:
                 f"{type(exc).__name__}: {exc}"[:500],
                 {"traceback": traceback.format_exc().splitlines()[-6:]},
             ),
+            job_id,
         )
+    finally:
+        rt.end_job(job_id)
 
 
-def wait_until_ready(rt: Runtime) -> bool:
-    """Poll ComfyUI every 50 ms until it answers; False (with the reason printed) on death or timeout."""
-    deadline = time.monotonic() + rt.settings.ready_timeout_s
-    while time.monotonic() < deadline:
-        if rt.comfy_process_alive() is False:
-            _print_failure(rt, "ComfyUI exited during start-up")
-            return False
-        if rt.comfy.is_up(timeout=0.5):
-            return True
-        time.sleep(0.05)
-    _print_failure(rt, f"ComfyUI did not answer /system_stats within {rt.settings.ready_timeout_s:g} s")
-    return False
+def _on_ready(rt: Runtime, first: bool) -> Cause | None:
+    """ComfyUI answers (at start or after a restart): follow its events; at start, self-check."""
+    rt.forget_object_info()
+    rt.events.start()
+    # Fetch the node definitions every job needs now, off the critical path; a job arriving
+    # meanwhile shares this one fetch (Runtime.object_info is single-flight).
+    threading.Thread(target=_warm_object_info, args=(rt,), name="object-info", daemon=True).start()
+    if first:
+        from handler.selfcheck import live_check_at_start
+
+        cause = live_check_at_start(rt)
+        if cause is not None:
+            print(f"worker: not taking jobs: [{cause.code}] {cause.message}", file=sys.stderr, flush=True)
+            return cause
+    print(f"worker: ComfyUI ready at {rt.settings.comfy_url}; taking jobs", file=sys.stderr, flush=True)
+    return None
 
 
-def _print_failure(rt: Runtime, reason: str) -> None:
-    print(f"worker: {reason}; last ComfyUI log lines:", file=sys.stderr)
-    for line in rt.logs_tail(50):
-        print(f"  | {line}", file=sys.stderr)
+def _warm_object_info(rt: Runtime) -> None:
+    try:
+        rt.object_info()
+    except Exception:  # the job that needs it will report ComfyUI's state itself
+        log.debug("could not prefetch /object_info", exc_info=True)
 
 
 def _preload() -> None:
@@ -124,19 +161,50 @@ def _preload() -> None:
         import runpod.serverless.modules.rp_fastapi  # noqa: F401
 
 
+def start_worker(settings: Settings) -> Runtime:
+    """The runtime with its state machine, ComfyUI's output log and ComfyUI's supervisor running.
+    Never raises for anything ComfyUI or the configuration does: that becomes the state's cause."""
+    from handler.supervisor import Supervisor, open_log
+
+    global _runtime
+    state = WorkerState(origin=settings.entrypoint_started_at)
+    comfy_log = open_log(settings)
+    rt = Runtime.for_worker(settings, state, comfy_log)
+    _runtime = rt
+    rt.supervisor = Supervisor(settings, state, comfy_log, on_ready=lambda first: _on_ready(rt, first))
+    try:
+        rt.supervisor.start()
+    except Exception as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
+        state.set(
+            State.BROKEN,
+            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(rt.supervisor.command[:2])}): {exc}"),
+        )
+    state.phase("handler_imported", at=_IMPORTED_AT)
+    return rt
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rt = runtime()
-    _preload()
-    if not wait_until_ready(rt):
-        return 1
-    rt.events.start(wait=1.0)
-    print(f"worker: ComfyUI ready at {rt.settings.comfy_url}; taking jobs", file=sys.stderr, flush=True)
-    from handler.selfcheck import live_check_at_start
+    rt = start_worker(Settings.from_env())
+    try:
+        import runpod  # ~1.5 s, while ComfyUI boots
+    except BaseException:  # a worker without the SDK can't answer anything: the one exit before start
+        rt.supervisor.stop()
+        raise
+    try:
+        _preload()
+    except Exception:  # best effort: only a head start
+        log.warning("preloading failed", exc_info=True)
+    from handler.supervisor import stop_on_sigterm
 
-    if not live_check_at_start(rt):
-        return 1
-    runpod.serverless.start({"handler": handle})
+    stop_on_sigterm(rt.supervisor)
+    assert rt.state is not None
+    rt.state.phase("sdk_started")
+    print(f"worker: job API starting (ComfyUI {rt.state.state.value})", file=sys.stderr, flush=True)
+    try:
+        runpod.serverless.start({"handler": handle})
+    finally:
+        rt.supervisor.stop()
     return 0
 
 

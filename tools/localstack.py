@@ -28,16 +28,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _http_ok(url: str, body: dict | None = None, timeout: float = 2.0) -> bool:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
 @dataclass
 class LocalStack:
     run_dir: Path
@@ -135,20 +125,42 @@ class LocalStack:
         if wait:
             self.wait_ready(wait)
 
-    def worker_ready(self) -> bool:
-        return _http_ok(f"{self.api_url}/runsync", {"input": {"mode": "test"}}, timeout=5)
+    def health(self, timeout: float = 5.0) -> dict | None:
+        """The worker's `test` answer, or None while its job API is not listening."""
+        req = urllib.request.Request(
+            f"{self.api_url}/runsync",
+            data=json.dumps({"input": {"mode": "test"}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read()).get("output")
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
 
-    def wait_ready(self, timeout: float) -> None:
+    def worker_ready(self) -> bool:
+        return (self.health() or {}).get("state") == "ready"
+
+    def wait_state(self, states: tuple[str, ...], timeout: float) -> dict:
+        """Poll `test` until the worker's state is one of `states`; its last answer."""
         deadline = time.monotonic() + timeout
+        last = None
         while time.monotonic() < deadline:
             if self.pid() is None:
-                raise RuntimeError(f"the stack exited during start-up; see {self.log_file}:\n{self.tail()}")
-            if _http_ok(f"{self.comfy_url}/system_stats", timeout=1) and self.worker_ready():
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the stack did not become ready within {timeout} s:\n{self.tail()}")
+                raise RuntimeError(f"the stack exited; see {self.log_file}:\n{self.tail()}")
+            last = self.health()
+            if last is not None and last.get("state") in states:
+                return last
+            time.sleep(0.1)
+        raise TimeoutError(f"the worker did not reach {states} within {timeout} s (last: {last}):\n{self.tail()}")
+
+    def wait_ready(self, timeout: float) -> None:
+        answer = self.wait_state(("ready", "broken"), timeout)
+        if answer.get("state") != "ready":
+            raise RuntimeError(f"the worker is broken: {answer.get('cause')}:\n{self.tail()}")
 
     def comfy_pid(self) -> int | None:
+        """ComfyUI's PID, as the worker's supervisor wrote it."""
         try:
             return int((self.run_dir / "comfyui.pid").read_text())
         except (OSError, ValueError):

@@ -37,8 +37,64 @@ CODES: dict[str, Code] = {
         ),
         Code(
             "COMFY_DIED",
-            "ComfyUI crashed during the job (often out of memory). See logs_tail; the worker is recycled.",
+            "ComfyUI crashed during the job (often out of memory): see logs_tail. The worker restarts ComfyUI "
+            "itself (restart_count in mode=test); retry the job, with a lighter workflow if it was memory.",
             True,
+        ),
+        # Why ComfyUI is not ready (handler.state / workflows.startup_log). A deterministic
+        # misconfiguration does not ask RunPod for a fresh worker: it would fail the same way after
+        # another cold start. A host-specific or transient failure does.
+        Code(
+            "COMFY_STARTING",
+            "ComfyUI is still starting: retry in a few seconds (see phases for where the start is).",
+            True,
+        ),
+        Code(
+            "COMFY_START_FAILED",
+            "ComfyUI ended at start with the Python error in the message: fix what it names (a missing "
+            "dependency, a bad flag in COMFY_EXTRA_ARGS) and redeploy. logs_tail has its output.",
+            True,
+        ),
+        Code(
+            "COMFY_START_TIMEOUT",
+            "ComfyUI did not answer within COMFY_READY_TIMEOUT: see phases and logs_tail for the slow step "
+            "(a pack, a slow volume, a model loaded at start) and fix it or raise COMFY_READY_TIMEOUT.",
+            True,
+        ),
+        Code(
+            "COMFY_PORT_IN_USE",
+            "Another process in the container holds ComfyUI's port: stop it or set COMFY_PORT to a free port.",
+            True,
+        ),
+        Code(
+            "COMFY_CUDA_MISMATCH",
+            "The image's torch/CUDA build does not fit this host's GPU driver: pick a CUDA build the "
+            "endpoint's GPUs support (or restrict the endpoint's CUDA versions). The worker is recycled.",
+            True,
+            True,
+        ),
+        Code(
+            "COMFY_PACK_KILLED_START",
+            "A custom node pack ended ComfyUI's process while being imported: remove or fix the pack the "
+            "message names (test packs one at a time), then redeploy.",
+            True,
+        ),
+        Code(
+            "COMFY_MODEL_PATHS_INVALID",
+            "extra_model_paths.yaml can't be read (line and column in the message): fix the YAML and redeploy.",
+            True,
+        ),
+        Code(
+            "COMFY_CRASH_LOOP",
+            "ComfyUI kept dying and the worker stopped restarting it (see last_death and logs_tail); the "
+            "worker is recycled.",
+            True,
+            True,
+        ),
+        Code(
+            "SELF_CHECK_FAILED",
+            "SELF_CHECK_STRICT=1 and the start-up self-check found errors: fix the findings listed, or set "
+            "SELF_CHECK_STRICT=0 to take jobs anyway.",
             True,
         ),
         Code("NO_IMAGE", "This workflow needs an input image: send input.image_base64 or input.images.", False),

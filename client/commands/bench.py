@@ -81,6 +81,17 @@ def _row(result: JobResult) -> dict[str, Any]:
     }
 
 
+def _worker_phases(api: Any, settings: Any) -> dict[str, Any] | None:
+    """Where the worker's cold start went (its `test` answer's phases: seconds since its entrypoint)."""
+    try:
+        result = submit_and_wait(
+            api, {"mode": "test"}, timeout_s=settings.timeout_s, poll_interval_s=settings.poll_interval_s
+        )
+    except ClientError:
+        return None
+    return (result.output or {}).get("phases") if isinstance(result.output, dict) else None
+
+
 def run_bench(
     api: Backend,
     settings: Settings,
@@ -148,6 +159,8 @@ def run_bench(
         "first_execution_s": first.get("execution_s") if first else None,
         "warm_delay_p50_s": round(statistics.median(warm_delays), 3) if warm_delays else None,
     }
+    if phases := _worker_phases(api, settings):
+        cold["worker_phases_s"] = phases
     if first is not None and first.get("delay_s") is None:
         cold["note"] = "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
     result: dict[str, Any] = {

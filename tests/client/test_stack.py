@@ -310,6 +310,9 @@ def test_bench_reports_percentiles_and_cost(stack, tmp_path: Path):
     assert result["cost"]["per_output_usd"] > 0 and "docs.runpod.io" in result["cost"]["price_source"]
     assert "delayTime" in result["cold_start"]["note"]  # the local API reports none
     assert "p95" in (tmp_path / "bench.md").read_text()
+    phases = result["cold_start"]["worker_phases_s"]  # where the worker's cold start went
+    assert phases["comfyui_process_started"] <= phases["comfyui_ready"] and "rp_test_nodes" in phases["pack_imports_s"]
+    assert "worker start phases" in (tmp_path / "bench.md").read_text()
 
 
 # --- direct to ComfyUI -----------------------------------------------------------------------------

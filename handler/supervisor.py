@@ -1,0 +1,267 @@
+"""The worker owns ComfyUI's process: start it, read its output, notice its death, restart it.
+
+One long-lived thread runs the loop below (all spawns come from it, so the child's parent-death
+signal stays armed); one reader thread per process pipes ComfyUI's output into handler.comfylog.
+
+    spawn -> poll /system_stats every 50 ms -> ready -> wait for the process to end -> classify
+          -> restart with backoff (at most COMFY_MAX_RESTARTS in RESTART_WINDOW_S) or give up
+
+A start that fails the first time is not retried: same image, same config, same failure — the
+state turns broken with the cause, and every job answers with it. A death after ComfyUI was ready
+(out of memory, a node crashing the process) is restarted: the next job usually runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from comfyui_client import ComfyClient
+from handler.comfylog import ComfyLog
+from handler.config import Settings, process_environment
+from handler.state import Cause, State, WorkerState
+from workflows.startup_log import StartFailure, classify_start_failure, parse_import_report
+
+log = logging.getLogger("handler.supervisor")
+
+POLL_S = 0.05
+RESTART_WINDOW_S = 600.0
+_PR_SET_PDEATHSIG = 1
+
+
+def comfy_command(s: Settings) -> list[str]:
+    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble)."""
+    command = [
+        s.comfy_python,
+        str(s.comfy_main),
+        "--listen",
+        s.comfy_host,
+        "--port",
+        str(s.comfy_port),
+        "--disable-auto-launch",
+        "--input-directory",
+        str(s.input_dir),
+        "--output-directory",
+        str(s.output_dir),
+        "--temp-directory",
+        str(s.temp_dir),
+        "--user-directory",
+        str(s.user_dir),
+        "--database-url",
+        f"sqlite:///{s.user_dir}/comfyui.db",
+    ]
+    if s.extra_model_paths is not None and s.extra_model_paths.is_file():
+        command += ["--extra-model-paths-config", str(s.extra_model_paths)]
+    return command + list(s.comfy_extra_args)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _cause(failure: StartFailure) -> Cause:
+    details = {"evidence": list(failure.evidence)}
+    if failure.pack:
+        details["pack"] = failure.pack
+    return Cause(failure.code, failure.message, details)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: Settings,
+        state: WorkerState,
+        comfy_log: ComfyLog,
+        *,
+        on_ready: Callable[[bool], Cause | None] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        """on_ready(first): called each time ComfyUI answers; a Cause returned marks the worker broken
+        (the strict self-check)."""
+        self.settings, self.state, self.log = settings, state, comfy_log
+        self.on_ready = on_ready
+        self.command = command or comfy_command(settings)
+        self.client = ComfyClient(settings.comfy_url, timeout=2.0)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._deaths: list[float] = []
+        self._thread: threading.Thread | None = None
+
+    # --- process ----------------------------------------------------------------------------
+    def spawn(self) -> subprocess.Popen[bytes]:
+        s = self.settings
+        for d in (s.input_dir, s.output_dir, s.temp_dir, s.user_dir):
+            with contextlib.suppress(OSError):
+                d.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**process_environment(), "PYTHONUNBUFFERED": "1"},
+            cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
+            preexec_fn=_die_with_parent,
+        )
+        self.proc = proc
+        if s.comfy_pid_file is not None:
+            with contextlib.suppress(OSError):
+                s.comfy_pid_file.parent.mkdir(parents=True, exist_ok=True)
+                s.comfy_pid_file.write_text(str(proc.pid))
+        self._reader = threading.Thread(target=self._read, args=(proc,), name="comfy-output", daemon=True)
+        self._reader.start()
+        self.state.phase("comfyui_process_started")
+        return proc
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.log.write(raw.decode("utf-8", "replace"))
+        proc.stdout.close()
+
+    def alive(self) -> bool | None:
+        return None if self.proc is None else self.proc.poll() is None
+
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def start(self) -> Supervisor:
+        self.spawn()
+        self._thread = threading.Thread(target=self._run, name="comfy-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self.settings.comfy_pid_file is not None:
+            self.settings.comfy_pid_file.unlink(missing_ok=True)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # never leave the state hanging in starting/restarting
+            log.exception("the ComfyUI supervisor failed")
+            self.state.set(
+                State.BROKEN, Cause("COMFY_START_FAILED", f"the worker could not (re)start ComfyUI: {exc}"[:500])
+            )
+
+    def _loop(self) -> None:
+        proc = self.proc
+        assert proc is not None
+        first = True
+        while not self._stop.is_set():
+            spawned_at = self.log.count
+            ready = self._await_ready(proc, spawned_at)
+            if self._stop.is_set():
+                return
+            if ready:
+                self._record_imports(spawned_at, first)
+                cause = self.on_ready(first) if self.on_ready else None
+                if cause is not None:
+                    self.state.set(State.BROKEN, cause)
+                    return  # the strict self-check failed: nothing a restart would change
+                self.state.phase("comfyui_ready")
+                self.state.set(State.READY)
+                code = proc.wait()
+                if self._stop.is_set():
+                    return
+                # Say so at once; the cause is refined below once the last output is read.
+                self.state.set(State.RESTARTING, Cause("COMFY_DIED", f"ComfyUI's process ended (code {code})"))
+            else:
+                code = proc.returncode
+            failure = self._classify(spawned_at, code, was_ready=ready)
+            self.state.died(_cause(failure))
+            log.warning("ComfyUI ended (%s): %s", failure.code, failure.message)
+            if first and not ready:
+                self.state.set(State.BROKEN, _cause(failure))
+                return
+            first = False
+            if not self._may_restart():
+                self.state.set(
+                    State.BROKEN,
+                    Cause(
+                        "COMFY_CRASH_LOOP",
+                        f"ComfyUI died {len(self._deaths)} times within {RESTART_WINDOW_S:g} s; "
+                        f"the worker stopped restarting it. Last death: {failure.message}",
+                        {"last_death": failure.code, "evidence": list(failure.evidence)},
+                    ),
+                )
+                return
+            self.state.restarting(_cause(failure))
+            backoff = self.settings.comfy_restart_backoff_s * 2 ** (len(self._deaths) - 1)
+            if self._stop.wait(min(backoff, 30.0)):
+                return
+            proc = self.spawn()
+
+    def _await_ready(self, proc: subprocess.Popen[bytes], spawned_at: int) -> bool:
+        """Poll until ComfyUI answers (True) or its process ends (False). Past the ready timeout the
+        worker is broken with COMFY_START_TIMEOUT, but keeps polling: a slow start may still end."""
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        timed_out = False
+        while not self._stop.is_set():
+            if proc.poll() is not None:
+                return False
+            if self.client.is_up(timeout=0.5):
+                return True
+            if not timed_out and time.monotonic() >= deadline:
+                timed_out = True
+                failure = classify_start_failure(
+                    self.log.lines_since(spawned_at), timed_out_after=self.settings.ready_timeout_s
+                )
+                self.state.set(State.BROKEN, _cause(failure))
+            self._stop.wait(POLL_S)
+        return False
+
+    def _classify(self, spawned_at: int, code: int | None, *, was_ready: bool) -> StartFailure:
+        if self._reader is not None:
+            self._reader.join(1.0)  # the last lines (the traceback) are still in the pipe
+        return classify_start_failure(self.log.lines_since(spawned_at), exit_code=code, was_ready=was_ready)
+
+    def _record_imports(self, spawned_at: int, first: bool) -> None:
+        if not first:
+            return
+        packs = parse_import_report("\n".join(self.log.lines_since(spawned_at)))
+        self.state.pack_imports.update({p.name: p.seconds for p in packs})
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self._deaths = [t for t in self._deaths if now - t < RESTART_WINDOW_S] + [now]
+        return len(self._deaths) <= self.settings.comfy_max_restarts
+
+
+def open_log(settings: Settings) -> ComfyLog:
+    return ComfyLog(
+        settings.comfy_log,
+        max_bytes=int(settings.comfy_log_max_mb * 1024 * 1024),
+        secrets=settings.secrets(),
+        echo=sys.stdout,
+    )
+
+
+def stop_on_sigterm(supervisor: Supervisor) -> None:
+    """SIGTERM (RunPod stopping the worker) stops ComfyUI too, then ends the worker. The SDK's local
+    API server installs its own handler while it runs; the worker stops ComfyUI when it returns."""
+
+    def handler(signum: int, _frame: object) -> None:
+        supervisor.stop(timeout=5)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
