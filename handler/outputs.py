@@ -137,7 +137,7 @@ class S3Store:
         secret_key: str | None,
         bucket: str,
         region: str | None = None,
-        expires_s: int = 24 * 3600,
+        expires_s: int = 3600,
     ) -> None:
         import boto3  # only workers that use a bucket pay for the import
 

@@ -12,6 +12,7 @@ from typing import Any
 from comfyui_client import ComfyClient, EventStream
 from handler.config import Settings
 from workflows.registry import Registry, default_registry
+from workflows.secrets import redact as _redact
 
 
 @dataclass
@@ -36,7 +37,12 @@ class Runtime:
         s = self.settings
         assert s.bucket_endpoint_url
         return S3Store(
-            s.bucket_endpoint_url, s.bucket_access_key_id, s.bucket_secret_access_key, s.bucket_name, s.bucket_region
+            s.bucket_endpoint_url,
+            s.bucket_access_key_id,
+            s.bucket_secret_access_key,
+            s.bucket_name,
+            s.bucket_region,
+            expires_s=s.presign_expires_s,
         )
 
     def object_info(self, refresh: bool = False) -> dict[str, Any]:
@@ -83,6 +89,5 @@ class Runtime:
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    """Kept for existing imports: the one implementation is workflows.secrets.redact."""
+    return _redact(text, secrets)

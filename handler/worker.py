@@ -23,6 +23,11 @@ from handler.health import health
 from handler.runtime import Runtime, redact
 from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
+from workflows.secrets import redact_data
+
+# Output file content (base64) is passed through unscanned: ComfyUI runs without the worker's secrets
+# (handler.config.comfy_environment), so no file it writes can hold one.
+_FILE_CONTENT_KEYS = frozenset({"base64", "video_base64"})
 
 log = logging.getLogger("handler")
 _runtime: Runtime | None = None
@@ -71,7 +76,26 @@ def _progress_sink(job: dict[str, Any], interval: float):
 
 
 def handle(job: dict[str, Any]) -> dict[str, Any]:
+    """Every response, success included, leaves with every secret of the environment masked."""
     rt = runtime()
+    return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _FILE_CONTENT_KEYS)
+
+
+class _RedactingStream:
+    """stdout/stderr of the worker with every secret masked: the SDK prints, logging and tracebacks alike."""
+
+    def __init__(self, stream: Any, secrets: list[str]) -> None:
+        self._stream, self._secrets = stream, secrets
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _handle(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
     try:
         request = parse_request(job.get("input"))
         if isinstance(request, TestRequest):
@@ -125,8 +149,11 @@ def _preload() -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rt = runtime()
+    if rt.settings.secrets():
+        sys.stdout = _RedactingStream(sys.stdout, rt.settings.secrets())
+        sys.stderr = _RedactingStream(sys.stderr, rt.settings.secrets())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _preload()
     if not wait_until_ready(rt):
         return 1
