@@ -57,7 +57,7 @@ class Settings:
     self_check_strict: bool = False
     progress_interval_s: float = 0.5
     policy: JobPolicy = field(default_factory=JobPolicy)
-    max_input_pixels: int = 128 * 1024 * 1024  # every frame of every input image, summed
+    max_input_pixels: int = 64 * 1024 * 1024  # every frame of every input image, summed
     presign_expires_s: int = 3600
     secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
 
@@ -98,7 +98,7 @@ class Settings:
                 max_frames=_int(env, "MAX_FRAMES", 1024),
                 max_batch=_int(env, "MAX_BATCH", 64),
             ),
-            max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 128 * 1024 * 1024),
+            max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024),
             presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 3600), 7 * 24 * 3600)),
             secret_values=secret_values(env),
         )

@@ -25,6 +25,7 @@ class OutputFile:
     path: Path
     size_bytes: int
     meta: dict[str, Any]
+    source: str = "output"  # ComfyUI's directory: output | temp | input
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path])
                     path,
                     path.stat().st_size,
                     {},
+                    item.get("type", "output"),
                 )
 
 
