@@ -25,9 +25,10 @@ from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 from workflows.secrets import redact_data
 
-# Output file content (base64) is passed through unscanned: ComfyUI runs without the worker's secrets
-# (handler.config.comfy_environment), so no file it writes can hold one.
-_FILE_CONTENT_KEYS = frozenset({"base64", "video_base64"})
+# Passed through unscanned: output file content (base64) — ComfyUI runs without the worker's secrets
+# (handler.config.comfy_environment), so no file it writes can hold one — and the presigned URLs the
+# worker itself made, which carry the bucket's access key id (an identifier; never the secret key).
+_UNSCANNED_KEYS = frozenset({"base64", "video_base64", "url", "video_url"})
 
 log = logging.getLogger("handler")
 _runtime: Runtime | None = None
@@ -78,7 +79,7 @@ def _progress_sink(job: dict[str, Any], interval: float):
 def handle(job: dict[str, Any]) -> dict[str, Any]:
     """Every response, success included, leaves with every secret of the environment masked."""
     rt = runtime()
-    return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _FILE_CONTENT_KEYS)
+    return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _UNSCANNED_KEYS)
 
 
 class _RedactingStream:
