@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -54,37 +55,65 @@ def _tree(roots: Iterable[Path]) -> set[str]:
     return seen
 
 
+class _Activity:
+    """Jobs in flight in this process, and the directory listing taken when the first one began.
+
+    What is new under ComfyUI's directories when the last one ends was written by those jobs
+    (they are the only thing that makes ComfyUI write), wherever it is: their own folders, a dataset
+    folder, a subfolder a pack chose. The sweep waits for the last job so it never removes a file a
+    concurrent job is still using.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.baseline: set[str] = set()
+
+    def begin(self, roots: tuple[Path, ...]) -> None:
+        with self.lock:
+            if self.active == 0:
+                self.baseline = _tree(roots)
+            self.active += 1
+
+    def end(self, roots: tuple[Path, ...]) -> None:
+        with self.lock:
+            self.active -= 1
+            if self.active > 0:
+                return
+            for name in sorted(_tree(roots) - self.baseline, key=len, reverse=True):  # files, then their dirs
+                try:
+                    if os.path.isdir(name) and not os.path.islink(name):
+                        os.rmdir(name)
+                    else:
+                        os.unlink(name)
+                except OSError:
+                    pass
+
+
+_ACTIVITY = _Activity()
+
+
 @dataclass
 class JobFiles:
-    """Everything a job caused to be written, removed once the response is built.
-
-    `roots` (ComfyUI's input, output and temp directories) are listed before the job runs; whatever
-    is new under them afterwards was written by this job (a worker runs one job at a time) and goes,
-    wherever it is: the job's own folder, a dataset folder, a subfolder a pack chose.
-    """
+    """Everything a job caused to be written, removed once the response is built: its stored inputs
+    and folders at once, anything else it wrote under `roots` when no other job is running (_Activity)."""
 
     paths: list[Path] = field(default_factory=list)
     dirs: list[Path] = field(default_factory=list)
     roots: tuple[Path, ...] = ()
-    before: set[str] | None = None
 
-    def snapshot(self) -> None:
-        self.before = _tree(self.roots)
+    def __enter__(self) -> JobFiles:
+        _ACTIVITY.begin(self.roots)
+        return self
 
-    def cleanup(self) -> None:
-        for path in self.paths:
-            path.unlink(missing_ok=True)
-        new = sorted(_tree(self.roots) - self.before, key=len, reverse=True) if self.before is not None else []
-        for name in new:  # deepest first: files, then the directories they were in
-            try:
-                if os.path.isdir(name) and not os.path.islink(name):
-                    os.rmdir(name)
-                else:
-                    os.unlink(name)
-            except OSError:
-                pass
-        for directory in self.dirs:  # the job's own folders, also when it failed before the snapshot
-            shutil.rmtree(directory, ignore_errors=True)
+    def __exit__(self, *_: object) -> None:
+        try:
+            for path in self.paths:
+                path.unlink(missing_ok=True)
+            for directory in self.dirs:
+                shutil.rmtree(directory, ignore_errors=True)
+        finally:
+            _ACTIVITY.end(self.roots)
 
 
 def path_facts(settings: Any, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
@@ -365,7 +394,7 @@ def generate(
         dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],
         roots=(settings.input_dir, settings.output_dir, settings.temp_dir),
     )
-    try:
+    with files:
         resolved = resolve(runtime, request.workflow)
         entry = resolved.entry
         t = _lap(timings, "validate_ms", t0)
@@ -374,7 +403,6 @@ def generate(
         t = _lap(timings, "upload_ms", t)
         judge(runtime, resolved, patched, request, stored)
         t = _lap(timings, "analysis_ms", t)
-        files.snapshot()
         deadline = time.monotonic() + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
         t = _lap(timings, "run_ms", t)
@@ -410,8 +438,6 @@ def generate(
         timings["nodes_ms"] = result.node_ms
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
-    finally:
-        files.cleanup()
 
 
 def _lap(timings: dict[str, Any], name: str, since: float) -> float:

@@ -13,7 +13,7 @@ from workflows.analysis import Context, analyze_workflow, shape_findings
 from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity
 from workflows.paths import PathFact
-from workflows.policy import JobPolicy, policy_findings
+from workflows.policy import JobPolicy, limit_findings, policy_findings
 from workflows.registry import Entry
 
 # Most specific first: a policy refusal ends the judgement before anything else is looked at.
@@ -49,6 +49,8 @@ def judge_before_queue(
     if refused:
         return sorted(refused, key=lambda f: _ORDER.index(f.code))
     errors = [f for f in analyze_workflow(workflow, ctx, entry) if f.severity is Severity.ERROR]
+    if not errors:  # within ComfyUI's own bounds: now the deployment's (MAX_SIDE, MAX_FRAMES, MAX_BATCH)
+        return limit_findings(workflow, policy)
     return sorted(errors, key=lambda f: _ORDER.index(f.code) if f.code in _ORDER else len(_ORDER))
 
 

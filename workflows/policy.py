@@ -10,8 +10,8 @@ the node, the input and the rule:
   them, unless ALLOW_UNSAFE_NODES lists them. Registered workflows are trusted as written.
 - PATH_REFUSED: every input that names a file (workflows.paths) stays inside ComfyUI's input,
   output and temp directories, for every workflow whatever its origin.
-- LIMIT_EXCEEDED: sizes, frames and batch sizes over the deployment's limits (MAX_SIDE, MAX_FRAMES,
-  MAX_BATCH), on top of ComfyUI's own.
+- LIMIT_EXCEEDED (`limit_findings`, judged after ComfyUI's own bounds so a value over both names
+  ComfyUI's): sizes, frames and batch sizes over the deployment's MAX_SIDE, MAX_FRAMES, MAX_BATCH.
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ def policy_findings(
                 )
             )
     findings += path_findings(workflow, paths)
-    findings += limit_findings(workflow, policy)
     return findings
 
 

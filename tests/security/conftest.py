@@ -93,6 +93,11 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probes]:
     stack.start(wait=180)
     # ComfyUI creates some folders the first time its node definitions are listed (input/3d): not a job's doing
     requests.get(f"{stack.comfy_url}/object_info", timeout=60).raise_for_status()
+    # and the worker's background self-check runs a smoke job of its own: let it finish first
+    deadline = time.monotonic() + 120
+    while "self-check:" not in stack.log_file.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"the worker's self-check did not finish:\n{stack.tail()}"
+        time.sleep(0.1)
     p = Probes(stack)
     try:
         yield p
