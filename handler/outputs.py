@@ -142,13 +142,18 @@ class S3Store:
         expires_s: int = 3600,
     ) -> None:
         import boto3  # only workers that use a bucket pay for the import
+        from botocore.config import Config
 
+        # SigV4 presigned URLs: they carry the access key id and a signature, never the secret key, and
+        # expire after `expires_s` (PRESIGN_EXPIRES_S, at most SigV4's 7 days). boto3 would otherwise
+        # sign some endpoints with the legacy SigV2.
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name=region or "us-east-1",
+            config=Config(signature_version="s3v4"),
         )
         self.bucket, self.expires_s = bucket, expires_s
 

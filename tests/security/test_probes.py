@@ -13,12 +13,13 @@ import os
 import time
 
 import pytest
+import requests
 from PIL import Image
 
 from handler.runtime import Runtime
 from tests.conftest import png_base64, stack_settings
 from tests.security.conftest import SECRETS, tree
-from tests.test_handler_inprocess import call
+from tests.test_handler_inprocess import call, s3_server  # noqa: F401 - s3_server is a fixture
 from workflows.ui_convert import MAX_UI_NODES
 
 pytestmark = pytest.mark.stack
@@ -329,3 +330,45 @@ def test_deployment_policy_settings(probes, env, workflow, rule):
     assert body["error_code"] == "POLICY_DENIED" and rule in body["error_message"], body
     if registered is not None:
         assert registered.get("status") == "success", registered
+
+
+# --- S3 keys -----------------------------------------------------------------------------------------
+
+
+def test_outputs_of_one_job_never_share_an_s3_key(probes, s3_server):  # noqa: F811
+    """Two outputs a/x.png and b/x.png of one job once got the same key and one was lost."""
+    import boto3
+
+    key_id, secret = "AKIAPROBEKEY0001", "probe-bucket-secret-0001"
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id=key_id, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    s3.create_bucket(Bucket="probe-outs")
+    rt = Runtime(
+        stack_settings(
+            probes.stack,
+            BUCKET_ENDPOINT_URL=s3_server,
+            BUCKET_ACCESS_KEY_ID=key_id,
+            BUCKET_SECRET_ACCESS_KEY=secret,
+            BUCKET_NAME="probe-outs",
+            PRESIGN_EXPIRES_S="120",
+        )
+    )
+    workflow = {
+        "1": empty(8, 8),
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "a/x"}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "b/x"}},
+    }
+    try:
+        result = call(rt, {"workflow": workflow}, job_id="collide")
+    finally:
+        rt.events.close()
+    urls = [o["url"] for o in result["outputs"]]
+    assert len(urls) == 2 and len(set(urls)) == 2
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="probe-outs", Prefix="collide/")["Contents"])
+    assert keys == ["collide/a/x_00001_.png", "collide/b/x_00001_.png"]
+    bodies = {requests.get(u, timeout=10).content for u in urls}
+    assert len(bodies) == 2  # both images really there, different pixels
+    assert all("X-Amz-Expires=120" in u and key_id in u and secret not in u for u in urls)
+    assert secret not in json.dumps(result)
