@@ -32,6 +32,8 @@ SECRETS = {
     "DB_PASSWORD": "PROBE-db-password-0b7c",
     "PLAIN_LOOKING": "PROBE-listed-value-99e1",  # secret only because SECRET_ENV_VARS lists it
 }
+# Codes that refuse a job (before queueing, or its response before it is sent).
+REFUSALS = frozenset({"POLICY_DENIED", "PATH_REFUSED", "LIMIT_EXCEEDED", "INVALID_IMAGE", "OUTPUT_TOO_LARGE"})
 # Changed by ComfyUI itself while it runs, not by jobs.
 _VOLATILE = ("comfyui.log", "worker.log", "comfy/user/")
 
@@ -66,7 +68,8 @@ class Probes:
         output = envelope.get("output") if isinstance(envelope.get("output"), dict) else {}
         error = json.loads(envelope["error"]) if isinstance(envelope.get("error"), str) else None
         code = (error or output or {}).get("error_code")
-        self.tried.append({"probe": name, "blocked_with": code, "expected": expect, "seconds": round(seconds, 3)})
+        record = {"probe": name, "code": code, "expected": expect, "seconds": round(seconds, 3), "contained": False}
+        self.tried.append(record)
         assert code == expect, f"{name}: expected {expect}, got {code}: {raw[:600]}"
         assert not self.leaked(raw), f"{name}: secrets {self.leaked(raw)} in the response"
         assert tree(self.stack.run_dir) == before, f"{name}: files changed: {tree(self.stack.run_dir) ^ before}"
@@ -74,8 +77,13 @@ class Probes:
             fh.seek(log_size)
             new_log = fh.read().decode("utf-8", "replace")
         assert not self.leaked(new_log), f"{name}: secrets {self.leaked(new_log)} in the worker's log"
-        health = runsync(self.stack, {"mode": "test"})["output"]
+        # healthy afterwards: `test` answers ok (its ComfyUI probe has a 0.5 s timeout; a loaded 2-core
+        # machine may need a few tries)
+        deadline = time.monotonic() + 30
+        while not (health := runsync(self.stack, {"mode": "test"})["output"])["ok"] and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert health["ok"] and health["comfyui_up"], f"{name}: worker unhealthy afterwards: {health}"
+        record["contained"] = True
         return {"envelope": envelope, "error": error, "output": output, "seconds": seconds}
 
 
@@ -105,21 +113,17 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probes]:
         stack.stop()
         results = os.environ.get("SECURITY_RESULTS")
         if results and p.tried:
-            blocked = [t for t in p.tried if t["expected"] is not None and t["blocked_with"] == t["expected"]]
+            blocked = [t for t in p.tried if t["code"] in REFUSALS and t["code"] == t["expected"]]
             codes: dict[str, int] = {}
             for t in blocked:
-                codes[t["blocked_with"]] = codes.get(t["blocked_with"], 0) + 1
-            Path(results).write_text(
-                json.dumps(
-                    {
-                        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "probes_tried": len(p.tried),
-                        "probes_meant_to_be_blocked": sum(1 for t in p.tried if t["expected"] is not None),
-                        "blocked": len(blocked),
-                        "blocked_by_code": dict(sorted(codes.items())),
-                        "probes": p.tried,
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
+                codes[t["code"]] = codes.get(t["code"], 0) + 1
+            summary = {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "probes_tried": len(p.tried),
+                "blocked": len(blocked),
+                "blocked_by_code": dict(sorted(codes.items())),
+                "ran_and_contained": sum(1 for t in p.tried if t["code"] not in REFUSALS and t["contained"]),
+                "escaped": sum(1 for t in p.tried if not t["contained"]),
+                "probes": p.tried,
+            }
+            Path(results).write_text(json.dumps(summary, indent=2) + "\n")
