@@ -72,8 +72,8 @@ CODES: dict[str, Code] = {
         ),
         Code(
             "LIMIT_EXCEEDED",
-            "Lower the size, frame count or batch size under the limit the message names, or raise that limit "
-            "(MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_INPUT_PIXELS, MAX_UI_NODES) on the endpoint.",
+            "Lower the size, frame count, batch size or subgraph nesting under the limit the message names, or "
+            "raise that limit (MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_INPUT_PIXELS) on the endpoint.",
             False,
         ),
         Code("NODE_MISSING", "Install the custom node pack named in the findings, or remove the node.", False),

@@ -737,8 +737,7 @@ def too_large(size: int) -> Finding:
     shown = f"more than {MAX_UI_NODES:,}" if size > MAX_UI_NODES else f"{size:,}"
     return error(
         "LIMIT_EXCEEDED",
-        f"The editor workflow expands to {shown} nodes (its subgraphs nested); the limit is {MAX_UI_NODES:,} "
-        "(MAX_UI_NODES).",
+        f"The editor workflow expands to {shown} nodes (its subgraphs nested); the limit is {MAX_UI_NODES:,}.",
         "Flatten or shrink the subgraphs, or export with Workflow > Export (API) and send that file.",
     )
 
