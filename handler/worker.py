@@ -49,11 +49,9 @@ def error_response(rt: Runtime, exc: JobError) -> dict[str, Any]:
     body = exc.body()
     if spec.comfy_involved:
         body["logs_tail"] = rt.logs_tail()
-    secrets = rt.settings.secrets()
-    text = json.dumps(body, default=str)
-    if secrets:
-        text = redact(text, secrets)
-        body = json.loads(text)
+    # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
+    body = redact_data(json.loads(json.dumps(body, default=str)), tuple(rt.settings.secrets()))
+    text = json.dumps(body)
     response: dict[str, Any] = {"error": text, **body}
     if spec.refresh_worker:
         response["refresh_worker"] = True

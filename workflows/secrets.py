@@ -60,8 +60,9 @@ def listed_names(env: Mapping[str, str]) -> frozenset[str]:
 
 
 def secret_names(env: Mapping[str, str]) -> frozenset[str]:
+    """Names of the environment's secret variables (SECRET_ENV_VARS itself holds names, not a secret)."""
     extra = listed_names(env)
-    return frozenset(k for k in env if is_secret_name(k, extra))
+    return frozenset(k for k in env if k != SECRET_LIST_VARIABLE and is_secret_name(k, extra))
 
 
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
