@@ -114,6 +114,16 @@ def policy_findings(
     return findings
 
 
+def _literal(workflow: Mapping[str, Any], value: Any) -> Any:
+    """The value itself, or the literal `value` of a primitive node it is linked to (PrimitiveInt & co.)."""
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
+        source = workflow.get(str(value[0]))
+        inputs = source.get("inputs") if isinstance(source, dict) else None
+        if isinstance(inputs, dict) and str(source.get("class_type", "")).startswith("Primitive"):
+            return inputs.get("value")
+    return value
+
+
 def limit_findings(workflow: Mapping[str, Any], policy: JobPolicy) -> list[Finding]:
     """Literal sizes, frame counts and batch sizes over this deployment's limits."""
     found = []
@@ -122,6 +132,7 @@ def limit_findings(workflow: Mapping[str, Any], policy: JobPolicy) -> list[Findi
         if not isinstance(inputs, dict):
             continue
         for name, value in inputs.items():
+            value = _literal(workflow, value)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
             if name in SIDE_INPUTS:

@@ -149,6 +149,11 @@ def test_limits():
     assert sorted(f.input for f in found) == ["batch_size", "length", "width"]
     assert all(f.code == "LIMIT_EXCEEDED" for f in found)
     assert limit_findings(wf, JobPolicy(max_side=8192, max_batch=128, max_frames=4096)) == []
+    linked = {
+        "1": {"class_type": "PrimitiveInt", "inputs": {"value": 9000}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": ["1", 0], "height": 8}},
+    }
+    assert [f.node_id for f in limit_findings(linked, JobPolicy())] == ["2"]
 
 
 # --- editor expansion ----------------------------------------------------------------------------
