@@ -146,7 +146,10 @@ ENV COMFY_DIR=/comfyui \
     COMFY_LOG=/var/log/comfyui.log \
     COMFY_EXTRA_ARGS="--disable-api-nodes" \
     HANDLER_PYTHON=/opt/venv/bin/python \
-    HANDLER_ARGS=""
+    HANDLER_ARGS="" \
+    VHS_STRICT_PATHS=1
+# VHS_STRICT_PATHS: VideoHelperSuite's own switch, so its path loaders refuse paths outside ComfyUI's
+# working directory (/comfyui) even where the worker's job policy has been widened (README "Security").
 # Biggest and least often changed first: torch + ComfyUI deps, ComfyUI + packs, baked models.
 COPY --from=comfyui /opt/comfy-venv /opt/comfy-venv
 COPY --from=comfyui /comfyui /comfyui

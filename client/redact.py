@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-MASK = "***"
+from workflows.secrets import MASK as MASK  # re-exported: the one mask for worker and client
+from workflows.secrets import redact as _redact_with
+
 _secrets: set[str] = set()
 
 
@@ -20,10 +22,8 @@ def register(secret: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    """The one implementation is workflows.secrets (shared with the worker)."""
+    return _redact_with(text, sorted(_secrets, key=len, reverse=True))
 
 
 def redact_data(value: Any) -> Any:

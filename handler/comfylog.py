@@ -15,13 +15,9 @@ import time
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from workflows.secrets import redact
+
 PREFIX = "[comfyui] "
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 class ComfyLog:

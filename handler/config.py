@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workflows.policy import JobPolicy
+from workflows.secrets import is_secret_name, listed_names, secret_values
 
 HANDLER_VERSION = "0.1.0"
 
@@ -15,6 +16,13 @@ HANDLER_VERSION = "0.1.0"
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
     try:
         return float(env.get(key, default))
+    except ValueError:
+        return default
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    try:
+        return int(env.get(key, default))
     except ValueError:
         return default
 
@@ -63,6 +71,9 @@ class Settings:
     self_check_at_start: bool = True
     entrypoint_started_at: float | None = None
     registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
+    max_input_pixels: int = 64 * 1024 * 1024  # every frame of every input image, summed
+    presign_expires_s: int = 3600
+    secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,13 +107,26 @@ class Settings:
                 allow_inline=env.get("ALLOW_INLINE_WORKFLOWS", "1") != "0",
                 allow_nodes=_names(env.get("ALLOW_NODES")),
                 deny_nodes=_names(env.get("DENY_NODES")) or frozenset(),
+                allow_unsafe=_names(env.get("ALLOW_UNSAFE_NODES")) or frozenset(),
+                max_side=_int(env, "MAX_SIDE", 4096),
+                max_frames=_int(env, "MAX_FRAMES", 1024),
+                max_batch=_int(env, "MAX_BATCH", 64),
             ),
             **_supervision(env, comfy_dir),
+            max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024),
+            presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 3600), 7 * 24 * 3600)),
+            secret_values=secret_values(env),
         )
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in a response or a log line."""
-        return [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]
+        """Values that must never appear in a response or a log line: every secret of the environment
+        (RUNPOD_API_KEY, any *_KEY / *_TOKEN / *_SECRET / *_PASSWORD, SECRET_ENV_VARS), the bucket keys."""
+        extra = [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]
+        return sorted({*self.secret_values, *extra}, key=len, reverse=True)
+
+
+# Prefixes of variables only the worker uses: RunPod's job URLs and ids, the output bucket.
+_WORKER_ONLY = ("RUNPOD_", "BUCKET_")
 
 
 def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
@@ -138,5 +162,13 @@ def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
     """The environment ComfyUI's process is started with: the worker's, less what ComfyUI must not see.
 
     No PYTHONPATH: our packages must never shadow ComfyUI's own (it has comfy_api, app, utils, ...).
+    No secret (workflows.secrets: RUNPOD_API_KEY, *_TOKEN, ..., SECRET_ENV_VARS) and nothing of RunPod's
+    or the bucket's: ComfyUI needs none of them, and a node that prints its environment (or an error
+    that echoes it) then has nothing to leak.
     """
-    return {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    extra = listed_names(env)
+    return {
+        k: v
+        for k, v in env.items()
+        if k != "PYTHONPATH" and not k.startswith(_WORKER_ONLY) and not is_secret_name(k, extra)
+    }

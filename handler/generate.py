@@ -6,11 +6,15 @@ carries the failure code to the edge (handler.worker).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import stat
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from workflows.errors import JobError
 from workflows.findings import Finding
 from workflows.judge import findings_error, judge_before_queue
 from workflows.patch import PatchError, apply_parameters, scope_outputs
+from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.registry import Entry
 from workflows.request import GenerateRequest
 from workflows.resolve import Resolved, resolve_workflow
@@ -40,23 +45,99 @@ ProgressSink = Callable[[dict[str, Any]], None]
 _DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
 
 
+def _tree(roots: Iterable[Path]) -> set[str]:
+    """Every file and directory under the roots (symlinks not followed)."""
+    seen: set[str] = set()
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            seen.update(os.path.join(dirpath, n) for n in dirnames)
+            seen.update(os.path.join(dirpath, n) for n in filenames)
+    return seen
+
+
+class _Activity:
+    """Jobs in flight in this process, and the directory listing taken when the first one began.
+
+    What is new under ComfyUI's directories when the last one ends was written by those jobs
+    (they are the only thing that makes ComfyUI write), wherever it is: their own folders, a dataset
+    folder, a subfolder a pack chose. The sweep waits for the last job so it never removes a file a
+    concurrent job is still using.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.baseline: set[str] = set()
+
+    def begin(self, roots: tuple[Path, ...]) -> None:
+        with self.lock:
+            if self.active == 0:
+                self.baseline = _tree(roots)
+            self.active += 1
+
+    def end(self, roots: tuple[Path, ...]) -> None:
+        with self.lock:
+            self.active -= 1
+            if self.active > 0:
+                return
+            for name in sorted(_tree(roots) - self.baseline, key=len, reverse=True):  # files, then their dirs
+                try:
+                    if os.path.isdir(name) and not os.path.islink(name):
+                        os.rmdir(name)
+                    else:
+                        os.unlink(name)
+                except OSError:
+                    pass
+
+
+_ACTIVITY = _Activity()
+
+
 @dataclass
 class JobFiles:
-    """Everything a job wrote, removed once the response is built."""
+    """Everything a job caused to be written, removed once the response is built: its stored inputs
+    and folders at once, anything else it wrote under `roots` when no other job is running (_Activity)."""
 
     paths: list[Path] = field(default_factory=list)
     dirs: list[Path] = field(default_factory=list)
+    roots: tuple[Path, ...] = ()
 
-    def cleanup(self) -> None:
-        for path in self.paths:
-            path.unlink(missing_ok=True)
-        for directory in self.dirs:
-            try:
-                directory.rmdir()  # the usual case: its files were just removed (rmtree costs ~0.4 ms more)
-            except FileNotFoundError:
-                pass
-            except OSError:
+    def __enter__(self) -> JobFiles:
+        _ACTIVITY.begin(self.roots)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            for path in self.paths:
+                path.unlink(missing_ok=True)
+            for directory in self.dirs:
                 shutil.rmtree(directory, ignore_errors=True)
+        finally:
+            _ACTIVITY.end(self.roots)
+
+
+def path_facts(settings: Any, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
+    """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
+    and stat'ed, as facts for the pure half (workflows.paths.path_findings)."""
+    dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}
+    roots = {k: os.path.realpath(v) for k, v in dirs.items()}
+    facts: dict[tuple[str, str], PathFact] = {}
+    for ref in file_inputs(workflow):
+        key = (ref.base, ref.relative)
+        if ref.kind == "folder" or key in facts or pure_problem(ref) is not None:
+            continue
+        if ref.base == "any":
+            real, allowed = os.path.realpath(ref.relative), list(roots.values())
+        else:
+            real, allowed = os.path.realpath(os.path.join(dirs[ref.base], ref.relative)), [roots[ref.base]]
+        inside = any(real == root or real.startswith(root + os.sep) for root in allowed)
+        try:
+            mode = os.stat(real).st_mode
+            special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+        except OSError:
+            special = False  # missing: ComfyUI's own validation names it
+        facts[key] = PathFact(inside, special)
+    return facts
 
 
 def resolve(runtime: Runtime, workflow: str | dict[str, Any] | None) -> Resolved:
@@ -74,6 +155,7 @@ def judge(
     against fresh definitions, since a pack or a model file may have appeared since they were cached.
     """
     overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
+    paths = path_facts(runtime.settings, patched)
 
     def findings(refresh: bool) -> list[Finding]:
         ctx = Context(
@@ -88,13 +170,14 @@ def judge(
             origin=resolved.origin,
             policy=runtime.settings.policy,
             overridden=overridden,
+            paths=paths,
         )
 
     if runtime.comfy_process_alive() is False:
         raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
     try:
         found = findings(False)
-        if found and found[0].code != "POLICY_DENIED":
+        if found and found[0].code not in ("POLICY_DENIED", "PATH_REFUSED", "LIMIT_EXCEEDED"):
             found = findings(True)
     except ComfyUnavailable as exc:
         raise JobError("COMFY_NOT_READY", f"ComfyUI's node definitions can't be read: {exc}") from None
@@ -111,9 +194,19 @@ def store_inputs(
             raise JobError("NO_IMAGE", f"workflow {entry.id!r} needs an input image (image_base64)")
         if "end_image" in entry.parameters and "end_image" not in roles:
             raise JobError("NO_END_IMAGE", f"workflow {entry.id!r} needs an end image (end_image_base64)")
-    stored = []
+    stored: list[StoredImage] = []
+    budget = runtime.settings.max_input_pixels  # every frame of every image of the job counts
     for index, image in enumerate(request.images):
-        item = store_image(runtime.settings.input_dir, job_key, index, image.name, image.role, image.data)
+        item = store_image(
+            runtime.settings.input_dir,
+            job_key,
+            index,
+            image.name,
+            image.role,
+            image.data,
+            max_pixels=budget - sum(s.pixels for s in stored),
+            max_frames=runtime.settings.policy.max_frames,
+        )
         files.paths.append(item.path)
         stored.append(item)
     return stored
@@ -220,27 +313,74 @@ def _stop_prompt(runtime: Runtime, prompt_id: str, wait_s: float = 3.0) -> None:
         pass
 
 
-def deliver(runtime: Runtime, outputs: list[OutputFile], job_id: str) -> list[dict[str, Any]]:
-    """Presigned URLs when a bucket is configured (RunPod's BUCKET_* convention), else base64 in the body."""
+_ENVELOPE_BYTES = 4096  # ids, status, timings, video metadata: measured well under 2 kB
+
+
+def _b64_len(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def response_size(outputs: list[OutputFile], texts: list[dict[str, Any]], use_bucket: bool, extra: Any) -> int:
+    """The JSON body's size in bytes, predicted before any file is encoded.
+
+    Every output kind counts: files as base64 (or their URL), text outputs as JSON strings, the first
+    video's base64 twice (it is repeated as `video_base64`), plus descriptions, timings and envelope.
+    """
+    described = [o.describe() for o in outputs]
+    size = len(json.dumps([described, texts, extra], default=str)) + _ENVELOPE_BYTES
+    if use_bucket:
+        return size + 2048 * (len(outputs) + 1)  # a presigned URL each (and video_url)
+    size += sum(_b64_len(o.size_bytes) + 12 for o in outputs)
+    video = next((o for o in outputs if o.kind == "video"), None)
+    return size + (_b64_len(video.size_bytes) if video is not None else 0)
+
+
+def s3_key(job_id: str, job_key: str, out: OutputFile) -> str:
+    """`<job id>/[temp/]<subfolder>/<filename>`: the output's own subfolder (less the per-job folder)
+    is kept, so `a/x.png` and `b/x.png` of one job never share a key."""
+    parts = [p for p in out.subfolder.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    if parts[:1] == [job_key]:
+        parts = parts[1:]
+    if out.source != "output":
+        parts.insert(0, out.source)
+    return "/".join([job_id, *parts, out.filename])
+
+
+def deliver(
+    runtime: Runtime,
+    outputs: list[OutputFile],
+    job_id: str,
+    texts: list[dict[str, Any]] | None = None,
+    job_key: str = "",
+    extra: Any = None,
+) -> list[dict[str, Any]]:
+    """Presigned URLs when a bucket is configured (RunPod's BUCKET_* convention), else base64 in the body.
+
+    Refused with OUTPUT_TOO_LARGE, before anything is encoded, when the whole response body would be
+    over MAX_PAYLOAD_MB (RunPod drops larger results).
+    """
     s = runtime.settings
+    texts = texts or []
     limit = int(s.max_payload_mb * 1024 * 1024)
     use_bucket = bool(s.bucket_endpoint_url)
-    encoded_total = sum(4 * ((o.size_bytes + 2) // 3) for o in outputs)
-    if not use_bucket and encoded_total > limit:
+    total = response_size(outputs, texts, use_bucket, extra)
+    if total > limit:
+        text_bytes = sum(t.get("size_bytes", 0) for t in texts)
         raise JobError(
             "OUTPUT_TOO_LARGE",
-            f"outputs are {encoded_total / 1e6:.1f} MB as base64, over RunPod's {s.max_payload_mb:g} MB payload limit",
-            {"outputs": [o.describe() for o in outputs]},
+            f"the response would be {total / 1e6:.1f} MB (files{'' if use_bucket else ' as base64'}, "
+            f"{text_bytes / 1e6:.1f} MB of text), over the {s.max_payload_mb:g} MB payload limit (MAX_PAYLOAD_MB)",
+            {"outputs": [o.describe() for o in outputs], "response_bytes": total, "limit_bytes": limit},
         )
     delivered = []
     for out in outputs:
         item = out.describe()
         if use_bucket:
-            item["url"] = runtime.s3.put(f"{job_id}/{out.filename}", out.path, out.mime)
+            item["url"] = runtime.s3.put(s3_key(job_id, job_key, out), out.path, out.mime)
         else:
             item["base64"] = encode_base64(out.path)
         delivered.append(item)
-    return delivered
+    return delivered + texts
 
 
 def generate(
@@ -255,8 +395,12 @@ def generate(
     arrived = time.monotonic() if arrived is None else arrived
     timings: dict[str, Any] = {}
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
-    files = JobFiles(dirs=[runtime.settings.output_dir / job_key, runtime.settings.temp_dir / job_key])
-    try:
+    settings = runtime.settings
+    files = JobFiles(
+        dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],
+        roots=(settings.input_dir, settings.output_dir, settings.temp_dir),
+    )
+    with files:
         resolved = resolve(runtime, request.workflow)
         entry = resolved.entry
         t = _lap(timings, "validate_ms", t0)
@@ -284,7 +428,7 @@ def generate(
             )
         for out in found:
             probe(out)
-        delivered = deliver(runtime, found, job_id) + texts
+        delivered = deliver(runtime, found, job_id, texts, job_key, result.node_ms)
         t = _lap(timings, "encode_ms", t)
         if result.started_at is not None:
             timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
@@ -300,8 +444,6 @@ def generate(
         timings["nodes_ms"] = result.node_ms
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
-    finally:
-        files.cleanup()
 
 
 def _lap(timings: dict[str, Any], name: str, since: float) -> float:

@@ -21,7 +21,7 @@ from workflows.errors import JobError
 
 MAX_ENCODED_BYTES = 60 * 1024 * 1024
 MAX_SIDE = 16384
-MAX_PIXELS = 64 * 1024 * 1024
+MAX_PIXELS = 64 * 1024 * 1024  # one frame
 _FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tiff"}
 _DATA_URI = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -35,10 +35,42 @@ class StoredImage:
     path: Path
     width: int
     height: int
+    frames: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height * self.frames
 
 
-def decode_image(data: str, label: str) -> tuple[bytes, str, int, int]:
-    """base64 / data URI -> (bytes, extension, width, height); JobError(INVALID_IMAGE) on anything wrong."""
+def _count_frames(img: Image.Image, label: str, max_pixels: int, max_frames: int) -> int:
+    """Walk an animated image's frames (headers only, nothing decoded) and stop as soon as the job's
+    pixel budget or frame limit is passed: ComfyUI's LoadImage loads EVERY frame, so a 13 kB GIF of
+    300 frames of 1024×1024 is 300 Mpx of work."""
+    frames = pixels = 0
+    while True:
+        frames += 1
+        pixels += img.width * img.height
+        if frames > max_frames:
+            raise JobError(
+                "LIMIT_EXCEEDED", f"{label}: more than {max_frames} frames (MAX_FRAMES); every frame is loaded"
+            )
+        if pixels > max_pixels:
+            raise JobError(
+                "LIMIT_EXCEEDED",
+                f"{label}: its frames add up to more than {max_pixels:,} pixels (MAX_INPUT_PIXELS, every frame "
+                "of every input image of the job counts)",
+            )
+        try:
+            img.seek(frames)
+        except EOFError:
+            return frames
+
+
+def decode_image(
+    data: str, label: str, max_pixels: int = MAX_PIXELS, max_frames: int = 1024
+) -> tuple[bytes, str, int, int, int]:
+    """base64 / data URI -> (bytes, extension, width, height, frames); JobError(INVALID_IMAGE) on anything
+    wrong, LIMIT_EXCEEDED when its frames together pass `max_pixels` or `max_frames`."""
     if len(data) > MAX_ENCODED_BYTES:
         raise JobError(
             "INVALID_IMAGE",
@@ -61,17 +93,25 @@ def decode_image(data: str, label: str) -> tuple[bytes, str, int, int]:
                         "INVALID_IMAGE",
                         f"{label}: {width}×{height} is outside 1..{MAX_SIDE} per side / {MAX_PIXELS:,} pixels",
                     )
+                frames = _count_frames(img, label, max_pixels, max_frames) if getattr(img, "is_animated", False) else 1
+                if frames == 1 and width * height > max_pixels:
+                    raise JobError(
+                        "LIMIT_EXCEEDED",
+                        f"{label}: {width}×{height} is over the job's remaining {max_pixels:,} pixels "
+                        "(MAX_INPUT_PIXELS)",
+                    )
+            with Image.open(io.BytesIO(raw)) as img:
                 img.verify()
     except JobError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise JobError("INVALID_IMAGE", f"{label}: not a readable image ({type(exc).__name__})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise JobError("INVALID_IMAGE", f"{label}: corrupt image data ({exc})"[:300]) from None
     ext = _FORMATS.get(fmt or "")
     if ext is None:
         raise JobError("INVALID_IMAGE", f"{label}: format {fmt} is not accepted (PNG, JPEG, WebP, BMP, GIF, TIFF)")
-    return raw, ext, width, height
+    return raw, ext, width, height, frames
 
 
 def safe_stem(name: str) -> str:
@@ -80,9 +120,18 @@ def safe_stem(name: str) -> str:
 
 
 def store_image(
-    input_dir: Path, job_key: str, index: int, requested_name: str, role: str | None, data: str
+    input_dir: Path,
+    job_key: str,
+    index: int,
+    requested_name: str,
+    role: str | None,
+    data: str,
+    max_pixels: int = MAX_PIXELS,
+    max_frames: int = 1024,
 ) -> StoredImage:
-    raw, ext, width, height = decode_image(data, role or f"images[{index}] ({requested_name[:60]!r})")
+    """Decode, check and store one image; `max_pixels` is what is left of the job's pixel budget."""
+    label = role or f"images[{index}] ({requested_name[:60]!r})"
+    raw, ext, width, height, frames = decode_image(data, label, max_pixels, max_frames)
     stored_name = f"{job_key}_{index}_{safe_stem(requested_name)}.{ext}"
     path = input_dir / stored_name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -94,4 +143,4 @@ def store_image(
         raise JobError(
             "DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR", f"could not store {stored_name}: {exc.strerror}"
         ) from None
-    return StoredImage(requested_name, role, stored_name, path, width, height)
+    return StoredImage(requested_name, role, stored_name, path, width, height, frames)

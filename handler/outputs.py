@@ -25,6 +25,7 @@ class OutputFile:
     path: Path
     size_bytes: int
     meta: dict[str, Any]
+    source: str = "output"  # ComfyUI's directory: output | temp | input
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path])
                     path,
                     path.stat().st_size,
                     {},
+                    item.get("type", "output"),
                 )
 
 
@@ -137,16 +139,21 @@ class S3Store:
         secret_key: str | None,
         bucket: str,
         region: str | None = None,
-        expires_s: int = 24 * 3600,
+        expires_s: int = 3600,
     ) -> None:
         import boto3  # only workers that use a bucket pay for the import
+        from botocore.config import Config
 
+        # SigV4 presigned URLs: they carry the access key id and a signature, never the secret key, and
+        # expire after `expires_s` (PRESIGN_EXPIRES_S, at most SigV4's 7 days). boto3 would otherwise
+        # sign some endpoints with the legacy SigV2.
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name=region or "us-east-1",
+            config=Config(signature_version="s3v4"),
         )
         self.bucket, self.expires_s = bucket, expires_s
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from comfyui_client import ComfyClient, EventStream
 from handler.comfylog import ComfyLog
-from handler.comfylog import redact as redact
 from handler.config import Settings
 from handler.state import State, WorkerState
 from workflows.errors import JobError
 from workflows.registry import Registry, default_registry, load_registry
+from workflows.secrets import redact
 
 
 @dataclass
@@ -58,7 +58,12 @@ class Runtime:
         s = self.settings
         assert s.bucket_endpoint_url
         return S3Store(
-            s.bucket_endpoint_url, s.bucket_access_key_id, s.bucket_secret_access_key, s.bucket_name, s.bucket_region
+            s.bucket_endpoint_url,
+            s.bucket_access_key_id,
+            s.bucket_secret_access_key,
+            s.bucket_name,
+            s.bucket_region,
+            expires_s=s.presign_expires_s,
         )
 
     def object_info(self, refresh: bool = False) -> dict[str, Any]:

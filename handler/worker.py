@@ -22,10 +22,16 @@ from handler.config import Settings
 from handler.diagnose import diagnose
 from handler.generate import generate
 from handler.health import health
-from handler.runtime import Runtime, redact
+from handler.runtime import Runtime
 from handler.state import Cause, State, WorkerState
 from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
+from workflows.secrets import redact, redact_data
+
+# Passed through unscanned: output file content (base64) — ComfyUI runs without the worker's secrets
+# (handler.config.comfy_environment), so no file it writes can hold one — and the presigned URLs the
+# worker itself made, which carry the bucket's access key id (an identifier; never the secret key).
+_UNSCANNED_KEYS = frozenset({"base64", "video_base64", "url", "video_url"})
 
 _IMPORTED_AT = time.time()
 log = logging.getLogger("handler")
@@ -48,11 +54,9 @@ def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dic
     if spec.comfy_involved:
         # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
         body["logs_tail"] = rt.logs_tail(job=None if exc.code in _CAUSE_CODES else job_id)
-    secrets = rt.settings.secrets()
-    text = json.dumps(body, default=str)
-    if secrets:
-        text = redact(text, secrets)
-        body = json.loads(text)
+    # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
+    body = redact_data(json.loads(json.dumps(body, default=str)), tuple(rt.settings.secrets()))
+    text = json.dumps(body)
     response: dict[str, Any] = {"error": text, **body}
     if spec.refresh_worker:
         response["refresh_worker"] = True
@@ -93,8 +97,27 @@ _CAUSE_CODES = frozenset(
 
 
 def handle(job: dict[str, Any]) -> dict[str, Any]:
-    arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
+    """Every response, success included, leaves with every secret of the environment masked."""
     rt = runtime()
+    return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _UNSCANNED_KEYS)
+
+
+class _RedactingStream:
+    """stdout/stderr of the worker with every secret masked: the SDK prints, logging and tracebacks alike."""
+
+    def __init__(self, stream: Any, secrets: list[str]) -> None:
+        self._stream, self._secrets = stream, secrets
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _handle(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+    arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
     job_id = str(job.get("id", "local"))
     if rt.state is not None:
         rt.state.phase("first_job_taken")
@@ -184,8 +207,12 @@ def start_worker(settings: Settings) -> Runtime:
 
 
 def main() -> int:
+    settings = Settings.from_env()
+    if settings.secrets():
+        sys.stdout = _RedactingStream(sys.stdout, settings.secrets())
+        sys.stderr = _RedactingStream(sys.stderr, settings.secrets())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rt = start_worker(Settings.from_env())
+    rt = start_worker(settings)
     try:
         import runpod  # ~1.5 s, while ComfyUI boots
     except BaseException:  # a worker without the SDK can't answer anything: the one exit before start

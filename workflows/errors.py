@@ -120,6 +120,18 @@ CODES: dict[str, Code] = {
         # Finding-led errors: the pre-queue judgement (workflows.judge) found the job can't run; the
         # response's `fix` is the first finding's own, more specific than these.
         Code("POLICY_DENIED", "This deployment's job policy refuses that: see findings for the node and rule.", False),
+        Code(
+            "PATH_REFUSED",
+            "Name input files by their plain name inside ComfyUI's input directory (send them with `images`); "
+            "absolute paths, '..', URLs, symlinks out and device files are refused.",
+            False,
+        ),
+        Code(
+            "LIMIT_EXCEEDED",
+            "Lower the size, frame count, batch size or subgraph nesting under the limit the message names, or "
+            "raise that limit (MAX_SIDE, MAX_FRAMES, MAX_BATCH, MAX_INPUT_PIXELS) on the endpoint.",
+            False,
+        ),
         Code("NODE_MISSING", "Install the custom node pack named in the findings, or remove the node.", False),
         Code("PACK_IMPORT_FAILED", "Fix the pack's import error (see logs_tail), then restart the worker."),
         Code("MODEL_MISSING", "Put the model file into the folder the finding names (download URL included).", False),

@@ -1,11 +1,17 @@
 """The job policy: what a job may ask of this deployment. Pure; set by environment (handler.config).
 
 A job is untrusted input from whoever holds the API key, often an app's end users. The policy is
-enforced on the API-format workflow before anything is queued, and every refusal is a finding
-(POLICY_DENIED, ...) naming the node and the rule.
+enforced on the API-format workflow before anything is queued, and every refusal is a finding naming
+the node, the input and the rule:
 
-Default: inline workflows are allowed, but nodes that read or write arbitrary paths or fetch URLs are
-refused in inline workflows and in `overrides`; registered workflows are trusted as written.
+- POLICY_DENIED: registered-only deployments (ALLOW_INLINE_WORKFLOWS=0), ALLOW_NODES / DENY_NODES,
+  and the safe default: the node classes in UNSAFE_NODES (they read or write arbitrary paths, fetch
+  URLs or delete files) are refused in inline and editor workflows and wherever `overrides` touch
+  them, unless ALLOW_UNSAFE_NODES lists them. Registered workflows are trusted as written.
+- PATH_REFUSED: every input that names a file (workflows.paths) stays inside ComfyUI's input,
+  output and temp directories, for every workflow whatever its origin.
+- LIMIT_EXCEEDED (`limit_findings`, judged after ComfyUI's own bounds so a value over both names
+  ComfyUI's): sizes, frames and batch sizes over the deployment's MAX_SIDE, MAX_FRAMES, MAX_BATCH.
 """
 
 from __future__ import annotations
@@ -15,6 +21,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.findings import Finding, error
+from workflows.paths import PathFact, path_findings
+
+# Node classes refused by default in inline/editor workflows and overrides. Verified against the
+# /object_info of ComfyUI 0.3.75 and VideoHelperSuite 001a508 (README "Security").
+UNSAFE_NODES: Mapping[str, str] = {
+    "SaveImageDataSetToFolder": "writes a folder of files outside the job's own output folder",
+    "SaveImageTextDataSetToFolder": "writes a folder of files outside the job's own output folder",
+    "LoadImageDataSetFromFolder": "reads a whole folder of files",
+    "LoadImageTextDataSetFromFolder": "reads a whole folder of files",
+    "SaveTrainingDataset": "writes a folder of files outside the job's own output folder",
+    "LoadTrainingDataset": "reads a folder of serialized tensors from the output directory",
+    "Load3D": "takes file paths inside a structured input",
+    "VHS_LoadVideoPath": "reads any path or fetches a URL",
+    "VHS_LoadVideoFFmpegPath": "reads any path or fetches a URL",
+    "VHS_LoadImagePath": "reads any path or fetches a URL",
+    "VHS_LoadImagesPath": "reads any directory",
+    "VHS_LoadAudio": "reads any path or fetches a URL",
+    "VHS_PruneOutputs": "deletes files",
+    "VHS_SelectLatest": "looks up files by path",
+}
+
+# Integer inputs bounded by the deployment's limits (on any node, literal values only).
+SIDE_INPUTS = frozenset({"width", "height"})
+FRAME_INPUTS = frozenset({"length", "frames", "num_frames", "frame_count", "amount", "frame_load_cap"})
+BATCH_INPUTS = frozenset({"batch_size"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +53,13 @@ class JobPolicy:
     allow_inline: bool = True  # False: registered workflows only
     allow_nodes: frozenset[str] | None = None  # None: every node class not denied
     deny_nodes: frozenset[str] = field(default_factory=frozenset)
+    allow_unsafe: frozenset[str] = field(default_factory=frozenset)  # of UNSAFE_NODES; "*" = all
+    max_side: int = 4096
+    max_frames: int = 1024
+    max_batch: int = 64
+
+    def unsafe(self, class_type: str) -> bool:
+        return class_type in UNSAFE_NODES and "*" not in self.allow_unsafe and class_type not in self.allow_unsafe
 
 
 def policy_findings(
@@ -30,10 +68,11 @@ def policy_findings(
     *,
     origin: str,
     overridden: Mapping[str, frozenset[str]] | None = None,
+    paths: Mapping[tuple[str, str], PathFact] | None = None,
 ) -> list[Finding]:
     """Refusals for this workflow; `origin` is registered | inline | editor, `overridden` the node
-    inputs a job's `overrides` changed (node id -> input names)."""
-    findings: list[Finding] = []
+    inputs a job's `overrides` changed (node id -> input names), `paths` the handler's facts about
+    the files the workflow names (workflows.paths.file_inputs; None: the pure checks only)."""
     if origin != "registered" and not policy.allow_inline:
         return [
             error(
@@ -43,6 +82,8 @@ def policy_findings(
                 "on the endpoint.",
             )
         ]
+    findings: list[Finding] = []
+    overridden = overridden or {}
     for node_id, node in workflow.items():
         class_type = node.get("class_type") if isinstance(node, dict) else None
         if not isinstance(class_type, str):
@@ -57,4 +98,59 @@ def policy_findings(
                     node_id=str(node_id),
                 )
             )
+        elif policy.unsafe(class_type) and (origin != "registered" or overridden.get(str(node_id))):
+            where = "in inline workflows" if origin != "registered" else "through overrides"
+            findings.append(
+                error(
+                    "POLICY_DENIED",
+                    f"Node {node_id}: class {class_type!r} {UNSAFE_NODES[class_type]}; it is refused {where} "
+                    "by the default policy (UNSAFE_NODES).",
+                    f"Use a registered workflow, or list {class_type} in ALLOW_UNSAFE_NODES on the endpoint "
+                    "(its file inputs stay confined to ComfyUI's directories).",
+                    node_id=str(node_id),
+                )
+            )
+    findings += path_findings(workflow, paths)
     return findings
+
+
+def _literal(workflow: Mapping[str, Any], value: Any) -> Any:
+    """The value itself, or the literal `value` of a primitive node it is linked to (PrimitiveInt & co.)."""
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
+        source = workflow.get(str(value[0]))
+        inputs = source.get("inputs") if isinstance(source, dict) else None
+        if isinstance(inputs, dict) and str(source.get("class_type", "")).startswith("Primitive"):
+            return inputs.get("value")
+    return value
+
+
+def limit_findings(workflow: Mapping[str, Any], policy: JobPolicy) -> list[Finding]:
+    """Literal sizes, frame counts and batch sizes over this deployment's limits."""
+    found = []
+    for node_id, node in workflow.items():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        if not isinstance(inputs, dict):
+            continue
+        for name, value in inputs.items():
+            value = _literal(workflow, value)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            if name in SIDE_INPUTS:
+                limit, setting = policy.max_side, "MAX_SIDE"
+            elif name in FRAME_INPUTS:
+                limit, setting = policy.max_frames, "MAX_FRAMES"
+            elif name in BATCH_INPUTS:
+                limit, setting = policy.max_batch, "MAX_BATCH"
+            else:
+                continue
+            if value > limit:
+                found.append(
+                    error(
+                        "LIMIT_EXCEEDED",
+                        f"Node {node_id}: {name} = {value} is over this deployment's limit of {limit} ({setting}).",
+                        f"Send {name} ≤ {limit}, or raise {setting} on the endpoint.",
+                        node_id=str(node_id),
+                        input=name,
+                    )
+                )
+    return found

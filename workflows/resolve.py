@@ -60,6 +60,9 @@ def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSou
     result = ui_to_api(workflow, object_info(False))
     if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
         result = ui_to_api(workflow, object_info(True))
+    limit = next((p for p in result.problems if p.code == "LIMIT_EXCEEDED"), None)
+    if limit is not None:
+        raise JobError("LIMIT_EXCEEDED", limit.message, {}, [limit], fix=limit.fix)
     if not result.ok:
         raise JobError(
             "WORKFLOW_UI_FORMAT",

@@ -36,6 +36,7 @@ MUTED, BYPASS = 2, 4  # LiteGraph node modes: NEVER and BYPASS
 SUBGRAPH_INPUT, SUBGRAPH_OUTPUT = -10, -20  # ids of a subgraph's IO pseudo-nodes in its links
 MAX_SUBGRAPH_DEPTH = 16
 MAX_HOPS = 512  # links followed for one input (reroute / bypass chains); guards against cycles
+MAX_UI_NODES = 5000  # nodes after subgraph expansion: counted before anything is expanded
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 # Widgets whose value the browser produces at queue time (3D viewer capture, webcam frame).
@@ -361,6 +362,9 @@ class _Converter:
         self.group_nodes = set(groups) if isinstance(groups, Mapping) else set()
 
     def run(self) -> ConversionResult:
+        size = expanded_size(self.ui.get("nodes"), self.subgraphs)
+        if size > MAX_UI_NODES:
+            return ConversionResult({}, [too_large(size)])
         root = _scope(self.ui.get("nodes"), self.ui.get("links"))
         self.walk(root)
         self.drop_dangling()
@@ -698,6 +702,44 @@ class _Converter:
                     input=name,
                 )
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# Expansion bound: nested subgraphs multiply (10 instances of a subgraph of 10 instances of ... is
+# 10^depth nodes from a few kB of JSON). Count first, per definition once, and refuse before expanding.
+# ---------------------------------------------------------------------------------------------
+
+
+def expanded_size(nodes: Any, subgraphs: Mapping[str, Mapping[str, Any]], limit: int = MAX_UI_NODES) -> int:
+    """How many nodes the workflow expands to (stops counting past `limit`), following the same depth
+    cut as the conversion (an instance deeper than MAX_SUBGRAPH_DEPTH is not expanded). Work is linear
+    in the JSON's size times that depth: each (definition, depth) is counted once."""
+    memo: dict[tuple[str, int], int] = {}
+
+    def count(items: Any, depth: int) -> int:
+        total = 0
+        for node in items if isinstance(items, list) else []:
+            kind = node.get("type") if isinstance(node, Mapping) else None
+            if isinstance(kind, str) and kind in subgraphs and depth < MAX_SUBGRAPH_DEPTH:
+                if (kind, depth) not in memo:
+                    memo[(kind, depth)] = count(subgraphs[kind].get("nodes"), depth + 1)
+                total += memo[(kind, depth)]
+            else:
+                total += 1
+            if total > limit:
+                return limit + 1
+        return total
+
+    return count(nodes, 0)
+
+
+def too_large(size: int) -> Finding:
+    shown = f"more than {MAX_UI_NODES:,}" if size > MAX_UI_NODES else f"{size:,}"
+    return error(
+        "LIMIT_EXCEEDED",
+        f"The editor workflow expands to {shown} nodes (its subgraphs nested); the limit is {MAX_UI_NODES:,}.",
+        "Flatten or shrink the subgraphs, or export with Workflow > Export (API) and send that file.",
+    )
 
 
 def _bypass_input(node: Mapping[str, Any], slot: int, want: Any) -> int:

@@ -1,0 +1,100 @@
+"""Which environment values are secrets, and how every outgoing byte is kept free of them. Pure.
+
+One module for the worker (responses, its log, logs_tail) and the client (terminal, reports), so
+both agree on what a secret is. A variable is a secret when its NAME marks one: a `_`-separated
+part of it is KEY, TOKEN, SECRET, PASSWORD, ... (RUNPOD_API_KEY, HF_TOKEN, BUCKET_SECRET_ACCESS_KEY,
+DB_PASSWORD), or it ends in one of them (APIKEY, GITHUBTOKEN); plus every name listed in
+SECRET_ENV_VARS. Values shorter than MIN_SECRET_CHARS are ignored: masking "1" or "true" everywhere
+would destroy every response and protect nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+MIN_SECRET_CHARS = 6
+SECRET_LIST_VARIABLE = "SECRET_ENV_VARS"  # comma-separated extra names, documented in README
+# Name parts that mark a secret. PWD (the shell's working directory) is deliberately not one.
+SECRET_WORDS = frozenset(
+    {
+        "KEY",
+        "KEYS",
+        "APIKEY",
+        "TOKEN",
+        "TOKENS",
+        "SECRET",
+        "SECRETS",
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "PASSPHRASE",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "AUTH",
+        "PRIVATE",
+        "SIGNATURE",
+        "COOKIE",
+        "SESSION",
+        "DSN",
+    }
+)
+_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")
+_PARTS = re.compile(r"[^A-Z0-9]+")
+
+
+def is_secret_name(name: str, extra: Iterable[str] = ()) -> bool:
+    """True when a variable's name marks its value as a secret (or it is listed in `extra`)."""
+    upper = name.upper()
+    if upper in {e.strip().upper() for e in extra}:
+        return True
+    parts = [p for p in _PARTS.split(upper) if p]
+    return any(p in SECRET_WORDS or p.endswith(_SUFFIXES) for p in parts)
+
+
+def listed_names(env: Mapping[str, str]) -> frozenset[str]:
+    """The names SECRET_ENV_VARS adds (comma-separated)."""
+    return frozenset(n.strip() for n in env.get(SECRET_LIST_VARIABLE, "").split(",") if n.strip())
+
+
+def secret_names(env: Mapping[str, str]) -> frozenset[str]:
+    """Names of the environment's secret variables (SECRET_ENV_VARS itself holds names, not a secret)."""
+    extra = listed_names(env)
+    return frozenset(k for k in env if k != SECRET_LIST_VARIABLE and is_secret_name(k, extra))
+
+
+def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Every secret value the environment holds, longest first (a secret containing another is masked whole)."""
+    values = {env[k] for k in secret_names(env) if len(env[k]) >= MIN_SECRET_CHARS}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def redact_data(value: Any, secrets: tuple[str, ...] | list[str], skip_keys: frozenset[str] = frozenset()) -> Any:
+    """A copy of a JSON-like value with every secret masked in its strings (keys included).
+
+    `skip_keys`: dict keys whose string values are passed through untouched (base64 file content:
+    scanning megabytes for text that can't be there costs time and finds nothing).
+    """
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {
+            redact(str(k), secrets) if isinstance(k, str) else k: (
+                v if k in skip_keys and isinstance(v, str) else redact_data(v, secrets, skip_keys)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_data(v, secrets, skip_keys) for v in value]
+    return value
