@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,34 @@ from handler.runtime import Runtime
 from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
 from workflows.errors import JobError
 from workflows.findings import Finding, Severity, error, warning
-from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
+from workflows.model_tree import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    FileFact,
+    FolderFact,
+    is_models_dir,
+    layout_findings,
+    safetensors_header_length,
+    tree_findings,
+)
+from workflows.models import (
+    FOLDER_ALIASES,
+    MODEL_EXTENSIONS,
+    MODEL_FOLDERS,
+    VOLUME_LAYOUTS,
+    ModelFile,
+    ModelIndex,
+    canonical_folder,
+)
 from workflows.request import DiagnoseRequest
-from workflows.startup_log import parse_import_report
+from workflows.startup_log import PackImport, parse_import_report
 
 
-def _walk(folder_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """(relative name, entry) for every model file below a folder, following no symlinked dirs loops."""
+def _walk(
+    folder_dir: Path, unreadable: list[FolderFact] | None = None, folder: str = ""
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(relative name, entry) for every model-extension entry below a folder (files, dangling links, fifos);
+    directories it can't read go to `unreadable`."""
     stack = [(folder_dir, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -38,7 +61,9 @@ def _walk(folder_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
                         stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
                     elif os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS:
                         yield prefix + entry.name, entry
-        except OSError:
+        except OSError as exc:
+            if unreadable is not None and os.path.lexists(directory):
+                unreadable.append(FolderFact(folder, str(directory), "unreadable", exc.strerror or str(exc)))
             continue
 
 
@@ -50,23 +75,156 @@ def model_roots(runtime: Runtime) -> list[tuple[str, Path]]:
     return [(src, path) for src, path in roots if path.is_dir()]
 
 
-def scan_model_files(roots: list[tuple[str, Path]]) -> list[tuple[str, str, str, int, str]]:
-    """(canonical folder, name, path, size, source) for every model file under the roots."""
+def scan_model_files(
+    roots: list[tuple[str, Path]], problems: TreeFacts | None = None
+) -> list[tuple[str, str, str, int, str]]:
+    """(canonical folder, name, path, size, source) for every model file under the roots.
+
+    With `problems`, what ComfyUI would silently skip is collected too: folders that are dangling
+    links, files or unreadable, and model entries that are dangling links or not regular files.
+    """
     found = []
     for source, root in roots:
         try:
-            folders = [e for e in os.scandir(root) if e.is_dir()]
-        except OSError:
+            entries = list(os.scandir(root))
+        except OSError as exc:
+            if problems is not None:
+                problems.folders.append(FolderFact("", str(root), "unreadable", exc.strerror or str(exc)))
             continue
+        folders = []
+        for e in entries:
+            if e.is_dir():
+                folders.append(e)
+            elif problems is not None and e.name.lower() in _KNOWN_FOLDERS:
+                problems.folders.append(_folder_fact(e))
         for folder in folders:
             canonical = canonical_folder(folder.name)
-            for name, entry in _walk(Path(folder.path)):
+            unreadable = problems.folders if problems is not None else None
+            for name, entry in _walk(Path(folder.path), unreadable, canonical):
                 try:
-                    size = entry.stat().st_size
+                    st = entry.stat()
                 except OSError:
+                    if problems is not None:
+                        problems.files.append(FileFact(entry.path, "dangling_symlink"))
                     continue
-                found.append((canonical, name, entry.path, size, source))
+                if not stat.S_ISREG(st.st_mode):
+                    if problems is not None:
+                        problems.files.append(FileFact(entry.path, "other"))
+                    continue
+                found.append((canonical, name, entry.path, st.st_size, source))
     return found
+
+
+_KNOWN_FOLDERS = frozenset(f.lower() for f in MODEL_FOLDERS)
+_HEADER_EXTENSIONS = frozenset({".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth"})
+_MAX_JSON_HEADER = 8 * 1024 * 1024  # read a safetensors JSON header up to this size; beyond, the prefix only
+
+
+@dataclass
+class TreeFacts:
+    """What diagnose gathers about the model tree for workflows.model_tree to judge."""
+
+    folders: list[FolderFact] = field(default_factory=list)
+    files: list[FileFact] = field(default_factory=list)
+    layouts: list[str] = field(default_factory=list)  # models dirs (relative to the volume) found off-layout
+
+
+def _folder_fact(entry: os.DirEntry[str]) -> FolderFact:
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        return FolderFact(entry.name, entry.path, "dangling_symlink", os.readlink(entry.path))
+    if entry.is_file():
+        return FolderFact(entry.name, entry.path, "file")
+    return FolderFact(entry.name, entry.path, "other")
+
+
+def read_header(path: str, size: int) -> FileFact:
+    """The first and last bytes of a model file (and a safetensors JSON header): never the whole file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+            header = None
+            if path.lower().endswith((".safetensors", ".sft")):
+                n = safetensors_header_length(head)
+                if n is not None and 0 < n <= min(_MAX_JSON_HEADER, size - 8):
+                    fh.seek(8)
+                    header = fh.read(n)
+            fh.seek(max(0, size - TAIL_BYTES))
+            tail = fh.read(TAIL_BYTES)
+    except OSError:
+        return FileFact(path, "regular", size, b"", b"", None)
+    return FileFact(path, "regular", size, head, tail, header)
+
+
+def file_facts(raw_files: list[tuple[str, str, str, int, str]]) -> list[FileFact]:
+    """Header facts for every model file whose format we can check (zero-byte ones without reading)."""
+    empty = [FileFact(path, "regular", 0) for _, _, path, size, _ in raw_files if size == 0]
+    wanted = [
+        (path, size)
+        for _, _, path, size, _ in raw_files
+        if size > 0 and os.path.splitext(path)[1].lower() in _HEADER_EXTENSIONS
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return empty + list(pool.map(lambda item: read_header(*item), wanted))
+
+
+def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
+    """`models` directories (any case, up to `depth` levels below the volume root) holding a known model
+    folder: the layouts people use that the worker may not scan. Relative to the volume root."""
+    found: list[str] = []
+    stack = [(volume, "", 0)]
+    while stack:
+        directory, rel, level = stack.pop()
+        try:
+            children = [e for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for child in children:
+            child_rel = f"{rel}{child.name}"
+            if child.name.lower() == "models":
+                try:
+                    names = [e.name for e in os.scandir(child.path) if e.is_dir()]
+                except OSError:
+                    names = []
+                if is_models_dir(names):
+                    found.append(child_rel)
+                    continue
+            if level + 1 < depth and child.name.lower() not in _KNOWN_FOLDERS and not child.name.startswith("."):
+                stack.append((Path(child.path), child_rel + "/", level + 1))
+    return found
+
+
+def model_index(runtime: Runtime) -> ModelIndex:
+    """The model index generate judges a miss against: files on disk + what ComfyUI lists, built fresh."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        lists_f = pool.submit(comfy_model_lists, runtime)
+        raw_files = scan_model_files(model_roots(runtime))
+        comfy_sees, _ = lists_f.result()
+    files = tuple(
+        ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
+        for folder, name, path, size, source in raw_files
+    )
+    return ModelIndex(comfy_sees, files)
+
+
+def pack_imports(runtime: Runtime) -> tuple[PackImport, ...]:
+    """The custom node packs ComfyUI reported at start-up (loaded and failed)."""
+    try:
+        return tuple(parse_import_report(runtime.settings.comfy_log.read_text(errors="replace")))
+    except OSError:
+        return ()
+
+
+def _layout_root_facts(runtime: Runtime) -> list[FolderFact]:
+    """The volume layouts' own `models` dirs when they are dangling links or files (model_roots skips them)."""
+    s = runtime.settings
+    facts = []
+    for sub in VOLUME_LAYOUTS:
+        path = s.volume_dir / sub
+        if path.is_symlink() and not path.exists():
+            facts.append(FolderFact(sub, str(path), "dangling_symlink", os.readlink(path)))
+        elif path.is_file():
+            facts.append(FolderFact(sub, str(path), "file"))
+    return facts
 
 
 def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
@@ -136,7 +294,12 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         lists_f = pool.submit(comfy_model_lists, runtime)
         t = time.perf_counter()
         roots = model_roots(runtime)
-        raw_files = scan_model_files(roots)
+        tree = TreeFacts()
+        raw_files = scan_model_files(roots, tree)
+        tree.files += file_facts(raw_files)
+        tree.folders += _layout_root_facts(runtime)
+        if s.volume_dir.is_dir():
+            tree.layouts = off_layout_models_dirs(s.volume_dir)
         t = lap("disk_scan_ms", t)
         try:
             stats, object_info, (comfy_sees, unlisted) = stats_f.result(), info_f.result(), lists_f.result()
@@ -153,6 +316,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             )
         )
 
+    findings += tree_findings(tree.folders, tree.files)
+    findings += layout_findings(tree.layouts, str(s.volume_dir))
     findings += [
         error(
             "MODEL_LIST_FAILED",

@@ -153,7 +153,11 @@ def _fits(value: Any, slot: WidgetSlot) -> bool:
     if slot.kind == "BOOLEAN":
         return isinstance(value, bool)
     if slot.kind == "COMBO":
-        return isinstance(value, str | int | float | list) and not isinstance(value, bool)
+        if not isinstance(value, str | int | float | list) or isinstance(value, bool):
+            return False
+        choices = combo_choices(slot.spec)
+        # a number can't belong to a list of names (a sampler, a model file): a shifted value
+        return not (isinstance(value, int | float) and choices and all(isinstance(c, str) for c in choices))
     return True
 
 
@@ -426,20 +430,28 @@ class _Converter:
         lost = [n for n in defaulted if n not in linked]
         shifted = [n for n in wrong if n not in linked]
         if lost or shifted or extra:
+            saved = node.get("widgets_values")
+            saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
+            expected_n = sum(1 + s.control for s in slots)
             parts = []
-            if lost:
-                parts.append(f"no saved value for {', '.join(lost)} (defaults used)")
             if shifted:
-                parts.append(f"{', '.join(shifted)} got a value of the wrong type")
+                parts.append(
+                    ", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted)
+                )
             if extra:
                 parts.append(f"{extra} saved value(s) left over")
+            if lost:
+                parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
+            refuse = bool(shifted or extra)
             self.problems.append(
-                warning(
+                (error if refuse else warning)(
                     "UI_CONVERT_WIDGET_MISMATCH",
-                    f"Node {exec_id} ({node_type}): the saved widget values do not match this ComfyUI's "
-                    f"definition: {'; '.join(parts)}. The workflow was probably saved with another version.",
-                    "Check these inputs in the converted workflow, or update ComfyUI / the node pack to the "
-                    "version the workflow was made with.",
+                    f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
+                    f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
+                    "The workflow was saved with another version of this node"
+                    + (", so its values were not mapped (no positional guessing)." if refuse else "."),
+                    f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
+                    "values and save again; or install the node pack version the workflow was made with.",
                     node_id=exec_id,
                 )
             )
