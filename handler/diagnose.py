@@ -171,6 +171,12 @@ def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
     """`models` directories (any case, up to `depth` levels below the volume root) holding a known model
     folder: the layouts people use that the worker may not scan. Relative to the volume root."""
     found: list[str] = []
+    try:
+        at_root = [e.name for e in os.scandir(volume) if e.is_dir() and e.name.lower() != "models"]
+    except OSError:
+        at_root = []
+    if is_models_dir(at_root):
+        found.append(".")  # model folders straight on the volume: /runpod-volume/checkpoints
     stack = [(volume, "", 0)]
     while stack:
         directory, rel, level = stack.pop()
@@ -195,15 +201,43 @@ def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
 
 def model_index(runtime: Runtime) -> ModelIndex:
     """The model index generate judges a miss against: files on disk + what ComfyUI lists, built fresh."""
+    s = runtime.settings
     with ThreadPoolExecutor(max_workers=1) as pool:
         lists_f = pool.submit(comfy_model_lists, runtime)
         raw_files = scan_model_files(model_roots(runtime))
+        if s.volume_dir.is_dir():  # where people also put models: the finding then says where the file is
+            rels = off_layout_models_dirs(s.volume_dir)
+            off = [("volume", s.volume_dir / rel) for rel in rels if rel != "."]
+            raw_files += [(f, n, p, size, "volume-unscanned") for f, n, p, size, _ in scan_model_files(off)]
+            if "." in rels:
+                raw_files += _root_folder_files(s.volume_dir)
         comfy_sees, _ = lists_f.result()
     files = tuple(
-        ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
+        ModelFile(
+            folder,
+            name,
+            path,
+            size,
+            source,
+            source != "volume-unscanned" and name in comfy_sees.get(folder, frozenset()),
+        )
         for folder, name, path, size, source in raw_files
     )
     return ModelIndex(comfy_sees, files)
+
+
+def _root_folder_files(volume: Path) -> list[tuple[str, str, str, int, str]]:
+    """Model files in known folders placed straight on the volume (/runpod-volume/loras/...)."""
+    wanted = [e for e in os.scandir(volume) if e.is_dir() and e.name.lower() in _KNOWN_FOLDERS]
+    found = []
+    for folder in wanted:
+        for name, entry in _walk(Path(folder.path)):
+            try:
+                size = entry.stat().st_size
+                found.append((canonical_folder(folder.name), name, entry.path, size, "volume-unscanned"))
+            except OSError:
+                continue
+    return found
 
 
 def pack_imports(runtime: Runtime) -> tuple[PackImport, ...]:

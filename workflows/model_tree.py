@@ -180,8 +180,21 @@ def layout_findings(candidates: Iterable[str], volume_root: str) -> list[Finding
     worker's extra_model_paths.yaml does not look. `candidates` are paths relative to the volume root."""
     scanned = {layout.lower() for layout in VOLUME_LAYOUTS}
     findings = []
+    root = volume_root.rstrip("/")
+    scanned_paths = " and ".join(f"{root}/{layout}" for layout in VOLUME_LAYOUTS)
     for rel in sorted(set(candidates)):
         if rel.strip("/") in VOLUME_LAYOUTS:
+            continue
+        if rel == ".":
+            findings.append(
+                error(
+                    "MODEL_LAYOUT_NOT_SCANNED",
+                    f"Model folders (checkpoints/, loras/ ...) sit straight in {root}, but ComfyUI only scans "
+                    f"{scanned_paths}.",
+                    f"Move them one level down: mkdir -p {root}/models && mv {root}/<folder> {root}/models/.",
+                    path=root,
+                )
+            )
             continue
         hint = " (only the case differs)" if rel.strip("/").lower() in scanned else ""
         findings.append(
