@@ -77,6 +77,30 @@ def shape_findings(workflow: Any) -> list[Finding]:
     return []
 
 
+def structure_findings(workflow: Any) -> list[Finding]:
+    """What can be judged without ComfyUI: the shape, and links to nodes the workflow doesn't have.
+
+    Used where /object_info is not at hand (the client judging a workflow file from a worker's
+    diagnose report), so a broken link is never reported ok.
+    """
+    findings = shape_findings(workflow)
+    if findings:
+        return findings
+    for node_id, node in workflow.items():
+        for name, value in (node.get("inputs") or {}).items():
+            if is_link(value) and str(value[0]) not in workflow:
+                findings.append(
+                    error(
+                        "LINK_BROKEN",
+                        f"Node {node_id}: {name} is linked to node {value[0]}, which does not exist.",
+                        "Reconnect the input in the editor and export the workflow again.",
+                        node_id=str(node_id),
+                        input=name,
+                    )
+                )
+    return findings
+
+
 # ---------------------------------------------------------------------------------------------
 # /object_info helpers
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +239,19 @@ def _installed_import(pack: PackRef, imports: Iterable[PackImport]) -> PackImpor
 
 def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
     pack = ctx.packs.get(class_type)
+    failed = [i for i in ctx.imports if i.failed]
+    if pack is None and failed:
+        names = ", ".join(i.name for i in failed[:5])
+        return error(
+            "NODE_MISSING",
+            f"Node {node_id}: class {class_type!r} is not defined; {len(failed)} custom node pack(s) failed to "
+            f"import ({names}) and may be the one that provides it.",
+            f"Fix the import error of {names} (see the start-up log: usually a missing Python requirement, "
+            f"pip install -r {failed[0].path}/requirements.txt) and restart; otherwise install the pack "
+            "that provides the node.",
+            node_id=node_id,
+            path=failed[0].path,
+        )
     if pack is None:
         return error(
             "NODE_MISSING",
