@@ -402,7 +402,14 @@ def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Find
                 error(
                     "VALUE_NOT_IN_LIST",
                     f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
-                    f"Set {name} to {hit!r}." if hit is not None else f"Set {name} to one of the listed values.",
+                    f"Set {name} to {hit!r}."
+                    if hit is not None
+                    else (
+                        f"Send the file with the job (input.images: [{{'name': {value!r}, 'image': <base64>}}]) "
+                        "or use a file already in ComfyUI's input folder."
+                        if spec_options(spec).get("image_upload")
+                        else f"Set {name} to one of the listed values."
+                    ),
                     node_id=node_id,
                     input=name,
                 )

@@ -589,10 +589,10 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         "a node of a pack that is not installed",
         "https://github.com/Comfy-Org/ComfyUI/issues/9362",
         lambda: {
-            "workflow": {"1": _empty_image(), "2": {"class_type": "ClownOptions_SDE_Beta", "inputs": {}}, "3": _save()}
+            "workflow": {"1": _empty_image(), "2": {"class_type": "UnetLoaderGGUF", "inputs": {}}, "3": _save()}
         },
         "NODE_MISSING",
-        "RES4LYF",
+        "ComfyUI-GGUF",
     ),
     JobFault(
         "node-version-skew",
@@ -671,6 +671,6 @@ JOB_FAULTS: tuple[JobFault, ...] = (
             }
         },
         "VALUE_NOT_IN_LIST",
-        "ComfyUI_temp_kqydq_00005_.png",
+        "input.images",
     ),
 )
