@@ -192,7 +192,8 @@ def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
                 except OSError:
                     names = []
                 if is_models_dir(names):
-                    found.append(child_rel)
+                    if child_rel not in VOLUME_LAYOUTS:  # the scanned layouts themselves are fine
+                        found.append(child_rel)
                     continue
             if level + 1 < depth and child.name.lower() not in _KNOWN_FOLDERS and not child.name.startswith("."):
                 stack.append((Path(child.path), child_rel + "/", level + 1))

@@ -147,6 +147,14 @@ def _node_error_finding(
             node_id=node_id,
             input=name,
         )
+    if kind == "custom_validation_failed" and "Invalid image file" in str(e.get("details") or ""):
+        return error(
+            "VALUE_NOT_IN_LIST",
+            f"{where}: {name or 'image'}={value!r} is not a file in ComfyUI's input folder.",
+            f"Send the file with the job (input.images: [{{'name': {value!r}, 'image': <base64>}}]).",
+            node_id=node_id,
+            input=name or "image",
+        )
     if kind == "required_input_missing":
         return error(
             "INPUT_MISSING",
@@ -173,6 +181,8 @@ def _node_error_finding(
             input=name,
         )
     if kind in _LINKS:
+        if name not in inputs or not is_link(inputs.get(name)):  # ComfyUI names the input of the node downstream
+            name = next((k for k, v in inputs.items() if is_link(v) and str(v[0]) not in workflow), name)
         link = inputs.get(name) if name else None
         target = (
             f"linked to node {link[0]}, which does not exist"

@@ -588,9 +588,7 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         "pack installs",
         "a node of a pack that is not installed",
         "https://github.com/Comfy-Org/ComfyUI/issues/9362",
-        lambda: {
-            "workflow": {"1": _empty_image(), "2": {"class_type": "UnetLoaderGGUF", "inputs": {}}, "3": _save()}
-        },
+        lambda: {"workflow": {"1": _empty_image(), "2": {"class_type": "UnetLoaderGGUF", "inputs": {}}, "3": _save()}},
         "NODE_MISSING",
         "ComfyUI-GGUF",
     ),
