@@ -60,6 +60,9 @@ def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSou
     result = ui_to_api(workflow, object_info(False))
     if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
         result = ui_to_api(workflow, object_info(True))
+    errors = [p for p in result.problems if p.severity == "error"]
+    if errors and all(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in errors):
+        return result.workflow  # the judgement names the missing node and its pack (NODE_MISSING)
     if not result.ok:
         raise JobError(
             "WORKFLOW_UI_FORMAT",
