@@ -49,7 +49,8 @@ def judge_before_queue(
     refused = policy_findings(workflow, policy, origin=origin, overridden=overridden)
     if refused:
         return refused
-    errors = [f for f in analyze_workflow(workflow, ctx, entry) if f.severity is Severity.ERROR]
+    # Only what makes the job fail: a size or hash that differs from the registry's is diagnose's evidence.
+    errors = [f for f in analyze_workflow(workflow, ctx, entry) if f.severity is Severity.ERROR and f.code in CODES]
     return sorted(errors, key=lambda f: _ORDER.index(f.code) if f.code in _ORDER else len(_ORDER))
 
 
