@@ -47,5 +47,7 @@ def test_a_rejection_after_a_stale_judgement_is_mapped_to_a_finding_code(stack):
     err = json.loads(out["error"]) if isinstance(out.get("error"), str) else out
     assert err["error_code"] == "VALUE_NOT_IN_LIST", err
     assert err["findings"][0]["node_id"] == "1" and err["findings"][0]["input"] == "image"
-    assert err["details"]["node_errors"][0]["type"] == "value_not_in_list"  # ComfyUI's own words, in details
-    assert "comfyui_message" in err["details"]
+    raw = err["details"]["node_errors"][0]  # ComfyUI's own words stay in details only
+    assert raw["type"] == "custom_validation_failed" and "Invalid image file" in raw["details"]
+    assert "comfyui_message" in err["details"] and "Invalid image file" not in err["error_message"]
+    assert "input.images" in err["fix"]
