@@ -250,6 +250,27 @@ def _root_folder_files(volume: Path) -> list[tuple[str, str, str, int, str]]:
     return found
 
 
+def pack_commits(imports: tuple[PackImport, ...]) -> dict[str, str]:
+    """Installed pack path -> the git commit it is checked out at (read from .git, no git process)."""
+    commits = {}
+    for pack in imports:
+        git = Path(pack.path) / ".git"
+        try:
+            head = (git / "HEAD").read_text().strip()
+            if head.startswith("ref: "):
+                ref = head[5:]
+                try:
+                    head = (git / ref).read_text().strip()
+                except OSError:
+                    packed = (git / "packed-refs").read_text().splitlines()
+                    head = next(line.split()[0] for line in packed if line.endswith(" " + ref))
+        except (OSError, StopIteration):
+            continue
+        if len(head) == 40 and all(c in "0123456789abcdef" for c in head):
+            commits[pack.path] = head
+    return commits
+
+
 def pack_imports(runtime: Runtime) -> tuple[PackImport, ...]:
     """The custom node packs ComfyUI reported at start-up (loaded and failed)."""
     try:
@@ -431,9 +452,10 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     tagged: list[dict[str, Any]] = []
     checked_nodes: dict[str, Any] = {}
     if reachable:
+        commits = pack_commits(imports)
         entries = [registry.entries[request.workflow]] if request.workflow else list(registry.entries.values())
         for entry in entries:
-            ctx = Context(object_info, index, imports, pack_lookup(registry, entry))
+            ctx = Context(object_info, index, imports, pack_lookup(registry, entry), pack_commits=commits)
             report = workflow_report(entry, entry.workflow(), ctx)
             workflow_checks[entry.id] = report
             tagged += [{**f, "workflow": entry.id} for f in report["findings"]]

@@ -24,7 +24,7 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
-from handler.diagnose import model_index, pack_imports
+from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
 from handler.runtime import Runtime
@@ -79,10 +79,12 @@ def judge(
     overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
 
     def findings(refresh: bool) -> list[Finding]:
+        imports = pack_imports(runtime) if refresh else ()
         ctx = Context(
             runtime.object_info(refresh),
             models=model_index(runtime) if refresh else None,
-            imports=pack_imports(runtime) if refresh else (),
+            imports=imports,
+            pack_commits=pack_commits(imports),
             packs=pack_lookup(runtime.registry, resolved.entry),
             uploaded=frozenset(s.stored_name for s in stored),
             known_models=model_lookup(runtime.registry) if refresh else {},

@@ -165,6 +165,7 @@ class Context:
     packs: PackLookup = field(default_factory=dict)  # node class -> pack (registry pins + popular packs)
     uploaded: frozenset[str] = frozenset()  # input file names this job stored (newer than object_info's lists)
     known_models: Mapping[str, ModelSpec] = field(default_factory=dict)  # file name -> spec (URL) of any entry
+    pack_commits: Mapping[str, str] = field(default_factory=dict)  # installed pack path -> its git commit
 
 
 def model_lookup(registry: Registry | None) -> dict[str, ModelSpec]:
@@ -277,7 +278,10 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
         return error(
             "NODE_MISSING",
             f"Node {node_id}: class {class_type!r} is missing although its pack {pack.name} is installed "
-            f"({installed.path}): the installed version registers other class names (version skew).",
+            f"({installed.path}"
+            + (f" at commit {ctx.pack_commits[installed.path][:12]}" if installed.path in ctx.pack_commits else "")
+            + (f"; this workflow pins {pack.commit[:12]}" if pack.commit else "")
+            + "): the installed version registers other class names (version skew).",
             f"Install the version of {pack.name} this workflow was made with{pin or ' (pin a commit in the registry)'}"
             f": cd {installed.path} && git fetch && git checkout {pack.commit or '<commit>'}, then restart; "
             "or re-save the workflow with the installed version.",

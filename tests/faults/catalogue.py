@@ -289,6 +289,11 @@ def stage_skewed_pack(s: Layout) -> None:
         "        return ()\n"
         "NODE_CLASS_MAPPINGS = {'ClownSamplerRenamed': ClownSamplerRenamed}\n"
     )
+    (pack / ".git").mkdir(exist_ok=True)  # checked out at another commit than the workflow pins
+    (pack / ".git/HEAD").write_text(INSTALLED_SKEW_COMMIT + "\n")
+
+
+INSTALLED_SKEW_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,7 +606,7 @@ JOB_FAULTS: tuple[JobFault, ...] = (
             "workflow": {"1": _empty_image(), "2": {"class_type": "ClownsharKSampler_Beta", "inputs": {}}, "3": _save()}
         },
         "NODE_MISSING",
-        "version skew",
+        "at commit 0123456789ab; this workflow pins 7750bf7800b6",
     ),
     JobFault(
         "pack-import-failed",
