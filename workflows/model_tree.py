@@ -67,7 +67,7 @@ def header_problem(path: str, size: int, head: bytes, tail: bytes, header: bytes
             return None
         try:
             meta = json.loads(header)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return "its safetensors header is not valid JSON"
         if not isinstance(meta, dict):
             return "its safetensors header is not a JSON object"

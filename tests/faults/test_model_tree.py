@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handler.diagnose import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
 from tests.faults.catalogue import safetensors_bytes
@@ -91,3 +93,15 @@ def test_layouts_off_the_scanned_ones_are_found_in_any_case(tmp_path: Path):
     assert found == [".", "a/b/Models", "comfyui/models"]
     paths = sorted(f.path for f in layout_findings(found, str(tmp_path)))
     assert paths == sorted([str(tmp_path), f"{tmp_path}/a/b/Models", f"{tmp_path}/comfyui/models"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ext=st.sampled_from(["safetensors", "sft", "gguf", "ckpt", "pt", "pth", "bin"]),
+    data=st.binary(max_size=64),
+    header=st.one_of(st.none(), st.binary(max_size=64), st.just(b"[" * 5000)),
+    size=st.integers(min_value=0, max_value=2**64),
+)
+def test_header_judgement_never_raises_on_arbitrary_bytes(ext, data, header, size):
+    result = header_problem(f"x.{ext}", size, data[:16], data[-22:], header)
+    assert result is None or isinstance(result, str)
