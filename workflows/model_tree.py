@@ -215,3 +215,21 @@ def is_models_dir(children: Iterable[str]) -> bool:
     """Does a directory named `models` (any case) hold at least one known model folder (any case)?"""
     known = {f.lower() for f in MODEL_FOLDERS}
     return any(c.lower() in known for c in children)
+
+
+def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
+    """The off-layout models trees (as `layout_findings` takes them) seen in a list of file paths
+    relative to the volume root: the same judgement from a bucket listing as from a directory walk."""
+    known = {f.lower() for f in MODEL_FOLDERS}
+    found: set[str] = set()
+    for path in paths:
+        parts = [p for p in path.replace("\\", "/").split("/") if p]
+        if len(parts) > 1 and parts[0].lower() in known:
+            found.add(".")
+        for i, part in enumerate(parts[: depth + 1]):
+            if part.lower() == "models" and i + 2 < len(parts) and parts[i + 1].lower() in known:
+                rel = "/".join(parts[: i + 1])
+                if rel not in VOLUME_LAYOUTS:
+                    found.add(rel)
+                break
+    return sorted(found)

@@ -105,3 +105,21 @@ def test_layouts_off_the_scanned_ones_are_found_in_any_case(tmp_path: Path):
 def test_header_judgement_never_raises_on_arbitrary_bytes(ext, data, header, size):
     result = header_problem(f"x.{ext}", size, data[:16], data[-22:], header)
     assert result is None or isinstance(result, str)
+
+
+def test_layouts_from_a_bucket_listing_match_the_directory_walk(tmp_path: Path):
+    from workflows.model_tree import layouts_from_paths
+
+    files = [
+        "models/checkpoints/a.safetensors",
+        "ComfyUI/models/vae/b.safetensors",
+        "comfyui/models/loras/c.safetensors",
+        "a/b/Models/VAE/d.safetensors",
+        "loras/e.safetensors",
+        "x/models/none/f.bin",
+    ]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    expected = [".", "a/b/Models", "comfyui/models"]
+    assert layouts_from_paths(files) == sorted(off_layout_models_dirs(tmp_path)) == expected
