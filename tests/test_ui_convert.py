@@ -478,10 +478,11 @@ def test_widget_values_that_do_not_fit_are_reported(object_info):
     ],
 )
 def test_version_skewed_widget_values_are_refused_naming_node_and_counts(object_info, widgets, says):
+    node_type = "ImageScale"
     graph = ui(
         [
             node(1, "EmptyImage", [64, 64, 1, 0], outputs=[("IMAGE", "IMAGE", [1])]),
-            node(2, "ImageScale", widgets, inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE", [2])]),
+            node(2, node_type, widgets, inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE", [2])]),
             node(3, "SaveImage", ["x"], inputs=[("images", "IMAGE", 2)]),
         ],
         [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
@@ -489,7 +490,17 @@ def test_version_skewed_widget_values_are_refused_naming_node_and_counts(object_
     result = ui_to_api(graph, object_info)
     mismatch = [p for p in result.problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
     assert not result.ok and mismatch and mismatch[0].node_id == "2" and str(mismatch[0].severity) == "error"
-    assert "Node 2 (ImageScale)" in mismatch[0].message and says in mismatch[0].message
+    assert f"Node 2 ({node_type})" in mismatch[0].message and says in mismatch[0].message
+
+
+def test_a_combo_holding_another_combos_option_is_a_shift_not_a_missing_value(object_info):
+    """Right types and count, but sampler_name holds a scheduler: two saved values swapped places."""
+    graph = ui([node(1, "KSampler", [1, "fixed", 20, 8.0, "karras", "euler", 1.0])], [])
+    result = ui_to_api(graph, object_info)
+    [mismatch] = [p for p in result.problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
+    assert not result.ok and "sampler_name would get 'karras'" in mismatch.message
+    graph = ui([node(1, "KSampler", [1, "fixed", 20, 8.0, "euler_but_renamed", "karras", 1.0])], [])
+    assert not [p for p in ui_to_api(graph, object_info).problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
 
 
 def test_generate_refuses_a_version_skewed_editor_workflow_and_judges_converted_templates(stack):

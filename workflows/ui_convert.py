@@ -211,6 +211,20 @@ def map_widgets(slots: list[WidgetSlot], values: Any) -> tuple[dict[str, Any], l
     return out, defaulted, wrong, len(extra)
 
 
+def _misplaced(slots: list[WidgetSlot], values: Mapping[str, Any], linked: set[str], wrong: list[str]) -> list[str]:
+    """Combo widgets holding a value that is not theirs but another combo's of the same node (a scheduler
+    in the sampler input): proof that saved values shifted, not a missing file or a renamed option."""
+    combos = {s.name: set(map(str, combo_choices(s.spec) or ())) for s in slots if s.kind == "COMBO"}
+    out = []
+    for name, choices in combos.items():
+        value = values.get(name)
+        if name in linked or name in wrong or not isinstance(value, str) or value in choices:
+            continue
+        if any(value in other for key, other in combos.items() if key != name):
+            out.append(name)
+    return out
+
+
 def _slot(slots: list[WidgetSlot], name: str) -> WidgetSlot:
     return next(s for s in slots if s.name == name)
 
@@ -428,7 +442,7 @@ class _Converter:
         inputs = {name: _wrap(v) for name, v in values.items()}
         self.link_inputs(scope, node, inputs)
         lost = [n for n in defaulted if n not in linked]
-        shifted = [n for n in wrong if n not in linked]
+        shifted = [n for n in wrong if n not in linked] + _misplaced(slots, values, linked, wrong)
         if lost or shifted or extra:
             saved = node.get("widgets_values")
             saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
