@@ -25,6 +25,7 @@ from workflows.errors import JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.model_tree import (
     HEAD_BYTES,
+    ROOT_HINT_FOLDERS,
     TAIL_BYTES,
     FileFact,
     FolderFact,
@@ -184,7 +185,7 @@ def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
         at_root = [e.name for e in os.scandir(volume) if e.is_dir() and e.name.lower() != "models"]
     except OSError:
         at_root = []
-    if is_models_dir(at_root):
+    if any(name.lower() in ROOT_HINT_FOLDERS for name in at_root):
         found.append(".")  # model folders straight on the volume: /runpod-volume/checkpoints
     stack = [(volume, "", 0)]
     while stack:

@@ -217,6 +217,11 @@ def is_models_dir(children: Iterable[str]) -> bool:
     return any(c.lower() in known for c in children)
 
 
+# Folder names that, straight on a volume's root, mean "model folders in the wrong place" (generic names
+# like configs/ or diffusers/ are left out: a volume may hold those for other reasons).
+ROOT_HINT_FOLDERS = frozenset(f.lower() for f in MODEL_FOLDERS) - {"configs", "diffusers"}
+
+
 def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
     """The off-layout models trees (as `layout_findings` takes them) seen in a list of file paths
     relative to the volume root: the same judgement from a bucket listing as from a directory walk."""
@@ -224,7 +229,7 @@ def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
     found: set[str] = set()
     for path in paths:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
-        if len(parts) > 1 and parts[0].lower() in known:
+        if len(parts) > 1 and parts[0].lower() in ROOT_HINT_FOLDERS:
             found.add(".")
         for i, part in enumerate(parts[: depth + 1]):
             if part.lower() == "models" and i + 2 < len(parts) and parts[i + 1].lower() in known:
