@@ -309,7 +309,13 @@ def _save(src: str = "1") -> dict[str, Any]:
     return {"class_type": "SaveImage", "inputs": {"images": [src, 0], "filename_prefix": "fault"}}
 
 
-def _sd(ckpt: str = "fault_ok.safetensors", lora: str | None = None, sampler: str = "euler") -> dict[str, Any]:
+def _sd(
+    ckpt: str = "fault_ok.safetensors",
+    lora: str | None = None,
+    sampler: str = "euler",
+    scheduler: str = "normal",
+    seed: int = 1,
+) -> dict[str, Any]:
     """A checkpoint text-to-image graph (never run: the rows' faults are caught before queueing)."""
     wf: dict[str, Any] = {
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
@@ -319,11 +325,11 @@ def _sd(ckpt: str = "fault_ok.safetensors", lora: str | None = None, sampler: st
         "3": {
             "class_type": "KSampler",
             "inputs": {
-                "seed": 1,
+                "seed": seed,
                 "steps": 20,
                 "cfg": 7.0,
                 "sampler_name": sampler,
-                "scheduler": "normal",
+                "scheduler": scheduler,
                 "denoise": 1.0,
                 "model": ["4", 0],
                 "positive": ["6", 0],
@@ -560,7 +566,7 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         "input-missing",
         "inputs",
         "a required input left out of a hand-written API workflow",
-        "(staged only)",
+        "https://github.com/NimaNzrii/comfyui-photoshop/issues/319",
         lambda: {
             "workflow": {
                 "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
@@ -583,7 +589,7 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         "value-wrong-type",
         "inputs",
         "a number sent as text by a client template",
-        "(staged only)",
+        "https://github.com/kijai/ComfyUI-KJNodes/issues/408",
         lambda: {"workflow": {"1": _empty_image("sixty-four"), "3": _save()}},
         "VALUE_WRONG_TYPE",
         "width must be a number",
@@ -675,5 +681,38 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         },
         "VALUE_NOT_IN_LIST",
         "input.images",
+    ),
+    JobFault(
+        "seed-minus-one",
+        "inputs",
+        'seed -1 sent for "random" (`Value -1 smaller than min of 0`)',
+        "https://github.com/Stability-AI/StableSwarmUI/issues/348",
+        lambda: {"workflow": _sd(seed=-1)},
+        "VALUE_OUT_OF_RANGE",
+        "seed=-1 is outside 0..",
+    ),
+    JobFault(
+        "link-type-mismatch",
+        "workflow formats",
+        "an output of the wrong type wired into an input (`Return type mismatch between linked nodes`)",
+        "https://github.com/ShmuelRonen/ComfyUI-LatentSyncWrapper/issues/19",
+        lambda: {
+            "workflow": {
+                "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+                "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+                "3": _save("2"),
+            }
+        },
+        "LINK_BROKEN",
+        "LATENT",
+    ),
+    JobFault(
+        "scheduler-from-a-pack",
+        "pack installs",
+        "a scheduler (beta57) that only exists while a pack patches the core lists",
+        "https://github.com/rgthree/rgthree-comfy/issues/598",
+        lambda: {"workflow": _sd(scheduler="beta57")},
+        "VALUE_NOT_IN_LIST",
+        "scheduler='beta57'",
     ),
 )

@@ -83,6 +83,12 @@ def _volume_paths(workflow: Any, volume: Path) -> Any:
     return json.loads(text)
 
 
+def test_docs_page_is_the_catalogue():
+    from tests.faults.doc import render
+
+    assert (REPO / "docs/faults.md").read_text() == render(), "run: python -m tests.faults.doc"
+
+
 def test_docs_table_lists_every_staged_fault():
     doc = (REPO / "docs/faults.md").read_text()
     rows = {m[1] for m in re.finditer(r"^\| `([a-z0-9-]+)` \|", doc, re.M)}
