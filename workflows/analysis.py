@@ -351,6 +351,20 @@ def _model_findings(
                 )
         return findings
     where = f"models/{folder}/" if folder else "its model folder"
+    if value.strip() in ("", "None", "none", "null", "undefined"):
+        return [
+            error(
+                "MODEL_MISSING",
+                f"No model is selected for {name or folder!r}"
+                + (f" (node {node_id})" if node_id else "")
+                + f": the workflow was saved with {value!r}, which happens when the editor had no file in "
+                f"{where} to offer.",
+                f"Put the model into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/) "
+                f"and set {name or 'the input'} to its file name.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else ()
     hint, hit = _did_you_mean(value, sorted(listed))
     if hit is not None:

@@ -428,7 +428,7 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         "model-missing-lora",
         "models",
         "a LoRA that is not on the disk or volume (`lora_name: ... not in []`)",
-        "https://github.com/runpod-workers/worker-comfyui/issues/165",
+        "https://github.com/Comfy-Org/ComfyUI/issues/7885",
         _lora_missing,
         "MODEL_MISSING",
         "models/loras/",
@@ -714,5 +714,33 @@ JOB_FAULTS: tuple[JobFault, ...] = (
         lambda: {"workflow": _sd(scheduler="beta57")},
         "VALUE_NOT_IN_LIST",
         "scheduler='beta57'",
+    ),
+    JobFault(
+        "model-none-selected",
+        "models",
+        "a workflow saved while the editor had no model to offer (`ckpt_name: 'None' not in []`)",
+        "https://github.com/cubiq/ComfyUI_InstantID/issues/114",
+        lambda: {"workflow": _sd(ckpt="None")},
+        "MODEL_MISSING",
+        "No model is selected for 'ckpt_name'",
+    ),
+    JobFault(
+        "model-missing-text-encoder",
+        "models",
+        "a text encoder missing from models/text_encoders (`clip_name: 'umt5_xxl…' not in []`)",
+        "https://github.com/runpod-workers/worker-comfyui/issues/165",
+        lambda: {
+            "workflow": {
+                "1": {
+                    "class_type": "CLIPLoader",
+                    "inputs": {"clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "type": "wan"},
+                },
+                "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 0]}},
+                "3": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+                "4": _save("3"),
+            }
+        },
+        "MODEL_MISSING",
+        "models/text_encoders/",
     ),
 )
