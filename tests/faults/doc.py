@@ -20,7 +20,8 @@ def render() -> str:
         "Start-up faults (ComfyUI not starting, missing dependencies, ports) are staged in",
         "`tests/start_failures/` (issue 12) and are not repeated here.",
         "",
-        f"{len(rows)} rows, {len(field)} of them traced to a public thread (the goal was 40). Rows marked",
+        f"{len(rows)} rows, {len(field)} of them traced to a public thread ({len({f.source for f in field})} distinct"
+        " threads; the goal was 40 field faults). Rows marked",
         "*(staged only)* have no field report found behind them; rows marked *issue 13* come from the issue",
         "that asked for this catalogue.",
         "",
