@@ -31,6 +31,7 @@ from workflows.model_tree import (
     FolderFact,
     is_models_dir,
     layout_findings,
+    not_seen_finding,
     safetensors_header_length,
     tree_findings,
 )
@@ -409,16 +410,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     )
     index = ModelIndex(comfy_sees, files, checksums)
     if reachable:
-        findings += [
-            warning(
-                "MODEL_NOT_SEEN",
-                f"{f.path} is on disk but ComfyUI does not list it under {f.folder!r}.",
-                "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
-                path=f.path,
-            )
-            for f in files
-            if not f.scanned
-        ]
+        findings += [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
 
     disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
     for label, path, is_error in (

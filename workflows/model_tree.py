@@ -238,3 +238,41 @@ def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
                     found.add(rel)
                 break
     return sorted(found)
+
+
+# Folder names people use that ComfyUI does not (Automatic1111's, singular forms) -> ComfyUI's folder.
+FOLDER_HINTS: dict[str, str] = {
+    "stable-diffusion": "checkpoints",
+    "stable_diffusion": "checkpoints",
+    "checkpoint": "checkpoints",
+    "lora": "loras",
+    "lycoris": "loras",
+    "esrgan": "upscale_models",
+    "realesrgan": "upscale_models",
+    "upscalers": "upscale_models",
+    "embedding": "embeddings",
+    "controlnets": "controlnet",
+    "text_encoder": "text_encoders",
+    "unets": "diffusion_models",
+}
+
+
+def not_seen_finding(path: str, folder: str) -> Finding:
+    """A file on disk that ComfyUI does not list; when its folder's name is another tool's (Automatic1111)
+    or another case of ComfyUI's own, the fix names the folder ComfyUI reads."""
+    known = {f.lower(): f for f in MODEL_FOLDERS}
+    meant = FOLDER_HINTS.get(folder.lower()) or (known.get(folder.lower()) if folder not in MODEL_FOLDERS else None)
+    if meant is not None and meant != folder:
+        return warning(
+            "MODEL_NOT_SEEN",
+            f"{path} is on disk but ComfyUI does not list it: its folder {folder!r} is not a ComfyUI model "
+            f"folder (ComfyUI reads {meant!r}).",
+            f"Rename the folder {folder!r} to {meant!r} (or move the file into {meant}/), then restart ComfyUI.",
+            path=path,
+        )
+    return warning(
+        "MODEL_NOT_SEEN",
+        f"{path} is on disk but ComfyUI does not list it under {folder!r}.",
+        "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
+        path=path,
+    )

@@ -131,6 +131,14 @@ def _fifo(s: Layout) -> str:
     return str(path)
 
 
+def _a1111_folder(s: Layout) -> str:
+    return str(write(s.volume / "models/Stable-diffusion/realisticVision.safetensors", safetensors_bytes()))
+
+
+def _singular_folder(s: Layout) -> str:
+    return str(write(s.volume / "models/lora/style.safetensors", safetensors_bytes()))
+
+
 DISK_FAULTS: tuple[DiskFault, ...] = (
     DiskFault(
         "dangling-folder-link",
@@ -240,7 +248,7 @@ DISK_FAULTS: tuple[DiskFault, ...] = (
         "layout-case",
         "volume layouts",
         "/runpod-volume/Models (case differs; Linux is case-sensitive)",
-        "https://github.com/mirabarukaso/character_select_stand_alone_app/issues/66",
+        "(staged only)",
         _layout_case,
         "MODEL_LAYOUT_NOT_SCANNED",
     ),
@@ -250,6 +258,22 @@ DISK_FAULTS: tuple[DiskFault, ...] = (
         "a pack's own model folder (ultralytics) that extra_model_paths.yaml does not register",
         "https://github.com/runpod-workers/worker-comfyui/issues/91",
         _custom_folder,
+        "MODEL_NOT_SEEN",
+    ),
+    DiskFault(
+        "a1111-folder-name",
+        "model folders",
+        "models kept in Automatic1111's folder names (models/Stable-diffusion)",
+        "https://github.com/yolain/ComfyUI-Easy-Use/issues/753",
+        _a1111_folder,
+        "MODEL_NOT_SEEN",
+    ),
+    DiskFault(
+        "singular-folder-name",
+        "model folders",
+        "LoRAs in models/lora instead of models/loras",
+        "https://github.com/mirabarukaso/character_select_stand_alone_app/issues/66",
+        _singular_folder,
         "MODEL_NOT_SEEN",
     ),
     DiskFault(

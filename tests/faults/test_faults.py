@@ -58,6 +58,11 @@ def test_disk_fault_is_named_by_diagnose(fault_stack, diagnosis, fault):
     hits = [f for f in diagnosis["findings"] if f["code"] == fault.code and f.get("path") == path]
     assert hits, (fault.code, path, [(f["code"], f.get("path")) for f in diagnosis["findings"]])
     assert hits[0]["fix"] and hits[0]["message"]
+    if fault.id in FIX_SAYS:
+        assert FIX_SAYS[fault.id] in hits[0]["fix"], hits[0]
+
+
+FIX_SAYS = {"a1111-folder-name": "to 'checkpoints'", "singular-folder-name": "to 'loras'"}
 
 
 @pytest.mark.parametrize("fault", JOB_FAULTS, ids=[f.id for f in JOB_FAULTS])
