@@ -211,8 +211,19 @@ def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
     return found
 
 
-def model_index(runtime: Runtime) -> ModelIndex:
-    """The model index generate judges a miss against: files on disk + what ComfyUI lists, built fresh."""
+def model_index(runtime: Runtime) -> ModelIndex | None:
+    """The model index generate judges a miss against: files on disk + what ComfyUI lists, built fresh.
+
+    None when it can't be built (ComfyUI's model lists unreadable): the judgement then falls back to the
+    loader lists of /object_info, as on the happy path.
+    """
+    try:
+        return _model_index(runtime)
+    except (ComfyUnavailable, ValueError, OSError):
+        return None
+
+
+def _model_index(runtime: Runtime) -> ModelIndex:
     s = runtime.settings
     with ThreadPoolExecutor(max_workers=1) as pool:
         lists_f = pool.submit(comfy_model_lists, runtime)
@@ -240,7 +251,10 @@ def model_index(runtime: Runtime) -> ModelIndex:
 
 def _root_folder_files(volume: Path) -> list[tuple[str, str, str, int, str]]:
     """Model files in known folders placed straight on the volume (/runpod-volume/loras/...)."""
-    wanted = [e for e in os.scandir(volume) if e.is_dir() and e.name.lower() in _KNOWN_FOLDERS]
+    try:
+        wanted = [e for e in os.scandir(volume) if e.is_dir() and e.name.lower() in ROOT_HINT_FOLDERS]
+    except OSError:
+        return []
     found = []
     for folder in wanted:
         for name, entry in _walk(Path(folder.path)):
