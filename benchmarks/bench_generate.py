@@ -254,7 +254,7 @@ def run(bs: BenchStack, runtime: Any, n: int | None = None) -> dict[str, Any]:
                 if rs and "timings" in rs[0]:
                     out["handler_timings_median"] = {
                         k: stats(r["timings"].get(k) for r in rs)["median"]
-                        for k in ("validate_ms", "upload_ms", "run_ms", "encode_ms")
+                        for k in ("validate_ms", "upload_ms", "analysis_ms", "run_ms", "encode_ms")
                     }
                 return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ EXTENSIONS = (".safetensors",) * 8 + (".ckpt", ".pt", ".pth", ".gguf")
 
 
 def make_model_files(run_dir: Path, count: int = MODEL_FILES, seed: int = 5000) -> dict[str, Any]:
-    """Empty model files (ComfyUI and diagnose only list and stat them), a third of the LoRAs in
+    """Tiny model files with valid headers (diagnose reads headers only), a third of the LoRAs in
     sub-folders, plus the registered workflows' models as sparse files of their real size."""
     rnd = random.Random(seed)
     folders = [f for f, w in MODEL_FOLDERS for _ in range(w)]
@@ -53,7 +54,7 @@ def make_model_files(run_dir: Path, count: int = MODEL_FILES, seed: int = 5000) 
             sub = f"pack_{rnd.randrange(12):02d}/" if folder == "loras" and rnd.random() < 0.33 else ""
             path = run_dir / root / folder / f"{sub}{folder}_{made:05d}{rnd.choice(EXTENSIONS)}"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            path.write_bytes(_model_header(path.suffix))  # diagnose reads headers: give each a valid one
             made += 1
     registered = 0
     from workflows.registry import default_registry
@@ -64,9 +65,23 @@ def make_model_files(run_dir: Path, count: int = MODEL_FILES, seed: int = 5000) 
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("wb") as fh:
+                    fh.write(_model_header(path.suffix, model.size_bytes or 0))
                     fh.truncate(model.size_bytes or 0)  # sparse: no disk used
                 registered += 1
     return {"files": made + registered, "generic": made, "registered_models": registered, "per_root": per_root}
+
+
+def _model_header(suffix: str, size: int = 0) -> bytes:
+    """The first bytes of a well-formed model file of `size` bytes (a minimal one when 0)."""
+    if suffix == ".safetensors":
+        head = b'{"w":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}'
+        n = len(head % (0, 0)) + 40
+        data = max(0, size - 8 - n) if size else 4
+        header = (head % (data, data)).ljust(n)
+        return struct.pack("<Q", n) + header + (b"" if size else b"\0" * data)
+    if suffix == ".gguf":
+        return b"GGUF" + struct.pack("<I", 3) + b"\0" * 16
+    return b"\x80\x02}q\x00."  # a pickle (.ckpt / .pt / .pth)
 
 
 @dataclass

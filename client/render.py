@@ -187,6 +187,11 @@ def _error(c: Any, exc: ClientError) -> None:
             "  cancel: " + ("sent" if cancel.get("sent") else f"not sent ({cancel.get('error', {}).get('message')})")
         )
     worker = details.get("worker_error") or {}
+    for f in (worker.get("findings") or [])[:10]:  # the specific findings behind a refused job, first
+        where = f" node {f['node_id']}" + (f" {f['input']}" if f.get("input") else "") if f.get("node_id") else ""
+        c.print(f"  • {f.get('code')}{where}: {_esc(str(f.get('message')))}")
+        if f.get("fix"):
+            c.print(f"    fix: {_esc(str(f['fix']))}")
     inner = worker.get("details") or {}
     for node in (inner.get("node_errors") or [])[:5] if isinstance(inner, dict) else []:
         c.print(

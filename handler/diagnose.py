@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,36 @@ from handler.state import State
 from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
 from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity, error, warning
-from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
+from workflows.model_tree import (
+    HEAD_BYTES,
+    ROOT_HINT_FOLDERS,
+    TAIL_BYTES,
+    FileFact,
+    FolderFact,
+    is_models_dir,
+    layout_findings,
+    not_seen_finding,
+    safetensors_header_length,
+    tree_findings,
+)
+from workflows.models import (
+    FOLDER_ALIASES,
+    MODEL_EXTENSIONS,
+    MODEL_FOLDERS,
+    VOLUME_LAYOUTS,
+    ModelFile,
+    ModelIndex,
+    canonical_folder,
+)
 from workflows.request import DiagnoseRequest
-from workflows.startup_log import parse_import_report
+from workflows.startup_log import PackImport, parse_import_report
 
 
-def _walk(folder_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """(relative name, entry) for every model file below a folder, following no symlinked dirs loops."""
+def _walk(
+    folder_dir: Path, unreadable: list[FolderFact] | None = None, folder: str = ""
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(relative name, entry) for every model-extension entry below a folder (files, dangling links, fifos);
+    directories it can't read go to `unreadable`."""
     stack = [(folder_dir, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -39,7 +64,9 @@ def _walk(folder_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
                         stack.append((Path(entry.path), f"{prefix}{entry.name}/"))
                     elif os.path.splitext(entry.name)[1].lower() in MODEL_EXTENSIONS:
                         yield prefix + entry.name, entry
-        except OSError:
+        except OSError as exc:
+            if unreadable is not None and os.path.lexists(directory):
+                unreadable.append(FolderFact(folder, str(directory), "unreadable", exc.strerror or str(exc)))
             continue
 
 
@@ -51,23 +78,235 @@ def model_roots(runtime: Runtime) -> list[tuple[str, Path]]:
     return [(src, path) for src, path in roots if path.is_dir()]
 
 
-def scan_model_files(roots: list[tuple[str, Path]]) -> list[tuple[str, str, str, int, str]]:
-    """(canonical folder, name, path, size, source) for every model file under the roots."""
+def scan_model_files(
+    roots: list[tuple[str, Path]], problems: TreeFacts | None = None
+) -> list[tuple[str, str, str, int, str]]:
+    """(canonical folder, name, path, size, source) for every model file under the roots.
+
+    With `problems`, what ComfyUI would silently skip is collected too: folders that are dangling
+    links, files or unreadable, and model entries that are dangling links or not regular files.
+    """
     found = []
     for source, root in roots:
         try:
-            folders = [e for e in os.scandir(root) if e.is_dir()]
-        except OSError:
+            entries = list(os.scandir(root))
+        except OSError as exc:
+            if problems is not None:
+                problems.folders.append(FolderFact("", str(root), "unreadable", exc.strerror or str(exc)))
             continue
+        folders = []
+        for e in entries:
+            if e.is_dir():
+                folders.append(e)
+            elif problems is not None and e.name.lower() in _KNOWN_FOLDERS:
+                problems.folders.append(_folder_fact(e))
         for folder in folders:
             canonical = canonical_folder(folder.name)
-            for name, entry in _walk(Path(folder.path)):
+            unreadable = problems.folders if problems is not None else None
+            for name, entry in _walk(Path(folder.path), unreadable, canonical):
                 try:
-                    size = entry.stat().st_size
+                    st = entry.stat()
                 except OSError:
+                    if problems is not None:
+                        problems.files.append(FileFact(entry.path, "dangling_symlink"))
                     continue
-                found.append((canonical, name, entry.path, size, source))
+                if not stat.S_ISREG(st.st_mode):
+                    if problems is not None:
+                        problems.files.append(FileFact(entry.path, "other"))
+                    continue
+                found.append((canonical, name, entry.path, st.st_size, source))
     return found
+
+
+_KNOWN_FOLDERS = frozenset(f.lower() for f in MODEL_FOLDERS)
+_HEADER_EXTENSIONS = frozenset({".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth"})
+_MAX_JSON_HEADER = 8 * 1024 * 1024  # read a safetensors JSON header up to this size; beyond, the prefix only
+
+
+@dataclass
+class TreeFacts:
+    """What diagnose gathers about the model tree for workflows.model_tree to judge."""
+
+    folders: list[FolderFact] = field(default_factory=list)
+    files: list[FileFact] = field(default_factory=list)
+    layouts: list[str] = field(default_factory=list)  # models dirs (relative to the volume) found off-layout
+
+
+def _folder_fact(entry: os.DirEntry[str]) -> FolderFact:
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        return FolderFact(entry.name, entry.path, "dangling_symlink", os.readlink(entry.path))
+    if entry.is_file():
+        return FolderFact(entry.name, entry.path, "file")
+    return FolderFact(entry.name, entry.path, "other")
+
+
+_FIRST_READ = 64 * 1024  # one read covers the prefix and the JSON header of most safetensors files
+
+
+def read_header(path: str, size: int) -> FileFact:
+    """The first and last bytes of a model file (and a safetensors JSON header): never the whole file.
+
+    Raw os.open/pread, one read for most files: 5,000 files must fit in diagnose's budget.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return FileFact(path, "regular", size)
+    try:
+        first = os.pread(fd, min(size, _FIRST_READ), 0)
+        head, header, tail = first[:HEAD_BYTES], None, b""
+        if path[-12:].lower() == ".safetensors" or path[-4:].lower() == ".sft":
+            n = safetensors_header_length(head)
+            if n is not None and 0 < n <= min(_MAX_JSON_HEADER, size - 8):
+                header = first[8 : 8 + n] if 8 + n <= len(first) else os.pread(fd, n, 8)
+        elif head[:4] == b"PK\x03\x04":  # a torch zip: is its end record there?
+            tail = first[-TAIL_BYTES:] if size <= len(first) else os.pread(fd, TAIL_BYTES, size - TAIL_BYTES)
+    except OSError:
+        return FileFact(path, "regular", size)
+    finally:
+        os.close(fd)
+    return FileFact(path, "regular", size, head, tail, header)
+
+
+def file_facts(raw_files: list[tuple[str, str, str, int, str]]) -> list[FileFact]:
+    """Header facts for every model file whose format we can check (zero-byte ones without reading)."""
+    facts = []
+    for _, _, path, size, _ in raw_files:
+        if size == 0:
+            facts.append(FileFact(path, "regular", 0))
+        elif path[path.rfind(".") :].lower() in _HEADER_EXTENSIONS:
+            facts.append(read_header(path, size))
+    return facts
+
+
+def off_layout_models_dirs(volume: Path, depth: int = 3) -> list[str]:
+    """`models` directories (any case, up to `depth` levels below the volume root) holding a known model
+    folder: the layouts people use that the worker may not scan. Relative to the volume root."""
+    found: list[str] = []
+    try:
+        at_root = [e.name for e in os.scandir(volume) if e.is_dir() and e.name.lower() != "models"]
+    except OSError:
+        at_root = []
+    if any(name.lower() in ROOT_HINT_FOLDERS for name in at_root):
+        found.append(".")  # model folders straight on the volume: /runpod-volume/checkpoints
+    stack = [(volume, "", 0)]
+    while stack:
+        directory, rel, level = stack.pop()
+        try:
+            children = [e for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for child in children:
+            child_rel = f"{rel}{child.name}"
+            if child.name.lower() == "models":
+                try:
+                    names = [e.name for e in os.scandir(child.path) if e.is_dir()]
+                except OSError:
+                    names = []
+                if is_models_dir(names):
+                    if child_rel not in VOLUME_LAYOUTS:  # the scanned layouts themselves are fine
+                        found.append(child_rel)
+                    continue
+            if level + 1 < depth and child.name.lower() not in _KNOWN_FOLDERS and not child.name.startswith("."):
+                stack.append((Path(child.path), child_rel + "/", level + 1))
+    return found
+
+
+def model_index(runtime: Runtime) -> ModelIndex | None:
+    """The model index generate judges a miss against: files on disk + what ComfyUI lists, built fresh.
+
+    None when it can't be built (ComfyUI's model lists unreadable): the judgement then falls back to the
+    loader lists of /object_info, as on the happy path.
+    """
+    try:
+        return _model_index(runtime)
+    except (ComfyUnavailable, ValueError, OSError):
+        return None
+
+
+def _model_index(runtime: Runtime) -> ModelIndex:
+    s = runtime.settings
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        lists_f = pool.submit(comfy_model_lists, runtime)
+        raw_files = scan_model_files(model_roots(runtime))
+        if s.volume_dir.is_dir():  # where people also put models: the finding then says where the file is
+            rels = off_layout_models_dirs(s.volume_dir)
+            off = [("volume", s.volume_dir / rel) for rel in rels if rel != "."]
+            raw_files += [(f, n, p, size, "volume-unscanned") for f, n, p, size, _ in scan_model_files(off)]
+            if "." in rels:
+                raw_files += _root_folder_files(s.volume_dir)
+        comfy_sees, _ = lists_f.result()
+    files = tuple(
+        ModelFile(
+            folder,
+            name,
+            path,
+            size,
+            source,
+            source != "volume-unscanned" and name in comfy_sees.get(folder, frozenset()),
+        )
+        for folder, name, path, size, source in raw_files
+    )
+    return ModelIndex(comfy_sees, files)
+
+
+def _root_folder_files(volume: Path) -> list[tuple[str, str, str, int, str]]:
+    """Model files in known folders placed straight on the volume (/runpod-volume/loras/...)."""
+    try:
+        wanted = [e for e in os.scandir(volume) if e.is_dir() and e.name.lower() in ROOT_HINT_FOLDERS]
+    except OSError:
+        return []
+    found = []
+    for folder in wanted:
+        for name, entry in _walk(Path(folder.path)):
+            try:
+                size = entry.stat().st_size
+                found.append((canonical_folder(folder.name), name, entry.path, size, "volume-unscanned"))
+            except OSError:
+                continue
+    return found
+
+
+def pack_commits(imports: tuple[PackImport, ...]) -> dict[str, str]:
+    """Installed pack path -> the git commit it is checked out at (read from .git, no git process)."""
+    commits = {}
+    for pack in imports:
+        git = Path(pack.path) / ".git"
+        try:
+            head = (git / "HEAD").read_text().strip()
+            if head.startswith("ref: "):
+                ref = head[5:]
+                try:
+                    head = (git / ref).read_text().strip()
+                except OSError:
+                    packed = (git / "packed-refs").read_text().splitlines()
+                    head = next(line.split()[0] for line in packed if line.endswith(" " + ref))
+        except (OSError, StopIteration):
+            continue
+        if len(head) == 40 and all(c in "0123456789abcdef" for c in head):
+            commits[pack.path] = head
+    return commits
+
+
+def pack_imports(runtime: Runtime) -> tuple[PackImport, ...]:
+    """The custom node packs ComfyUI reported at start-up (loaded and failed)."""
+    try:
+        return tuple(parse_import_report(runtime.settings.comfy_log.read_text(errors="replace")))
+    except OSError:
+        return ()
+
+
+def _layout_root_facts(runtime: Runtime) -> list[FolderFact]:
+    """The volume layouts' own `models` dirs when they are dangling links or files (model_roots skips them)."""
+    s = runtime.settings
+    facts = []
+    for sub in VOLUME_LAYOUTS:
+        path = s.volume_dir / sub
+        if path.is_symlink() and not path.exists():
+            facts.append(FolderFact(sub, str(path), "dangling_symlink", os.readlink(path)))
+        elif path.is_file():
+            facts.append(FolderFact(sub, str(path), "file"))
+    return facts
 
 
 def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
@@ -191,7 +430,12 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             lists_f = pool.submit(comfy_model_lists, runtime)
         t = time.perf_counter()
         roots = model_roots(runtime)
-        raw_files = scan_model_files(roots)
+        tree = TreeFacts()
+        raw_files = scan_model_files(roots, tree)
+        tree.files += file_facts(raw_files)
+        tree.folders += _layout_root_facts(runtime)
+        if s.volume_dir.is_dir():
+            tree.layouts = off_layout_models_dirs(s.volume_dir)
         t = lap("disk_scan_ms", t)
         try:
             if not use_comfy:
@@ -203,6 +447,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         t = lap("comfyui_ms", t)
     findings += worker_findings(runtime, reachable)
 
+    findings += tree_findings(tree.folders, tree.files)
+    findings += layout_findings(tree.layouts, str(s.volume_dir))
     findings += [
         error(
             "MODEL_LIST_FAILED",
@@ -228,16 +474,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     )
     index = ModelIndex(comfy_sees, files, checksums)
     if reachable:
-        findings += [
-            warning(
-                "MODEL_NOT_SEEN",
-                f"{f.path} is on disk but ComfyUI does not list it under {f.folder!r}.",
-                "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
-                path=f.path,
-            )
-            for f in files
-            if not f.scanned
-        ]
+        findings += [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
 
     disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
     for label, path, is_error in (
@@ -268,9 +505,10 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     tagged: list[dict[str, Any]] = []
     checked_nodes: dict[str, Any] = {}
     if reachable:
+        commits = pack_commits(imports)
         entries = [registry.entries[request.workflow]] if request.workflow else list(registry.entries.values())
         for entry in entries:
-            ctx = Context(object_info, index, imports, pack_lookup(registry, entry))
+            ctx = Context(object_info, index, imports, pack_lookup(registry, entry), pack_commits=commits)
             report = workflow_report(entry, entry.workflow(), ctx)
             workflow_checks[entry.id] = report
             tagged += [{**f, "workflow": entry.id} for f in report["findings"]]

@@ -28,13 +28,14 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
+from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
 from handler.runtime import Runtime
-from workflows.analysis import Context, pack_lookup
+from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
 from workflows.findings import Finding
-from workflows.judge import findings_error, judge_before_queue
+from workflows.judge import findings_error, judge_before_queue, rejection_findings
 from workflows.patch import PatchError, apply_parameters, scope_outputs
 from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.registry import Entry
@@ -151,17 +152,24 @@ def judge(
 ) -> None:
     """Refuse, before ComfyUI sees it, a workflow the analysis can already tell will fail.
 
-    Judged against the cached /object_info; a miss (a node or model not listed) is judged once more
-    against fresh definitions, since a pack or a model file may have appeared since they were cached.
+    Judged against the cached /object_info (its loader lists stand in for the model index, which
+    costs nothing on the happy path); a miss is judged once more against fresh definitions, the model
+    index (files on disk + what ComfyUI lists) and the pack-import report, so the findings say where a
+    file really is, which URL it comes from, and whether its pack is installed at another version.
     """
     overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
     paths = path_facts(runtime.settings, patched)
 
     def findings(refresh: bool) -> list[Finding]:
+        imports = pack_imports(runtime) if refresh else ()
         ctx = Context(
             runtime.object_info(refresh),
+            models=model_index(runtime) if refresh else None,
+            imports=imports,
+            pack_commits=pack_commits(imports),
             packs=pack_lookup(runtime.registry, resolved.entry),
             uploaded=frozenset(s.stored_name for s in stored),
+            known_models=model_lookup(runtime.registry) if refresh else {},
         )
         return judge_before_queue(
             patched,
@@ -230,7 +238,8 @@ def patch(
     return patched
 
 
-def _queue_failed(runtime: Runtime, exc: PromptRejected) -> JobError:
+def _queue_failed(runtime: Runtime, exc: PromptRejected, workflow: dict[str, Any] | None = None) -> JobError:
+    """ComfyUI's rejection as our finding codes when we recognise it; its raw text only in details."""
     body = exc.body if isinstance(exc.body, dict) else {}
     err = body.get("error") if isinstance(body.get("error"), dict) else {}
     nodes = []
@@ -258,6 +267,9 @@ def _queue_failed(runtime: Runtime, exc: PromptRejected) -> JobError:
         message = "; ".join(
             f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}" for n in nodes[:5]
         )
+    findings = rejection_findings(body, workflow or {}, pack_lookup(runtime.registry))
+    if findings:
+        return findings_error(findings, {**details, "comfyui_message": message})
     return JobError("QUEUE_FAILED", message, details)
 
 
@@ -271,7 +283,7 @@ def execute(
             runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
         )
     except PromptRejected as exc:
-        raise _queue_failed(runtime, exc) from None
+        raise _queue_failed(runtime, exc, workflow) from None
     except PromptTimeout:
         _stop_prompt(runtime, prompt_id)
         raise JobError(

@@ -263,3 +263,175 @@ def test_gpu_summary_reads_the_first_cuda_device():
     assert gpu_summary(stats) == {"name": "cuda:0 NVIDIA L4", "vram_total_gb": 24.0, "vram_free_gb": 20.5}
     assert comfyui_version(stats) == "0.3.75"
     assert gpu_summary({"devices": [{"type": "cpu"}]}) is None and gpu_summary(None) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Near matches, version skew, ComfyUI's own rejections (issue 13)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "choices", "meant"),
+    [
+        ("model.safetensors ", ["model.safetensors", "other.safetensors"], "model.safetensors"),  # whitespace
+        ("Model.SafeTensors", ["model.safetensors"], "model.safetensors"),  # case
+        ("model", ["model.safetensors", "modelx.safetensors"], "model.safetensors"),  # extension
+        ("model.safetensors", ["sd15/model.safetensors"], "sd15/model.safetensors"),  # sub-folder prefix
+        ("sd15/model.safetensors", ["model.safetensors"], "model.safetensors"),  # a prefix too many
+        ("sd15\\model.safetensors", ["sd15/model.safetensors"], "sd15/model.safetensors"),  # separators
+        ("Euler", ["euler", "euler_ancestral"], "euler"),
+        ("model.safetensors", ["a/model.safetensors", "b/model.safetensors"], None),  # ambiguous: no guess
+        ("flux.safetensors", ["sdxl.safetensors"], None),
+        (12, ["12"], None),
+    ],
+)
+def test_near_match_names_only_an_unambiguous_spelling_variant(value, choices, meant):
+    from workflows.analysis import near_match
+
+    assert near_match(value, choices) == meant
+
+
+def test_value_not_in_list_says_did_you_mean(object_info):
+    wf = copy.deepcopy(sdxl_workflow())
+    wf["3"]["inputs"]["sampler_name"] = "DPMPP_2M "
+    found = [f for f in analyze_workflow(wf, ctx(object_info)) if f.code == "VALUE_NOT_IN_LIST"]
+    assert found and "Did you mean 'dpmpp_2m'?" in found[0].message and "'dpmpp_2m'" in found[0].fix
+
+
+def test_model_near_miss_and_url_for_an_inline_workflow(object_info):
+    from workflows.analysis import model_lookup
+
+    wf = copy.deepcopy(sdxl_workflow())
+    index = _index({"checkpoints": ["sdxl/sd_xl_base_1.0.safetensors"]})
+    found = analyze_workflow(wf, Context(object_info, index, known_models=model_lookup(REGISTRY)))
+    assert codes(found) == ["MODEL_MISSING"]
+    assert "Did you mean 'sdxl/sd_xl_base_1.0.safetensors'?" in found[0].message
+    wf["4"]["inputs"]["ckpt_name"] = "sd_xl_base_1.0.safetensors"
+    found = analyze_workflow(wf, Context(object_info, _index({"checkpoints": []}), known_models=model_lookup(REGISTRY)))
+    assert (
+        codes(found) == ["MODEL_MISSING"] and "huggingface.co/stabilityai/stable-diffusion-xl-base-1.0" in found[0].fix
+    )
+
+
+def test_node_missing_says_when_the_installed_pack_is_another_version(object_info):
+    entry = REGISTRY.get("z_image_turbo_denrisi")
+    imports = [PackImport("RES4LYF", "/comfyui/custom_nodes/RES4LYF", 0.1, False)]
+    found = analyze_workflow(entry.workflow(), ctx(object_info, imports=imports, entry=entry), entry)
+    skew = [f for f in found if f.code == "NODE_MISSING" and "ClownsharKSampler_Beta" in f.message]
+    pin = next(p.commit for p in entry.packs if p.name == "RES4LYF")
+    assert skew and "version skew" in skew[0].message and pin in skew[0].fix
+    assert skew[0].path == "/comfyui/custom_nodes/RES4LYF"
+
+
+def test_structure_findings_catch_a_broken_link_without_object_info():
+    from workflows.analysis import structure_findings
+
+    wf = {"1": {"class_type": "X", "inputs": {"a": ["99", 0]}}, "2": {"class_type": "Y", "inputs": {"b": ["1", 0]}}}
+    found = structure_findings(wf)
+    assert [(f.code, f.node_id, f.input) for f in found] == [("LINK_BROKEN", "1", "a")]
+    assert codes(structure_findings({"nodes": [], "links": []})) == ["WORKFLOW_UI_FORMAT"]
+
+
+REJECTED = [
+    # (workflow sent straight to ComfyUI's /prompt, finding code, node, input, text in the message)
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["99", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+        },
+        "LINK_BROKEN",
+        "2",
+        "image",
+        "node 99, which does not exist",
+    ),
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+            "2": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "i13-not-there.safetensors"}},
+            "3": {"class_type": "VAEEncode", "inputs": {"pixels": ["1", 0], "vae": ["2", 2]}},
+            "5": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["2", 2]}},
+            "4": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "x"}},
+        },
+        "MODEL_MISSING",
+        "2",
+        "ckpt_name",
+        "models/checkpoints/",
+    ),
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 999999, "height": 64, "batch_size": 1, "color": 0}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        },
+        "VALUE_OUT_OF_RANGE",
+        "1",
+        "width",
+        "outside 1..16384",
+    ),
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        },
+        "INPUT_MISSING",
+        "1",
+        "color",
+        "'color'",
+    ),
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": "wide", "height": 64, "batch_size": 1, "color": 0}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        },
+        "VALUE_WRONG_TYPE",
+        "1",
+        "width",
+        "'wide'",
+    ),
+    (
+        {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+            "2": {
+                "class_type": "ImageScale",
+                "inputs": {
+                    "image": ["1", 0],
+                    "upscale_method": "Bilinear ",
+                    "width": 8,
+                    "height": 8,
+                    "crop": "disabled",
+                },
+            },
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+        },
+        "VALUE_NOT_IN_LIST",
+        "2",
+        "upscale_method",
+        "Did you mean 'bilinear'?",
+    ),
+    (
+        {
+            "1": {"class_type": "VHS_LoadVideo", "inputs": {}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        },
+        "NODE_MISSING",
+        "1",
+        None,
+        "ComfyUI-VideoHelperSuite",
+    ),
+]
+
+
+@pytest.mark.parametrize(("workflow", "code", "node", "name", "says"), REJECTED, ids=[r[1] for r in REJECTED])
+def test_comfyuis_own_rejections_map_to_finding_codes(stack, workflow, code, node, name, says):
+    """The real 400 answers of ComfyUI's /prompt, mapped by workflows.judge.rejection_findings."""
+    import requests
+
+    from workflows.judge import rejection_findings
+
+    r = requests.post(f"{stack.comfy_url}/prompt", json={"prompt": workflow}, timeout=30)
+    assert r.status_code == 400, r.text
+    found = rejection_findings(r.json(), workflow, pack_lookup(REGISTRY))
+    assert found, r.json()
+    assert (found[0].code, found[0].node_id, found[0].input) == (code, node, name), found
+    assert says in found[0].message + found[0].fix
+    assert r.json()["error"]["message"] not in found[0].message  # ComfyUI's raw text stays out of ours

@@ -216,10 +216,14 @@ def test_ui_format_workflow_is_converted_and_run(stack):
 
 def test_ui_format_that_cannot_be_converted_exactly_is_refused(stack):
     ui = json.loads((REPO / "tests/fixtures/ui_workflows/sd15_default.json").read_text())
-    ui["nodes"][0]["type"] = "NodeFromAPackWeDontHave"
+    ui["nodes"][0]["type"] = "workflow>legacy group node"
     err = failure_of(runsync(stack, {"workflow": ui}))
     assert err["error_code"] == "WORKFLOW_UI_FORMAT" and "Export (API)" in err["fix"] + err["details"]["fix"]
-    assert any(p["code"] == "UI_CONVERT_UNKNOWN_NODE" for p in err["details"]["problems"])
+    assert any(p["code"] == "UI_CONVERT_UNSUPPORTED" for p in err["details"]["problems"])
+    # A node class this ComfyUI lacks is not a conversion problem: the judgement names it (issue 13).
+    ui["nodes"][0]["type"] = "NodeFromAPackWeDontHave"
+    err = failure_of(runsync(stack, {"workflow": ui}))
+    assert err["error_code"] == "NODE_MISSING" and "NodeFromAPackWeDontHave" in err["error_message"], err
 
 
 def test_unknown_node_is_node_missing_with_the_pack_before_queueing(stack):

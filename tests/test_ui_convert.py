@@ -457,12 +457,83 @@ def test_widget_values_that_do_not_fit_are_reported(object_info):
     )
     result = ui_to_api(graph, object_info)
     assert result.workflow["1"]["inputs"] == {"width": 64, "height": 64, "batch_size": 1, "color": 0}
-    assert [(p.code, p.node_id) for p in result.problems] == [
-        ("UI_CONVERT_WIDGET_MISMATCH", "1"),
-        ("UI_CONVERT_WIDGET_MISMATCH", "2"),
-        ("UI_CONVERT_DYNAMIC_PROMPT", "3"),
+    assert [(p.code, p.node_id, str(p.severity)) for p in result.problems] == [
+        ("UI_CONVERT_WIDGET_MISMATCH", "1", "warning"),  # too few: nothing shifted, defaults said
+        ("UI_CONVERT_WIDGET_MISMATCH", "2", "error"),  # shifted: refused, never a silent positional shift
+        ("UI_CONVERT_DYNAMIC_PROMPT", "3", "warning"),
     ]
     assert "batch_size" in result.problems[0].message and "width" in result.problems[1].message
+    assert not result.ok
+
+
+@pytest.mark.parametrize(
+    ("widgets", "says"),
+    [
+        # a number landing in a combo of names: one value more than this version's widgets
+        ([512, "nearest-exact", 512, 512, "disabled"], "5 saved widget value(s), this ComfyUI's ImageScale expects 4"),
+        # the same count, but values that can't belong to their inputs' types (reordered inputs)
+        ([512, 512, "nearest-exact", "disabled"], "upscale_method would get 512 (COMBO expected)"),
+        # a surplus value of the right types: a newer version's extra widget, not guessed away
+        (["nearest-exact", 512, 512, "disabled", "lanczos"], "1 saved value(s) left over"),
+    ],
+)
+def test_version_skewed_widget_values_are_refused_naming_node_and_counts(object_info, widgets, says):
+    node_type = "ImageScale"
+    graph = ui(
+        [
+            node(1, "EmptyImage", [64, 64, 1, 0], outputs=[("IMAGE", "IMAGE", [1])]),
+            node(2, node_type, widgets, inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE", [2])]),
+            node(3, "SaveImage", ["x"], inputs=[("images", "IMAGE", 2)]),
+        ],
+        [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+    )
+    result = ui_to_api(graph, object_info)
+    mismatch = [p for p in result.problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
+    assert not result.ok and mismatch and mismatch[0].node_id == "2" and str(mismatch[0].severity) == "error"
+    assert f"Node 2 ({node_type})" in mismatch[0].message and says in mismatch[0].message
+
+
+def test_a_combo_holding_another_combos_option_is_a_shift_not_a_missing_value(object_info):
+    """Right types and count, but sampler_name holds a scheduler: two saved values swapped places."""
+    graph = ui([node(1, "KSampler", [1, "fixed", 20, 8.0, "karras", "euler", 1.0])], [])
+    result = ui_to_api(graph, object_info)
+    [mismatch] = [p for p in result.problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
+    assert not result.ok and "sampler_name would get 'karras'" in mismatch.message
+    graph = ui([node(1, "KSampler", [1, "fixed", 20, 8.0, "euler_but_renamed", "karras", 1.0])], [])
+    assert not [p for p in ui_to_api(graph, object_info).problems if p.code == "UI_CONVERT_WIDGET_MISMATCH"]
+
+
+def test_generate_refuses_a_version_skewed_editor_workflow_and_judges_converted_templates(stack):
+    """Through the real worker: a skewed editor save is refused with the node and counts; a real editor
+    template whose models are missing comes back MODEL_MISSING with its folder, not ComfyUI's text."""
+    import json as _json
+
+    from tests.conftest import runsync
+
+    skewed = smoke_ui()
+    skewed["nodes"][0]["widgets_values"] = [64, "64", 1, 0, 7]
+    env = runsync(stack, {"workflow": skewed})
+    err = _json.loads(env["error"])
+    assert env["status"] == "FAILED" and err["error_code"] == "WORKFLOW_UI_FORMAT", err
+    assert "Node 1 (EmptyImage): 5 saved widget value(s)" in err["error_message"]
+
+    env = runsync(stack, {"workflow": template("sd15_default.json")})
+    err = _json.loads(env["error"])
+    assert env["status"] == "FAILED" and err["error_code"] == "MODEL_MISSING", err
+    first = err["findings"][0]
+    assert first["code"] == "MODEL_MISSING" and first["input"] == "ckpt_name" and "models/checkpoints/" in first["fix"]
+    assert "QUEUE_FAILED" not in env["error"]
+
+    unknown = smoke_ui()
+    unknown["nodes"][1]["type"] = "ImageInvertFromAnotherPack"
+    env = runsync(stack, {"workflow": unknown})
+    err = _json.loads(env["error"])
+    assert err["error_code"] == "NODE_MISSING" and err["findings"][0]["node_id"] == "2", err
+
+    unknown["nodes"][1].update(type="VHS_VideoInfo", widgets_values=[1, "x"])  # a pack node with widgets
+    env = runsync(stack, {"workflow": unknown})
+    err = _json.loads(env["error"])
+    assert err["error_code"] == "NODE_MISSING" and "VideoHelperSuite" in err["error_message"], err
 
 
 def test_not_a_ui_workflow(object_info):

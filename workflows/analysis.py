@@ -13,7 +13,7 @@ from typing import Any
 
 from workflows.findings import Finding, error, warning
 from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS, ModelIndex, canonical_folder
-from workflows.registry import Entry, PackRef, Registry
+from workflows.registry import Entry, ModelSpec, PackRef, Registry
 from workflows.startup_log import PackImport
 
 ObjectInfo = Mapping[str, Mapping[str, Any]]
@@ -75,6 +75,30 @@ def shape_findings(workflow: Any) -> list[Finding]:
             )
         ]
     return []
+
+
+def structure_findings(workflow: Any) -> list[Finding]:
+    """What can be judged without ComfyUI: the shape, and links to nodes the workflow doesn't have.
+
+    Used where /object_info is not at hand (the client judging a workflow file from a worker's
+    diagnose report), so a broken link is never reported ok.
+    """
+    findings = shape_findings(workflow)
+    if findings:
+        return findings
+    for node_id, node in workflow.items():
+        for name, value in (node.get("inputs") or {}).items():
+            if is_link(value) and str(value[0]) not in workflow:
+                findings.append(
+                    error(
+                        "LINK_BROKEN",
+                        f"Node {node_id}: {name} is linked to node {value[0]}, which does not exist.",
+                        "Reconnect the input in the editor and export the workflow again.",
+                        node_id=str(node_id),
+                        input=name,
+                    )
+                )
+    return findings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,6 +164,53 @@ class Context:
     imports: tuple[PackImport, ...] = ()
     packs: PackLookup = field(default_factory=dict)  # node class -> pack (registry pins + popular packs)
     uploaded: frozenset[str] = frozenset()  # input file names this job stored (newer than object_info's lists)
+    known_models: Mapping[str, ModelSpec] = field(default_factory=dict)  # file name -> spec (URL) of any entry
+    pack_commits: Mapping[str, str] = field(default_factory=dict)  # installed pack path -> its git commit
+
+
+def model_lookup(registry: Registry | None) -> dict[str, ModelSpec]:
+    """Model file name (and its base name) -> a registry spec, so an inline job's MODEL_MISSING names a URL."""
+    lookup: dict[str, ModelSpec] = {}
+    for entry in registry.entries.values() if registry is not None else ():
+        for spec in entry.models:
+            for key in (spec.name, spec.name.rsplit("/", 1)[-1]):
+                if key not in lookup or (spec.url and not lookup[key].url):
+                    lookup[key] = spec
+    return lookup
+
+
+def _norm(value: str) -> str:
+    return value.strip().replace("\\", "/").lower()
+
+
+def near_match(value: Any, choices: Iterable[Any]) -> str | None:
+    """A listed value that differs from `value` only by whitespace, case, path separators, extension or
+    a sub-folder prefix: the "did you mean" of VALUE_NOT_IN_LIST and MODEL_MISSING."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    options = [c for c in choices if isinstance(c, str) and c != value]
+    want = _norm(value)
+    keys = (
+        lambda c: _norm(c),  # whitespace, case, separators
+        lambda c: _norm(c).rsplit("/", 1)[-1],  # sub-folder prefix on either side
+        lambda c: _stem(_norm(c).rsplit("/", 1)[-1]),  # extension
+    )
+    targets = (want, want.rsplit("/", 1)[-1], _stem(want.rsplit("/", 1)[-1]))
+    for key, target in zip(keys, targets, strict=True):
+        hits = [c for c in options if key(c) == target]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def _stem(name: str) -> str:
+    dot = name.rfind(".")
+    return name[:dot] if dot > 0 and name[dot:] in MODEL_EXTENSIONS | {".png", ".jpg", ".jpeg", ".webp"} else name
+
+
+def _did_you_mean(value: Any, choices: Iterable[Any]) -> tuple[str, str | None]:
+    hit = near_match(value, choices)
+    return (f" Did you mean {hit!r}?" if hit is not None else ""), hit
 
 
 def pack_lookup(registry: Registry | None, entry: Entry | None = None) -> dict[str, PackRef]:
@@ -162,8 +233,26 @@ def _failed_import(pack: PackRef, imports: Iterable[PackImport]) -> PackImport |
     return next((i for i in imports if i.failed and i.name.lower() in wanted), None)
 
 
+def _installed_import(pack: PackRef, imports: Iterable[PackImport]) -> PackImport | None:
+    wanted = {pack.name.lower(), pack.repo.rstrip("/").rsplit("/", 1)[-1].lower()}
+    return next((i for i in imports if not i.failed and i.name.lower() in wanted), None)
+
+
 def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
     pack = ctx.packs.get(class_type)
+    failed = [i for i in ctx.imports if i.failed]
+    if pack is None and failed:
+        names = ", ".join(i.name for i in failed[:5])
+        return error(
+            "NODE_MISSING",
+            f"Node {node_id}: class {class_type!r} is not defined; {len(failed)} custom node pack(s) failed to "
+            f"import ({names}) and may be the one that provides it.",
+            f"Fix the import error of {names} (see the start-up log: usually a missing Python requirement, "
+            f"pip install -r {failed[0].path}/requirements.txt) and restart; otherwise install the pack "
+            "that provides the node.",
+            node_id=node_id,
+            path=failed[0].path,
+        )
     if pack is None:
         return error(
             "NODE_MISSING",
@@ -184,6 +273,21 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
             path=failed.path,
         )
     pin = f" at commit {pack.commit}" if pack.commit else ""
+    installed = _installed_import(pack, ctx.imports)
+    if installed is not None:
+        return error(
+            "NODE_MISSING",
+            f"Node {node_id}: class {class_type!r} is missing although its pack {pack.name} is installed "
+            f"({installed.path}"
+            + (f" at commit {ctx.pack_commits[installed.path][:12]}" if installed.path in ctx.pack_commits else "")
+            + (f"; this workflow pins {pack.commit[:12]}" if pack.commit else "")
+            + "): the installed version registers other class names (version skew).",
+            f"Install the version of {pack.name} this workflow was made with{pin or ' (pin a commit in the registry)'}"
+            f": cd {installed.path} && git fetch && git checkout {pack.commit or '<commit>'}, then restart; "
+            "or re-save the workflow with the installed version.",
+            node_id=node_id,
+            path=installed.path,
+        )
     return error(
         "NODE_MISSING",
         f"Node {node_id}: class {class_type!r} is missing; it is provided by pack {pack.name}.",
@@ -199,12 +303,12 @@ def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entr
                 return model.folder
     if (class_type, name) in LOADER_INPUTS:
         return LOADER_INPUTS[(class_type, name)]
-    if isinstance(value, str) and spec_type(spec) == "COMBO" and _looks_like_model(value):
+    if isinstance(value, str) and spec_type(spec) == "COMBO" and looks_like_model(value):
         return ""  # a model file in a loader we don't know the folder of
     return None
 
 
-def _looks_like_model(value: str) -> bool:
+def looks_like_model(value: str) -> bool:
     dot = value.rfind(".")
     return dot > 0 and value[dot:].lower() in MODEL_EXTENSIONS
 
@@ -213,6 +317,7 @@ def _model_findings(
     node_id: str | None, name: str | None, folder: str, value: str, ctx: Context, entry: Entry | None
 ) -> list[Finding]:
     spec = next((m for m in entry.models if m.name == value), None) if entry else None
+    spec = spec or ctx.known_models.get(value) or ctx.known_models.get(value.rsplit("/", 1)[-1])
     index = ctx.models
     if index is not None and folder and index.sees(folder, value):
         if index is None or spec is None:
@@ -246,6 +351,35 @@ def _model_findings(
                 )
         return findings
     where = f"models/{folder}/" if folder else "its model folder"
+    if value.strip() in ("", "None", "none", "null", "undefined"):
+        return [
+            error(
+                "MODEL_MISSING",
+                f"No model is selected for {name or folder!r}"
+                + (f" (node {node_id})" if node_id else "")
+                + f": the workflow was saved with {value!r}, which happens when the editor had no file in "
+                f"{where} to offer.",
+                f"Put the model into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/) "
+                f"and set {name or 'the input'} to its file name.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
+    listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else ()
+    hint, hit = _did_you_mean(value, sorted(listed))
+    if hit is not None:
+        return [
+            error(
+                "MODEL_MISSING",
+                f"Model {value!r} is not listed in {where}"
+                + (f" (node {node_id}, {name})" if node_id else "")
+                + f".{hint}",
+                f"Set {name or 'the input'} to {hit!r}, the name ComfyUI lists (mind spaces, case, extension "
+                "and sub-folder).",
+                node_id=node_id,
+                input=name,
+            )
+        ]
     elsewhere = index.files_named(value) if index else []
     if elsewhere:
         file = elsewhere[0]
@@ -266,7 +400,8 @@ def _model_findings(
     return [
         error(
             "MODEL_MISSING",
-            f"Model {value!r} is not available to ComfyUI ({where}).",
+            f"Model {value!r} is not available to ComfyUI ({where})"
+            + (f" (node {node_id}, {name})." if node_id else "."),
             f"Put {value} into {where} (on the network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
             node_id=node_id,
             input=name,
@@ -280,11 +415,19 @@ def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Find
     if choices is not None:
         if value not in choices:
             shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
+            hint, hit = _did_you_mean(value, choices)
             return [
                 error(
                     "VALUE_NOT_IN_LIST",
-                    f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.",
-                    f"Set {name} to one of the listed values.",
+                    f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
+                    f"Set {name} to {hit!r}."
+                    if hit is not None
+                    else (
+                        f"Send the file with the job (input.images: [{{'name': {value!r}, 'image': <base64>}}]) "
+                        "or use a file already in ComfyUI's input folder."
+                        if spec_options(spec).get("image_upload")
+                        else f"Set {name} to one of the listed values."
+                    ),
                     node_id=node_id,
                     input=name,
                 )
@@ -457,10 +600,10 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
 def _model_findings_for(
     node_id: str, class_type: str, name: str, folder: str, value: str, ctx: Context, entry: Entry | None
 ) -> list[Finding]:
+    spec = input_specs(ctx.object_info.get(class_type, {})).get(name, (None, True))[0]
+    if (ctx.models is None or not folder) and value in (combo_choices(spec) or []):
+        return []
     if ctx.models is None:
-        spec = input_specs(ctx.object_info.get(class_type, {})).get(name, (None, True))[0]
-        if value in (combo_choices(spec) or []):
-            return []
         ctx = (
             replace(ctx, models=ModelIndex({canonical_folder(folder): frozenset(combo_choices(spec) or [])}))
             if folder

@@ -63,6 +63,9 @@ def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSou
     limit = next((p for p in result.problems if p.code == "LIMIT_EXCEEDED"), None)
     if limit is not None:
         raise JobError("LIMIT_EXCEEDED", limit.message, {}, [limit], fix=limit.fix)
+    errors = [p for p in result.problems if p.severity == "error"]
+    if errors and all(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in errors):
+        return result.workflow  # the judgement names the missing node and its pack (NODE_MISSING)
     if not result.ok:
         raise JobError(
             "WORKFLOW_UI_FORMAT",

@@ -154,7 +154,11 @@ def _fits(value: Any, slot: WidgetSlot) -> bool:
     if slot.kind == "BOOLEAN":
         return isinstance(value, bool)
     if slot.kind == "COMBO":
-        return isinstance(value, str | int | float | list) and not isinstance(value, bool)
+        if not isinstance(value, str | int | float | list) or isinstance(value, bool):
+            return False
+        choices = combo_choices(slot.spec)
+        # a number can't belong to a list of names (a sampler, a model file): a shifted value
+        return not (isinstance(value, int | float) and choices and all(isinstance(c, str) for c in choices))
     return True
 
 
@@ -206,6 +210,20 @@ def map_widgets(slots: list[WidgetSlot], values: Any) -> tuple[dict[str, Any], l
     wrong = [n for n in out if not _fits(out[n], _slot(slots, n))]
     extra = [v for v in values[i:] if v not in (None, "")]  # empty ones: editor display widgets
     return out, defaulted, wrong, len(extra)
+
+
+def _misplaced(slots: list[WidgetSlot], values: Mapping[str, Any], linked: set[str], wrong: list[str]) -> list[str]:
+    """Combo widgets holding a value that is not theirs but another combo's of the same node (a scheduler
+    in the sampler input): proof that saved values shifted, not a missing file or a renamed option."""
+    combos = {s.name: set(map(str, combo_choices(s.spec) or ())) for s in slots if s.kind == "COMBO"}
+    out = []
+    for name, choices in combos.items():
+        value = values.get(name)
+        if name in linked or name in wrong or not isinstance(value, str) or value in choices:
+            continue
+        if any(value in other for key, other in combos.items() if key != name):
+            out.append(name)
+    return out
 
 
 def _slot(slots: list[WidgetSlot], name: str) -> WidgetSlot:
@@ -428,22 +446,30 @@ class _Converter:
         inputs = {name: _wrap(v) for name, v in values.items()}
         self.link_inputs(scope, node, inputs)
         lost = [n for n in defaulted if n not in linked]
-        shifted = [n for n in wrong if n not in linked]
+        shifted = [n for n in wrong if n not in linked] + _misplaced(slots, values, linked, wrong)
         if lost or shifted or extra:
+            saved = node.get("widgets_values")
+            saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
+            expected_n = sum(1 + s.control for s in slots)
             parts = []
-            if lost:
-                parts.append(f"no saved value for {', '.join(lost)} (defaults used)")
             if shifted:
-                parts.append(f"{', '.join(shifted)} got a value of the wrong type")
+                parts.append(
+                    ", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted)
+                )
             if extra:
                 parts.append(f"{extra} saved value(s) left over")
+            if lost:
+                parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
+            refuse = bool(shifted or extra)
             self.problems.append(
-                warning(
+                (error if refuse else warning)(
                     "UI_CONVERT_WIDGET_MISMATCH",
-                    f"Node {exec_id} ({node_type}): the saved widget values do not match this ComfyUI's "
-                    f"definition: {'; '.join(parts)}. The workflow was probably saved with another version.",
-                    "Check these inputs in the converted workflow, or update ComfyUI / the node pack to the "
-                    "version the workflow was made with.",
+                    f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
+                    f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
+                    "The workflow was saved with another version of this node"
+                    + (", so its values were not mapped (no positional guessing)." if refuse else "."),
+                    f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
+                    "values and save again; or install the node pack version the workflow was made with.",
                     node_id=exec_id,
                 )
             )

@@ -10,6 +10,7 @@ from client.config import Settings
 from client.errors import BadResponse, JobFailed
 from client.jobflow import Backend, UpdateSink, run_sync
 from client.recheck import inline_findings, recheck
+from workflows.analysis import structure_findings
 from workflows.registry import Registry
 
 SEVERITIES = ("error", "warning", "info")
@@ -64,7 +65,11 @@ def diagnose(
             notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
             response, job_id = _run(api, settings, {k: v for k, v in job_input.items() if k != "workflow"}, on_update)
         if workflow_file is not None:
-            extra = inline_findings(workflow_file[0].name, workflow_file[1], response)
+            label = workflow_file[0].name
+            local = [
+                {**f.to_dict(), "workflow": label, "source": "client"} for f in structure_findings(workflow_file[1])
+            ]
+            extra = local + inline_findings(label, workflow_file[1], response)
             notes.append(
                 "the workflow file was judged from the endpoint's report (node_check, ComfyUI's model lists); "
                 "for a full check against /object_info use --comfy-url"

@@ -1,0 +1,125 @@
+"""workflows.model_tree (pure) and the facts handler/diagnose.py gathers for it, on a real directory tree."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from handler.diagnose import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
+from tests.faults.catalogue import safetensors_bytes
+from workflows.model_tree import FolderFact, header_problem, layout_findings, tree_findings
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("ok.safetensors", safetensors_bytes(), None),
+        ("short.safetensors", b"\x01\x02", "too few"),
+        ("cut.safetensors", safetensors_bytes(4, declared_end=4096), "truncated download"),
+        ("html.safetensors", b"<!DOCTYPE html><html>" + b" " * 64, "more than the file"),
+        ("badjson.safetensors", struct.pack("<Q", 5) + b"{oops", "not valid JSON"),
+        ("ok.gguf", b"GGUF" + struct.pack("<I", 3) + b"\0" * 16, None),
+        ("v9.gguf", b"GGUF" + struct.pack("<I", 9) + b"\0" * 16, "version field"),
+        ("page.gguf", b"<html>", "magic"),
+        ("pickle.ckpt", b"\x80\x02}q\x00.", None),
+        ("zip.pt", b"PK\x03\x04" + b"\0" * 40 + b"PK\x05\x06" + b"\0" * 18, None),
+        ("cutzip.pth", b"PK\x03\x04" + b"\0" * 100, "end record"),
+        ("json.ckpt", b'{"error": "unauthorized"}', "holds text"),
+        ("noise.ckpt", b"\x00\x01\x02\x03", "neither"),
+        ("other.bin", b"anything", None),  # formats without a header we can check are not judged
+    ],
+)
+def test_headers_are_judged_from_their_first_and_last_bytes(tmp_path: Path, name, data, problem):
+    path = tmp_path / name
+    path.write_bytes(data)
+    [fact] = file_facts([("checkpoints", name, str(path), len(data), "volume")]) or [None]
+    if fact is None:  # not a checked extension
+        assert problem is None
+        return
+    found = header_problem(fact.path, fact.size, fact.head, fact.tail, fact.header)
+    assert (found is None) if problem is None else (problem in found), found
+
+
+def test_scan_collects_what_comfyui_would_skip_and_never_raises(tmp_path: Path):
+    models = tmp_path / "models"
+    (models / "checkpoints").mkdir(parents=True)
+    (models / "checkpoints/a.safetensors").write_bytes(safetensors_bytes())
+    (models / "vae").write_text("not a folder")
+    os.symlink(tmp_path / "missing", models / "loras")
+    os.symlink(tmp_path / "missing.safetensors", models / "checkpoints/gone.safetensors")
+    os.mkfifo(models / "checkpoints/fifo.ckpt")
+    (models / "checkpoints/empty.safetensors").write_bytes(b"")
+    facts = TreeFacts()
+    found = scan_model_files([("volume", models)], facts)
+    facts.files += file_facts(found)
+    codes = sorted((f.code, Path(f.path or "").name) for f in tree_findings(facts.folders, facts.files))
+    assert codes == [
+        ("MODEL_FILE_DANGLING_LINK", "gone.safetensors"),
+        ("MODEL_FILE_EMPTY", "empty.safetensors"),
+        ("MODEL_FILE_NOT_REGULAR", "fifo.ckpt"),
+        ("MODEL_FOLDER_DANGLING_LINK", "loras"),
+        ("MODEL_FOLDER_IS_FILE", "vae"),
+    ]
+    assert sorted(name for _, name, _, _, _ in found) == ["a.safetensors", "empty.safetensors"]
+
+
+def test_unreadable_folder_is_named_with_a_chmod_fix(tmp_path: Path):
+    """Staged on disk when not root (root reads anything); the judgement itself is pure and checked always."""
+    [finding] = tree_findings([FolderFact("loras", "/v/models/loras", "unreadable", "Permission denied")], [])
+    assert finding.code == "MODEL_FOLDER_UNREADABLE" and "chmod -R a+rX /v/models/loras" in finding.fix
+    if os.geteuid() == 0:
+        return
+    locked = tmp_path / "models/loras"
+    locked.mkdir(parents=True)
+    locked.chmod(0)
+    try:
+        facts = TreeFacts()
+        scan_model_files([("volume", tmp_path / "models")], facts)
+        assert [f.kind for f in facts.folders] == ["unreadable"]
+    finally:
+        locked.chmod(0o755)
+
+
+def test_layouts_off_the_scanned_ones_are_found_in_any_case(tmp_path: Path):
+    for rel in ("models/checkpoints", "ComfyUI/models/vae", "comfyui/models/loras", "a/b/Models/VAE", "x/models/none"):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / "loras").mkdir()
+    found = sorted(off_layout_models_dirs(tmp_path))
+    assert found == [".", "a/b/Models", "comfyui/models"]
+    paths = sorted(f.path for f in layout_findings(found, str(tmp_path)))
+    assert paths == sorted([str(tmp_path), f"{tmp_path}/a/b/Models", f"{tmp_path}/comfyui/models"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ext=st.sampled_from(["safetensors", "sft", "gguf", "ckpt", "pt", "pth", "bin"]),
+    data=st.binary(max_size=64),
+    header=st.one_of(st.none(), st.binary(max_size=64), st.just(b"[" * 5000)),
+    size=st.integers(min_value=0, max_value=2**64),
+)
+def test_header_judgement_never_raises_on_arbitrary_bytes(ext, data, header, size):
+    result = header_problem(f"x.{ext}", size, data[:16], data[-22:], header)
+    assert result is None or isinstance(result, str)
+
+
+def test_layouts_from_a_bucket_listing_match_the_directory_walk(tmp_path: Path):
+    from workflows.model_tree import layouts_from_paths
+
+    files = [
+        "models/checkpoints/a.safetensors",
+        "ComfyUI/models/vae/b.safetensors",
+        "comfyui/models/loras/c.safetensors",
+        "a/b/Models/VAE/d.safetensors",
+        "loras/e.safetensors",
+        "x/models/none/f.bin",
+    ]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    expected = [".", "a/b/Models", "comfyui/models"]
+    assert layouts_from_paths(files) == sorted(off_layout_models_dirs(tmp_path)) == expected
