@@ -5,6 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 COMFY_HOME ?= $(HOME)/.cache/comfy-runpod/comfyui-0.3.75
 export COMFY_HOME
+# Snapshots of the custom node packs at the registry's pinned commits (docker/fetch_pack.sh, tools/packs.py):
+# ../shared/packs on the development machines and CI; elsewhere packs come from GitHub.
+COMFY_PACKS_SNAPSHOTS ?= $(wildcard $(abspath ../shared/packs))
+export COMFY_PACKS_SNAPSHOTS
 
 .PHONY: help venv comfyui up down status demo test test-fast lint clean
 
