@@ -234,7 +234,8 @@ def _anywhere(entry: Any) -> bool:
 
 def _cpu_or_default(runtime: Any) -> list[str]:
     """Workflows whose errors count at start: the default one and those that must run anywhere."""
-    return [e.id for e in runtime.registry.entries.values() if _anywhere(e) or e.id == runtime.settings.default_workflow]
+    default = runtime.settings.default_workflow
+    return [e.id for e in runtime.registry.entries.values() if _anywhere(e) or e.id == default]
 
 
 def summary_line(result: dict[str, Any]) -> str:
