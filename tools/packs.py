@@ -81,6 +81,18 @@ def install_packs(custom_nodes: Path, names: list[str] | tuple[str, ...], cache:
     return installed
 
 
+def install_available(custom_nodes: Path, cache: Path = CACHE) -> tuple[list[str], dict[str, str]]:
+    """Every registered pack that can be had, for the local stack: (installed names, name -> why not)."""
+    installed, problems = [], {}
+    for pack in default_registry().packs():
+        try:
+            install_packs(custom_nodes, [pack.name], cache)
+            installed.append(pack.name)
+        except PackUnavailable as exc:
+            problems[pack.name] = str(exc)
+    return installed, problems
+
+
 def main(argv: list[str]) -> int:
     names = argv or [p.name for p in default_registry().packs()]
     rc = 0
