@@ -524,6 +524,15 @@ def run_jobs(url: str) -> dict[str, Any]:
         raise ImageTestError(f"smoke_i2v: expected an 8-frame MP4, got {json.dumps(video)[:500]}")
     jobs["smoke_i2v"] = {"s": round(time.monotonic() - t0, 2), "frames": out["frames"]}
 
+    if "ComfyUI-VideoHelperSuite" in pack_snapshots()[1]:  # a real pack, installed from its snapshot
+        t0 = time.monotonic()
+        job = {"workflow": "smoke_vhs", "image_base64": png_base64(64, 48), "frames": 8, "fps": 8}
+        out = completed(runsync(url, job), "smoke_vhs")
+        video = out["outputs"][0]
+        if video.get("kind") != "video" or video.get("mime") != "video/mp4" or out.get("frames") != 8:
+            raise ImageTestError(f"smoke_vhs: expected an 8-frame MP4, got {json.dumps(video)[:500]}")
+        jobs["smoke_vhs"] = {"s": round(time.monotonic() - t0, 2), "frames": out["frames"]}
+
     t0 = time.monotonic()
     out = completed(runsync(url, {"mode": "diagnose"}), "diagnose")
     checks = out.get("workflow_checks", {})
