@@ -70,8 +70,9 @@ def _progress_sink(job: dict[str, Any], interval: float):
     return send
 
 
-def handle(job: dict[str, Any]) -> dict[str, Any]:
-    rt = runtime()
+def handle(job: dict[str, Any], rt: Runtime | None = None) -> dict[str, Any]:
+    """One job. `rt`: the runtime to use (tests and benchmarks pass their own); default: the process's."""
+    rt = rt or runtime()
     try:
         request = parse_request(job.get("input"))
         if isinstance(request, TestRequest):
