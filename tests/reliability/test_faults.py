@@ -37,11 +37,20 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def running_prompts(comfy_url: str) -> list:
+def running_prompts(comfy_url: str, prefix: str) -> list[str]:
+    """Ids of the prompts ComfyUI runs whose SaveImage prefix ends in `prefix` (a test's own, not others')."""
     try:
-        return requests.get(f"{comfy_url}/queue", timeout=5).json()["queue_running"]
+        running = requests.get(f"{comfy_url}/queue", timeout=5).json()["queue_running"]
     except (requests.RequestException, ValueError, KeyError):
         return []
+    return [
+        item[1]
+        for item in running
+        # the worker puts each job's files in a folder of their own: job_<id>/<prefix>
+        if any(
+            str(node.get("inputs", {}).get("filename_prefix")).rsplit("/", 1)[-1] == prefix for node in item[2].values()
+        )
+    ]
 
 
 def test_comfyui_killed_mid_job_fails_fast_with_comfy_died(tmp_path, figures):
@@ -49,9 +58,10 @@ def test_comfyui_killed_mid_job_fails_fast_with_comfy_died(tmp_path, figures):
     stack.start(wait=180)
     try:
         result: dict = {}
-        job = threading.Thread(target=lambda: result.update(runsync(stack, {"workflow": sleep_workflow(60)})))
+        workflow = sleep_workflow(60, prefix="killed")
+        job = threading.Thread(target=lambda: result.update(runsync(stack, {"workflow": workflow})))
         job.start()
-        wait_until(lambda: running_prompts(stack.comfy_url), 60, "the prompt to run inside RPTestSleep")
+        wait_until(lambda: running_prompts(stack.comfy_url, "killed"), 60, "the prompt to run inside RPTestSleep")
         killed_at = time.monotonic()
         os.kill(stack.comfy_pid(), signal.SIGKILL)
         job.join(timeout=120)
@@ -124,10 +134,10 @@ def test_websocket_dropped_mid_job_still_completes_with_all_outputs(stack, figur
     assert rt.events.connected
     try:
         result: dict = {}
-        workflow = sleep_workflow(1.5)
+        workflow = sleep_workflow(1.5, prefix="wsdrop")
         job = threading.Thread(target=lambda: result.update(call(rt, {"workflow": workflow}, "wsdrop")))
         job.start()
-        prompt = wait_until(lambda: running_prompts(stack.comfy_url), 60, "the prompt to run")[0][1]
+        prompt = wait_until(lambda: running_prompts(stack.comfy_url, "wsdrop"), 60, "the prompt to run")[0]
         reconnect_allowed.clear()
         rt.events.drop_connection()
         # ComfyUI finishes the prompt while we can't hear it; then the network comes back.
