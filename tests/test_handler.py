@@ -11,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import REPO, png_base64, runsync, sleep_workflow
+from tests.conftest import REPO, png_base64, runsync, sleep_workflow, stack_settings
 
 pytestmark = pytest.mark.stack
 
@@ -46,11 +46,25 @@ def test_test_mode_reports_health(stack):
     assert output_of(runsync(stack, {"test": True}))["comfyui_up"] is True  # the short form
 
 
-def test_volume_mounted_follows_the_volume_directory(stack):
-    if not stack.volume_dir.exists():
-        assert output_of(runsync(stack, {"mode": "test"}))["volume_mounted"] is False
-    stack.volume_dir.mkdir(exist_ok=True)
-    assert output_of(runsync(stack, {"mode": "test"}))["volume_mounted"] is True
+def test_volume_mounted_follows_the_volume_directory(stack, tmp_path):
+    """A volume directory of this test's own (in-process against the same ComfyUI), so both branches run
+    whatever other tests did to the session stack's volume."""
+    from handler.runtime import Runtime
+    from handler.worker import handle
+
+    volume = tmp_path / "runpod-volume"
+    rt = Runtime(stack_settings(stack, RUNPOD_VOLUME_DIR=str(volume)))
+    try:
+        assert handle({"id": "vol", "input": {"mode": "test"}}, rt)["volume_mounted"] is False
+        report = handle({"id": "vol", "input": {"mode": "diagnose", "workflow": "smoke_image"}}, rt)
+        absent = [f for f in report["findings"] if f["code"] == "VOLUME_NOT_MOUNTED"]
+        assert absent and str(volume) in absent[0]["message"] and absent[0]["fix"]
+        volume.mkdir()
+        assert handle({"id": "vol", "input": {"mode": "test"}}, rt)["volume_mounted"] is True
+        report = handle({"id": "vol", "input": {"mode": "diagnose", "workflow": "smoke_image"}}, rt)
+        assert "VOLUME_NOT_MOUNTED" not in {f["code"] for f in report["findings"]}
+    finally:
+        rt.events.close()
 
 
 def test_unknown_keys_are_rejected_by_name(stack):
