@@ -369,5 +369,3 @@ def test_direct_mode_health_diagnose_and_generate(stack, tmp_path: Path, comfy_f
     checked = run_cli("diagnose", "--comfy-url", stack.comfy_url, "--workflow", str(bad), "--json")
     assert checked.returncode == 1
     assert any(f["code"] == "NODE_MISSING" for f in json_out(checked)["result"]["findings"])
-
-
