@@ -105,7 +105,7 @@ def test_arbitrary_job_input_never_crashes_or_hangs(runtime, stack, figures):
 
     run()
     assert files_under(input_dir) == before  # nothing stored, nothing left behind
-    assert slowest[0] < 25
+    assert "TIMEOUT" not in seen_codes  # no input made a job hang until its deadline (time: a figure)
     figures["fuzzed_inputs"] = {
         "examples": FUZZ_EXAMPLES,
         "rejections_by_code": seen_codes,
