@@ -105,7 +105,9 @@ def test_arbitrary_job_input_never_crashes_or_hangs(runtime, stack, figures):
 
     run()
     assert files_under(input_dir) == before  # nothing stored, nothing left behind
-    assert "TIMEOUT" not in seen_codes  # no input made a job hang until its deadline (time: a figure)
+    # No input made a call hang until the runtime's 60 s deadline (a fuzzed small `timeout_s` may
+    # legitimately end in TIMEOUT sooner: that is an answer, not a hang).
+    assert slowest[0] < 60, slowest[0]
     figures["fuzzed_inputs"] = {
         "examples": FUZZ_EXAMPLES,
         "rejections_by_code": seen_codes,
