@@ -5,21 +5,37 @@ VENV := .venv
 PY := $(VENV)/bin/python
 COMFY_HOME ?= $(HOME)/.cache/comfy-runpod/comfyui-0.3.75
 export COMFY_HOME
+# Snapshots of the custom node packs at the registry's pinned commits (docker/fetch_pack.sh, tools/packs.py):
+# ../shared/packs on the development machines and CI; elsewhere packs come from GitHub.
+COMFY_PACKS_SNAPSHOTS ?= $(wildcard $(abspath ../shared/packs))
+export COMFY_PACKS_SNAPSHOTS
 
-.PHONY: help venv comfyui up down status demo test test-fast lint clean
+.PHONY: help venv lock comfyui up down status demo test test-fast lint clean
 
 help:
 	@echo "make demo   - install what is missing, start the stack, run test/diagnose/generate, stop"
 	@echo "make test   - install dev deps and run the whole suite against the real stack"
 	@echo "make up / make down / make status - the local stack (ComfyUI :8188, worker API :8000)"
 	@echo "make lint   - ruff, shellcheck, hadolint"
+	@echo "make lock   - regenerate the hash-locked requirements/*.txt from pyproject.toml's pins"
+	@echo "make fuzz   - 10,000 fuzzed job inputs against the worker, figures in benchmarks/results/fuzz.json"
 
-$(VENV)/.installed: pyproject.toml
+# The dev environment from the hash-locked requirements/dev.txt (`make lock` regenerates the locks from
+# pyproject.toml's pins): exactly those files, checked against their sha256, nothing resolved here.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | { grep -v '^WARNING: Location' || true; }
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt \
+	  2>&1 | { grep -v '^WARNING: Location' || true; }; test "$${PIPESTATUS[0]}" -eq 0
+	@out="$$($(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1)" || { echo "$$out"; exit 1; }
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; exit 1; }
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Regenerate requirements/{worker,client,dev}.txt (hashes included) after changing a pin in pyproject.toml.
+lock:
+	@test -x $(VENV)/bin/pip-compile || $(MAKE) venv
+	@PY=$(PY) bash scripts/lock.sh
 
 comfyui:
 	@bash scripts/install_comfyui.sh

@@ -36,7 +36,7 @@ def main() -> None:
     info = {
         "comfyui_source": _read(COMFY / ".source"),
         "comfyui_version": (_read(COMFY / "comfyui_version.py") or "").rpartition("=")[2].strip().strip("\"'") or None,
-        "install_packs": os.environ.get("INSTALL_PACKS", "1") == "1",
+        "install_packs": os.environ.get("INSTALL_PACKS", "1"),
         "packs": packs,
         "baked_models": models,
         "torch": _dist_versions(("torch", "torchvision", "torchaudio")),

@@ -8,12 +8,14 @@ ref="${2:?ref}"
 dest="${3:?dest}"
 
 git init -q "$dest"
+export GIT_TERMINAL_PROMPT=0
 git -C "$dest" remote add origin "$repo"
-for attempt in 1 2 3; do
+attempts="${FETCH_GIT_ATTEMPTS:-3}"
+for ((attempt = 1; attempt <= attempts; attempt++)); do
   if git -C "$dest" fetch -q --depth 1 origin "$ref"; then
     break
   fi
-  if [[ "$attempt" == 3 ]]; then
+  if [[ "$attempt" == "$attempts" ]]; then
     echo "fetch_git: cannot fetch $ref from $repo" >&2
     exit 1
   fi

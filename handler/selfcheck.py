@@ -124,9 +124,15 @@ def check_model_paths(path: Path) -> list[Finding]:
 
 
 def static_check(
-    comfy_dir: Path, model_paths: Path, *, cpu_only: bool = False, registry_dir: Path | None = None
+    comfy_dir: Path,
+    model_paths: Path,
+    *,
+    cpu_only: bool = False,
+    registry_dir: Path | None = None,
+    only_packs: set[str] | None = None,
 ) -> dict[str, Any]:
-    """cpu_only: check only the workflows that run without a GPU (for test builds without custom packs)."""
+    """cpu_only: check only the workflows that run without a GPU (for test builds without custom packs).
+    only_packs: check only the workflows whose packs are all among these (builds with some packs installed)."""
     findings: list[Finding] = []
     registry = load_registry(registry_dir) if registry_dir else load_registry()
     findings += [
@@ -135,7 +141,13 @@ def static_check(
     ]
     if cpu_only:
         registry = Registry(
-            {k: e for k, e in registry.entries.items() if e.runs_on_cpu}, registry.known_packs, registry.problems
+            {k: e for k, e in registry.entries.items() if _anywhere(e)}, registry.known_packs, registry.problems
+        )
+    if only_packs is not None:
+        registry = Registry(
+            {k: e for k, e in registry.entries.items() if all(p.name in only_packs for p in e.packs)},
+            registry.known_packs,
+            registry.problems,
         )
     core = defined_node_classes(
         [
@@ -222,11 +234,15 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
     }
 
 
+def _anywhere(entry: Any) -> bool:
+    """A workflow that must run on every deployment: on CPU and without custom node packs."""
+    return entry.runs_on_cpu and not entry.packs
+
+
 def _cpu_or_default(runtime: Any) -> list[str]:
     """Workflows whose errors count at start: the default one and those that must run anywhere."""
-    return [
-        e.id for e in runtime.registry.entries.values() if e.runs_on_cpu or e.id == runtime.settings.default_workflow
-    ]
+    default = runtime.settings.default_workflow
+    return [e.id for e in runtime.registry.entries.values() if _anywhere(e) or e.id == default]
 
 
 def summary_line(result: dict[str, Any]) -> str:
@@ -289,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="--static: check only workflows that run on CPU (test images without custom packs)",
     )
+    parser.add_argument(
+        "--only-packs",
+        help="--static: check only workflows whose packs are all in this comma-separated list (INSTALL_PACKS=names)",
+    )
     parser.add_argument("--comfy-dir", type=Path, help="ComfyUI root (default: $COMFY_DIR)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -298,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             if not (comfy_dir / "nodes.py").is_file():
                 raise FileNotFoundError(f"{comfy_dir}/nodes.py not found: is this a ComfyUI root?")
             model_paths = settings.extra_model_paths or comfy_dir / "extra_model_paths.yaml"
-            result = static_check(comfy_dir, model_paths, cpu_only=args.cpu_only)
+            only = {n for n in args.only_packs.replace(" ", ",").split(",") if n} if args.only_packs else None
+            result = static_check(comfy_dir, model_paths, cpu_only=args.cpu_only, only_packs=only)
         else:
             from handler.runtime import Runtime
 

@@ -96,9 +96,10 @@ _CAUSE_CODES = frozenset(
 )
 
 
-def handle(job: dict[str, Any]) -> dict[str, Any]:
-    """Every response, success included, leaves with every secret of the environment masked."""
-    rt = runtime()
+def handle(job: dict[str, Any], rt: Runtime | None = None) -> dict[str, Any]:
+    """One job; every response, success included, leaves with every secret of the environment masked.
+    `rt`: the runtime to use (tests and benchmarks pass their own); default: the process's."""
+    rt = rt or runtime()
     return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _UNSCANNED_KEYS)
 
 

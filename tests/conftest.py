@@ -1,7 +1,10 @@
 """Shared fixtures: one real local stack (CPU ComfyUI + the worker's RunPod local API) per session.
 
 The stack runs through the same entrypoint.sh the image uses, on free ports, in a temporary run
-directory, with the test custom node packs from tests/fixtures/custom_nodes installed.
+directory, with the test custom node packs from tests/fixtures/custom_nodes installed, and the session
+stack also with the real packs RES4LYF and ComfyUI-VideoHelperSuite at the registry's pinned commits
+(tools/packs.py: a snapshot in COMFY_PACKS_SNAPSHOTS, else git). ComfyUI-WanVideoWrapper is never
+installed here, so its nodes are the registered nodes that are missing in the session stack.
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tools.localstack import DEFAULT_COMFY_HOME, LocalStack, free_port  # noqa: E402
+from tools.packs import PackUnavailable, install_packs  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The real packs of the session stack.
+REAL_PACKS = ("RES4LYF", "ComfyUI-VideoHelperSuite")
+# A registered pack that is never installed here: its nodes are "registered but missing" in every stack.
+ABSENT_PACK = "ComfyUI-WanVideoWrapper"
 
 
 def _require_comfy() -> None:
@@ -30,25 +38,49 @@ def _require_comfy() -> None:
         pytest.fail(f"ComfyUI is not installed at {DEFAULT_COMFY_HOME}: run `make test` (it installs it first)")
 
 
-def make_stack(run_dir: Path, **env: str) -> LocalStack:
+def make_stack(run_dir: Path, packs: tuple[str, ...] = (), **env: str) -> LocalStack:
+    """A private stack with the test packs, plus the named real packs (PackUnavailable if one can't be had)."""
     _require_comfy()
     stack = LocalStack(run_dir, comfy_port=free_port(), api_port=free_port(), env_overrides=env)
     custom = stack.comfy_dir / "custom_nodes"
     custom.mkdir(parents=True, exist_ok=True)
     for pack in (FIXTURES / "custom_nodes").iterdir():
         shutil.copytree(pack, custom / pack.name, dirs_exist_ok=True)
+    install_packs(custom, packs)
     return stack
+
+
+# Why the session stack runs without the real packs, when it does (see `real_packs`).
+_PACKS_PROBLEM: list[str] = []
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The session's real stack. Tests must leave it running and healthy."""
-    s = make_stack(tmp_path_factory.mktemp("stack"), GENERATE_TIMEOUT_S="120", DISK_LOW_GB="0.5")
+    """The session's real stack. Tests must leave it running and healthy.
+
+    Without a source for the real packs it starts without them, so that only the tests that need a pack
+    (through `real_packs`) fail, each saying how to provide it.
+    """
+    run_dir = tmp_path_factory.mktemp("stack")
+    env = {"GENERATE_TIMEOUT_S": "120", "DISK_LOW_GB": "0.5"}
+    try:
+        s = make_stack(run_dir, packs=REAL_PACKS, **env)
+    except PackUnavailable as exc:
+        _PACKS_PROBLEM.append(str(exc))
+        s = make_stack(run_dir, **env)
     s.start(wait=180)
     try:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def real_packs(stack: LocalStack) -> LocalStack:
+    """The session stack, which must have RES4LYF and VideoHelperSuite loaded: fails (never skips) if not."""
+    if _PACKS_PROBLEM:
+        pytest.fail(f"the real custom node packs are not installed: {_PACKS_PROBLEM[0]}", pytrace=False)
+    return stack
 
 
 def runsync(stack: LocalStack, job_input: dict[str, Any], timeout: float = 120) -> dict[str, Any]:

@@ -26,13 +26,8 @@ pytestmark = pytest.mark.stack
 
 
 def call(runtime: Runtime, job_input: dict, job_id: str = "t") -> dict:
-    import handler.worker as worker
-
-    worker._runtime = runtime
-    try:
-        return handle({"id": job_id, "input": job_input})
-    finally:
-        worker._runtime = None
+    """handle() with this runtime injected: no global is swapped, so concurrent calls can't see another's."""
+    return handle({"id": job_id, "input": job_input}, runtime)
 
 
 @pytest.fixture(scope="module")

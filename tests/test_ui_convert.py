@@ -300,7 +300,7 @@ def test_dict_form_widgets_values_are_keyed_by_input_name(object_info):
     saved = {"video": "a.mp4", "force_rate": 8, "videopreview": {"hidden": False}}
     unknown = ui(
         [
-            node(1, "VHS_LoadVideo", saved, outputs=[("IMAGE", "IMAGE", [1])]),
+            node(1, "RPNoSuchLoadVideo", saved, outputs=[("IMAGE", "IMAGE", [1])]),
             node(2, "SaveImage", ["v"], inputs=[("images", "IMAGE", 1)]),
         ],
         [[1, 1, 0, 2, 0, "IMAGE"]],

@@ -53,7 +53,9 @@ def main() -> int:
     started_here = stack.pid() is None
     if started_here:
         print("Starting the local stack (CPU ComfyUI + RunPod local API) …", flush=True)
+        stack.install_packs()
         stack.start(wait=180)
+    has_vhs = (stack.comfy_dir / "custom_nodes/ComfyUI-VideoHelperSuite").is_dir()
     print(f"Stack ready in {time.monotonic() - t0:.1f} s: ComfyUI {stack.comfy_url}, worker {stack.api_url}")
     try:
         url = ["--url", stack.api_url]
@@ -76,6 +78,25 @@ def main() -> int:
                 *url,
             ],
         )
+        if has_vhs:
+            step(
+                "generate: image -> MP4 through a real custom node pack (VideoHelperSuite's VHS_VideoCombine)",
+                [
+                    "client/generate.py",
+                    "--workflow",
+                    "smoke_vhs",
+                    "--image",
+                    str(image),
+                    "--frames",
+                    "16",
+                    "--fps",
+                    "8",
+                    "--no-open",
+                    *url,
+                ],
+            )
+        else:
+            print("\n(VideoHelperSuite is not installed: set COMFY_PACKS_SNAPSHOTS, see docker/fetch_pack.sh)")
     finally:
         if started_here:
             stack.stop()

@@ -96,6 +96,15 @@ class LocalStack:
         env.update(self.env_overrides)
         return env
 
+    def install_packs(self) -> list[str]:
+        """The registered custom node packs that can be had (tools/packs.py), into this stack's custom_nodes."""
+        from tools.packs import install_available
+
+        installed, problems = install_available(self.comfy_dir / "custom_nodes")
+        for name, problem in problems.items():
+            print(f"pack {name} not installed: {problem}", file=sys.stderr)
+        return installed
+
     def pid(self) -> int | None:
         """The entrypoint's PID while it runs (a zombie child of ours counts as gone)."""
         try:
@@ -223,6 +232,7 @@ def main(argv: list[str]) -> int:
             print(f"stack already running (pid {stack.pid()}): ComfyUI {stack.comfy_url}, worker {stack.api_url}")
             return 0
         t0 = time.monotonic()
+        stack.install_packs()
         stack.start()
         print(
             f"stack up in {time.monotonic() - t0:.1f} s: ComfyUI {stack.comfy_url}, worker {stack.api_url} "

@@ -116,6 +116,21 @@ def input_specs(node_info: Mapping[str, Any]) -> dict[str, tuple[Any, bool]]:
     return specs
 
 
+def format_widget_names(specs: Mapping[str, tuple[Any, bool]], inputs: Mapping[str, Any]) -> set[str]:
+    """Inputs a combo adds for its chosen value: VideoHelperSuite's `formats` option (video/h264-mp4 -> pix_fmt,
+    crf, save_metadata, trim_to_audio) declares them there, not as inputs of the node."""
+    names: set[str] = set()
+    for name, (spec, _required) in specs.items():
+        options = spec[1] if isinstance(spec, list | tuple) and len(spec) > 1 and isinstance(spec[1], Mapping) else {}
+        formats, chosen = options.get("formats"), inputs.get(name)
+        if isinstance(formats, Mapping) and isinstance(chosen, str):
+            widgets = formats.get(chosen)
+            for widget in widgets if isinstance(widgets, list) else ():
+                if isinstance(widget, list | tuple) and widget and isinstance(widget[0], str):
+                    names.add(widget[0])
+    return names
+
+
 def combo_choices(spec: Any) -> list[Any] | None:
     """The allowed values of a combo input (both the old and the 'COMBO' spelling), else None."""
     if isinstance(spec, list | tuple) and spec:
@@ -571,7 +586,7 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
                 findings += _model_findings_for(node_id, class_type, name, folder, value, ctx, entry)
                 continue
             findings += _value_findings(node_id, name, value, spec)
-        hidden = set((info.get("input") or {}).get("hidden") or {})
+        hidden = set((info.get("input") or {}).get("hidden") or {}) | format_widget_names(specs, inputs)
         for name in inputs:
             if name not in specs and name not in hidden:
                 findings.append(

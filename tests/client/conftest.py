@@ -28,6 +28,15 @@ def client_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str
     return env
 
 
+@pytest.fixture(autouse=True)
+def own_secret_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's process-wide secret set (client.redact) starts empty in every test and what a test
+    registers (directly or by loading settings with a key) is gone after it: no test depends on another."""
+    import client.redact
+
+    monkeypatch.setattr(client.redact, "_secrets", set())
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeRunPod]:
     server = FakeRunPod().start()

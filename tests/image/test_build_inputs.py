@@ -271,3 +271,51 @@ def test_install_packs_fetches_the_pinned_commit_with_requirements_and_install_p
     )
     assert skipped.returncode == 0 and "skipping 1 pack(s)" in skipped.stdout
     assert list((tmp_path / "none").iterdir()) == []
+
+
+def test_install_packs_takes_a_snapshot_and_only_the_named_packs(tmp_path):
+    """INSTALL_PACKS=names with COMFY_PACKS_SNAPSHOTS: the named pack from its NAME-COMMIT.tar.gz, no git;
+    a registered pack not named is skipped; one named but without a source fails the build, saying how."""
+    import tarfile
+
+    commit = "1" * 40
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    with tarfile.open(snapshots / f"rp_test_nodes-{commit}.tar.gz", "w:gz") as tar:
+        tar.add(REPO / "tests/fixtures/custom_nodes/rp_test_nodes", arcname="rp_test_nodes")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (venv / "torch-constraints.txt").write_text("")
+    plan = _load_plan()
+    packs = tmp_path / "packs.txt"
+    nowhere = (tmp_path / "nowhere").as_uri()
+    packs.write_text(f"{plan.HEADER}rp_test_nodes {nowhere} {commit}\nother_pack {nowhere} {'2' * 40}\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "COMFY_PACKS_SNAPSHOTS": str(snapshots),
+        "FETCH_GIT_ATTEMPTS": "1",
+    }
+
+    def install(selection: str, dest: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(DOCKER / "install_packs.sh"), str(packs), str(dest), str(venv)],
+            capture_output=True,
+            text=True,
+            env={**env, "INSTALL_PACKS": selection},
+        )
+
+    proc = install("rp_test_nodes", tmp_path / "custom")
+    pack = tmp_path / "custom/rp_test_nodes"
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (pack / "__init__.py").read_text() == (
+        REPO / "tests/fixtures/custom_nodes/rp_test_nodes/__init__.py"
+    ).read_text()
+    assert (pack / ".pack-source").read_text().split() == [nowhere, commit]
+    assert "other_pack not in INSTALL_PACKS" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "custom").iterdir()) == ["rp_test_nodes"]
+
+    failed = install("rp_test_nodes,other_pack", tmp_path / "custom2")
+    assert failed.returncode != 0
+    assert f"other_pack-{'2' * 40}.tar.gz" in failed.stderr and "COMFY_PACKS_SNAPSHOTS" in failed.stderr
+    assert install("no_such_pack", tmp_path / "custom3").returncode == 2
