@@ -142,10 +142,31 @@ def terminal_error(job_id: str, envelope: dict[str, Any]) -> ClientError:
         )
     if status == "CANCELLED":
         return JobCancelled(f"job {job_id} was cancelled", details={"job_id": job_id})
+    return timed_out(job_id, envelope)
+
+
+def timed_out(job_id: str, envelope: dict[str, Any]) -> JobTimedOut:
+    """TIMED_OUT has two causes on RunPod (job-states page): which one decides what to change.
+
+    No executionTime: no worker took the job before it expired in the queue (policy.ttl); with one,
+    the endpoint's execution timeout (policy.executionTimeout) stopped it while it ran.
+    """
+    execution = envelope.get("executionTime")
+    if not isinstance(execution, int | float) or execution <= 0:
+        return JobTimedOut(
+            f"job {job_id} expired in the queue on RunPod: no worker took it "
+            f"(waited {_seconds(envelope.get('delayTime'))}, never executed)",
+            fix=JobTimedOut.QUEUE_FIX,
+            details={"job_id": job_id, "timed_out_in": "queue", "delayTime_ms": envelope.get("delayTime")},
+        )
     return JobTimedOut(
-        f"job {job_id} timed out on RunPod (executionTime {envelope.get('executionTime')} ms)",
-        details={"job_id": job_id},
+        f"job {job_id} was stopped by the endpoint's execution timeout after {_seconds(execution)} of execution",
+        details={"job_id": job_id, "timed_out_in": "execution", "executionTime_ms": execution},
     )
+
+
+def _seconds(ms: Any) -> str:
+    return f"{ms / 1000:.1f} s" if isinstance(ms, int | float) else "an unknown time"
 
 
 def cancel_quietly(api: Backend, job_id: str) -> dict[str, Any]:
@@ -281,7 +302,7 @@ def run_sync(
     """POST /runsync (cheap, quick jobs: test, diagnose); poll if RunPod answers before the job is done."""
     started = clock()
     try:
-        first = api.runsync(job_input, wait_s=timeout_s)
+        first = api.runsync(job_input, wait_s=timeout_s)  # RunPod answers within the deadline (?wait=)
     except KeyboardInterrupt:
         raise Interrupted("interrupted while waiting for /runsync") from None
     submit_ms = (clock() - started) * 1000

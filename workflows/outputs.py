@@ -7,6 +7,9 @@ VideoHelperSuite's videos under 'gifs'.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 KIND_BY_EXT: dict[str, str] = {
     **dict.fromkeys(("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"), "image"),
@@ -27,3 +30,54 @@ def kind_of(filename: str) -> str:
 
 def mime_of(filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+# ComfyUI's history lists files under these keys (VideoHelperSuite: gifs; core SaveVideo: images/video).
+FILE_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRef:
+    """One file a prompt produced, as ComfyUI's history names it; where its bytes live is the caller's business."""
+
+    node_id: str
+    filename: str
+    subfolder: str
+    type: str  # ComfyUI's folder type: output | temp | input
+    kind: str
+    mime: str
+
+
+def output_refs(history_outputs: Mapping[str, Any]) -> list[OutputRef]:
+    """Every file of a prompt's history `outputs`, in node order (the worker reads them from disk,
+    the client's direct mode through /view)."""
+    refs = []
+    for node_id, output in history_outputs.items():
+        if not isinstance(output, Mapping):
+            continue
+        for key in FILE_KEYS:
+            for item in output.get(key) or []:
+                if isinstance(item, Mapping) and isinstance(item.get("filename"), str):
+                    name = item["filename"]
+                    refs.append(
+                        OutputRef(
+                            str(node_id),
+                            name,
+                            str(item.get("subfolder") or ""),
+                            str(item.get("type") or "output"),
+                            kind_of(name),
+                            mime_of(name),
+                        )
+                    )
+    return refs
+
+
+def text_items(history_outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The text outputs (e.g. a 'text' list from a show-text node) as response items."""
+    return [
+        {"node_id": str(node_id), "kind": "text", "mime": "text/plain", "text": t, "size_bytes": len(t.encode())}
+        for node_id, output in history_outputs.items()
+        if isinstance(output, Mapping)
+        for t in output.get("text") or []
+        if isinstance(t, str)
+    ]
