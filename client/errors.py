@@ -139,7 +139,7 @@ class JobTimedOut(JobError):
 
 class ClientTimeout(JobError):
     code = "CLIENT_TIMEOUT"
-    fix = "The job did not finish within --timeout / TEST_TIMEOUT and was cancelled; raise it (cold starts take minutes)."
+    fix = "The job did not finish within --timeout / TEST_TIMEOUT and was cancelled: raise it (cold starts are slow)."
 
 
 class Interrupted(ClientError):
