@@ -130,9 +130,7 @@ class RunPodAPI:
             body["policy"] = policy
         if webhook:
             body["webhook"] = webhook
-        answer = self._call(
-            "POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT, submission=True
-        )
+        answer = self._call("POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT, submission=True)
         if not isinstance(answer.get("id"), str):
             raise BadResponse(f"POST /run answered without a job id: {_snippet(answer)}")
         return answer

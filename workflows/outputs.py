@@ -81,3 +81,34 @@ def text_items(history_outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
         for t in output.get("text") or []
         if isinstance(t, str)
     ]
+
+
+def generate_response(
+    workflow_id: str,
+    prompt_id: str,
+    outputs: list[dict[str, Any]],
+    timings: dict[str, Any],
+    seed: int | None = None,
+    from_history: bool = False,
+) -> dict[str, Any]:
+    """The documented generate answer; a video's fields are lifted to the top for simple clients."""
+    response: dict[str, Any] = {
+        "workflow": workflow_id,
+        "prompt_id": prompt_id,
+        "outputs": outputs,
+        "timings": timings,
+        "status": "success",
+    }
+    if from_history:
+        response["recovered_from_history"] = True
+    video = next((o for o in outputs if o.get("kind") == "video"), None)
+    if video is not None:
+        if "base64" in video:
+            response["video_base64"] = video["base64"]
+        else:
+            response["video_url"] = video.get("url")
+        response.update(fps=video.get("fps"), frames=video.get("frames"), duration_sec=video.get("duration_sec"))
+        response["metadata"] = {k: video.get(k) for k in ("width", "height", "mime", "size_bytes", "filename")}
+    if seed is not None:
+        response["seed"] = seed
+    return response

@@ -11,6 +11,7 @@ from client.errors import BadResponse, JobFailed
 from client.jobflow import Backend, UpdateSink, run_sync
 from client.recheck import inline_findings, recheck
 from workflows.registry import Registry
+from workflows.request import DiagnoseRequest
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -52,7 +53,8 @@ def diagnose(
     extra: list[dict[str, Any]] = []
     direct = getattr(api, "kind", "") == "comfy"
     if direct and workflow_file is not None:
-        response = api.diagnose(job_input, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
+        request = DiagnoseRequest(checksums=checksums)
+        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
         job_id = "direct"
     else:
         try:
