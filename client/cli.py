@@ -73,8 +73,9 @@ def common_flags() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser(commands: Sequence[tuple[str, str]] = COMMANDS) -> tuple[argparse.ArgumentParser, dict]:
+def build_parser(commands: Sequence[tuple[str, str]] | None = None) -> tuple[argparse.ArgumentParser, dict]:
     """The one parser: a subparser per command, each with the common flags. Returns (parser, name -> module)."""
+    commands = COMMANDS if commands is None else commands
     top = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMAT)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     common = common_flags()

@@ -85,6 +85,22 @@ HEALTH_OUTPUT = {
 }
 
 
+SMOKE_NODES = ["EmptyImage", "ImageInvert", "SaveImage"]
+DIAGNOSE_OUTPUT = {  # this project's worker's diagnose answer, trimmed to one workflow
+    "ok": True,
+    "comfyui_reachable": True,
+    "system": {"comfyui_version": "0.3.75", "handler_version": "0.1.0", "devices": [{"name": "cpu"}]},
+    "disks": [{"label": "container", "free_gb": 50.0, "total_gb": 100.0}],
+    "volume": {"mounted": False, "path": "/runpod-volume", "layouts": []},
+    "models": {"checkpoints": {"on_disk": [], "comfyui_lists": []}},
+    "custom_nodes": {"packs": [], "failed": []},
+    "node_check": {"required_available": SMOKE_NODES, "required_missing": []},
+    "workflow_checks": {"smoke_image": {"ok": True, "nodes": SMOKE_NODES, "findings": []}},
+    "findings": [],
+    "summary": {"errors": 0, "warnings": 0},
+}
+
+
 def completed(output: Any, delay_ms: int = 1234, execution_ms: int = 567) -> dict[str, Any]:
     """[ops] a finished job: output plus delayTime (queue + cold start) and executionTime, in ms."""
     return {"status": "COMPLETED", "output": output, "delayTime": delay_ms, "executionTime": execution_ms}
@@ -163,6 +179,7 @@ class FakeRunPod:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     script: list[dict[str, Any]] = field(default_factory=lambda: [completed(generate_output())])
     runsync_result: dict[str, Any] = field(default_factory=lambda: completed(HEALTH_OUTPUT))
+    diagnose_result: dict[str, Any] = field(default_factory=lambda: completed(DIAGNOSE_OUTPUT))
     runsync_script: list[dict[str, Any]] | None = None  # steps of the /runsync job; default [runsync_result]
     runsync_hold_s: float = 90.0  # [ops] /runsync holds the request up to 90 s unless ?wait= says otherwise
     health_body: dict[str, Any] = field(
@@ -301,7 +318,8 @@ class FakeRunPod:
 
     def _new_job(self, body: Any, script: list[dict[str, Any]], prefix: str = "job") -> Job:
         with self._lock:
-            job = Job(f"{prefix}-{len(self.jobs) + 1:04d}-abcdef", (body or {}).get("input"), list(script))
+            n = sum(j.id.startswith(prefix + "-") for j in self.jobs.values()) + 1
+            job = Job(f"{prefix}-{n:04d}-abcdef", (body or {}).get("input"), list(script))
             self.jobs[job.id] = job
         return job
 
@@ -314,7 +332,9 @@ class FakeRunPod:
 
     def _runsync(self, h: BaseHTTPRequestHandler, req: Request) -> None:
         """[ops] hold up to ?wait= ms (default 90 s); answer the job when final, else its id and state."""
-        job = self._new_job(req.body, self.runsync_script or [self.runsync_result], prefix="sync")
+        mode = ((req.body or {}).get("input") or {}).get("mode")
+        default = self.diagnose_result if mode == "diagnose" else self.runsync_result
+        job = self._new_job(req.body, self.runsync_script or [default], prefix="sync")
         final = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
         if job.script[0].get("status") not in final:
             wait_s = int(req.query["wait"]) / 1000 if req.query.get("wait", "").isdigit() else self.runsync_hold_s

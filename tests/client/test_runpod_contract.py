@@ -187,7 +187,7 @@ def test_editor_format_file_is_diagnosed_by_its_node_classes(fake: FakeRunPod, t
         "node_check": {"required_available": ["EmptyImage", "SaveImage"], "required_missing": []},
         "models": {},
     }
-    fake.runsync_result = completed(report)
+    fake.diagnose_result = completed(report)
     proc = run_cli("diagnose", "--workflow", str(ui), "--json", env=cloud_env(fake))
     data = json_out(proc)
     assert proc.returncode == 0, data  # a warning: ImageInvert is not in the endpoint's report
