@@ -200,36 +200,18 @@ def wait_for_job(
     started = clock() if started is None else started
     deadline = started + timeout_s
     result = JobResult(job_id, "IN_QUEUE", None, first or {}, 0.0, 0)
-    intervals = poll_intervals(poll_interval_s)
+    watch = _Watch(job_id, started, poll_interval_s, on_update, result)
     envelope = first
-    last_status = None
     try:
         while True:
-            if envelope is not None:
-                status = str(envelope.get("status"))
-                now = clock()
-                if status != last_status:
-                    result.statuses.append((status, now - started))
-                    if last_status is not None:  # a transition: look again soon
-                        intervals = poll_intervals(poll_interval_s, first_s=0.5)
-                    last_status = status
-                if on_update is not None:
-                    progress = envelope.get("output") if status == "IN_PROGRESS" else None
-                    on_update(JobUpdate(job_id, status, now - started, result.polls, progress))
-                if status in TERMINAL:
-                    result.status, result.envelope, result.output = status, envelope, envelope.get("output")
-                    result.wall_s = now - started
-                    if status != "COMPLETED":
-                        raise terminal_error(job_id, envelope)
-                    return result
+            if envelope is not None and watch.saw(envelope, clock()):
+                return watch.result
             remaining = deadline - clock()
+            if remaining > 0 and envelope is not None:
+                sleep(min(watch.next_interval(), remaining))
+                remaining = deadline - clock()
             if remaining <= 0:
                 raise _timeout(api, job_id, timeout_s)
-            if envelope is not None:
-                sleep(min(next(intervals), remaining))
-                remaining = deadline - clock()
-                if remaining <= 0:
-                    raise _timeout(api, job_id, timeout_s)
             try:
                 envelope = api.status(job_id, wait_s=remaining)
             except ClientError as exc:
@@ -237,7 +219,7 @@ def wait_for_job(
                     raise _timeout(api, job_id, timeout_s) from None
                 exc.details.setdefault("job_id", job_id)  # the job may still run: say which one
                 raise
-            result.polls += 1
+            watch.result.polls += 1
     except KeyboardInterrupt:
         cancel = cancel_quietly(api, job_id)
         raise Interrupted(
@@ -245,6 +227,40 @@ def wait_for_job(
             + ("cancel sent" if cancel["sent"] else "cancel could not be sent"),
             details={"job_id": job_id, "cancel": cancel},
         ) from None
+
+
+class _Watch:
+    """One job's observed states: transitions, progress updates, polling pace, the terminal answer."""
+
+    def __init__(
+        self, job_id: str, started: float, poll_interval_s: float, on_update: UpdateSink | None, result: JobResult
+    ) -> None:
+        self.job_id, self.started, self.poll_interval_s, self.on_update = job_id, started, poll_interval_s, on_update
+        self.result = result
+        self.last_status: str | None = None
+        self.intervals = poll_intervals(poll_interval_s)
+
+    def next_interval(self) -> float:
+        return next(self.intervals)
+
+    def saw(self, envelope: dict[str, Any], now: float) -> bool:
+        """Record an answer; True when the job completed, a JobError when it ended otherwise."""
+        status = str(envelope.get("status"))
+        if status != self.last_status:
+            self.result.statuses.append((status, now - self.started))
+            if self.last_status is not None:  # a transition: look again soon
+                self.intervals = poll_intervals(self.poll_interval_s, first_s=0.5)
+            self.last_status = status
+        if self.on_update is not None:
+            progress = envelope.get("output") if status == "IN_PROGRESS" else None
+            self.on_update(JobUpdate(self.job_id, status, now - self.started, self.result.polls, progress))
+        if status not in TERMINAL:
+            return False
+        self.result.status, self.result.envelope, self.result.output = status, envelope, envelope.get("output")
+        self.result.wall_s = now - self.started
+        if status != "COMPLETED":
+            raise terminal_error(self.job_id, envelope)
+        return True
 
 
 def _timeout(api: Backend, job_id: str, timeout_s: float) -> ClientTimeout:

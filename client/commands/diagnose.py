@@ -27,6 +27,25 @@ def _run(
     return result.output, result.job_id
 
 
+def _worker_diagnose(
+    api: Backend,
+    settings: Settings,
+    workflow: str | None,
+    checksums: bool,
+    on_update: UpdateSink | None,
+    notes: list[str],
+) -> tuple[dict[str, Any], str]:
+    """The worker's diagnose; a workflow the worker does not know: the whole deployment (the re-check says why)."""
+    job_input: dict[str, Any] = {"mode": "diagnose", **({"checksums": True} if checksums else {})}
+    try:
+        return _run(api, settings, {**job_input, **({"workflow": workflow} if workflow else {})}, on_update)
+    except JobFailed as exc:
+        if exc.code != "WORKFLOW_NOT_FOUND" or not workflow:
+            raise
+    notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
+    return _run(api, settings, job_input, on_update)
+
+
 def diagnose(
     api: Backend,
     settings: Settings,
@@ -44,27 +63,15 @@ def diagnose(
     """
     target = settings.require_target()
     started = time.perf_counter()
-    job_input: dict[str, Any] = {"mode": "diagnose"}
-    if workflow:
-        job_input["workflow"] = workflow
-    if checksums:
-        job_input["checksums"] = True
+    direct = getattr(api, "kind", "") == "comfy"
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
-    direct = getattr(api, "kind", "") == "comfy"
     if direct and workflow_file is not None:
         request = DiagnoseRequest(checksums=checksums)
         response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
         job_id = "direct"
     else:
-        try:
-            response, job_id = _run(api, settings, job_input, on_update)
-        except JobFailed as exc:
-            if exc.code != "WORKFLOW_NOT_FOUND" or not workflow:
-                raise
-            # The worker does not know this workflow: diagnose everything, the re-check says why.
-            notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
-            response, job_id = _run(api, settings, {k: v for k, v in job_input.items() if k != "workflow"}, on_update)
+        response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)
         if workflow_file is not None:
             extra = inline_findings(workflow_file[0].name, workflow_file[1], response)
             notes.append(
