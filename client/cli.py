@@ -73,14 +73,23 @@ def common_flags() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser(commands: Sequence[tuple[str, str]] | None = None) -> tuple[argparse.ArgumentParser, dict]:
-    """The one parser: a subparser per command, each with the common flags. Returns (parser, name -> module)."""
+def build_parser(
+    commands: Sequence[tuple[str, str]] | None = None, only: str | None = None
+) -> tuple[argparse.ArgumentParser, dict]:
+    """The one parser: a subparser per command, each with the common flags. Returns (parser, name -> module).
+
+    `only`: the command being run; the other command modules are then not imported (a bare entry
+    keeps their names in the parser), which keeps `health` fast from process start.
+    """
     commands = COMMANDS if commands is None else commands
     top = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMAT)
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     common = common_flags()
     modules: dict[str, ModuleType] = {}
     for name, module_name in commands:
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
         module = modules[name] = importlib.import_module(module_name)
         doc = (module.__doc__ or "").strip()
         p = sub.add_parser(
@@ -97,7 +106,9 @@ def build_parser(commands: Sequence[tuple[str, str]] | None = None) -> tuple[arg
 
 def dispatch(argv: Sequence[str] | None = None) -> int:
     """Parse, run the chosen command, render its data (or its error) once, return the exit code."""
-    parser, modules = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {name for name, _ in COMMANDS}
+    parser, modules = build_parser(only=argv[0] if argv and argv[0] in names else None)
     args = parser.parse_args(argv)
     module = modules[args.command]
     check = getattr(module, "check_arguments", None)
