@@ -6,9 +6,9 @@ user runs it), timed from just before the spawn to its exit, after it printed it
 The floor beside it: the same interpreter running `pass`, and importing the client's CLI module.
 One extra run with `-X importtime` lists the slowest imports. If client/diagnose.py does not exist,
 the benchmark records that and measures only the floor. Then the installed command: `pip install .`
-(no deps; setuptools fetched by pip's build isolation) into a fresh venv that sees the project venv's dependencies through a
-.pth file, and `comfy-runpod diagnose --test --url ...` timed the same way, run from outside the
-checkout so only the installed copy can be imported.
+(no deps; setuptools fetched by pip's build isolation) into a fresh venv that sees the project
+venv's dependencies through a .pth file, and `comfy-runpod diagnose --test --url ...` timed the same
+way, run from outside the checkout so only the installed copy can be imported.
 """
 
 from __future__ import annotations
