@@ -283,27 +283,12 @@ def submit_and_wait(
     clock: Callable[[], float] = time.monotonic,
 ) -> JobResult:
     """POST /run, then follow the job (see wait_for_job)."""
-    started = clock()
-    try:
-        first = api.run(job_input, safe_to_retry=safe_to_retry)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted while submitting the job (no job id yet; nothing to cancel)") from None
-    submit_ms = (clock() - started) * 1000
-    job_id = first["id"]
-    if on_submitted is not None:
-        on_submitted(job_id)
-    result = wait_for_job(
-        api,
-        job_id,
-        timeout_s=timeout_s,
-        poll_interval_s=poll_interval_s,
-        on_update=on_update,
-        started=started,
-        first={"status": "IN_QUEUE", **first},
-        clock=clock,
-    )
-    result.submit_ms = round(submit_ms, 2)
-    return result
+
+    def submit() -> dict[str, Any]:
+        return {"status": "IN_QUEUE", **api.run(job_input, safe_to_retry=safe_to_retry)}
+
+    what = "submitting the job (no job id yet; nothing to cancel)"
+    return _submit_then_follow(api, submit, what, timeout_s, poll_interval_s, on_update, clock, on_submitted)
 
 
 def run_sync(
@@ -316,13 +301,33 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
 ) -> JobResult:
     """POST /runsync (cheap, quick jobs: test, diagnose); poll if RunPod answers before the job is done."""
+
+    def submit() -> dict[str, Any]:
+        return api.runsync(job_input, wait_s=timeout_s)  # RunPod answers within the deadline (?wait=)
+
+    return _submit_then_follow(api, submit, "waiting for /runsync", timeout_s, poll_interval_s, on_update, clock)
+
+
+def _submit_then_follow(
+    api: Backend,
+    submit: Callable[[], dict[str, Any]],
+    what: str,
+    timeout_s: float,
+    poll_interval_s: float,
+    on_update: UpdateSink | None,
+    clock: Callable[[], float],
+    on_submitted: Callable[[str], None] | None = None,
+) -> JobResult:
+    """Time the submission, then follow its answer to the end; the deadline counts from the submission."""
     started = clock()
     try:
-        first = api.runsync(job_input, wait_s=timeout_s)  # RunPod answers within the deadline (?wait=)
+        first = submit()
     except KeyboardInterrupt:
-        raise Interrupted("interrupted while waiting for /runsync") from None
+        raise Interrupted(f"interrupted while {what}") from None
     submit_ms = (clock() - started) * 1000
     job_id = str(first.get("id") or "runsync")
+    if on_submitted is not None:
+        on_submitted(job_id)
     result = wait_for_job(
         api,
         job_id,
