@@ -182,7 +182,7 @@ class FakeRunPod:
     diagnose_result: dict[str, Any] = field(default_factory=lambda: completed(DIAGNOSE_OUTPUT))
     runsync_script: list[dict[str, Any]] | None = None  # steps of the /runsync job; default [runsync_result]
     runsync_hold_s: float = 90.0  # [ops] /runsync holds the request up to 90 s unless ?wait= says otherwise
-    health_body: dict[str, Any] = field(
+    health_body: dict[str, Any] = field(  # [ops] GET /health; [runner] Endpoint.health()
         default_factory=lambda: {
             "jobs": {"completed": 5, "failed": 1, "inProgress": 1, "inQueue": 2, "retried": 0},
             "workers": {"idle": 1, "running": 1, "initializing": 0, "ready": 1, "throttled": 0},
@@ -283,14 +283,14 @@ class FakeRunPod:
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                 return self._send(h, fault.status, fault.body or {"error": f"fault {fault.status}"}, headers)
         auth = h.headers.get("Authorization", "")
-        if auth != f"Bearer {self.api_key}":  # echo what we got: the client must redact it
+        if auth != f"Bearer {self.api_key}":  # [runner] Bearer auth; 401 body undocumented: echo the header
             return self._send(h, 401, {"error": f"Unauthorized: bad Authorization header {auth!r}"})
         return self._route(h, req)
 
     def _route(self, h: BaseHTTPRequestHandler, req: Request) -> None:
         parts = req.path.strip("/").split("/")
         op, job_id = parts[0], (parts[1] if len(parts) > 1 else None)
-        if req.method == "POST" and op == "run":
+        if req.method == "POST" and op == "run":  # [ops] / [send]: {"id", "status": "IN_QUEUE"}
             job = self._new_job(req.body, self.script)
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
         if req.method == "POST" and op == "runsync":
@@ -300,19 +300,19 @@ class FakeRunPod:
             if job is None:  # [ops] 404 for an unknown or expired job id (body undocumented)
                 return self._send(h, 404, {"error": "not found"})
             return self._send(h, 200, self._step(job))
-        if req.method == "POST" and op == "cancel" and job_id:
+        if req.method == "POST" and op == "cancel" and job_id:  # [ops] {"id", "status": "CANCELLED"}
             job = self.jobs.get(job_id)
             if job is None:
                 return self._send(h, 404, {"error": "request does not exist"})
             job.cancelled = True
             return self._send(h, 200, {"id": job.id, "status": "CANCELLED"})
-        if req.method == "POST" and op == "retry" and job_id:
+        if req.method == "POST" and op == "retry" and job_id:  # [ops] requeued under the same id
             job = self.jobs.get(job_id)
             if job is None:
                 return self._send(h, 404, {"error": "request does not exist"})
             job.polls, job.cancelled = 0, False
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
-        if req.method == "GET" and op == "health":
+        if req.method == "GET" and op == "health":  # [ops]
             return self._send(h, 200, self.health_body)
         return self._send(h, 404, {"error": "no such route"})
 
