@@ -58,8 +58,9 @@ def diagnose(
 ) -> dict[str, Any]:
     """Run diagnose on the endpoint and merge the worker's findings with the client's re-check.
 
-    workflow: a registry name (the worker checks it); workflow_file: (path, API-format workflow),
-    judged by the client from the worker's report (fully, against /object_info, in direct mode).
+    workflow: a registry name (the worker checks it); workflow_file: (path, workflow in the API or the
+    editor's format), judged by the client from the worker's report (in direct mode: converted and
+    analysed fully against /object_info, with the worker's code).
     """
     target = settings.require_target()
     started = time.perf_counter()
