@@ -178,7 +178,7 @@ class RunPodAPI:
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself)."""
-        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False)
+        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False, submission=True)
 
     def health(self) -> dict[str, Any]:
         """GET /health → {"jobs": {...}, "workers": {...}}."""

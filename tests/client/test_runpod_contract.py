@@ -93,6 +93,15 @@ def test_runsync_is_sent_once_after_a_503_with_retry_after(fake: FakeRunPod):
     assert fake.count("POST /runsync") == 1
 
 
+def test_retry_is_sent_once_after_a_503_with_retry_after(fake: FakeRunPod):
+    api = api_for(fake)
+    job_id = api.run({"workflow": "smoke_image"})["id"]
+    fake.fail("POST /retry", Fault(status=503, retry_after=0), Fault(status=503, retry_after=0))
+    with pytest.raises(ServerError):
+        api.retry(job_id)  # a requeue is a submission too
+    assert fake.count("POST /retry") == 1
+
+
 def test_429_with_or_without_retry_after_is_resent_since_nothing_was_accepted(fake: FakeRunPod):
     fake.fail("POST /run", Fault(status=429, retry_after=0), Fault(status=429))
     result = submit_and_wait(api_for(fake), {"workflow": "smoke_image"}, timeout_s=30, poll_interval_s=0.1)
