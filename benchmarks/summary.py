@@ -151,14 +151,19 @@ def rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
         runs = c["figures"].get("runs") or {}
         if runs:
             for label, r in runs.items():
+                command = (
+                    "`comfy-runpod diagnose --test --url` (pip install .)"
+                    if label == "installed_url"
+                    else f"`python client/diagnose.py --test --{label.replace('_', '-')}`"
+                )
                 out.append(
                     [
-                        f"`python client/diagnose.py --test --{label.replace('_', '-')}`",
+                        command,
                         "p50 ≤ 0.5 s",
                         *_s(r["wall_s"], " s", 3),
                         "–",
                         "–",
-                        _met(r["met"]) if label == "url" else "info",
+                        _met(r["met"]) if label in ("url", "installed_url") else "info",
                     ]
                 )
         else:

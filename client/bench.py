@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark an endpoint: cold vs warm start, generation p50/p95/max, concurrency, cost per output.
 
-    python client/bench.py --workflow smoke_image --runs 10 --concurrency 3 --gpu "4090 PRO"
+    comfy-runpod bench --workflow smoke_image --runs 10 --concurrency 3 --gpu "4090 PRO"
 
 Writes bench.json and bench.md (default outputs/bench_<time>_<workflow>/).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -19,9 +20,10 @@ if __package__ in (None, ""):  # run as `python client/bench.py`: import from th
 from client import cli
 from client.render import Renderer
 
+HELP = "cold vs warm start, generation p50/p95/max, concurrency, cost per output"
 
-def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench.py", __doc__.split("\n\n")[0])
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflow", default="smoke_image", help="registry workflow (default smoke_image)")
     p.add_argument("--runs", type=int, default=5, help="sequential runs; the first measures the cold start (5)")
     p.add_argument("--concurrency", type=int, default=1, help="parallel jobs for the concurrent phase (1 = skip)")
@@ -39,47 +41,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prices", type=Path, metavar="FILE", help="GPU price table (default client/gpu_prices.yaml)")
     p.add_argument("--price-per-second", type=float, metavar="USD", help="override the price table")
     p.add_argument("--out", type=Path, metavar="DIR", help="report directory (default outputs/bench_<time>_<wf>)")
-    args = p.parse_args(argv)
 
-    def body(r: Renderer) -> tuple[dict, int]:
-        from client.commands.bench import PRICES_FILE, Price, load_price, run_bench
-        from client.errors import UsageError
-        from client.reports import write_bench_reports
 
-        settings = cli.settings_from(args)
-        params = {}
-        for item in args.param:
-            key, eq, raw = item.partition("=")
-            if not eq:
-                raise UsageError(f"--param {item!r}: expected NAME=VALUE")
-            try:
-                params[key] = json.loads(raw)
-            except ValueError:
-                params[key] = raw
-        price = None
-        if args.price_per_second is not None:
-            price = Price(args.gpu or "custom", args.worker_type, args.price_per_second, "--price-per-second")
-        elif args.gpu:
-            price = load_price(args.prices or PRICES_FILE, args.gpu, args.worker_type)
-        registry = cli.registry_from(None)
-        result = run_bench(
-            cli.backend(settings, registry),
-            settings,
-            registry,
-            workflow=args.workflow,
-            runs=args.runs,
-            concurrency=args.concurrency,
-            concurrent_runs=args.concurrent_runs,
-            params=params,
-            image=args.image,
-            price=price,
-            on_event=lambda msg: r.note(f"bench {args.workflow}: {msg}"),
-        )
-        directory = args.out or settings.outputs_dir / f"bench_{time.strftime('%Y%m%d-%H%M%S')}_{args.workflow}"
-        paths = write_bench_reports(result, directory)
-        return {"result": result, "reports": paths}, 1 if result["failures"] else 0
+def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
+    from client.commands.bench import PRICES_FILE, Price, load_price, run_bench
+    from client.errors import UsageError
+    from client.reports import write_bench_reports
 
-    return cli.main("bench", args, body)
+    settings = cli.settings_from(args)
+    params = {}
+    for item in args.param:
+        key, eq, raw = item.partition("=")
+        if not eq:
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    price = None
+    if args.price_per_second is not None:
+        price = Price(args.gpu or "custom", args.worker_type, args.price_per_second, "--price-per-second")
+    elif args.gpu:
+        price = load_price(args.prices or PRICES_FILE, args.gpu, args.worker_type)
+    registry = cli.registry_from(None)
+    result = run_bench(
+        cli.backend(settings, registry),
+        settings,
+        registry,
+        workflow=args.workflow,
+        runs=args.runs,
+        concurrency=args.concurrency,
+        concurrent_runs=args.concurrent_runs,
+        params=params,
+        image=args.image,
+        price=price,
+        on_event=lambda msg: r.note(f"bench {args.workflow}: {msg}"),
+    )
+    directory = args.out or settings.outputs_dir / f"bench_{time.strftime('%Y%m%d-%H%M%S')}_{args.workflow}"
+    paths = write_bench_reports(result, directory)
+    return {"result": result, "reports": paths}, 1 if result["failures"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run_as_script("bench", argv)
 
 
 if __name__ == "__main__":

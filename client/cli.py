@@ -1,18 +1,38 @@
-"""What every CLI shares: the target flags, settings, the backend, and one error/exit-code boundary."""
+"""`comfy-runpod`: one parser, one dispatcher, one error/exit-code boundary (pipx style).
+
+Every subcommand is one line in COMMANDS: (name, module). The module holds HELP, `add_arguments(p)`
+(argparse only there) and `run(args, renderer) -> (data, exit code)`, which calls a command in
+client/commands/ (plain data in, data out, no printing) and hands back the data; client.render prints
+it as text or one JSON envelope. `python client/<name>.py ...` runs the same subcommand.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from client.config import Settings, load_settings
 from client.errors import EXIT_INTERRUPTED, EXIT_UNUSABLE, ClientError, UsageError
 from client.redact import RedactingFilter, redact
 from client.render import Renderer
+
+PROG = "comfy-runpod"
+DESCRIPTION = "Run ComfyUI on RunPod Serverless and know, in seconds, whether a deployment works."
+# Adding a subcommand is one line here. health = the worker's sub-second ping (diagnose --test).
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("health", "client.health"),
+    ("diagnose", "client.diagnose"),
+    ("generate", "client.generate"),
+    ("jobs", "client.jobs"),
+    ("validate", "client.validate"),
+    ("bench", "client.bench"),
+)
 
 EPILOG = """environment:
   RUNPOD_API_KEY, RUNPOD_ENDPOINT_ID   RunPod cloud (https://api.runpod.ai/v2/<id>)
@@ -23,6 +43,9 @@ exit codes: 0 ok · 1 unhealthy / failed · 2 unreachable, misconfigured or bad 
 """
 
 
+_FORMAT = argparse.RawDescriptionHelpFormatter
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit 2, with our wording
         self.print_usage(sys.stderr)
@@ -30,8 +53,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_UNUSABLE)
 
 
-def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description=description, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_flags() -> argparse.ArgumentParser:
+    """The flags every subcommand takes (a parent parser): the target, the deadline, output format."""
+    p = _Parser(add_help=False)
     t = p.add_argument_group("target (flags override the environment)")
     t.add_argument("--url", help="a RunPod-style base URL, e.g. http://127.0.0.1:8000 (the local stack)")
     t.add_argument("--comfy-url", help="talk to this ComfyUI directly, without RunPod")
@@ -47,6 +71,61 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log HTTP activity to stderr")
     return p
+
+
+def build_parser(
+    commands: Sequence[tuple[str, str]] | None = None, only: str | None = None
+) -> tuple[argparse.ArgumentParser, dict]:
+    """The one parser: a subparser per command, each with the common flags. Returns (parser, name -> module).
+
+    `only`: the command being run; the other command modules are then not imported (a bare entry
+    keeps their names in the parser), which keeps `health` fast from process start.
+    """
+    commands = COMMANDS if commands is None else commands
+    top = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMAT)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    common = common_flags()
+    modules: dict[str, ModuleType] = {}
+    for name, module_name in commands:
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
+        module = modules[name] = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip()
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            help=module.HELP,
+            description=doc,
+            epilog=EPILOG,
+            formatter_class=_FORMAT,
+        )
+        module.add_arguments(p)
+    return top, modules
+
+
+def dispatch(argv: Sequence[str] | None = None) -> int:
+    """Parse, run the chosen command, render its data (or its error) once, return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = {name for name, _ in COMMANDS}
+    parser, modules = build_parser(only=argv[0] if argv and argv[0] in names else None)
+    args = parser.parse_args(argv)
+    module = modules[args.command]
+    check = getattr(module, "check_arguments", None)
+    if check is not None:
+        check(parser, args)
+    label = getattr(module, "label", lambda a: args.command)(args)
+    return main(label, args, lambda r: module.run(args, r))
+
+
+def entry() -> None:
+    """The `comfy-runpod` console script."""
+    sys.exit(dispatch())
+
+
+def run_as_script(name: str, argv: Sequence[str] | None = None) -> int:
+    """`python client/<name>.py ARGS` = `comfy-runpod <name> ARGS`."""
+    return dispatch([name, *(sys.argv[1:] if argv is None else argv)])
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -124,3 +203,7 @@ def main(command: str, args: argparse.Namespace, body: Callable[[Renderer], tupl
         return EXIT_UNUSABLE
     renderer.result(command, data, code)
     return code
+
+
+if __name__ == "__main__":
+    entry()

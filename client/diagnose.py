@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Is the deployment healthy? `--test`: the sub-second health ping; otherwise the full diagnose.
 
-python client/diagnose.py --test                  # exit 0 healthy, 1 unhealthy, 2 unreachable
-python client/diagnose.py [--workflow NAME|FILE]  # exit 1 on any error finding
+comfy-runpod diagnose --test                  # exit 0 healthy, 1 unhealthy, 2 unreachable
+comfy-runpod diagnose [--workflow NAME|FILE]  # exit 1 on any error finding
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,43 +17,48 @@ if __package__ in (None, ""):  # run as `python client/diagnose.py`: import from
 from client import cli
 from client.render import Renderer
 
+HELP = "the deployment's full diagnose (models, nodes, packs, disks), re-checked against the local registry"
 
-def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("diagnose.py", __doc__.split("\n\n")[0])
-    p.add_argument("--test", action="store_true", help="health ping only (ComfyUI up, disk, volume, round trip)")
-    p.add_argument("--workflow", help="check one workflow: a registry name or an API-format workflow file")
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", action="store_true", help="health ping only (the same as `comfy-runpod health`)")
+    p.add_argument("--workflow", help="check one workflow: a registry name, or a workflow file (API or editor format)")
     p.add_argument("--checksums", action="store_true", help="also sha256 the model files (slow on large files)")
     p.add_argument("--registry", metavar="DIR", help="local workflow registry to re-check against (default: ours)")
-    args = p.parse_args(argv)
 
-    def body(r: Renderer) -> tuple[dict, int]:
-        settings = cli.settings_from(args)
-        if args.test:
-            from client.commands.health import ping
 
-            with r.job_progress("test") as progress:
-                data = ping(cli.backend(settings), settings, on_update=progress)
-            return data, 0 if data["healthy"] else 1
-        from client.commands.diagnose import diagnose
-        from client.workflow_files import load_workflow_file, looks_like_file
+def label(args: argparse.Namespace) -> str:
+    return "health" if args.test else "diagnose"
 
-        registry = cli.registry_from(args.registry)
-        name, file = args.workflow, None
-        if name and looks_like_file(name):
-            file, name = (Path(name), load_workflow_file(Path(name))), None
-        with r.job_progress("diagnose") as progress:
-            data = diagnose(
-                cli.backend(settings, registry),
-                settings,
-                registry,
-                workflow=name,
-                workflow_file=file,
-                checksums=args.checksums,
-                on_update=progress,
-            )
-        return data, 0 if data["ok"] else 1
 
-    return cli.main("health" if args.test else "diagnose", args, body)
+def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
+    if args.test:
+        from client import health
+
+        return health.run(args, r)
+    from client.commands.diagnose import diagnose
+    from client.workflow_files import load_workflow_file, looks_like_file
+
+    settings = cli.settings_from(args)
+    registry = cli.registry_from(args.registry)
+    name, file = args.workflow, None
+    if name and looks_like_file(name):
+        file, name = (Path(name), load_workflow_file(Path(name))), None
+    with r.job_progress("diagnose") as progress:
+        data = diagnose(
+            cli.backend(settings, registry),
+            settings,
+            registry,
+            workflow=name,
+            workflow_file=file,
+            checksums=args.checksums,
+            on_update=progress,
+        )
+    return data, 0 if data["ok"] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run_as_script("diagnose", argv)
 
 
 if __name__ == "__main__":

@@ -2,55 +2,62 @@
 
 For a ComfyUI you run yourself (a pod, a laptop) with no RunPod in between. It offers the same
 run / runsync / status / cancel methods as client.runpod_api.RunPodAPI, so every command works the
-same way, and answers in the worker's shapes. It talks to ComfyUI only through comfyui_client and
-judges with workflows.analysis, like the worker. What it cannot do from outside: scan disks and the
-network volume, read ComfyUI's start-up log (failed pack imports), clean up job files — the
-responses say so under `limitations`.
+same way, and answers in the worker's shapes. Everything the worker decides, it decides with the
+worker's own pure code: the request schema (workflows.request), workflow resolution and editor-format
+conversion (workflows.resolve), patching and output scoping (workflows.patch), the pre-queue
+judgement (workflows.judge), image checks (workflows.images), ComfyUI's failures (workflows.failures),
+output collection and the response (workflows.outputs), codes and fixes (workflows.errors). What is
+left here is talking to ComfyUI over HTTP instead of reading its disk. What it cannot do from
+outside: scan disks and the network volume, read ComfyUI's start-up log (failed pack imports),
+clean up job files — the responses say so under `limitations`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import io
 import json
-import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from client.errors import JobNotFound, NotSupported, Unreachable
-from client.media import kind_of, mime_of, probe
-from comfyui_client import (
-    ComfyClient,
+from client.media import probe
+from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt
+from comfyui_client.errors import (
     ComfyHTTPError,
     ComfyUnavailable,
-    EventStream,
     ExecutionFailed,
     PromptInterrupted,
     PromptRejected,
     PromptTimeout,
-    run_prompt,
 )
 from comfyui_client.stats import comfyui_version, gpu_summary
-from workflows.analysis import (
-    UI_FORMAT_FIX,
-    Context,
-    is_ui_format,
-    node_check,
-    pack_lookup,
-    shape_findings,
-    workflow_report,
-)
+from workflows.analysis import Context, node_check, pack_lookup, workflow_report
+from workflows.errors import JobError
+from workflows.failures import execution_failed, queue_failed
 from workflows.findings import Finding, Severity
+from workflows.images import decode_image, safe_stem
+from workflows.judge import findings_error, judge_before_queue
 from workflows.models import FOLDER_ALIASES, ModelIndex, canonical_folder
-from workflows.parameters import PATCHABLE, ParameterError, check_parameters
-from workflows.patch import PatchError, apply_parameters
+from workflows.outputs import generate_response, output_refs, text_items
+from workflows.patch import patch_job
+from workflows.policy import JobPolicy
 from workflows.registry import Entry, Registry, default_registry
+from workflows.request import (
+    DiagnoseRequest,
+    GenerateRequest,
+    ImageInput,
+    Request,
+    TestRequest,
+    parse_request,
+    require_images,
+)
+from workflows.resolve import Resolved, resolve_workflow
 
 DEFAULT_WORKFLOW = "smoke_image"
 DEFAULT_TIMEOUT_S = 600.0
@@ -59,53 +66,18 @@ LIMITATIONS = [
     "direct-to-ComfyUI mode: ComfyUI's start-up log is not readable, so failed custom-node imports show only "
     "as missing nodes",
 ]
-_OUTPUT_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_GENERATE_KEYS = {
-    "mode",
-    "workflow",
-    "images",
-    "image_base64",
-    "end_image_base64",
-    "overrides",
-    "timeout_s",
-    *PATCHABLE,
-}
-FIXES = {
-    "BAD_INPUT": "Fix the request as the message says; docs/client.md lists the accepted keys.",
-    "WORKFLOW_NOT_FOUND": "Use a registered workflow name or pass a workflow file.",
-    "WORKFLOW_UI_FORMAT": "Export with Workflow > Export (API) in ComfyUI (enable dev mode) and send that.",
-    "WORKFLOW_INVALID": "Send an API-format workflow: {node_id: {class_type, inputs}}.",
-    "NO_IMAGE": "This workflow needs an input image: pass --image.",
-    "NO_END_IMAGE": "This workflow needs an end image: pass --end-image.",
-    "INVALID_IMAGE": "Send a PNG/JPEG/WebP image.",
-    "QUEUE_FAILED": "ComfyUI rejected the workflow: see details.node_errors for each node and input.",
-    "TIMEOUT": "The job passed its deadline and was interrupted. Raise --timeout or lighten the workflow.",
-    "NO_OUTPUT": "The workflow finished without any output file. Check that it has a Save node.",
-    "GENERATION_ERROR": "A node raised during execution: see details (node, exception) and ComfyUI's log.",
-    "COMFY_NOT_READY": "ComfyUI is not answering: check that it runs and the URL.",
-    "COMFY_DIED": "ComfyUI stopped answering during the job (often out of memory): check its log.",
-}
-
-
-class _JobFailure(Exception):
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details or {}
-
-    def error(self) -> dict[str, Any]:
-        return {
-            "error_code": self.code,
-            "error_message": self.message,
-            "fix": FIXES.get(self.code, ""),
-            "details": self.details,
-        }
+NO_DISK_SCAN = Finding(
+    "NO_DISK_SCAN",
+    Severity.INFO,
+    "Direct-to-ComfyUI mode: disks, the network volume and model files on disk were not inspected.",
+    "Diagnose through the worker (--url / RUNPOD_ENDPOINT_ID) for the full picture.",
+)
 
 
 @dataclass
 class _Job:
     id: str
-    input: dict[str, Any]
+    input: Any  # parsed (and refused) exactly as sent
     status: str = "IN_QUEUE"
     output: Any = None
     error: dict[str, Any] | None = None
@@ -126,6 +98,13 @@ class _Job:
         return out  # no delayTime / executionTime: those are RunPod's measurements
 
 
+def _parsed(job_input: Any) -> Request | JobError:
+    try:
+        return parse_request(job_input)
+    except JobError as exc:
+        return exc
+
+
 class DirectComfy:
     """A ComfyUI server used as if it were the worker."""
 
@@ -136,6 +115,7 @@ class DirectComfy:
         self.comfy = ComfyClient(self.base_url, timeout=http_timeout_s)
         self._registry = registry
         self._events: EventStream | None = None
+        self._object_info_cache: Mapping[str, Any] | None = None
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
 
@@ -154,25 +134,20 @@ class DirectComfy:
     # -- the RunPod-like surface ------------------------------------------------------------
 
     def run(self, job_input: dict[str, Any], *, safe_to_retry: bool = False) -> dict[str, Any]:
-        job = _Job(f"direct-{uuid.uuid4().hex[:12]}", dict(job_input))
-        with self._lock:
-            self._jobs[job.id] = job
+        job = self._new_job(job_input)
         threading.Thread(target=self._execute, args=(job,), name=f"direct-{job.id}", daemon=True).start()
         return {"id": job.id, "status": "IN_QUEUE"}
 
     def runsync(
         self, job_input: dict[str, Any], *, safe_to_retry: bool = False, wait_s: float | None = None
     ) -> dict[str, Any]:
-        try:
-            mode = _mode(job_input)
-        except _JobFailure:
-            mode = "test"  # fails with BAD_INPUT right away, in the worker's shape
-        if mode in ("test", "diagnose"):  # quick: run in the caller's thread, so unreachability raises
-            job = _Job(f"direct-{uuid.uuid4().hex[:12]}", dict(job_input))
-            self._execute(job, raise_unreachable=True)
-            return job.envelope()
-        first = self.run(job_input)
-        return self.status(first["id"], wait_s=wait_s)
+        if isinstance(_parsed(job_input), GenerateRequest):  # held until done or `wait_s`, as RunPod does
+            job_id = self.run(job_input)["id"]
+            self._jobs[job_id].done.wait(90.0 if wait_s is None else wait_s)
+            return self.status(job_id)
+        job = self._new_job(job_input)  # test, diagnose, a bad request: quick, and unreachability raises
+        self._execute(job, raise_unreachable=True)
+        return job.envelope()
 
     def status(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
         with self._lock:
@@ -208,32 +183,45 @@ class DirectComfy:
 
     # -- execution --------------------------------------------------------------------------
 
+    def _new_job(self, job_input: dict[str, Any]) -> _Job:
+        job = _Job(f"direct-{uuid.uuid4().hex[:12]}", job_input)
+        with self._lock:
+            self._jobs[job.id] = job
+        return job
+
     def _execute(self, job: _Job, raise_unreachable: bool = False) -> None:
         job.status = "IN_PROGRESS"
         try:
-            mode = _mode(job.input)
-            if mode == "test":
-                job.output = self.test(job.input)
-            elif mode == "diagnose":
-                job.output = self.diagnose(job.input)
+            request = parse_request(job.input)
+            if isinstance(request, TestRequest):
+                job.output = self.test()
+            elif isinstance(request, DiagnoseRequest):
+                job.output = self.diagnose(request)
             else:
-                job.output = self.generate(job)
+                job.output = self.generate(job, request)
             job.status = "COMPLETED"
-        except _JobFailure as exc:
+        except JobError as exc:
             job.status = "CANCELLED" if job.cancelled else "FAILED"
-            job.error = exc.error()
+            job.error = exc.body()
         except ComfyUnavailable as exc:
             if raise_unreachable:
                 raise Unreachable(f"ComfyUI at {self.base_url} does not answer: {exc}") from None
-            job.status, job.error = "FAILED", _JobFailure("COMFY_NOT_READY", str(exc)).error()
+            job.status, job.error = "FAILED", JobError("COMFY_NOT_READY", str(exc)).body()
         except Exception as exc:  # report, never lose the job in a dead thread
             job.status = "FAILED"
-            job.error = _JobFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500]).error()
+            job.error = JobError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500]).body()
         finally:
             job.done.set()
 
-    def test(self, job_input: dict[str, Any]) -> dict[str, Any]:
-        _reject_unknown(job_input, {"mode", "test"}, "test")
+    def _object_info(self, refresh: bool = False) -> Mapping[str, Any]:
+        """ComfyUI's node definitions, fetched once per client (again when `refresh`)."""
+        if self._object_info_cache is None or refresh:
+            self._object_info_cache = self.comfy.object_info()
+        return self._object_info_cache
+
+    # -- test and diagnose ------------------------------------------------------------------
+
+    def test(self) -> dict[str, Any]:
         started = time.perf_counter()
         stats = self.comfy.system_stats(timeout=5)
         result: dict[str, Any] = {
@@ -265,45 +253,32 @@ class DirectComfy:
             lists = dict(zip(folders, pool.map(listing, folders), strict=True))
         return {canonical_folder(k): frozenset(v) for k, v in lists.items()}
 
-    def diagnose(self, job_input: dict[str, Any], inline: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The worker's diagnose shape from ComfyUI's API alone; `inline` = (label, workflow) to check as well."""
-        _reject_unknown(job_input, {"mode", "diagnose", "workflow", "checksums"}, "diagnose")
-        t0 = time.perf_counter()
-        registry = self.registry
-        name = job_input.get("workflow")
-        if name is not None and registry.get(name) is None:
-            raise _JobFailure(
-                "WORKFLOW_NOT_FOUND", f"no registered workflow {name!r}", {"registered": sorted(registry.entries)}
-            )
+    def _facts(self) -> tuple[dict[str, Any], Mapping[str, Any], dict[str, frozenset[str]]]:
+        """(/system_stats, /object_info, model lists per folder), fetched in parallel."""
         with ThreadPoolExecutor(max_workers=3) as pool:
-            stats_f = pool.submit(self.comfy.system_stats, 5.0)
-            info_f = pool.submit(self.comfy.object_info)
-            lists_f = pool.submit(self._model_lists)
-            stats, object_info, comfy_sees = stats_f.result(), info_f.result(), lists_f.result()
-        index = ModelIndex(comfy_sees)
-        entries = [registry.entries[name]] if name else ([] if inline else list(registry.entries.values()))
-        checks: dict[str, Any] = {}
-        findings: list[dict[str, Any]] = []
-        for entry in entries:
-            report = workflow_report(
-                entry, entry.workflow(), Context(object_info, index, (), pack_lookup(registry, entry))
-            )
-            checks[entry.id] = report
-            findings += [{**f, "workflow": entry.id} for f in report["findings"]]
+            stats = pool.submit(self.comfy.system_stats, 5.0)
+            info = pool.submit(self._object_info, True)
+            lists = pool.submit(self._model_lists)
+            return stats.result(), info.result(), lists.result()
+
+    def _check(self, resolved: Resolved, label: str, ctx: Context) -> dict[str, Any]:
+        entry = resolved.entry or Entry(id=label, title=label, workflow_file=Path(label))
+        packs = pack_lookup(self.registry, resolved.entry)
+        return workflow_report(entry, resolved.workflow, Context(ctx.object_info, ctx.models, (), packs))
+
+    def diagnose(self, request: DiagnoseRequest, inline: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The worker's diagnose shape from ComfyUI's API alone; `inline` = (label, workflow file) to check too."""
+        t0 = time.perf_counter()
+        if request.workflow is not None:
+            resolve_workflow(self.registry, request.workflow, DEFAULT_WORKFLOW, self._object_info)  # unknown: error
+        stats, object_info, comfy_sees = self._facts()
+        ctx = Context(object_info, ModelIndex(comfy_sees))
+        wanted = [request.workflow] if request.workflow else ([] if inline else list(self.registry.entries))
+        checks = {name: self._check(self._resolve(name), name, ctx) for name in wanted}
         if inline is not None:
-            label, workflow = inline
-            entry = Entry(id=label, title=label, workflow_file=Path(label))
-            report = workflow_report(entry, workflow, Context(object_info, index, (), pack_lookup(registry)))
-            checks[label] = report
-            findings += [{**f, "workflow": label} for f in report["findings"]]
-        findings.append(
-            Finding(
-                "NO_DISK_SCAN",
-                Severity.INFO,
-                "Direct-to-ComfyUI mode: disks, the network volume and model files on disk were not inspected.",
-                "Diagnose through the worker (--url / RUNPOD_ENDPOINT_ID) for the full picture.",
-            ).to_dict()
-        )
+            checks[inline[0]] = self._inline_check(*inline, ctx)
+        findings = [{**f, "workflow": wid} for wid, report in checks.items() for f in report["findings"]]
+        findings.append(NO_DISK_SCAN.to_dict())
         return {
             "ok": not any(f["severity"] == "error" for f in findings),
             "comfyui_reachable": True,
@@ -314,7 +289,7 @@ class DirectComfy:
             "volume": {"mounted": None, "path": None, "layouts": []},
             "models": {f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},
             "custom_nodes": {"packs": [], "failed": []},
-            "node_check": node_check(registry, object_info),
+            "node_check": node_check(self.registry, object_info),
             "workflow_checks": checks,
             "findings": findings,
             "summary": {
@@ -324,7 +299,66 @@ class DirectComfy:
             "timings": {"total_ms": round((time.perf_counter() - t0) * 1000, 2)},
         }
 
+    def _inline_check(self, label: str, workflow: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """A workflow file judged like a job's (editor saves converted first); refusals become findings."""
+        try:
+            return self._check(self._resolve(workflow), label, ctx)
+        except JobError as exc:
+            first = Finding(exc.code, Severity.ERROR, exc.message, exc.fix)
+            return {"ok": False, "findings": [f.to_dict() for f in (exc.findings or (first,))]}
+
+    def _resolve(self, workflow: str | dict[str, Any] | None) -> Resolved:
+        return resolve_workflow(self.registry, workflow, DEFAULT_WORKFLOW, self._object_info)
+
     # -- generate ---------------------------------------------------------------------------
+
+    def generate(self, job: _Job, request: GenerateRequest) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        timings: dict[str, Any] = {}
+        resolved = self._resolve(request.workflow)
+        require_images(request, resolved.entry)
+        t = _lap(timings, "validate_ms", t0)
+        job_key = "client_" + uuid.uuid4().hex[:10]  # not the worker's job_ prefix: its cleanup is its own
+        stored = {image: self._upload(job_key, i, image) for i, image in enumerate(request.images)}
+        patched = patch_job(resolved.workflow, resolved.entry, request, stored, job_key)
+        t = _lap(timings, "upload_ms", t)
+        self._judge(resolved, patched, request, frozenset(stored.values()))
+        t = _lap(timings, "analysis_ms", t)
+        job.prompt_id = uuid.uuid4().hex
+        result = self._run(patched, job, time.monotonic() + (request.timeout_s or DEFAULT_TIMEOUT_S))
+        t = _lap(timings, "run_ms", t)
+        outputs = self._collect(result.outputs)
+        if not outputs:
+            raise JobError(
+                "NO_OUTPUT",
+                "the workflow finished but produced no output files",
+                {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
+            )
+        _lap(timings, "encode_ms", t)
+        timings.update(_prompt_timings(result), total_ms=round((time.perf_counter() - t0) * 1000, 2))
+        workflow_id = resolved.entry.id if resolved.entry else "inline"
+        return generate_response(workflow_id, result.prompt_id, outputs, timings, request.params.get("seed"))
+
+    def _upload(self, job_key: str, index: int, image: ImageInput) -> str:
+        raw, ext, *_ = decode_image(image.data, image.role or f"images[{index}] ({image.name[:60]!r})")
+        return self.comfy.upload_image(f"{job_key}_{index}_{safe_stem(image.name)}.{ext}", raw)
+
+    def _judge(
+        self, resolved: Resolved, patched: dict[str, Any], request: GenerateRequest, uploaded: frozenset[str]
+    ) -> None:
+        """The worker's pre-queue judgement, against this ComfyUI's /object_info (fresh on a miss)."""
+        overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
+        packs = pack_lookup(self.registry, resolved.entry)
+        found: list[Finding] = []
+        for refresh in (False, True):
+            ctx = Context(self._object_info(refresh), packs=packs, uploaded=uploaded)
+            found = judge_before_queue(
+                patched, ctx, entry=resolved.entry, origin=resolved.origin, policy=JobPolicy(), overridden=overridden
+            )
+            if not found or found[0].code == "POLICY_DENIED":
+                break
+        if found:
+            raise findings_error(found)
 
     def _stream(self) -> EventStream:
         with self._lock:
@@ -333,109 +367,7 @@ class DirectComfy:
             events = self._events
         return events.start(wait=2.0)
 
-    def _resolve(self, workflow: Any) -> tuple[Entry | None, dict[str, Any]]:
-        if workflow is None or isinstance(workflow, str):
-            name = workflow or DEFAULT_WORKFLOW
-            entry = self.registry.get(name)
-            if entry is None:
-                raise _JobFailure(
-                    "WORKFLOW_NOT_FOUND",
-                    f"no registered workflow {name[:100]!r}",
-                    {"registered": sorted(self.registry.entries)},
-                )
-            return entry, entry.workflow()
-        if is_ui_format(workflow):
-            raise _JobFailure("WORKFLOW_UI_FORMAT", "the workflow is in the editor's UI format", {"fix": UI_FORMAT_FIX})
-        problems = shape_findings(workflow)
-        if problems:
-            raise _JobFailure("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix})
-        return None, workflow
-
-    def _upload(self, job_key: str, index: int, name: str, data: Any) -> str:
-        if not isinstance(data, str):
-            raise _JobFailure("BAD_INPUT", f"image {name!r} must be a base64 string")
-        payload = re.sub(r"^data:[\w/+.-]*;base64,", "", data.strip(), count=1, flags=re.I)
-        try:
-            raw = base64.b64decode(payload, validate=True)
-            from PIL import Image
-
-            with Image.open(io.BytesIO(raw)) as img:
-                fmt = (img.format or "png").lower().replace("jpeg", "jpg")
-                img.verify()
-        except (binascii.Error, ValueError, OSError, SyntaxError) as exc:
-            raise _JobFailure("INVALID_IMAGE", f"image {name!r}: not a readable image ({type(exc).__name__})") from None
-        stem = _SAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("._")[:48]
-        return self.comfy.upload_image(f"{job_key}_{index}_{stem or 'image'}.{fmt}", raw)
-
-    def generate(self, job: _Job) -> dict[str, Any]:
-        data = job.input
-        _reject_unknown(data, _GENERATE_KEYS, "generate")
-        t0 = time.perf_counter()
-        timings: dict[str, Any] = {}
-        entry, workflow = self._resolve(data.get("workflow"))
-        try:
-            params = check_parameters(data)
-        except ParameterError as exc:
-            raise _JobFailure("BAD_INPUT", str(exc)) from None
-        roles = {
-            role: data[key]
-            for key, role in (("image_base64", "image"), ("end_image_base64", "end_image"))
-            if key in data
-        }
-        if entry is not None:
-            if "image" in entry.parameters and "image" not in roles:
-                raise _JobFailure("NO_IMAGE", f"workflow {entry.id!r} needs an input image")
-            if "end_image" in entry.parameters and "end_image" not in roles:
-                raise _JobFailure("NO_END_IMAGE", f"workflow {entry.id!r} needs an end image")
-        t = _lap(timings, "validate_ms", t0)
-        job_key = "client_" + uuid.uuid4().hex[:10]  # not the worker's job_ prefix: its cleanup is its own
-        stored_roles = {role: self._upload(job_key, i, role, value) for i, (role, value) in enumerate(roles.items())}
-        renames = {}
-        for i, item in enumerate(data.get("images") or []):
-            if not (isinstance(item, dict) and isinstance(item.get("name"), str)):
-                raise _JobFailure("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
-            renames[item["name"]] = self._upload(job_key, len(roles) + i, item["name"], item.get("image"))
-        try:
-            patched = apply_parameters(
-                workflow, entry, params, images=stored_roles, overrides=data.get("overrides") or {}, renames=renames
-            )
-        except PatchError as exc:
-            raise _JobFailure(exc.code, str(exc)) from None
-        for node in patched.values():  # a per-job output subfolder also defeats ComfyUI's cache
-            prefix = node.get("inputs", {}).get("filename_prefix")
-            if isinstance(prefix, str):
-                node["inputs"]["filename_prefix"] = f"{job_key}/{prefix.lstrip('/')}"
-        t = _lap(timings, "upload_ms", t)
-        job.prompt_id = uuid.uuid4().hex
-        timeout = float(data.get("timeout_s") or DEFAULT_TIMEOUT_S)
-        result = self._run(patched, job, time.monotonic() + timeout)
-        t = _lap(timings, "run_ms", t)
-        outputs = self._collect(result.outputs)
-        if not outputs:
-            raise _JobFailure(
-                "NO_OUTPUT", "the workflow finished but produced no output files", {"prompt_id": result.prompt_id}
-            )
-        _lap(timings, "encode_ms", t)
-        if result.started_at is not None:
-            timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
-        timings["execution_ms"] = round(result.comfy_ms, 2) if result.comfy_ms is not None else None
-        timings["nodes_ms"] = result.node_ms
-        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-        response: dict[str, Any] = {
-            "workflow": entry.id if entry else "inline",
-            "prompt_id": result.prompt_id,
-            "outputs": outputs,
-            "timings": timings,
-            "status": "success",
-        }
-        video = next((o for o in outputs if o.get("kind") == "video"), None)
-        if video is not None:
-            response.update(fps=video.get("fps"), frames=video.get("frames"), duration_sec=video.get("duration_sec"))
-        if "seed" in params:
-            response["seed"] = params["seed"]
-        return response
-
-    def _run(self, workflow: dict[str, Any], job: _Job, deadline: float) -> Any:
+    def _run(self, workflow: dict[str, Any], job: _Job, deadline: float) -> PromptResult:
         assert job.prompt_id is not None
 
         def progress(update: dict[str, Any]) -> None:
@@ -446,79 +378,43 @@ class DirectComfy:
                 self.comfy, self._stream(), workflow, prompt_id=job.prompt_id, deadline=deadline, on_progress=progress
             )
         except PromptRejected as exc:
-            body = exc.body if isinstance(exc.body, dict) else {}
-            nodes = [
-                {"node_id": node_id, "class_type": info.get("class_type"), **e}
-                for node_id, info in (body.get("node_errors") or {}).items()
-                for e in info.get("errors", [])
-            ]
-            raise _JobFailure("QUEUE_FAILED", str(exc), {"node_errors": nodes}) from None
+            raise queue_failed(exc.body, str(exc), self.registry, workflow) from None
         except PromptTimeout:
             self.cancel(job.id)
-            raise _JobFailure("TIMEOUT", "the job did not finish before its deadline; it was interrupted") from None
+            raise JobError("TIMEOUT", "the job did not finish before its deadline; it was interrupted") from None
         except ExecutionFailed as exc:
-            raise _JobFailure(
-                "GENERATION_ERROR",
-                str(exc),
-                {k: exc.data.get(k) for k in ("node_id", "node_type", "exception_type", "exception_message")},
-            ) from None
+            raise execution_failed(exc.data, str(exc)) from None
         except PromptInterrupted as exc:
-            raise _JobFailure("GENERATION_ERROR", f"{exc} (interrupted)") from None
+            raise JobError("GENERATION_ERROR", f"{exc} (interrupted)") from None
         except ComfyUnavailable as exc:
-            raise _JobFailure("COMFY_DIED", str(exc)) from None
+            raise JobError("COMFY_DIED", str(exc)) from None
 
     def _collect(self, outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every output file fetched through /view, described like the worker's, plus text outputs."""
         collected = []
-        for node_id, output in outputs.items():
-            for key in _OUTPUT_KEYS:
-                for item in output.get(key) or []:
-                    if not isinstance(item, dict) or "filename" not in item:
-                        continue
-                    filename = item["filename"]
-                    raw = self.comfy.view(filename, item.get("subfolder", ""), item.get("type", "output"))
-                    described = {
-                        "node_id": node_id,
-                        "kind": kind_of(filename),
-                        "filename": filename,
-                        "mime": mime_of(filename),
-                        "size_bytes": len(raw),
-                        **{k: v for k, v in probe(raw, filename).items() if k != "format"},
-                        "base64": base64.b64encode(raw).decode("ascii"),
-                    }
-                    collected.append(described)
-            for text in output.get("text") or []:
-                if isinstance(text, str):
-                    collected.append(
-                        {
-                            "node_id": node_id,
-                            "kind": "text",
-                            "mime": "text/plain",
-                            "text": text,
-                            "size_bytes": len(text.encode()),
-                        }
-                    )
-        return collected
+        for ref in output_refs(outputs):
+            raw = self.comfy.view(ref.filename, ref.subfolder, ref.type)
+            described = {k: v for k, v in probe(raw, ref.filename).items() if k not in ("format", "container")}
+            collected.append(
+                {
+                    "node_id": ref.node_id,
+                    "kind": ref.kind,
+                    "filename": ref.filename,
+                    "mime": ref.mime,
+                    "size_bytes": len(raw),
+                    **described,
+                    "base64": base64.b64encode(raw).decode("ascii"),
+                }
+            )
+        return collected + text_items(outputs)
 
 
-def _mode(job_input: dict[str, Any]) -> str:
-    mode = job_input.get("mode")
-    if mode is None:
-        return (
-            "test" if job_input.get("test") is True else "diagnose" if job_input.get("diagnose") is True else "generate"
-        )
-    if mode not in ("test", "diagnose", "generate"):
-        raise _JobFailure("BAD_INPUT", f"mode must be one of test, diagnose, generate, got {str(mode)[:80]!r}")
-    return str(mode)
-
-
-def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise _JobFailure(
-            "BAD_INPUT",
-            f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}",
-            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed)},
-        )
+def _prompt_timings(result: PromptResult) -> dict[str, Any]:
+    timings: dict[str, Any] = {"nodes_ms": result.node_ms}
+    if result.started_at is not None:
+        timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
+    timings["execution_ms"] = round(result.comfy_ms, 2) if result.comfy_ms is not None else None
+    return timings
 
 
 def _lap(timings: dict[str, Any], name: str, since: float) -> float:

@@ -4,7 +4,7 @@ Commands raise these; only the CLIs turn them into text and an exit status. Mess
 API key (they are built from URLs and status codes, and the renderer redacts once more)::
 
     ClientError                      exit
-    ├── UsageError                   2   bad flags, unreadable files, UI-format workflows
+    ├── UsageError                   2   bad flags, unreadable or malformed files
     ├── ConfigError                  2   no target configured (endpoint id / URL / API key missing)
     ├── EndpointError                2   the endpoint could not be used
     │   ├── Unreachable                  connection refused / timed out after the retry budget
@@ -18,7 +18,7 @@ API key (they are built from URLs and status codes, and the renderer redacts onc
     │   ├── JobFailed                    FAILED: the worker's error_code / error_message / fix
     │   ├── JobNotFound                  unknown or expired job id
     │   ├── JobCancelled                 CANCELLED on RunPod
-    │   ├── JobTimedOut                  TIMED_OUT on RunPod (the endpoint's execution timeout)
+    │   ├── JobTimedOut                  TIMED_OUT on RunPod: expired in the queue, or the execution timeout
     │   └── ClientTimeout                our --timeout passed; the job was cancelled
     └── Interrupted                  130 Ctrl-C; the job was cancelled
 """
@@ -130,11 +130,16 @@ class JobCancelled(JobError):
 class JobTimedOut(JobError):
     code = "JOB_TIMED_OUT"
     fix = "The endpoint's execution timeout stopped the job: raise it in the endpoint settings or lighten the job."
+    QUEUE_FIX = (
+        "No worker came up before the job expired in the queue: check the endpoint's workers (`comfy-runpod jobs "
+        "health`, the console's worker logs: image pull, GPU availability, max workers > 0); the execution timeout "
+        "is not the cause."
+    )
 
 
 class ClientTimeout(JobError):
     code = "CLIENT_TIMEOUT"
-    fix = "The job did not finish within --timeout / TEST_TIMEOUT; raise it (cold starts can take minutes)."
+    fix = "The job did not finish within --timeout / TEST_TIMEOUT and was cancelled: raise it (cold starts are slow)."
 
 
 class Interrupted(ClientError):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run a workflow on the endpoint and save every output under outputs/<time>_<workflow>_<job>/.
 
-python client/generate.py --workflow smoke_i2v --image photo.png --frames 24
-python client/generate.py --workflow my_api_workflow.json --set 6.text="a red fox" --images inputs/
+comfy-runpod generate --workflow smoke_i2v --image photo.png --frames 24
+comfy-runpod generate --workflow my_workflow.json --set 6.text="a red fox" --images inputs/
 """
 
 from __future__ import annotations
@@ -16,22 +16,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python client/generate.py`: import from the repo root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+import argparse
+
 from client import cli
 from client.render import Renderer
+from workflows.parameters import PATCHABLE, RULES
 
-PARAMS = (
-    ("seed", int),
-    ("steps", int),
-    ("cfg", float),
-    ("denoise", float),
-    ("frames", int),
-    ("fps", float),
-    ("width", int),
-    ("height", int),
-    ("prompt", str),
-    ("negative_prompt", str),
-    ("filename_prefix", str),
-)
+HELP = "run a workflow (registered, or a file in API or editor format) and save every output"
+# The parameter flags come from the one list of parameters: (name, argparse type); int-or-float takes float.
+PARAMS = tuple((name, RULES[name][0][0] if len(RULES[name][0]) == 1 else float) for name in PATCHABLE)
 
 
 def open_file(path: Path) -> None:
@@ -48,10 +41,9 @@ def open_file(path: Path) -> None:
     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("generate.py", __doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("workflow_arg", nargs="?", metavar="WORKFLOW", help="same as --workflow")
-    p.add_argument("--workflow", help="registry name (default smoke_image) or an API-format workflow JSON file")
+    p.add_argument("--workflow", help="registry name (default smoke_image) or a workflow JSON file (API or editor)")
     p.add_argument(
         "--image",
         action="append",
@@ -81,44 +73,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, metavar="DIR", help="where to save (default: $COMFY_RUNPOD_OUTPUTS or outputs)")
     p.add_argument("--no-open", action="store_true", help="do not open the first output")
     p.add_argument("--registry", metavar="DIR", help="local workflow registry (default: ours)")
-    args = p.parse_args(argv)
+
+
+def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.workflow and args.workflow_arg:
         p.error("give the workflow once (positional or --workflow)")
 
-    def body(r: Renderer) -> tuple[dict, int]:
-        from client.commands.generate import build_request, generate
-        from client.ledger import Ledger
 
-        settings = cli.settings_from(args)
-        registry = cli.registry_from(args.registry)
-        request = build_request(
-            registry,
-            workflow=args.workflow or args.workflow_arg,
-            images=args.image,
-            images_dir=args.images,
-            end_image=args.end_image,
-            params={name: getattr(args, name) for name, _ in PARAMS},
-            sets=args.set,
-            timeout_s=args.timeout,
+def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
+    from client.commands.generate import build_request, generate
+    from client.ledger import Ledger
+
+    settings = cli.settings_from(args)
+    registry = cli.registry_from(args.registry)
+    request = build_request(
+        registry,
+        workflow=args.workflow or args.workflow_arg,
+        images=args.image,
+        images_dir=args.images,
+        end_image=args.end_image,
+        params={name: getattr(args, name) for name, _ in PARAMS},
+        sets=args.set,
+        timeout_s=args.timeout,
+    )
+    api = cli.backend(settings, registry)
+    with r.job_progress("job") as progress:
+        data = generate(
+            api,
+            settings,
+            request,
+            ledger=Ledger(settings.ledger_path),
+            idempotency_key=args.idempotency_key,
+            out_root=args.out,
+            on_update=progress,
+            on_submitted=progress.submitted,
         )
-        api = cli.backend(settings, registry)
-        with r.job_progress("job") as progress:
-            data = generate(
-                api,
-                settings,
-                request,
-                ledger=Ledger(settings.ledger_path),
-                idempotency_key=args.idempotency_key,
-                out_root=args.out,
-                on_update=progress,
-                on_submitted=progress.submitted,
-            )
-        files = data.get("files") or []
-        if files and not args.no_open and sys.stdout.isatty() and not args.json:
-            open_file(Path(data["directory"]) / files[0])
-        return data, 0
+    files = data.get("files") or []
+    if files and not args.no_open and sys.stdout.isatty() and not args.json:
+        open_file(Path(data["directory"]) / files[0])
+    return data, 0
 
-    return cli.main("generate", args, body)
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run_as_script("generate", argv)
 
 
 if __name__ == "__main__":

@@ -142,10 +142,31 @@ def terminal_error(job_id: str, envelope: dict[str, Any]) -> ClientError:
         )
     if status == "CANCELLED":
         return JobCancelled(f"job {job_id} was cancelled", details={"job_id": job_id})
+    return timed_out(job_id, envelope)
+
+
+def timed_out(job_id: str, envelope: dict[str, Any]) -> JobTimedOut:
+    """TIMED_OUT has two causes on RunPod (job-states page): which one decides what to change.
+
+    No executionTime: no worker took the job before it expired in the queue (policy.ttl); with one,
+    the endpoint's execution timeout (policy.executionTimeout) stopped it while it ran.
+    """
+    execution = envelope.get("executionTime")
+    if not isinstance(execution, int | float) or execution <= 0:
+        return JobTimedOut(
+            f"job {job_id} expired in the queue on RunPod: no worker took it "
+            f"(waited {_seconds(envelope.get('delayTime'))}, never executed)",
+            fix=JobTimedOut.QUEUE_FIX,
+            details={"job_id": job_id, "timed_out_in": "queue", "delayTime_ms": envelope.get("delayTime")},
+        )
     return JobTimedOut(
-        f"job {job_id} timed out on RunPod (executionTime {envelope.get('executionTime')} ms)",
-        details={"job_id": job_id},
+        f"job {job_id} was stopped by the endpoint's execution timeout after {_seconds(execution)} of execution",
+        details={"job_id": job_id, "timed_out_in": "execution", "executionTime_ms": execution},
     )
+
+
+def _seconds(ms: Any) -> str:
+    return f"{ms / 1000:.1f} s" if isinstance(ms, int | float) else "an unknown time"
 
 
 def cancel_quietly(api: Backend, job_id: str) -> dict[str, Any]:
@@ -179,36 +200,18 @@ def wait_for_job(
     started = clock() if started is None else started
     deadline = started + timeout_s
     result = JobResult(job_id, "IN_QUEUE", None, first or {}, 0.0, 0)
-    intervals = poll_intervals(poll_interval_s)
+    watch = _Watch(job_id, started, poll_interval_s, on_update, result)
     envelope = first
-    last_status = None
     try:
         while True:
-            if envelope is not None:
-                status = str(envelope.get("status"))
-                now = clock()
-                if status != last_status:
-                    result.statuses.append((status, now - started))
-                    if last_status is not None:  # a transition: look again soon
-                        intervals = poll_intervals(poll_interval_s, first_s=0.5)
-                    last_status = status
-                if on_update is not None:
-                    progress = envelope.get("output") if status == "IN_PROGRESS" else None
-                    on_update(JobUpdate(job_id, status, now - started, result.polls, progress))
-                if status in TERMINAL:
-                    result.status, result.envelope, result.output = status, envelope, envelope.get("output")
-                    result.wall_s = now - started
-                    if status != "COMPLETED":
-                        raise terminal_error(job_id, envelope)
-                    return result
+            if envelope is not None and watch.saw(envelope, clock()):
+                return watch.result
             remaining = deadline - clock()
+            if remaining > 0 and envelope is not None:
+                sleep(min(watch.next_interval(), remaining))
+                remaining = deadline - clock()
             if remaining <= 0:
                 raise _timeout(api, job_id, timeout_s)
-            if envelope is not None:
-                sleep(min(next(intervals), remaining))
-                remaining = deadline - clock()
-                if remaining <= 0:
-                    raise _timeout(api, job_id, timeout_s)
             try:
                 envelope = api.status(job_id, wait_s=remaining)
             except ClientError as exc:
@@ -216,7 +219,7 @@ def wait_for_job(
                     raise _timeout(api, job_id, timeout_s) from None
                 exc.details.setdefault("job_id", job_id)  # the job may still run: say which one
                 raise
-            result.polls += 1
+            watch.result.polls += 1
     except KeyboardInterrupt:
         cancel = cancel_quietly(api, job_id)
         raise Interrupted(
@@ -224,6 +227,40 @@ def wait_for_job(
             + ("cancel sent" if cancel["sent"] else "cancel could not be sent"),
             details={"job_id": job_id, "cancel": cancel},
         ) from None
+
+
+class _Watch:
+    """One job's observed states: transitions, progress updates, polling pace, the terminal answer."""
+
+    def __init__(
+        self, job_id: str, started: float, poll_interval_s: float, on_update: UpdateSink | None, result: JobResult
+    ) -> None:
+        self.job_id, self.started, self.poll_interval_s, self.on_update = job_id, started, poll_interval_s, on_update
+        self.result = result
+        self.last_status: str | None = None
+        self.intervals = poll_intervals(poll_interval_s)
+
+    def next_interval(self) -> float:
+        return next(self.intervals)
+
+    def saw(self, envelope: dict[str, Any], now: float) -> bool:
+        """Record an answer; True when the job completed, a JobError when it ended otherwise."""
+        status = str(envelope.get("status"))
+        if status != self.last_status:
+            self.result.statuses.append((status, now - self.started))
+            if self.last_status is not None:  # a transition: look again soon
+                self.intervals = poll_intervals(self.poll_interval_s, first_s=0.5)
+            self.last_status = status
+        if self.on_update is not None:
+            progress = envelope.get("output") if status == "IN_PROGRESS" else None
+            self.on_update(JobUpdate(self.job_id, status, now - self.started, self.result.polls, progress))
+        if status not in TERMINAL:
+            return False
+        self.result.status, self.result.envelope, self.result.output = status, envelope, envelope.get("output")
+        self.result.wall_s = now - self.started
+        if status != "COMPLETED":
+            raise terminal_error(self.job_id, envelope)
+        return True
 
 
 def _timeout(api: Backend, job_id: str, timeout_s: float) -> ClientTimeout:
@@ -246,27 +283,12 @@ def submit_and_wait(
     clock: Callable[[], float] = time.monotonic,
 ) -> JobResult:
     """POST /run, then follow the job (see wait_for_job)."""
-    started = clock()
-    try:
-        first = api.run(job_input, safe_to_retry=safe_to_retry)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted while submitting the job (no job id yet; nothing to cancel)") from None
-    submit_ms = (clock() - started) * 1000
-    job_id = first["id"]
-    if on_submitted is not None:
-        on_submitted(job_id)
-    result = wait_for_job(
-        api,
-        job_id,
-        timeout_s=timeout_s,
-        poll_interval_s=poll_interval_s,
-        on_update=on_update,
-        started=started,
-        first={"status": "IN_QUEUE", **first},
-        clock=clock,
-    )
-    result.submit_ms = round(submit_ms, 2)
-    return result
+
+    def submit() -> dict[str, Any]:
+        return {"status": "IN_QUEUE", **api.run(job_input, safe_to_retry=safe_to_retry)}
+
+    what = "submitting the job (no job id yet; nothing to cancel)"
+    return _submit_then_follow(api, submit, what, timeout_s, poll_interval_s, on_update, clock, on_submitted)
 
 
 def run_sync(
@@ -279,13 +301,33 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
 ) -> JobResult:
     """POST /runsync (cheap, quick jobs: test, diagnose); poll if RunPod answers before the job is done."""
+
+    def submit() -> dict[str, Any]:
+        return api.runsync(job_input, wait_s=timeout_s)  # RunPod answers within the deadline (?wait=)
+
+    return _submit_then_follow(api, submit, "waiting for /runsync", timeout_s, poll_interval_s, on_update, clock)
+
+
+def _submit_then_follow(
+    api: Backend,
+    submit: Callable[[], dict[str, Any]],
+    what: str,
+    timeout_s: float,
+    poll_interval_s: float,
+    on_update: UpdateSink | None,
+    clock: Callable[[], float],
+    on_submitted: Callable[[str], None] | None = None,
+) -> JobResult:
+    """Time the submission, then follow its answer to the end; the deadline counts from the submission."""
     started = clock()
     try:
-        first = api.runsync(job_input, wait_s=timeout_s)
+        first = submit()
     except KeyboardInterrupt:
-        raise Interrupted("interrupted while waiting for /runsync") from None
+        raise Interrupted(f"interrupted while {what}") from None
     submit_ms = (clock() - started) * 1000
     job_id = str(first.get("id") or "runsync")
+    if on_submitted is not None:
+        on_submitted(job_id)
     result = wait_for_job(
         api,
         job_id,

@@ -16,15 +16,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from workflows.analysis import is_ui_format
 from workflows.findings import Finding, error, warning
 from workflows.models import LOADER_INPUTS, canonical_folder
 from workflows.registry import Entry, Registry
+from workflows.ui_convert import UI_ONLY
 
 STALE_FIX = "Rebuild and redeploy the worker image from this checkout so its registry matches the one you test with."
 
 
 def _node_classes(workflow: Mapping[str, Any]) -> set[str]:
+    if is_ui_format(workflow):
+        return _editor_node_types(workflow)
     return {n["class_type"] for n in workflow.values() if isinstance(n, dict) and isinstance(n.get("class_type"), str)}
+
+
+def _editor_node_types(workflow: Mapping[str, Any]) -> set[str]:
+    """The ComfyUI node classes of an editor save, subgraphs included (frontend-only nodes left out)."""
+    subgraphs = [g for g in (workflow.get("definitions") or {}).get("subgraphs") or [] if isinstance(g, dict)]
+    graph_ids = {g.get("id") for g in subgraphs}
+    nodes = [*workflow.get("nodes", []), *(n for g in subgraphs for n in g.get("nodes") or [])]
+    return {
+        n["type"]
+        for n in nodes
+        if isinstance(n, dict) and isinstance(n.get("type"), str) and n["type"] not in UI_ONLY | graph_ids
+    }
 
 
 def _tag(findings: list[Finding], workflow: str) -> list[dict[str, Any]]:
@@ -124,9 +140,15 @@ def _entry_findings(entry: Entry, ev: _Evidence) -> list[dict[str, Any]]:
 
 
 def inline_findings(label: str, workflow: Mapping[str, Any], response: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """What can be judged of a workflow file from a worker's diagnose answer (nodes, loader models)."""
+    """What can be judged of a workflow file from a worker's diagnose answer (nodes, loader models).
+
+    An editor save is judged by its node classes only: which widget holds a model name needs
+    ComfyUI's /object_info, which the worker's report does not carry.
+    """
     ev = _Evidence(response)
     findings = ev.node_findings(_node_classes(workflow), f"Workflow file {label}")
+    if is_ui_format(workflow):
+        return _tag(findings, label)
     for node_id, node in workflow.items():
         if not isinstance(node, dict):
             continue

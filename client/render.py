@@ -264,68 +264,77 @@ def _findings(c: Any, findings: list[dict[str, Any]]) -> None:
 
 
 def _diagnose(c: Any, d: dict[str, Any], code: int) -> None:
-    from rich.table import Table
-
     r = d["response"]
-    system = r.get("system") or {}
     c.print(f"[bold]Diagnose[/] — {_esc(d['target'])} ({d['round_trip_ms'] / 1000:.1f} s)")
-    devices = ", ".join(str(dev.get("name") or dev.get("type")) for dev in system.get("devices") or []) or "–"
-    c.print(
-        f"  ComfyUI    {'reachable' if r.get('comfyui_reachable') else '[red]NOT reachable[/]'}"
-        f" · version {system.get('comfyui_version', '–')} · handler {system.get('handler_version') or '–'}"
-        f" · devices {_esc(devices)}"
-    )
-    disks = r.get("disks") or []
-    if disks:
-        c.print(
-            "  disks      " + " · ".join(f"{x['label']} {x.get('free_gb')}/{x.get('total_gb')} GB free" for x in disks)
-        )
-    vol = r.get("volume") or {}
-    if vol.get("mounted") is not None:
-        layouts = ", ".join(vol.get("layouts") or []) or "no model folders"
-        where = f"mounted at {vol.get('path')} ({layouts})" if vol.get("mounted") else "not mounted"
-        c.print(f"  volume     {_esc(where)}")
-    packs = (r.get("custom_nodes") or {}).get("packs") or []
-    failed = (r.get("custom_nodes") or {}).get("failed") or []
-    if packs or failed:
-        c.print(
-            f"  packs      {len(packs)} custom node pack(s) in the start-up log"
-            + (f", [red]{len(failed)} failed[/]: {', '.join(failed)}" if failed else "")
-        )
-    nc = r.get("node_check") or {}
-    if nc:
-        missing = nc.get("required_missing") or []
-        c.print(
-            f"  nodes      {len(nc.get('required_available') or [])} nodes the whole registry needs are available"
-            + (
-                f", [red]{len(missing)} missing[/]: "
-                + ", ".join(f"{m['node']} ({m.get('pack') or '?'})" for m in missing)
-                if missing
-                else ""
-            )
-        )
+    for key, value in _deployment_lines(r):
+        c.print(f"  {key:<10} {value}")
     checks = r.get("workflow_checks") or {}
     if checks:
-        table = Table(title=None, show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("workflow", "ok", "missing nodes", "missing models", "findings"):
-            table.add_column(col)
-        for wid, chk in checks.items():
-            models = "; ".join(f"{k}: {', '.join(v)}" for k, v in (chk.get("missing_models") or {}).items())
-            table.add_row(
-                wid,
-                "[green]yes[/]" if chk.get("ok") else "[red]no[/]",
-                ", ".join(chk.get("missing_nodes") or []) or "–",
-                _esc(models) or "–",
-                str(len(chk.get("findings") or [])),
-            )
         c.print()
-        c.print(table)
+        c.print(_workflow_table(checks))
     for note in d.get("notes") or []:
         c.print(f"  [dim]note: {_esc(note)}[/]")
     _findings(c, d["findings"])
     s = d["summary"]
     verdict = "[bold green]OK[/]" if code == 0 else "[bold red]PROBLEMS[/]"
     c.print(f"\n{verdict}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info → exit {code}")
+
+
+def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, rich text) rows: ComfyUI, disks, volume, packs, nodes — each only when the report has it."""
+    system = r.get("system") or {}
+    devices = ", ".join(str(dev.get("name") or dev.get("type")) for dev in system.get("devices") or []) or "–"
+    lines = [
+        (
+            "ComfyUI",
+            f"{'reachable' if r.get('comfyui_reachable') else '[red]NOT reachable[/]'}"
+            f" · version {system.get('comfyui_version', '–')} · handler {system.get('handler_version') or '–'}"
+            f" · devices {_esc(devices)}",
+        )
+    ]
+    if disks := r.get("disks") or []:
+        free = [f"{x['label']} {x.get('free_gb')}/{x.get('total_gb')} GB free" for x in disks]
+        lines.append(("disks", " · ".join(free)))
+    vol = r.get("volume") or {}
+    if vol.get("mounted") is not None:
+        layouts = ", ".join(vol.get("layouts") or []) or "no model folders"
+        where = f"mounted at {vol.get('path')} ({layouts})" if vol.get("mounted") else "not mounted"
+        lines.append(("volume", _esc(where)))
+    packs = (r.get("custom_nodes") or {}).get("packs") or []
+    failed = (r.get("custom_nodes") or {}).get("failed") or []
+    if packs or failed:
+        broken = f", [red]{len(failed)} failed[/]: {', '.join(failed)}" if failed else ""
+        lines.append(("packs", f"{len(packs)} custom node pack(s) in the start-up log{broken}"))
+    nc = r.get("node_check") or {}
+    if nc:
+        missing = nc.get("required_missing") or []
+        lacking = ", ".join(f"{m['node']} ({m.get('pack') or '?'})" for m in missing)
+        lines.append(
+            (
+                "nodes",
+                f"{len(nc.get('required_available') or [])} nodes the whole registry needs are available"
+                + (f", [red]{len(missing)} missing[/]: {lacking}" if missing else ""),
+            )
+        )
+    return lines
+
+
+def _workflow_table(checks: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=None, show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("workflow", "ok", "missing nodes", "missing models", "findings"):
+        table.add_column(col)
+    for wid, chk in checks.items():
+        models = "; ".join(f"{k}: {', '.join(v)}" for k, v in (chk.get("missing_models") or {}).items())
+        table.add_row(
+            wid,
+            "[green]yes[/]" if chk.get("ok") else "[red]no[/]",
+            ", ".join(chk.get("missing_nodes") or []) or "–",
+            _esc(models) or "–",
+            str(len(chk.get("findings") or [])),
+        )
+    return table
 
 
 def _generate(c: Any, d: dict[str, Any], code: int) -> None:

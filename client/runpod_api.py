@@ -6,7 +6,15 @@ timeout; transient failures (connection errors, 429 honouring Retry-After, 5xx) 
 exponential backoff by urllib3's Retry. Submissions (/run, /runsync) are different: a lost answer
 may still have started a paid job, so they are retried after a failure only when the caller says
 it is safe (an idempotency key); otherwise only failures that prove nothing was accepted (could
-not connect, 429) are retried.
+not connect, 429) are retried. urllib3's Retry would also re-send after 413 / 503 carrying
+Retry-After whatever `status_forcelist` says, so submissions use their own policy (_SubmitRetry).
+
+`/runsync` carries `?wait=<ms>` (RunPod holds the request up to 90 s by default; the operation
+reference documents `wait`), so the answer — finished, or IN_QUEUE / IN_PROGRESS with the job id —
+comes within the caller's deadline and the job can be cancelled when that passes.
+
+A 404 means an unknown endpoint or an unknown job (RunPod answers both alike): on a job route the
+client asks GET /health once to tell them apart.
 
 Differences of the local dev API, handled here so that callers see one API:
 - `/status/{id}` is POST-only (cloud accepts GET and POST) and blocks until the job has run;
@@ -46,9 +54,28 @@ from client.redact import redact
 USER_AGENT = "comfy-runpod-client/0.1"
 RUN_PAYLOAD_LIMIT = 10 * 1024 * 1024  # RunPod: /run 10 MB, /runsync 20 MB
 RUNSYNC_PAYLOAD_LIMIT = 20 * 1024 * 1024
-RUNSYNC_HOLD_S = 95.0  # cloud /runsync holds the request up to ~90 s before answering IN_QUEUE/IN_PROGRESS
+RUNSYNC_WAIT_MS = (1000, 90_000)  # ?wait= range we send (RunPod's default hold is 90 s; JS SDK clamps alike)
+RUNSYNC_GRACE_S = 10.0  # read timeout beyond `wait`: RunPod's own latency on top of the hold
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 LOCAL_API_ROUTES = "/run, /runsync, /status and /stream"
+MAYBE_SUBMITTED_FIX = (
+    "The job may have been accepted: look at the endpoint's queue (`comfy-runpod jobs health` or the RunPod "
+    "console) before submitting again."
+)
+
+
+class _SubmitRetry(Retry):
+    """Retry only the statuses asked for: never a 503 / 413 merely because it carries Retry-After."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        listed = bool(self.status_forcelist) and status_code in self.status_forcelist
+        return listed and self._is_method_retryable(method)
+
+
+def runsync_wait_ms(wait_s: float | None) -> int:
+    """The `?wait=` for a /runsync that must answer within `wait_s` (RunPod's 90 s when None)."""
+    low, high = RUNSYNC_WAIT_MS
+    return high if wait_s is None else int(min(max(wait_s * 1000, low), high))
 
 
 class RunPodAPI:
@@ -103,7 +130,7 @@ class RunPodAPI:
             body["policy"] = policy
         if webhook:
             body["webhook"] = webhook
-        answer = self._call("POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT)
+        answer = self._call("POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT, submission=True)
         if not isinstance(answer.get("id"), str):
             raise BadResponse(f"POST /run answered without a job id: {_snippet(answer)}")
         return answer
@@ -111,17 +138,21 @@ class RunPodAPI:
     def runsync(
         self, job_input: dict[str, Any], *, safe_to_retry: bool = False, wait_s: float | None = None
     ) -> dict[str, Any]:
-        """POST /runsync → the finished job, or IN_QUEUE / IN_PROGRESS with an id to poll."""
-        read = max(self.http_timeout_s, RUNSYNC_HOLD_S if wait_s is None else min(wait_s, RUNSYNC_HOLD_S))
-        if self.local_dev_api and wait_s:  # the local API answers only when the job is done
-            read = max(read, wait_s)
+        """POST /runsync?wait=ms → the finished job, or IN_QUEUE / IN_PROGRESS with an id to poll.
+
+        `wait_s` is how long RunPod may hold the request (the caller's remaining deadline); the local
+        dev API ignores `wait` and answers when the job is done, so there the read waits that long.
+        """
+        wait_ms = runsync_wait_ms(wait_s)
+        read = wait_ms / 1000 + min(self.http_timeout_s, RUNSYNC_GRACE_S)
         answer = self._call(
             "POST",
-            "/runsync",
+            f"/runsync?wait={wait_ms}",
             body={"input": job_input},
             safe=safe_to_retry,
             read_timeout=read,
             limit=RUNSYNC_PAYLOAD_LIMIT,
+            submission=True,
         )
         if not isinstance(answer.get("status"), str):
             raise BadResponse(f"POST /runsync answered without a status: {_snippet(answer)}")
@@ -147,7 +178,7 @@ class RunPodAPI:
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself)."""
-        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False)
+        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False, submission=True)
 
     def health(self) -> dict[str, Any]:
         """GET /health → {"jobs": {...}, "workers": {...}}."""
@@ -158,17 +189,18 @@ class RunPodAPI:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _retry(self, safe: bool) -> Retry:
+    def _retry(self, safe: bool, submission: bool) -> Retry:
         n = self.retries
-        return Retry(
+        unsafe_submission = submission and not safe
+        return (_SubmitRetry if unsafe_submission else Retry)(
             total=n,
             connect=n,
-            read=n if safe else False,  # a read error after sending: the server may have acted on it
+            read=False if unsafe_submission else n,  # a read error after sending: the server may have acted
             status=n,
             other=0,
             redirect=0,
             allowed_methods=None,  # every method; `safe` decides what a submission may retry
-            status_forcelist=TRANSIENT_STATUSES if safe else (429,),
+            status_forcelist=(429,) if unsafe_submission else TRANSIENT_STATUSES,
             backoff_factor=self.backoff_factor,
             backoff_max=10,
             backoff_jitter=0.2,
@@ -188,8 +220,9 @@ class RunPodAPI:
         read_timeout: float | None = None,
         job_id: str | None = None,
         limit: int | None = None,
+        submission: bool = False,
     ) -> dict[str, Any]:
-        op = f"{method} /{path.lstrip('/').split('/', 1)[0]}"
+        op = f"{method} /{path.lstrip('/').split('/', 1)[0].split('?', 1)[0]}"
         data = json.dumps(body).encode() if body is not None else None
         if data is not None and limit is not None and len(data) > limit:
             raise UsageError(
@@ -205,7 +238,7 @@ class RunPodAPI:
                 self.base_url + path,
                 body=data,
                 headers=self._headers,
-                retries=self._retry(safe),
+                retries=self._retry(safe, submission),
                 timeout=timeout,
                 redirect=False,
             )
@@ -215,7 +248,13 @@ class RunPodAPI:
             raise self._transport_error(op, exc, time.monotonic() - started, gave_up=False) from None
         except HTTPError as exc:
             raise Unreachable(redact(f"{op} to {self.base_url} failed: {type(exc).__name__}: {exc}")) from None
-        return self._decode(op, response, job_id)
+        try:
+            return self._decode(op, response, job_id)
+        except ServerError as exc:
+            if submission and not safe:  # not re-sent: the endpoint may have accepted it before failing
+                exc.details["maybe_submitted"] = True
+                exc.fix = MAYBE_SUBMITTED_FIX
+            raise
 
     def _transport_error(self, op: str, reason: Any, elapsed: float, *, gave_up: bool) -> ClientError:
         attempts = f" after {self.retries + 1} attempts ({elapsed:.1f} s)" if gave_up and self.retries else ""
@@ -234,7 +273,7 @@ class RunPodAPI:
                 "start a second paid job"
             )
             details["maybe_submitted"] = True
-            fix = "Check `jobs.py health` / the RunPod console for the job, or re-run with --idempotency-key."
+            fix = MAYBE_SUBMITTED_FIX
         return Unreachable(redact(message), fix=fix, details=details)
 
     def _decode(self, op: str, response: urllib3.BaseHTTPResponse, job_id: str | None) -> dict[str, Any]:
@@ -261,12 +300,12 @@ class RunPodAPI:
                 redact(f"{op}: {self.base_url} has no such route (HTTP {status}){hint}"), details=details
             )
         if status == 404:
-            if job_id is not None:
+            if job_id is not None and self._endpoint_known():
                 raise JobNotFound(redact(f"{op}: job {job_id} is unknown to {self.base_url}"), details=details)
             raise BadResponse(
-                redact(f"{op}: HTTP 404 from {self.base_url}"),
+                redact(f"{op}: HTTP 404 from {self.base_url}: no such endpoint"),
                 code="ENDPOINT_NOT_FOUND",
-                fix="Check RUNPOD_ENDPOINT_ID / --url: RunPod does not know this endpoint.",
+                fix="Check RUNPOD_ENDPOINT_ID / --endpoint-id / --url: RunPod does not know this endpoint.",
                 details=details,
             )
         if status == 429:
@@ -279,6 +318,21 @@ class RunPodAPI:
             fix="The endpoint refused the request as sent; see details.",
             details=details,
         )
+
+    def _endpoint_known(self) -> bool:
+        """After a 404 on a job route: does the endpoint itself exist? (GET /health, once, not retried)."""
+        try:
+            response = self._pool.request(
+                "GET",
+                self.base_url + "/health",
+                headers=self._headers,
+                retries=False,
+                timeout=urllib3.Timeout(connect=self.connect_timeout_s, read=self.http_timeout_s),
+                redirect=False,
+            )
+        except HTTPError:
+            return True  # can't tell: keep the job's own answer
+        return response.status != 404 or _route_missing(_json_or_none(response.data))
 
     def _check_status(self, answer: dict[str, Any], job_id: str) -> dict[str, Any]:
         if not isinstance(answer.get("status"), str):
@@ -295,6 +349,13 @@ def _job_path(job_id: str) -> str:
     if not job_id or any(c in job_id for c in "/?#% \t\r\n"):
         raise UsageError(f"not a job id: {job_id[:60]!r}")
     return job_id
+
+
+def _json_or_none(raw: bytes | None) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _route_missing(payload: Any) -> bool:

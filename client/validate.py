@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Validate a deployment with a suite: health, dependencies, N verified generate runs, timing targets.
 
-    python client/validate.py --suite smoke --runs 2
-    python client/validate.py --suite denrisi          # 10 runs, cold start < 60 s, generation < 30 s
+    comfy-runpod validate --suite smoke --runs 2
+    comfy-runpod validate --suite denrisi          # 10 runs, cold start < 60 s, generation < 30 s
 
 Writes report.json, report.md and junit.xml; exit 0 when the suite passed, 1 when it failed, 2 when
 the endpoint was unusable.
@@ -10,6 +10,7 @@ the endpoint was unusable.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,9 +21,10 @@ if __package__ in (None, ""):  # run as `python client/validate.py`: import from
 from client import cli
 from client.render import Renderer
 
+HELP = "a suite of checks: health, dependencies, N verified generate runs, timing targets → a verdict"
 
-def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("validate.py", __doc__.split("\n\n")[0])
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", default="smoke", help="suite name (default smoke; see client/suites.yaml)")
     p.add_argument("--runs", type=int, help="generate runs per workflow (default: the suite's)")
     p.add_argument("--suites", type=Path, metavar="FILE", help="suites file (default client/suites.yaml)")
@@ -33,33 +35,38 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the reports (default outputs/validate_<time>_<suite>)",
     )
     p.add_argument("--registry", metavar="DIR", help="local workflow registry (default: ours)")
-    args = p.parse_args(argv)
+
+
+def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.runs is not None and args.runs < 1:
         p.error("--runs must be at least 1")
 
-    def body(r: Renderer) -> tuple[dict, int]:
-        from client.commands.validate import SUITES_FILE, load_suites, run_suite
-        from client.errors import UsageError
-        from client.reports import write_validate_reports
 
-        settings = cli.settings_from(args)
-        suites = load_suites(args.suites or SUITES_FILE)
-        if args.suite not in suites:
-            raise UsageError(f"no suite {args.suite!r}; suites: {', '.join(sorted(suites))}")
-        registry = cli.registry_from(args.registry)
-        report = run_suite(
-            cli.backend(settings, registry),
-            settings,
-            registry,
-            suites[args.suite],
-            runs=args.runs,
-            on_event=lambda msg: r.note(f"validate {args.suite}: {msg}"),
-        )
-        directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
-        paths = write_validate_reports(report, directory)
-        return {"report": report, "reports": paths}, report["exit_code"]
+def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
+    from client.commands.validate import SUITES_FILE, load_suites, run_suite
+    from client.errors import UsageError
+    from client.reports import write_validate_reports
 
-    return cli.main("validate", args, body)
+    settings = cli.settings_from(args)
+    suites = load_suites(args.suites or SUITES_FILE)
+    if args.suite not in suites:
+        raise UsageError(f"no suite {args.suite!r}; suites: {', '.join(sorted(suites))}")
+    registry = cli.registry_from(args.registry)
+    report = run_suite(
+        cli.backend(settings, registry),
+        settings,
+        registry,
+        suites[args.suite],
+        runs=args.runs,
+        on_event=lambda msg: r.note(f"validate {args.suite}: {msg}"),
+    )
+    directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
+    paths = write_validate_reports(report, directory)
+    return {"report": report, "reports": paths}, report["exit_code"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run_as_script("validate", argv)
 
 
 if __name__ == "__main__":

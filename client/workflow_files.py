@@ -1,4 +1,9 @@
-"""Read a workflow the user points at: a registry name or an API-format JSON file (UI format refused clearly)."""
+"""Read a workflow the user points at: a registry name, or a file in the API format or the editor's format.
+
+An editor save ("nodes" and "links") is accepted as it is: through RunPod the worker converts it
+with its own /object_info, in direct mode the client converts it with the same code
+(workflows.resolve), so both halves run exactly the same workflow.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from client.errors import UsageError
-from workflows.analysis import UI_FORMAT_FIX, is_ui_format, shape_findings
+from workflows.analysis import is_ui_format, shape_findings
 
 
 def looks_like_file(value: str) -> bool:
@@ -15,7 +20,7 @@ def looks_like_file(value: str) -> bool:
 
 
 def load_workflow_file(path: Path) -> dict[str, Any]:
-    """An API-format workflow from a file; UsageError (WORKFLOW_UI_FORMAT / WORKFLOW_INVALID) otherwise."""
+    """A workflow from a file (API or editor format); UsageError (WORKFLOW_NOT_FOUND / WORKFLOW_INVALID) otherwise."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -25,11 +30,7 @@ def load_workflow_file(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise UsageError(f"workflow file {path} is not valid JSON: {exc}", code="WORKFLOW_INVALID") from None
     if is_ui_format(data):
-        raise UsageError(
-            f"{path} is a ComfyUI editor (UI-format) workflow with 'nodes' and 'links'; the API needs the API format",
-            code="WORKFLOW_UI_FORMAT",
-            fix=UI_FORMAT_FIX,
-        )
+        return data
     problems = shape_findings(data)
     if problems:
         raise UsageError(f"{path}: {problems[0].message}", code="WORKFLOW_INVALID", fix=problems[0].fix)

@@ -34,16 +34,17 @@ from handler.outputs import OutputFile, encode_base64, iter_output_files, probe,
 from handler.runtime import Runtime
 from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
+from workflows.failures import execution_failed, queue_failed
 from workflows.findings import Finding
-from workflows.judge import findings_error, judge_before_queue, rejection_findings
-from workflows.patch import PatchError, apply_parameters, scope_outputs
+from workflows.judge import findings_error, judge_before_queue
+from workflows.outputs import generate_response
+from workflows.patch import patch_job
 from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.registry import Entry
-from workflows.request import GenerateRequest
+from workflows.request import GenerateRequest, require_images
 from workflows.resolve import Resolved, resolve_workflow
 
 ProgressSink = Callable[[dict[str, Any]], None]
-_DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
 
 
 def _tree(roots: Iterable[Path]) -> set[str]:
@@ -196,12 +197,7 @@ def judge(
 def store_inputs(
     runtime: Runtime, request: GenerateRequest, entry: Entry | None, job_key: str, files: JobFiles
 ) -> list[StoredImage]:
-    roles = {i.role for i in request.images if i.role}
-    if entry is not None:
-        if "image" in entry.parameters and "image" not in roles:
-            raise JobError("NO_IMAGE", f"workflow {entry.id!r} needs an input image (image_base64)")
-        if "end_image" in entry.parameters and "end_image" not in roles:
-            raise JobError("NO_END_IMAGE", f"workflow {entry.id!r} needs an end image (end_image_base64)")
+    require_images(request, entry)
     stored: list[StoredImage] = []
     budget = runtime.settings.max_input_pixels  # every frame of every image of the job counts
     for index, image in enumerate(request.images):
@@ -223,54 +219,9 @@ def store_inputs(
 def patch(
     request: GenerateRequest, entry: Entry | None, workflow: dict[str, Any], stored: list[StoredImage], job_key: str
 ) -> dict[str, Any]:
-    try:
-        patched = apply_parameters(
-            workflow,
-            entry,
-            request.params,
-            images={s.role: s.stored_name for s in stored if s.role},
-            overrides=request.overrides,
-            renames={s.requested_name: s.stored_name for s in stored if not s.role},
-        )
-    except PatchError as exc:
-        raise JobError(exc.code, str(exc)) from None
-    scope_outputs(patched, job_key)
-    return patched
-
-
-def _queue_failed(runtime: Runtime, exc: PromptRejected, workflow: dict[str, Any] | None = None) -> JobError:
-    """ComfyUI's rejection as our finding codes when we recognise it; its raw text only in details."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    nodes = []
-    for node_id, info in (body.get("node_errors") or {}).items():
-        for e in info.get("errors", []):
-            nodes.append(
-                {
-                    "node_id": node_id,
-                    "class_type": info.get("class_type"),
-                    "type": e.get("type"),
-                    "message": e.get("message"),
-                    "details": e.get("details"),
-                    "input": (e.get("extra_info") or {}).get("input_name"),
-                }
-            )
-    details: dict[str, Any] = {"type": err.get("type"), "node_errors": nodes}
-    message = err.get("message") or str(exc)
-    if m := _DOES_NOT_EXIST.search(message):
-        pack = runtime.registry.pack_for_node(m["cls"])
-        details["missing_node"] = m["cls"]
-        if pack is not None:
-            details["pack"] = {"name": pack.name, "repo": pack.repo, "commit": pack.commit}
-            message += f" It is provided by the custom node pack {pack.name} ({pack.repo})."
-    elif nodes:
-        message = "; ".join(
-            f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}" for n in nodes[:5]
-        )
-    findings = rejection_findings(body, workflow or {}, pack_lookup(runtime.registry))
-    if findings:
-        return findings_error(findings, {**details, "comfyui_message": message})
-    return JobError("QUEUE_FAILED", message, details)
+    return patch_job(
+        workflow, entry, request, dict(zip(request.images, (s.stored_name for s in stored), strict=True)), job_key
+    )
 
 
 def execute(
@@ -283,7 +234,7 @@ def execute(
             runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
         )
     except PromptRejected as exc:
-        raise _queue_failed(runtime, exc, workflow) from None
+        raise queue_failed(exc.body, str(exc), runtime.registry, workflow) from None
     except PromptTimeout:
         _stop_prompt(runtime, prompt_id)
         raise JobError(
@@ -292,20 +243,7 @@ def execute(
             {"prompt_id": prompt_id},
         ) from None
     except ExecutionFailed as exc:
-        data = exc.data
-        text = str(data.get("exception_message", "")).strip()
-        code = "DISK_FULL" if "No space left on device" in text else "GENERATION_ERROR"
-        raise JobError(
-            code,
-            str(exc),
-            {
-                "node_id": data.get("node_id"),
-                "node_type": data.get("node_type"),
-                "exception_type": data.get("exception_type"),
-                "exception_message": text,
-                "traceback": (data.get("traceback") or [])[-8:],
-            },
-        ) from None
+        raise execution_failed(exc.data, str(exc)) from None
     except PromptInterrupted as exc:
         raise JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)") from None
     except ComfyUnavailable as exc:
@@ -472,23 +410,5 @@ def _response(
     timings: dict[str, Any],
     from_history: bool,
 ) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "workflow": entry.id if entry else "inline",
-        "prompt_id": prompt_id,
-        "outputs": outputs,
-        "timings": timings,
-        "status": "success",
-    }
-    if from_history:
-        response["recovered_from_history"] = True
-    video = next((o for o in outputs if o.get("kind") == "video"), None)
-    if video is not None:
-        if "base64" in video:
-            response["video_base64"] = video["base64"]
-        else:
-            response["video_url"] = video.get("url")
-        response.update(fps=video.get("fps"), frames=video.get("frames"), duration_sec=video.get("duration_sec"))
-        response["metadata"] = {k: video.get(k) for k in ("width", "height", "mime", "size_bytes", "filename")}
-    if "seed" in request.params:
-        response["seed"] = request.params["seed"]
-    return response
+    seed = request.params.get("seed")
+    return generate_response(entry.id if entry else "inline", prompt_id, outputs, timings, seed, from_history)

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows.errors import JobError
-from workflows.outputs import kind_of, mime_of
-
-_OUTPUT_KEYS = ("images", "gifs", "videos", "video", "audio", "files")
+from workflows.outputs import output_refs, text_items
 
 
 @dataclass(slots=True)
@@ -44,44 +42,18 @@ def _inside(base: Path, subfolder: str, filename: str) -> Path | None:
 
 
 def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path]) -> Iterator[OutputFile]:
-    for node_id, output in outputs.items():
-        for key in _OUTPUT_KEYS:
-            for item in output.get(key) or []:
-                if not isinstance(item, dict) or "filename" not in item:
-                    continue
-                base = dirs.get(item.get("type", "output"))
-                path = _inside(base, item.get("subfolder", ""), item["filename"]) if base else None
-                if path is None or not path.is_file():
-                    continue
-                filename = item["filename"]
-                yield OutputFile(
-                    node_id,
-                    kind_of(filename),
-                    filename,
-                    item.get("subfolder", ""),
-                    mime_of(filename),
-                    path,
-                    path.stat().st_size,
-                    {},
-                    item.get("type", "output"),
-                )
+    for ref in output_refs(outputs):
+        base = dirs.get(ref.type)
+        path = _inside(base, ref.subfolder, ref.filename) if base else None
+        if path is None or not path.is_file():
+            continue
+        yield OutputFile(
+            ref.node_id, ref.kind, ref.filename, ref.subfolder, ref.mime, path, path.stat().st_size, {}, ref.type
+        )
 
 
 def text_outputs(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    texts = []
-    for node_id, output in outputs.items():
-        for value in output.get("text") or []:
-            if isinstance(value, str):
-                texts.append(
-                    {
-                        "node_id": node_id,
-                        "kind": "text",
-                        "mime": "text/plain",
-                        "text": value,
-                        "size_bytes": len(value.encode()),
-                    }
-                )
-    return texts
+    return text_items(outputs)
 
 
 def probe(file: OutputFile) -> None:

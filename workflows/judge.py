@@ -81,7 +81,7 @@ def findings_error(findings: Sequence[Finding], details: Mapping[str, Any] | Non
 # ComfyUI's own rejection (POST /prompt -> 400), mapped to the same finding codes
 # ---------------------------------------------------------------------------------------------
 
-_DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
+DOES_NOT_EXIST = re.compile(r"node (?P<cls>.+?) does not exist")
 _RANGE = ("value_smaller_than_min", "value_bigger_than_max")
 _LINKS = ("exception_during_inner_validation", "bad_linked_input", "return_type_mismatch")
 
@@ -99,7 +99,7 @@ def rejection_findings(body: Any, workflow: Mapping[str, Any], packs: PackLookup
     if not isinstance(body, Mapping):
         return []
     err = body.get("error") if isinstance(body.get("error"), Mapping) else {}
-    if m := _DOES_NOT_EXIST.search(str(err.get("message") or "")):
+    if m := DOES_NOT_EXIST.search(str(err.get("message") or "")):
         pack = (packs or {}).get(m["cls"])
         node_id = next(
             (str(k) for k, v in workflow.items() if isinstance(v, dict) and v.get("class_type") == m["cls"]), None

@@ -6,8 +6,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from workflows.errors import JobError
 from workflows.parameters import ParameterError, check_parameter
 from workflows.registry import Entry
+from workflows.request import GenerateRequest, ImageInput
 
 
 class PatchError(ValueError):
@@ -88,3 +90,27 @@ def scope_outputs(workflow: dict[str, Any], job_key: str) -> None:
         if isinstance(prefix, str):
             parts = [p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".", "..")]
             inputs["filename_prefix"] = "/".join([job_key, *parts]) if parts else f"{job_key}/output"
+
+
+def patch_job(
+    workflow: Mapping[str, Any],
+    entry: Entry | None,
+    request: GenerateRequest,
+    stored: Mapping[ImageInput, str],
+    job_key: str,
+) -> dict[str, Any]:
+    """The workflow a job queues: its parameters, stored image names and overrides patched in, outputs
+    scoped to the job's folder. `stored` maps each request image to the name it was stored under."""
+    try:
+        patched = apply_parameters(
+            workflow,
+            entry,
+            request.params,
+            images={i.role: name for i, name in stored.items() if i.role},
+            overrides=request.overrides,
+            renames={i.name: name for i, name in stored.items() if not i.role},
+        )
+    except PatchError as exc:
+        raise JobError(exc.code, str(exc)) from None
+    scope_outputs(patched, job_key)
+    return patched

@@ -12,6 +12,7 @@ from typing import Any
 from workflows.compat import RESPONSE_FORMATS, unsupported_key_hint
 from workflows.errors import JobError
 from workflows.parameters import IMAGE_ROLES, PATCHABLE, ParameterError, check_parameters
+from workflows.registry import Entry
 
 _COMMON = {"mode"}
 _TEST_KEYS = _COMMON | {"test"}
@@ -155,3 +156,13 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
         float(timeout) if timeout is not None else None,
         response_format,
     )
+
+
+def require_images(request: GenerateRequest, entry: Entry | None) -> None:
+    """NO_IMAGE / NO_END_IMAGE when a registered workflow needs an image the request lacks."""
+    roles = {i.role for i in request.images if i.role}
+    if entry is not None:
+        if "image" in entry.parameters and "image" not in roles:
+            raise JobError("NO_IMAGE", f"workflow {entry.id!r} needs an input image (image_base64)")
+        if "end_image" in entry.parameters and "end_image" not in roles:
+            raise JobError("NO_END_IMAGE", f"workflow {entry.id!r} needs an end image (end_image_base64)")

@@ -106,27 +106,20 @@ def run_bench(
     price: Price | None = None,
     on_event: EventSink | None = None,
 ) -> dict[str, Any]:
+    """Sequential runs (the first measures the cold start), then a concurrent phase; stats and cost."""
     target = settings.require_target()
     if runs < 1 or concurrency < 1:
         raise UsageError("--runs and --concurrency must be at least 1")
     say = on_event or (lambda _msg: None)
-    entry = registry.get(workflow)
-    if image is None and entry is not None and "image" in entry.parameters:
-        image = "test-pattern"
-    image_b64 = None
-    if image:
-        raw = pattern_png() if image == "test-pattern" else Path(image).read_bytes()
-        image_b64 = base64.b64encode(raw).decode("ascii")
     case = Case(workflow, dict(params or {}), image)
+    image_b64 = _bench_image(registry.get(workflow), image)
     failures: list[dict[str, Any]] = []
 
     def one(i: int) -> dict[str, Any] | None:
         try:
+            job_input = case_input(case, i, image_b64)
             result = submit_and_wait(
-                api,
-                case_input(case, i, image_b64),
-                timeout_s=settings.timeout_s,
-                poll_interval_s=settings.poll_interval_s,
+                api, job_input, timeout_s=settings.timeout_s, poll_interval_s=settings.poll_interval_s
             )
         except ClientError as exc:
             failures.append({"run": i + 1, **exc.to_dict()})
@@ -140,30 +133,15 @@ def run_bench(
         if (row := one(i)) is not None:
             sequential.append(row)
     concurrent_runs = runs if concurrent_runs is None else concurrent_runs
-    concurrent: list[dict[str, Any]] = []
-    elapsed = None
+    concurrent, elapsed = [], None
     if concurrency > 1 and concurrent_runs > 0:
         say(f"{concurrent_runs} runs at concurrency {concurrency}")
-        t = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            concurrent = [r for r in pool.map(one, range(runs, runs + concurrent_runs)) if r is not None]
-        elapsed = time.perf_counter() - t
-
-    def values(rows: list[dict[str, Any]], key: str) -> list[float]:
-        return [r[key] for r in rows if r.get(key) is not None]
-
+        concurrent, elapsed = _concurrently(one, range(runs, runs + concurrent_runs), concurrency)
     first = sequential[0] if sequential else None
-    warm_delays = values(sequential[1:] + concurrent, "delay_s")
-    cold: dict[str, Any] = {
-        "first_delay_s": first.get("delay_s") if first else None,
-        "first_execution_s": first.get("execution_s") if first else None,
-        "warm_delay_p50_s": round(statistics.median(warm_delays), 3) if warm_delays else None,
-    }
+    cold = _cold_start(first, sequential[1:] + concurrent)
     if phases := _worker_phases(api, settings):
-        cold["worker_phases_s"] = phases
-    if first is not None and first.get("delay_s") is None:
-        cold["note"] = "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
-    result: dict[str, Any] = {
+        cold["worker_phases_s"] = phases  # where the worker's own cold start went
+    return {
         "workflow": workflow,
         "target": target.label,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -173,19 +151,57 @@ def run_bench(
         "failures": len(failures),
         "failed_runs": failures,
         "cold_start": cold,
-        "stats": {
-            "sequential_wall_s": summarize(values(sequential, "wall_s")),
-            "sequential_generate_s": summarize(values(sequential, "generate_s")),
-            "sequential_execution_s": summarize(values(sequential, "execution_s")),
-            "concurrent_wall_s": summarize(values(concurrent, "wall_s")),
-            "concurrent_generate_s": summarize(values(concurrent, "generate_s")),
-        },
+        "stats": _stats(sequential, concurrent),
         "throughput_per_min": round(len(concurrent) / elapsed * 60, 2) if elapsed else None,
         "sequential": sequential,
         "concurrent": concurrent,
         "cost": _cost(price, sequential + concurrent, first),
     }
-    return result
+
+
+def _concurrently(
+    one: Callable[[int], dict[str, Any] | None], indexes: range, concurrency: int
+) -> tuple[list[dict[str, Any]], float]:
+    """The successful rows of runs done `concurrency` at a time, and the phase's wall time."""
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        rows = [r for r in pool.map(one, indexes) if r is not None]
+    return rows, time.perf_counter() - t
+
+
+def _bench_image(entry: Any, image: str | None) -> str | None:
+    if image is None and entry is not None and "image" in entry.parameters:
+        image = "test-pattern"
+    if not image:
+        return None
+    raw = pattern_png() if image == "test-pattern" else Path(image).read_bytes()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _values(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key] for r in rows if r.get(key) is not None]
+
+
+def _cold_start(first: dict[str, Any] | None, warm: list[dict[str, Any]]) -> dict[str, Any]:
+    warm_delays = _values(warm, "delay_s")
+    cold: dict[str, Any] = {
+        "first_delay_s": first.get("delay_s") if first else None,
+        "first_execution_s": first.get("execution_s") if first else None,
+        "warm_delay_p50_s": round(statistics.median(warm_delays), 3) if warm_delays else None,
+    }
+    if first is not None and first.get("delay_s") is None:
+        cold["note"] = "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
+    return cold
+
+
+def _stats(sequential: list[dict[str, Any]], concurrent: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "sequential_wall_s": summarize(_values(sequential, "wall_s")),
+        "sequential_generate_s": summarize(_values(sequential, "generate_s")),
+        "sequential_execution_s": summarize(_values(sequential, "execution_s")),
+        "concurrent_wall_s": summarize(_values(concurrent, "wall_s")),
+        "concurrent_generate_s": summarize(_values(concurrent, "generate_s")),
+    }
 
 
 def _cost(price: Price | None, rows: list[dict[str, Any]], first: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from client.config import Settings
 from client.errors import BadResponse, JobFailed
 from client.jobflow import Backend, UpdateSink, run_sync
 from client.recheck import inline_findings, recheck
-from workflows.analysis import structure_findings
+from workflows.analysis import is_ui_format, structure_findings
 from workflows.registry import Registry
+from workflows.request import DiagnoseRequest
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -27,6 +28,25 @@ def _run(
     return result.output, result.job_id
 
 
+def _worker_diagnose(
+    api: Backend,
+    settings: Settings,
+    workflow: str | None,
+    checksums: bool,
+    on_update: UpdateSink | None,
+    notes: list[str],
+) -> tuple[dict[str, Any], str]:
+    """The worker's diagnose; a workflow the worker does not know: the whole deployment (the re-check says why)."""
+    job_input: dict[str, Any] = {"mode": "diagnose", **({"checksums": True} if checksums else {})}
+    try:
+        return _run(api, settings, {**job_input, **({"workflow": workflow} if workflow else {})}, on_update)
+    except JobFailed as exc:
+        if exc.code != "WORKFLOW_NOT_FOUND" or not workflow:
+            raise
+    notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
+    return _run(api, settings, job_input, on_update)
+
+
 def diagnose(
     api: Backend,
     settings: Settings,
@@ -39,36 +59,26 @@ def diagnose(
 ) -> dict[str, Any]:
     """Run diagnose on the endpoint and merge the worker's findings with the client's re-check.
 
-    workflow: a registry name (the worker checks it); workflow_file: (path, API-format workflow),
-    judged by the client from the worker's report (fully, against /object_info, in direct mode).
+    workflow: a registry name (the worker checks it); workflow_file: (path, workflow in the API or the
+    editor's format), judged by the client from the worker's report (in direct mode: converted and
+    analysed fully against /object_info, with the worker's code).
     """
     target = settings.require_target()
     started = time.perf_counter()
-    job_input: dict[str, Any] = {"mode": "diagnose"}
-    if workflow:
-        job_input["workflow"] = workflow
-    if checksums:
-        job_input["checksums"] = True
+    direct = getattr(api, "kind", "") == "comfy"
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
-    direct = getattr(api, "kind", "") == "comfy"
     if direct and workflow_file is not None:
-        response = api.diagnose(job_input, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
+        request = DiagnoseRequest(checksums=checksums)
+        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
         job_id = "direct"
     else:
-        try:
-            response, job_id = _run(api, settings, job_input, on_update)
-        except JobFailed as exc:
-            if exc.code != "WORKFLOW_NOT_FOUND" or not workflow:
-                raise
-            # The worker does not know this workflow: diagnose everything, the re-check says why.
-            notes.append(f"the endpoint does not know workflow {workflow!r}; diagnosed the whole deployment instead")
-            response, job_id = _run(api, settings, {k: v for k, v in job_input.items() if k != "workflow"}, on_update)
+        response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)
         if workflow_file is not None:
             label = workflow_file[0].name
-            local = [
-                {**f.to_dict(), "workflow": label, "source": "client"} for f in structure_findings(workflow_file[1])
-            ]
+            # an editor save is the worker's to convert; an API export's shape and links are judged here
+            structure = [] if is_ui_format(workflow_file[1]) else structure_findings(workflow_file[1])
+            local = [{**f.to_dict(), "workflow": label, "source": "client"} for f in structure]
             extra = local + inline_findings(label, workflow_file[1], response)
             notes.append(
                 "the workflow file was judged from the endpoint's report (node_check, ComfyUI's model lists); "

@@ -30,7 +30,7 @@ from client.redact import redact
 from client.saving import output_dir_name, save_outputs, summarize_input
 from client.workflow_files import load_workflow_file, looks_like_file
 from workflows.parameters import PATCHABLE, ParameterError, check_parameter
-from workflows.registry import Registry
+from workflows.registry import Entry, Registry
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
 
@@ -95,60 +95,72 @@ def build_request(
     timeout_s: float | None = None,
 ) -> GenerateRequest:
     """The job input for the worker's generate mode; UsageError for anything the worker would reject."""
-    job_input: dict[str, Any] = {}
-    entry = None
-    if workflow and looks_like_file(workflow):
-        path = Path(workflow)
-        job_input["workflow"] = load_workflow_file(path)
-        label = path.stem
-    else:
-        label = workflow or "smoke_image"
-        if workflow:
-            job_input["workflow"] = workflow
-        entry = registry.get(label)
-    params = {k: v for k, v in (params or {}).items() if v is not None}
-    for name, value in params.items():
-        if name not in PATCHABLE:
-            raise UsageError(f"unknown parameter {name}")
-        try:
-            job_input[name] = check_parameter(name, value)
-        except ParameterError as exc:
-            raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
-    if params and "workflow" in job_input and isinstance(job_input["workflow"], dict):
-        raise UsageError(
-            f"{', '.join(sorted(params))} need a registered workflow (it maps them to nodes); "
-            "with a workflow file use --set NODE.INPUT=VALUE"
-        )
-    if entry is not None:
-        unknown = sorted(set(params) - set(entry.parameters))
-        if unknown:
-            raise UsageError(
-                f"workflow {entry.id!r} has no {', '.join(unknown)} parameter "
-                f"(it accepts: {', '.join(sorted(entry.parameters)) or 'none'}); use --set NODE.INPUT=VALUE"
-            )
-    named: list[dict[str, str]] = []
+    label, job_input, entry = _workflow_input(registry, workflow)
+    job_input.update(_checked_params(params or {}, job_input, entry))
     wants_role = isinstance(job_input.get("workflow"), str | type(None)) and (
         entry is None or "image" in entry.parameters
     )
-    for item in images:
-        name, eq, path = item.partition("=")
-        if eq and name and not Path(item).exists():
-            named.append({"name": name, "image": _b64(Path(path))})
-        elif wants_role and "image_base64" not in job_input:
-            job_input["image_base64"] = _b64(Path(item))
-        else:
-            named.append({"name": Path(item).name, "image": _b64(Path(item))})
-    if images_dir is not None:
-        named += [{"name": name, "image": _b64(path)} for name, path in images_in(images_dir)]
-    if named:
-        job_input["images"] = named
-    if end_image is not None:
-        job_input["end_image_base64"] = _b64(end_image)
+    job_input.update(_image_inputs(images, images_dir, end_image, wants_role))
     if sets:
         job_input["overrides"] = parse_set(sets)
     if timeout_s is not None:
         job_input["timeout_s"] = round(min(max(timeout_s, 1), 86_400), 1)  # the worker stops the prompt too
     return GenerateRequest(label, job_input)
+
+
+def _workflow_input(registry: Registry, workflow: str | None) -> tuple[str, dict[str, Any], Entry | None]:
+    """(label, job input with the workflow, registry entry): a file is sent inline (API or editor format)."""
+    if workflow and looks_like_file(workflow):
+        path = Path(workflow)
+        return path.stem, {"workflow": load_workflow_file(path)}, None
+    label = workflow or "smoke_image"
+    return label, ({"workflow": workflow} if workflow else {}), registry.get(label)
+
+
+def _checked_params(params: dict[str, Any], job_input: dict[str, Any], entry: Entry | None) -> dict[str, Any]:
+    params = {k: v for k, v in params.items() if v is not None}
+    checked = {}
+    for name, value in params.items():
+        if name not in PATCHABLE:
+            raise UsageError(f"unknown parameter {name}")
+        try:
+            checked[name] = check_parameter(name, value)
+        except ParameterError as exc:
+            raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
+    if params and isinstance(job_input.get("workflow"), dict):
+        raise UsageError(
+            f"{', '.join(sorted(params))} need a registered workflow (it maps them to nodes); "
+            "with a workflow file use --set NODE.INPUT=VALUE"
+        )
+    if entry is not None and (unknown := sorted(set(params) - set(entry.parameters))):
+        raise UsageError(
+            f"workflow {entry.id!r} has no {', '.join(unknown)} parameter "
+            f"(it accepts: {', '.join(sorted(entry.parameters)) or 'none'}); use --set NODE.INPUT=VALUE"
+        )
+    return checked
+
+
+def _image_inputs(
+    images: Sequence[str], images_dir: Path | None, end_image: Path | None, wants_role: bool
+) -> dict[str, Any]:
+    """image_base64 (the first plain path, when the workflow has an image parameter), named images, end image."""
+    out: dict[str, Any] = {}
+    named: list[dict[str, str]] = []
+    for item in images:
+        name, eq, path = item.partition("=")
+        if eq and name and not Path(item).exists():
+            named.append({"name": name, "image": _b64(Path(path))})
+        elif wants_role and "image_base64" not in out:
+            out["image_base64"] = _b64(Path(item))
+        else:
+            named.append({"name": Path(item).name, "image": _b64(Path(item))})
+    if images_dir is not None:
+        named += [{"name": name, "image": _b64(path)} for name, path in images_in(images_dir)]
+    if named:
+        out["images"] = named
+    if end_image is not None:
+        out["end_image_base64"] = _b64(end_image)
+    return out
 
 
 def _reuse(row_dir: str | None) -> dict[str, Any] | None:
@@ -174,85 +186,94 @@ def generate(
 ) -> dict[str, Any]:
     """Submit (at most once per idempotency key), wait, save. Returns what was saved and the timings."""
     target = settings.require_target()
-    endpoint = target.url
-    digest = request_hash(request.job_input)
-    rowid: int | None = None
-    attach_to: str | None = None
-    if idempotency_key:
-        if ledger is None:
-            raise UsageError("--idempotency-key needs the job ledger")
-        row, claimed = ledger.claim(endpoint, idempotency_key, digest, request.label)
-        rowid = row.rowid
-        if not claimed:
-            if row.request_hash != digest:
-                raise IdempotencyConflict(
-                    f"idempotency key {idempotency_key!r} was used for a different request (job {row.job_id})"
-                )
-            if row.state == "done" and row.status == "COMPLETED":
-                previous = _reuse(row.output_dir)
-                if previous is not None:
-                    return {
-                        "reused": True,
-                        "job_id": row.job_id,
-                        "workflow": request.label,
-                        "directory": row.output_dir,
-                        "files": previous.get("files", []),
-                        "outputs": _summaries(previous.get("response", {})),
-                        "timing": previous.get("timing", {}),
-                    }
-            elif row.state == "done":
-                raise JobFailed(
-                    f"job {row.job_id} with idempotency key {idempotency_key!r} already ended {row.status}"
-                    + (f" ({row.error_code})" if row.error_code else ""),
-                    code=row.error_code or "JOB_FAILED",
-                    fix="Use a new --idempotency-key to submit again, or `jobs.py retry JOB_ID` on RunPod.",
-                    details={"job_id": row.job_id},
-                )
-            attach_to = row.job_id  # submitted before (maybe by a run that crashed): follow it, don't pay twice
+    claim = _Claim(ledger, target.url, request, idempotency_key)
+    if claim.reused is not None:
+        return claim.reused
 
     def submitted(job_id: str) -> None:
-        nonlocal rowid
-        if ledger is not None:
-            if rowid is not None:
-                ledger.submitted(rowid, job_id)
-            else:
-                rowid = ledger.record(endpoint, job_id, digest, request.label)
+        claim.submitted(job_id)
         if on_submitted is not None:
             on_submitted(job_id)
 
+    follow = {"timeout_s": settings.timeout_s, "poll_interval_s": settings.poll_interval_s, "on_update": on_update}
     try:
-        if attach_to:
-            result = wait_for_job(
-                api,
-                attach_to,
-                timeout_s=settings.timeout_s,
-                poll_interval_s=settings.poll_interval_s,
-                on_update=on_update,
-            )
+        if claim.attach_to:
+            result = wait_for_job(api, claim.attach_to, **follow)
         else:
-            result = submit_and_wait(
-                api,
-                request.job_input,
-                timeout_s=settings.timeout_s,
-                poll_interval_s=settings.poll_interval_s,
-                safe_to_retry=bool(idempotency_key),
-                on_submitted=submitted,
-                on_update=on_update,
-            )
-    except JobError as exc:
-        cancel_sent = bool(exc.details.get("cancel", {}).get("sent"))
-        # A client timeout whose cancel did not get through leaves the job running: a re-run re-attaches.
-        if ledger is not None and rowid is not None and (not isinstance(exc, ClientTimeout) or cancel_sent):
-            ledger.finished(rowid, _ledger_status(exc), error_code=exc.code)
-        raise
-    except Interrupted as exc:
-        if ledger is not None and rowid is not None and exc.details.get("cancel", {}).get("sent"):
-            ledger.finished(rowid, "CANCELLED", error_code="INTERRUPTED")
+            safe = bool(idempotency_key)
+            result = submit_and_wait(api, request.job_input, safe_to_retry=safe, on_submitted=submitted, **follow)
+    except (JobError, Interrupted) as exc:
+        claim.failed(exc)
         raise
     saved = _save(result, request, target.label, idempotency_key, out_root or settings.outputs_dir)
-    if ledger is not None and rowid is not None:
-        ledger.finished(rowid, "COMPLETED", output_dir=str(Path(saved["directory"]).resolve()))
-    return {"reused": False, "attached": bool(attach_to), **saved}
+    claim.finished("COMPLETED", output_dir=str(Path(saved["directory"]).resolve()))
+    return {"reused": False, "attached": bool(claim.attach_to), **saved}
+
+
+class _Claim:
+    """This request's row in the job ledger: reuse a finished job, re-attach to a submitted one, or record."""
+
+    def __init__(self, ledger: Ledger | None, endpoint: str, request: GenerateRequest, key: str | None) -> None:
+        self.ledger, self.endpoint, self.request = ledger, endpoint, request
+        self.digest = request_hash(request.job_input)
+        self.rowid: int | None = None
+        self.attach_to: str | None = None
+        self.reused: dict[str, Any] | None = None
+        if key:
+            self._claim(key)
+
+    def _claim(self, key: str) -> None:
+        if self.ledger is None:
+            raise UsageError("--idempotency-key needs the job ledger")
+        row, claimed = self.ledger.claim(self.endpoint, key, self.digest, self.request.label)
+        self.rowid = row.rowid
+        if claimed:
+            return
+        if row.request_hash != self.digest:
+            raise IdempotencyConflict(f"idempotency key {key!r} was used for a different request (job {row.job_id})")
+        if row.state == "done" and row.status == "COMPLETED":
+            previous = _reuse(row.output_dir)
+            if previous is not None:
+                self.reused = {
+                    "reused": True,
+                    "job_id": row.job_id,
+                    "workflow": self.request.label,
+                    "directory": row.output_dir,
+                    "files": previous.get("files", []),
+                    "outputs": _summaries(previous.get("response", {})),
+                    "timing": previous.get("timing", {}),
+                }
+        elif row.state == "done":
+            raise JobFailed(
+                f"job {row.job_id} with idempotency key {key!r} already ended {row.status}"
+                + (f" ({row.error_code})" if row.error_code else ""),
+                code=row.error_code or "JOB_FAILED",
+                fix="Use a new --idempotency-key to submit again, or `comfy-runpod jobs retry JOB_ID` on RunPod.",
+                details={"job_id": row.job_id},
+            )
+        self.attach_to = row.job_id  # submitted before (maybe by a run that crashed): follow it, don't pay twice
+
+    def submitted(self, job_id: str) -> None:
+        if self.ledger is None:
+            return
+        if self.rowid is not None:
+            self.ledger.submitted(self.rowid, job_id)
+        else:
+            self.rowid = self.ledger.record(self.endpoint, job_id, self.digest, self.request.label)
+
+    def finished(self, status: str, **fields: Any) -> None:
+        if self.ledger is not None and self.rowid is not None:
+            self.ledger.finished(self.rowid, status, **fields)
+
+    def failed(self, exc: ClientError) -> None:
+        """Record the end; a timeout or Ctrl-C whose cancel did not get through leaves the job running
+        (a re-run re-attaches to it)."""
+        cancel_sent = bool(exc.details.get("cancel", {}).get("sent"))
+        if isinstance(exc, Interrupted):
+            if cancel_sent:
+                self.finished("CANCELLED", error_code="INTERRUPTED")
+        elif isinstance(exc, JobError) and (not isinstance(exc, ClientTimeout) or cancel_sent):
+            self.finished(_ledger_status(exc), error_code=exc.code)
 
 
 def _ledger_status(exc: JobError) -> str:

@@ -197,6 +197,26 @@ def _dependency_check(case: Case, report: dict[str, Any], registry: Registry, se
     )
 
 
+@dataclass
+class _Run:
+    """What one suite run collects: its check rows, its generate rows, and what the timing checks need."""
+
+    api: Backend
+    settings: Settings
+    registry: Registry
+    suite: Suite
+    runs: int
+    say: EventSink
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    usable: dict[str, bool] = field(default_factory=dict)
+    gen_seconds: dict[str, list[float]] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+    cold_start_ms: float | None = None
+    deployment_findings: list[dict[str, Any]] = field(default_factory=list)
+    health: dict[str, Any] | None = None
+
+
 def run_suite(
     api: Backend,
     settings: Settings,
@@ -206,205 +226,177 @@ def run_suite(
     runs: int | None = None,
     on_event: EventSink | None = None,
 ) -> dict[str, Any]:
-    """Run the suite; returns the report (verdict in `passed`, rows in `checks`)."""
+    """Run the suite: health, dependencies, generate runs, timing targets. Returns the report
+    (verdict in `passed`, rows in `checks`); an unusable endpoint stops it after the health row."""
     target = settings.require_target()
-    say = on_event or (lambda _msg: None)
     started, wall0 = time.time(), time.perf_counter()
-    runs = runs if runs is not None else suite.runs
-    checks: list[dict[str, Any]] = []
-    run_rows: list[dict[str, Any]] = []
+    run = _Run(api, settings, registry, suite, runs if runs is not None else suite.runs, on_event or (lambda _m: None))
+    unusable = not _health_step(run)
+    if not unusable and run.health is not None:
+        for case in suite.cases:
+            _dependency_step(run, case)
+        for case in suite.cases:
+            _generate_step(run, case)
+        run.checks += _cold_start_checks(run) + _generate_timing_checks(run)
+    failed = [c for c in run.checks if c["status"] == "fail"]
     report: dict[str, Any] = {
         "suite": suite.name,
         "description": suite.description,
         "target": target.label,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "runs_per_case": runs,
+        "runs_per_case": run.runs,
         "success_rate_required": suite.success_rate,
-        "checks": checks,
-        "runs": run_rows,
-        "deployment_findings": [],
+        "checks": run.checks,
+        "runs": run.rows,
+        "deployment_findings": run.deployment_findings,
+        "passed": not failed and not unusable,
+        "exit_code": 2 if unusable else (1 if failed else 0),
+        "duration_s": round(time.perf_counter() - wall0, 2),
+        "counts": {s: sum(c["status"] == s for c in run.checks) for s in ("pass", "fail", "skip")},
     }
+    if run.health is not None:
+        report["health"] = run.health
+    return report
 
-    def finish(unusable: bool = False) -> dict[str, Any]:
-        failed = [c for c in checks if c["status"] == "fail"]
-        report["passed"] = not failed and not unusable
-        report["exit_code"] = 2 if unusable else (1 if failed else 0)
-        report["duration_s"] = round(time.perf_counter() - wall0, 2)
-        report["counts"] = {s: sum(c["status"] == s for c in checks) for s in ("pass", "fail", "skip")}
-        return report
 
-    # 1. health (its delayTime is the suite's cold start when the endpoint was idle)
-    say("health ping")
+def _health_step(run: _Run) -> bool:
+    """The health row (its delayTime is the suite's cold start when the endpoint was idle); False: unusable."""
+    run.say("health ping")
     t = time.perf_counter()
     try:
-        health = ping(api, settings)
-    except EndpointError as exc:
-        checks.append(_check("health", "health", "fail", f"{exc.code}: {exc.message}", time.perf_counter() - t))
-        return finish(unusable=True)
+        health = ping(run.api, run.settings)
     except ClientError as exc:
-        checks.append(_check("health", "health", "fail", f"{exc.code}: {exc.message}", time.perf_counter() - t))
-        return finish()
-    cold_start_ms = health["timing"]["runpod"]["delayTime_ms"]
-    h = health["health"]
-    checks.append(
-        _check(
-            "health",
-            "health",
-            "pass" if health["healthy"] else "fail",
-            f"ok={h.get('ok')} comfyui_up={h.get('comfyui_up')} disk_free_gb={h.get('disk_free_gb')} "
-            f"round trip {health['round_trip_ms']} ms",
-            time.perf_counter() - t,
-            health=h,
-        )
+        run.checks.append(_check("health", "health", "fail", f"{exc.code}: {exc.message}", time.perf_counter() - t))
+        return not isinstance(exc, EndpointError)
+    run.cold_start_ms = health["timing"]["runpod"]["delayTime_ms"]
+    h = run.health = health["health"]
+    message = (
+        f"ok={h.get('ok')} comfyui_up={h.get('comfyui_up')} disk_free_gb={h.get('disk_free_gb')} "
+        f"round trip {health['round_trip_ms']} ms"
     )
-    report["health"] = h
+    status = "pass" if health["healthy"] else "fail"
+    run.checks.append(_check("health", "health", status, message, time.perf_counter() - t, health=h))
+    return True
 
-    # 2. dependencies, per workflow
-    usable: dict[str, bool] = {}
-    for case in suite.cases:
-        say(f"dependencies of {case.workflow}")
-        t = time.perf_counter()
-        try:
-            diag = diagnose(api, settings, registry, workflow=case.workflow)
-        except ClientError as exc:
-            checks.append(
-                _check(
-                    f"dependencies:{case.workflow}",
-                    "dependencies",
-                    "fail",
-                    f"{exc.code}: {exc.message}",
-                    time.perf_counter() - t,
-                )
-            )
-            usable[case.workflow] = False
-            continue
-        row = _dependency_check(case, diag, registry, time.perf_counter() - t)
-        checks.append(row)
-        usable[case.workflow] = row["status"] == "pass"
-        report["deployment_findings"] = [
-            f for f in diag["findings"] if not f.get("workflow") and f.get("severity") in ("error", "warning")
-        ]
 
-    # 3. generate runs with verified outputs
-    image_cache: dict[str, str] = {}
-    gen_seconds: dict[str, list[float]] = {}
-    for case in suite.cases:
-        entry = registry.get(case.workflow)
-        name = f"generate:{case.workflow}"
-        if not usable.get(case.workflow):
-            checks.append(_check(name, "generate", "skip", "skipped: dependencies are missing"))
-            continue
-        image_b64 = None
-        if case.image:
-            if case.image not in image_cache:
-                raw = pattern_png() if case.image == "test-pattern" else Path(case.image).read_bytes()
-                image_cache[case.image] = base64.b64encode(raw).decode("ascii")
-            image_b64 = image_cache[case.image]
-        passed = 0
-        for i in range(runs):
-            say(f"{case.workflow} run {i + 1}/{runs}")
-            job_input = case_input(case, i, image_b64)
-            t = time.perf_counter()
-            row: dict[str, Any] = {"workflow": case.workflow, "run": i + 1, "seed": job_input.get("seed")}
-            try:
-                result = submit_and_wait(
-                    api, job_input, timeout_s=settings.timeout_s, poll_interval_s=settings.poll_interval_s
-                )
-            except ClientError as exc:
-                row.update(status="fail", error=exc.to_dict(), wall_s=round(time.perf_counter() - t, 3))
-                run_rows.append(row)
-                continue
-            problems, decoded = verify_outputs(result.output, entry, case.params)
-            timings = (result.output or {}).get("timings") or {}
-            generate_s = (
-                round(timings["total_ms"] / 1000, 3)
-                if isinstance(timings.get("total_ms"), int | float)
-                else (result.execution_ms or 0) / 1000 or None
-            )
-            row.update(
-                status="fail" if problems else "pass",
-                job_id=result.job_id,
-                problems=problems,
-                outputs=decoded,
-                wall_s=round(result.wall_s, 3),
-                generate_s=generate_s,
-                delayTime_ms=result.delay_ms,
-                executionTime_ms=result.execution_ms,
-            )
-            run_rows.append(row)
-            if not problems:
-                passed += 1
-                if generate_s is not None:
-                    gen_seconds.setdefault(case.workflow, []).append(generate_s)
-        rate = passed / runs if runs else 0.0
-        failures = [r for r in run_rows if r["workflow"] == case.workflow and r["status"] == "fail"]
-        message = f"{passed}/{runs} runs succeeded with verified outputs (required {suite.success_rate:.0%})"
-        if failures:
-            first = failures[0]
-            why = first.get("problems") or [f"{first['error']['code']}: {first['error']['message']}"]
-            message += f"; run {first['run']}: {why[0]}"
-        checks.append(
-            _check(
-                name,
-                "generate",
-                "pass" if runs and rate >= suite.success_rate else "fail",
-                message,
-                sum(r.get("wall_s", 0) for r in run_rows if r["workflow"] == case.workflow),
-                success_rate=rate,
-            )
+def _dependency_step(run: _Run, case: Case) -> None:
+    run.say(f"dependencies of {case.workflow}")
+    t = time.perf_counter()
+    try:
+        diag = diagnose(run.api, run.settings, run.registry, workflow=case.workflow)
+    except ClientError as exc:
+        message = f"{exc.code}: {exc.message}"
+        run.checks.append(
+            _check(f"dependencies:{case.workflow}", "dependencies", "fail", message, time.perf_counter() - t)
         )
+        run.usable[case.workflow] = False
+        return
+    row = _dependency_check(case, diag, run.registry, time.perf_counter() - t)
+    run.checks.append(row)
+    run.usable[case.workflow] = row["status"] == "pass"
+    run.deployment_findings = [
+        f for f in diag["findings"] if not f.get("workflow") and f.get("severity") in ("error", "warning")
+    ]
 
-    # 4. timing targets
-    cold_target = suite.targets.get("cold_start_s")
-    if cold_target is None:
-        cold_target = min(
-            (
-                e.timing["cold_start_s"]
-                for c in suite.cases
-                if (e := registry.get(c.workflow)) and "cold_start_s" in e.timing
-            ),
-            default=None,
+
+def _case_image(run: _Run, case: Case) -> str | None:
+    if not case.image:
+        return None
+    if case.image not in run.images:
+        raw = pattern_png() if case.image == "test-pattern" else Path(case.image).read_bytes()
+        run.images[case.image] = base64.b64encode(raw).decode("ascii")
+    return run.images[case.image]
+
+
+def _generate_step(run: _Run, case: Case) -> None:
+    """`runs` generate jobs of one case, each output verified; one check row for the case."""
+    name = f"generate:{case.workflow}"
+    if not run.usable.get(case.workflow):
+        run.checks.append(_check(name, "generate", "skip", "skipped: dependencies are missing"))
+        return
+    image_b64 = _case_image(run, case)
+    rows = [_generate_run(run, case, i, image_b64) for i in range(run.runs)]
+    run.rows += rows
+    passed = sum(r["status"] == "pass" for r in rows)
+    rate = passed / run.runs if run.runs else 0.0
+    message = f"{passed}/{run.runs} runs succeeded with verified outputs (required {run.suite.success_rate:.0%})"
+    failures = [r for r in rows if r["status"] == "fail"]
+    if failures:
+        first = failures[0]
+        why = first.get("problems") or [f"{first['error']['code']}: {first['error']['message']}"]
+        message += f"; run {first['run']}: {why[0]}"
+    status = "pass" if run.runs and rate >= run.suite.success_rate else "fail"
+    seconds = sum(r.get("wall_s", 0) for r in rows)
+    run.checks.append(_check(name, "generate", status, message, seconds, success_rate=rate))
+
+
+def _generate_run(run: _Run, case: Case, i: int, image_b64: str | None) -> dict[str, Any]:
+    run.say(f"{case.workflow} run {i + 1}/{run.runs}")
+    job_input = case_input(case, i, image_b64)
+    t = time.perf_counter()
+    row: dict[str, Any] = {"workflow": case.workflow, "run": i + 1, "seed": job_input.get("seed")}
+    try:
+        result = submit_and_wait(
+            run.api, job_input, timeout_s=run.settings.timeout_s, poll_interval_s=run.settings.poll_interval_s
         )
-    if cold_target is not None:
-        if cold_start_ms is None:
-            checks.append(
-                _check(
-                    "timing:cold_start",
-                    "timing",
-                    "skip",
-                    "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)",
-                )
-            )
-        else:
-            cold_s = cold_start_ms / 1000
-            checks.append(
-                _check(
-                    "timing:cold_start",
-                    "timing",
-                    "pass" if cold_s <= cold_target else "fail",
-                    f"first job's delayTime {cold_s:.2f} s (target < {cold_target:g} s)",
-                    measured_s=cold_s,
-                    target_s=cold_target,
-                )
-            )
-    for case in suite.cases:
-        entry = registry.get(case.workflow)
-        target_s = suite.targets.get("generate_s", (entry.timing.get("generate_s") if entry else None))
+    except ClientError as exc:
+        return {**row, "status": "fail", "error": exc.to_dict(), "wall_s": round(time.perf_counter() - t, 3)}
+    problems, decoded = verify_outputs(result.output, run.registry.get(case.workflow), case.params)
+    timings = (result.output or {}).get("timings") or {}
+    total = timings.get("total_ms")
+    generate_s = round(total / 1000, 3) if isinstance(total, int | float) else (result.execution_ms or 0) / 1000 or None
+    if not problems and generate_s is not None:
+        run.gen_seconds.setdefault(case.workflow, []).append(generate_s)
+    return {
+        **row,
+        "status": "fail" if problems else "pass",
+        "job_id": result.job_id,
+        "problems": problems,
+        "outputs": decoded,
+        "wall_s": round(result.wall_s, 3),
+        "generate_s": generate_s,
+        "delayTime_ms": result.delay_ms,
+        "executionTime_ms": result.execution_ms,
+    }
+
+
+def _cold_start_checks(run: _Run) -> list[dict[str, Any]]:
+    target = run.suite.targets.get("cold_start_s")
+    if target is None:
+        entries = [run.registry.get(c.workflow) for c in run.suite.cases]
+        target = min((e.timing["cold_start_s"] for e in entries if e and "cold_start_s" in e.timing), default=None)
+    if target is None:
+        return []
+    if run.cold_start_ms is None:
+        note = "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
+        return [_check("timing:cold_start", "timing", "skip", note)]
+    cold_s = run.cold_start_ms / 1000
+    return [
+        _check(
+            "timing:cold_start",
+            "timing",
+            "pass" if cold_s <= target else "fail",
+            f"first job's delayTime {cold_s:.2f} s (target < {target:g} s)",
+            measured_s=cold_s,
+            target_s=target,
+        )
+    ]
+
+
+def _generate_timing_checks(run: _Run) -> list[dict[str, Any]]:
+    checks = []
+    for case in run.suite.cases:
+        entry = run.registry.get(case.workflow)
+        target_s = run.suite.targets.get("generate_s", (entry.timing.get("generate_s") if entry else None))
         if target_s is None:
             continue
-        values = gen_seconds.get(case.workflow, [])
+        name = f"timing:generate:{case.workflow}"
+        values = run.gen_seconds.get(case.workflow, [])
         if not values:
-            checks.append(_check(f"timing:generate:{case.workflow}", "timing", "skip", "no successful run to time"))
+            checks.append(_check(name, "timing", "skip", "no successful run to time"))
             continue
         worst = max(values)
-        checks.append(
-            _check(
-                f"timing:generate:{case.workflow}",
-                "timing",
-                "pass" if worst <= target_s else "fail",
-                f"generation p50 {statistics.median(values):.2f} s, max {worst:.2f} s (target < {target_s:g} s)",
-                measured_s=worst,
-                target_s=target_s,
-            )
-        )
-    return finish()
+        message = f"generation p50 {statistics.median(values):.2f} s, max {worst:.2f} s (target < {target_s:g} s)"
+        status = "pass" if worst <= target_s else "fail"
+        checks.append(_check(name, "timing", status, message, measured_s=worst, target_s=target_s))
+    return checks

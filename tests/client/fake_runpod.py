@@ -1,11 +1,24 @@
-"""A fake RunPod serverless endpoint API (http.server in a thread) for what the local dev API lacks.
+"""A fake RunPod serverless endpoint API (http.server in a thread) replaying RunPod's documented payloads.
 
-It follows the contract in /work/shared/notes/runpod-facts.md: routes under /v2/<endpoint id>,
-`Authorization: Bearer <key>` checked on every call, /run → IN_QUEUE with an id, GET|POST
-/status/{id} stepping through a per-job script (IN_QUEUE → IN_PROGRESS with progress under
-`output` → COMPLETED with delayTime / executionTime, or FAILED / CANCELLED / TIMED_OUT), /cancel,
-/retry, /health, /runsync. Faults (status codes with Retry-After, slow answers, dropped
-connections) are queued per route and consumed in order. Every request is recorded.
+RunPod's cloud can't be reached from the tests; this replays what its documentation and SDKs show,
+so the client runs the same code path as against https://api.runpod.ai/v2/<endpoint id>. Sources
+(also in docs/client.md, "RunPod, as documented"):
+
+    [ops]     docs.runpod.io serverless/endpoints/operation-reference   (routes, bodies, /runsync ?wait=)
+    [send]    docs.runpod.io serverless/endpoints/send-requests         (/run vs /runsync, limits, retention)
+    [states]  docs.runpod.io serverless/endpoints/job-states            (IN_QUEUE, RUNNING, IN_PROGRESS,
+              COMPLETED, FAILED, CANCELLED, TIMED_OUT: expired in the queue or stopped by the execution timeout)
+    [runner]  runpod-python runpod/endpoint/runner.py                   (Bearer auth, /status polling, /health)
+    [rp_job]  runpod-python runpod/serverless/modules/rp_job.py         (a handler error: FAILED, `error` a string)
+
+Routes live under /v2/<endpoint id>; `Authorization: Bearer <key>` is checked on every call (401
+otherwise). /run → {"id", "status": "IN_QUEUE"}; GET|POST /status/{id} steps through a per-job
+script; /runsync holds the request up to `?wait=` ms (default 90 s, [ops]) and answers the finished
+job or IN_QUEUE / IN_PROGRESS with the id, after which /status continues the same script. An unknown
+endpoint id and an unknown job both answer 404 ([ops]; the bodies of 401/404/429 are not documented,
+so these are stand-ins the client must not depend on). Faults (status codes with or without
+Retry-After, slow answers, dropped connections) are queued per route and consumed in order. Every
+request is recorded, with its query string.
 """
 
 from __future__ import annotations
@@ -72,11 +85,54 @@ HEALTH_OUTPUT = {
 }
 
 
+SMOKE_NODES = ["EmptyImage", "ImageInvert", "SaveImage"]
+DIAGNOSE_OUTPUT = {  # this project's worker's diagnose answer, trimmed to one workflow
+    "ok": True,
+    "comfyui_reachable": True,
+    "system": {"comfyui_version": "0.3.75", "handler_version": "0.1.0", "devices": [{"name": "cpu"}]},
+    "disks": [{"label": "container", "free_gb": 50.0, "total_gb": 100.0}],
+    "volume": {"mounted": False, "path": "/runpod-volume", "layouts": []},
+    "models": {"checkpoints": {"on_disk": [], "comfyui_lists": []}},
+    "custom_nodes": {"packs": [], "failed": []},
+    "node_check": {"required_available": SMOKE_NODES, "required_missing": []},
+    "workflow_checks": {"smoke_image": {"ok": True, "nodes": SMOKE_NODES, "findings": []}},
+    "findings": [],
+    "summary": {"errors": 0, "warnings": 0},
+}
+
+
 def completed(output: Any, delay_ms: int = 1234, execution_ms: int = 567) -> dict[str, Any]:
+    """[ops] a finished job: output plus delayTime (queue + cold start) and executionTime, in ms."""
     return {"status": "COMPLETED", "output": output, "delayTime": delay_ms, "executionTime": execution_ms}
 
 
+def running() -> dict[str, Any]:
+    """[states] RUNNING: a worker has the job (listed beside IN_PROGRESS); not final."""
+    return {"status": "RUNNING", "delayTime": 900}
+
+
+def failed_with_text(message: str = "CUDA out of memory") -> dict[str, Any]:
+    """[rp_job] FAILED from a handler that returned {"error": "<text>"}: `error` is a plain string."""
+    return {"status": "FAILED", "error": message, "delayTime": 10, "executionTime": 20}
+
+
+def timed_out_in_queue(delay_ms: int = 600_000) -> dict[str, Any]:
+    """[states] TIMED_OUT before any worker took the job: expired in the queue, no executionTime."""
+    return {"status": "TIMED_OUT", "delayTime": delay_ms}
+
+
+def timed_out_in_execution(execution_ms: int = 600_000) -> dict[str, Any]:
+    """[states] TIMED_OUT by the endpoint's execution timeout (policy.executionTimeout, default 600000 ms)."""
+    return {"status": "TIMED_OUT", "delayTime": 1500, "executionTime": execution_ms}
+
+
+def cancelled() -> dict[str, Any]:
+    """[states] CANCELLED by POST /cancel/{id}."""
+    return {"status": "CANCELLED", "delayTime": 100}
+
+
 def failed(code: str = "QUEUE_FAILED", message: str = "node 1 (EmptyImage): value too big", **extra: Any) -> dict:
+    """FAILED from this project's worker: its error object as a JSON string in `error`, and in `output`."""
     error = {"error_code": code, "error_message": message, "fix": f"fix for {code}", "details": {}, **extra}
     return {"status": "FAILED", "error": json.dumps(error), "output": error, "delayTime": 10, "executionTime": 20}
 
@@ -97,6 +153,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     at: float
+    query: dict[str, str] = field(default_factory=dict)
 
     @property
     def route(self) -> str:
@@ -122,7 +179,10 @@ class FakeRunPod:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     script: list[dict[str, Any]] = field(default_factory=lambda: [completed(generate_output())])
     runsync_result: dict[str, Any] = field(default_factory=lambda: completed(HEALTH_OUTPUT))
-    health_body: dict[str, Any] = field(
+    diagnose_result: dict[str, Any] = field(default_factory=lambda: completed(DIAGNOSE_OUTPUT))
+    runsync_script: list[dict[str, Any]] | None = None  # steps of the /runsync job; default [runsync_result]
+    runsync_hold_s: float = 90.0  # [ops] /runsync holds the request up to 90 s unless ?wait= says otherwise
+    health_body: dict[str, Any] = field(  # [ops] GET /health; [runner] Endpoint.health()
         default_factory=lambda: {
             "jobs": {"completed": 5, "failed": 1, "inProgress": 1, "inQueue": 2, "retried": 0},
             "workers": {"idle": 1, "running": 1, "initializing": 0, "ready": 1, "throttled": 0},
@@ -198,13 +258,15 @@ class FakeRunPod:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
-        path = h.path.split("?", 1)[0]
+        path, _, raw_query = h.path.partition("?")
+        query = dict(part.partition("=")[::2] for part in raw_query.split("&") if part)
         if method == "GET" and path.startswith("/files/"):  # a stand-in for a presigned S3 URL
             self.requests.append(Request(method, path, dict(h.headers), None, time.monotonic()))
             return self._send_bytes(h, 200, base64.b64decode(png_b64(32, 16)), "image/png")
-        if not path.startswith(prefix):
-            return self._send(h, 404, {"error": "endpoint not found"})
-        req = Request(method, path[len(prefix) :], dict(h.headers), body, time.monotonic())
+        if not path.startswith(prefix + "/"):  # [ops] 404 for an unknown endpoint id (body undocumented)
+            self.requests.append(Request(method, path, dict(h.headers), body, time.monotonic()))
+            return self._send(h, 404, {"error": "not found"})
+        req = Request(method, path[len(prefix) :], dict(h.headers), body, time.monotonic(), query)
         with self._lock:
             self.requests.append(req)
             queue = self.faults.get(req.route) or []
@@ -221,44 +283,63 @@ class FakeRunPod:
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                 return self._send(h, fault.status, fault.body or {"error": f"fault {fault.status}"}, headers)
         auth = h.headers.get("Authorization", "")
-        if auth != f"Bearer {self.api_key}":  # echo what we got: the client must redact it
+        if auth != f"Bearer {self.api_key}":  # [runner] Bearer auth; 401 body undocumented: echo the header
             return self._send(h, 401, {"error": f"Unauthorized: bad Authorization header {auth!r}"})
         return self._route(h, req)
 
     def _route(self, h: BaseHTTPRequestHandler, req: Request) -> None:
         parts = req.path.strip("/").split("/")
         op, job_id = parts[0], (parts[1] if len(parts) > 1 else None)
-        if req.method == "POST" and op == "run":
-            with self._lock:
-                job = Job(f"job-{len(self.jobs) + 1:04d}-abcdef", (req.body or {}).get("input"), list(self.script))
-                self.jobs[job.id] = job
+        if req.method == "POST" and op == "run":  # [ops] / [send]: {"id", "status": "IN_QUEUE"}
+            job = self._new_job(req.body, self.script)
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
         if req.method == "POST" and op == "runsync":
-            return self._send(h, 200, {"id": "sync-0001", **self.runsync_result})
+            return self._runsync(h, req)
         if op == "status" and job_id:
             job = self.jobs.get(job_id)
-            if job is None:
-                return self._send(h, 404, {"error": "request does not exist"})
-            if job.cancelled:
-                return self._send(h, 200, {"id": job.id, "status": "CANCELLED"})
-            step = job.script[min(job.polls, len(job.script) - 1)]
-            job.polls += 1
-            return self._send(h, 200, {"id": job.id, **step})
-        if req.method == "POST" and op == "cancel" and job_id:
+            if job is None:  # [ops] 404 for an unknown or expired job id (body undocumented)
+                return self._send(h, 404, {"error": "not found"})
+            return self._send(h, 200, self._step(job))
+        if req.method == "POST" and op == "cancel" and job_id:  # [ops] {"id", "status": "CANCELLED"}
             job = self.jobs.get(job_id)
             if job is None:
                 return self._send(h, 404, {"error": "request does not exist"})
             job.cancelled = True
             return self._send(h, 200, {"id": job.id, "status": "CANCELLED"})
-        if req.method == "POST" and op == "retry" and job_id:
+        if req.method == "POST" and op == "retry" and job_id:  # [ops] requeued under the same id
             job = self.jobs.get(job_id)
             if job is None:
                 return self._send(h, 404, {"error": "request does not exist"})
             job.polls, job.cancelled = 0, False
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
-        if req.method == "GET" and op == "health":
+        if req.method == "GET" and op == "health":  # [ops]
             return self._send(h, 200, self.health_body)
         return self._send(h, 404, {"error": "no such route"})
+
+    def _new_job(self, body: Any, script: list[dict[str, Any]], prefix: str = "job") -> Job:
+        with self._lock:
+            n = sum(j.id.startswith(prefix + "-") for j in self.jobs.values()) + 1
+            job = Job(f"{prefix}-{n:04d}-abcdef", (body or {}).get("input"), list(script))
+            self.jobs[job.id] = job
+        return job
+
+    def _step(self, job: Job) -> dict[str, Any]:
+        if job.cancelled:
+            return {"id": job.id, **cancelled()}
+        step = job.script[min(job.polls, len(job.script) - 1)]
+        job.polls += 1
+        return {"id": job.id, **step}
+
+    def _runsync(self, h: BaseHTTPRequestHandler, req: Request) -> None:
+        """[ops] hold up to ?wait= ms (default 90 s); answer the job when final, else its id and state."""
+        mode = ((req.body or {}).get("input") or {}).get("mode")
+        default = self.diagnose_result if mode == "diagnose" else self.runsync_result
+        job = self._new_job(req.body, self.runsync_script or [default], prefix="sync")
+        final = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
+        if job.script[0].get("status") not in final:
+            wait_s = int(req.query["wait"]) / 1000 if req.query.get("wait", "").isdigit() else self.runsync_hold_s
+            time.sleep(min(wait_s, self.runsync_hold_s))
+        return self._send(h, 200, self._step(job))
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(h, status, json.dumps(body).encode(), "application/json", headers)

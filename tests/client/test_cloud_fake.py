@@ -375,18 +375,6 @@ def test_health_exit_codes(fake: FakeRunPod):
     assert down.returncode == 2 and json_out(down)["error"]["code"] == "UNREACHABLE"
 
 
-def test_ui_format_workflow_file_is_refused_before_anything_is_sent(fake: FakeRunPod, tmp_path: Path):
-    ui = tmp_path / "editor_save.json"
-    ui.write_text(
-        json.dumps({"last_node_id": 3, "nodes": [{"id": 1, "type": "EmptyImage"}], "links": [[1, 1, 0, 2, 0]]})
-    )
-    for script, args in (("generate", ("--workflow", str(ui), "--no-open")), ("diagnose", ("--workflow", str(ui)))):
-        proc = run_cli(script, *args, env=cloud_env(fake))
-        assert proc.returncode == 2, proc.stdout
-        assert "WORKFLOW_UI_FORMAT" in proc.stdout and "Export (API)" in proc.stdout
-    assert fake.requests == []
-
-
 # --- the API key never leaves the process --------------------------------------------------------
 
 

@@ -372,3 +372,50 @@ def test_direct_mode_health_diagnose_and_generate(stack, tmp_path: Path, comfy_f
     checked = run_cli("diagnose", "--comfy-url", stack.comfy_url, "--workflow", str(bad), "--json")
     assert checked.returncode == 1
     assert any(f["code"] == "NODE_MISSING" for f in json_out(checked)["result"]["findings"])
+
+
+def test_stack_is_still_healthy_after_the_client_tests(stack):
+    assert requests.get(f"{stack.comfy_url}/system_stats", timeout=5).status_code == 200
+    assert runsync(stack, {"mode": "test"})["output"]["ok"] is True
+
+
+def test_an_editor_save_runs_through_the_worker_and_directly_alike(stack, tmp_path: Path, comfy_files_cleaned):
+    from tests.test_ui_convert import smoke_ui
+
+    ui = tmp_path / "editor_save.json"
+    ui.write_text(json.dumps(smoke_ui()))
+    sizes = []
+    for target in (["--url", stack.api_url], ["--comfy-url", stack.comfy_url]):
+        out = tmp_path / target[0].strip("-")
+        proc = run_cli("generate", *target, "--workflow", str(ui), "--no-open", "--json", "--out", str(out))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json_out(proc)["result"]
+        with Image.open(Path(data["directory"]) / data["files"][0]) as img:
+            sizes.append(img.size)
+    assert sizes == [(512, 512), (512, 512)]  # converted with the same code (workflows.resolve) both ways
+
+
+@pytest.mark.parametrize(
+    "job_input",
+    [
+        {"workflow": "smoke_image", "timeout_s": -1},
+        {"workflow": "smoke_image", "sead": 1},
+        {"workflow": "no_such_workflow"},
+        {"workflow": "smoke_i2v"},
+        {"workflow": "smoke_image", "overrides": {"1": {"width": 999999}}},
+        {"mode": "diagnose", "workflow": "no_such_workflow"},
+    ],
+)
+def test_direct_mode_refuses_exactly_as_the_worker_does(stack, job_input):
+    from client.direct import DirectComfy
+
+    worker = worker_error(runsync(stack, job_input))
+    direct = DirectComfy(stack.comfy_url)
+    try:
+        envelope = direct.runsync(job_input, wait_s=30)
+    finally:
+        direct.close()
+    assert envelope["status"] == "FAILED"
+    mine = worker_error(envelope)
+    for key in ("error_code", "error_message", "fix"):
+        assert mine[key] == worker[key], key

@@ -144,11 +144,11 @@ def test_build_request_rejects_what_the_worker_would(tmp_path: Path):
         build_request(registry, workflow="smoke_image", params={"steps": 4})
     with pytest.raises(UsageError, match="seed"):
         build_request(registry, workflow="smoke_image", params={"seed": -1})
-    ui = tmp_path / "ui.json"
+    ui = tmp_path / "ui.json"  # an editor save goes to the worker as it is (the worker converts it)
     ui.write_text(json.dumps({"nodes": [{"id": 1, "type": "SaveImage"}], "links": [], "version": 0.4}))
-    with pytest.raises(UsageError) as info:
-        build_request(registry, workflow=str(ui))
-    assert info.value.code == "WORKFLOW_UI_FORMAT" and "Export (API)" in info.value.fix
+    assert build_request(registry, workflow=str(ui)).job_input["workflow"]["nodes"][0]["type"] == "SaveImage"
+    with pytest.raises(UsageError, match="need a registered workflow"):
+        build_request(registry, workflow=str(ui), params={"seed": 1})
 
 
 # --- ledger ------------------------------------------------------------------------------------
@@ -225,3 +225,24 @@ def test_registry_loader_accepts_a_copy_with_an_extra_workflow(tmp_path: Path):
     text = (REGISTRY_DIR / "smoke_image.yaml").read_text().replace("id: smoke_image", "id: brand_new")
     (tmp_path / "reg/brand_new.yaml").write_text(text.replace("workflow: smoke_image.json", "workflow: brand_new.json"))
     assert "brand_new" in load_registry(tmp_path / "reg").entries
+
+
+# --- output collection, shared with the worker ----------------------------------------------------
+
+
+def test_output_refs_lists_every_file_by_type_not_by_history_key():
+    from workflows.outputs import output_refs, text_items
+
+    history = {
+        "9": {"images": [{"filename": "a.png", "subfolder": "job_x", "type": "output"}, {"nofile": 1}, "junk"]},
+        "12": {"gifs": [{"filename": "clip.mp4", "type": "temp"}], "text": ["a caption", 7]},
+        "13": "not a dict",
+    }
+    refs = output_refs(history)
+    assert [(r.node_id, r.filename, r.subfolder, r.type, r.kind) for r in refs] == [
+        ("9", "a.png", "job_x", "output", "image"),
+        ("12", "clip.mp4", "", "temp", "video"),  # VideoHelperSuite lists MP4s under 'gifs'
+    ]
+    assert text_items(history) == [
+        {"node_id": "12", "kind": "text", "mime": "text/plain", "text": "a caption", "size_bytes": 9}
+    ]

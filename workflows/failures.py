@@ -1,0 +1,67 @@
+"""ComfyUI's failure answers turned into job errors. Pure: the worker and the client's direct mode both
+map a rejected prompt and a node's exception with these, so both answer with the same code and text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflows.analysis import pack_lookup
+from workflows.errors import JobError
+from workflows.judge import DOES_NOT_EXIST, findings_error, rejection_findings
+from workflows.registry import Registry
+
+
+def queue_failed(
+    body: Any, message: str, registry: Registry | None, workflow: Mapping[str, Any] | None = None
+) -> JobError:
+    """ComfyUI's 400 answer to /prompt as our finding codes where we recognise it (a value not in a
+    loader's list is MODEL_MISSING, ...), else QUEUE_FAILED with every node error and the pack that
+    provides a missing node. ComfyUI's raw text stays in details."""
+    body = body if isinstance(body, dict) else {}
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    nodes = [
+        {
+            "node_id": node_id,
+            "class_type": info.get("class_type"),
+            "type": e.get("type"),
+            "message": e.get("message"),
+            "details": e.get("details"),
+            "input": (e.get("extra_info") or {}).get("input_name"),
+        }
+        for node_id, info in (body.get("node_errors") or {}).items()
+        for e in info.get("errors", [])
+    ]
+    details: dict[str, Any] = {"type": err.get("type"), "node_errors": nodes}
+    message = err.get("message") or message
+    if m := DOES_NOT_EXIST.search(message):
+        pack = registry.pack_for_node(m["cls"]) if registry is not None else None
+        details["missing_node"] = m["cls"]
+        if pack is not None:
+            details["pack"] = {"name": pack.name, "repo": pack.repo, "commit": pack.commit}
+            message += f" It is provided by the custom node pack {pack.name} ({pack.repo})."
+    elif nodes:
+        message = "; ".join(
+            f"node {n['node_id']} ({n['class_type']}): {n['message']}: {n['details']}" for n in nodes[:5]
+        )
+    findings = rejection_findings(body, workflow or {}, pack_lookup(registry))
+    if findings:
+        return findings_error(findings, {**details, "comfyui_message": message})
+    return JobError("QUEUE_FAILED", message, details)
+
+
+def execution_failed(data: Mapping[str, Any], message: str) -> JobError:
+    """GENERATION_ERROR (DISK_FULL when the disk filled up) from ComfyUI's execution_error event."""
+    text = str(data.get("exception_message", "")).strip()
+    return JobError(
+        "DISK_FULL" if "No space left on device" in text else "GENERATION_ERROR",
+        message,
+        {
+            "node_id": data.get("node_id"),
+            "node_type": data.get("node_type"),
+            "exception_type": data.get("exception_type"),
+            "exception_message": text,
+            "traceback": (data.get("traceback") or [])[-8:],
+        },
+    )
