@@ -321,7 +321,9 @@ def test_model_near_miss_and_url_for_an_inline_workflow(object_info):
 def test_node_missing_says_when_the_installed_pack_is_another_version(object_info):
     entry = REGISTRY.get("z_image_turbo_denrisi")
     imports = [PackImport("RES4LYF", "/comfyui/custom_nodes/RES4LYF", 0.1, False)]
-    found = analyze_workflow(entry.workflow(), ctx(object_info, imports=imports, entry=entry), entry)
+    # RES4LYF is installed in the test stack: a version of it without the sampler class is simulated
+    skewed = {k: v for k, v in object_info.items() if k != "ClownsharKSampler_Beta"}
+    found = analyze_workflow(entry.workflow(), ctx(skewed, imports=imports, entry=entry), entry)
     skew = [f for f in found if f.code == "NODE_MISSING" and "ClownsharKSampler_Beta" in f.message]
     pin = next(p.commit for p in entry.packs if p.name == "RES4LYF")
     assert skew and "version skew" in skew[0].message and pin in skew[0].fix
@@ -415,13 +417,13 @@ REJECTED = [
     ),
     (
         {
-            "1": {"class_type": "VHS_LoadVideo", "inputs": {}},
+            "1": {"class_type": "WanVideoDecode", "inputs": {}},  # its pack is pinned, never installed here
             "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
         },
         "NODE_MISSING",
         "1",
         None,
-        "ComfyUI-VideoHelperSuite",
+        "ComfyUI-WanVideoWrapper",
     ),
 ]
 

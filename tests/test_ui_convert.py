@@ -530,10 +530,11 @@ def test_generate_refuses_a_version_skewed_editor_workflow_and_judges_converted_
     err = _json.loads(env["error"])
     assert err["error_code"] == "NODE_MISSING" and err["findings"][0]["node_id"] == "2", err
 
-    unknown["nodes"][1].update(type="VHS_VideoInfo", widgets_values=[1, "x"])  # a pack node with widgets
+    # a node of a pinned pack that is not installed here, with widgets
+    unknown["nodes"][1].update(type="WanVideoDecode", widgets_values=[True, 272, 272, 144, 128])
     env = runsync(stack, {"workflow": unknown})
     err = _json.loads(env["error"])
-    assert err["error_code"] == "NODE_MISSING" and "VideoHelperSuite" in err["error_message"], err
+    assert err["error_code"] == "NODE_MISSING" and "WanVideoWrapper" in err["error_message"], err
 
 
 def test_not_a_ui_workflow(object_info):
