@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("jobs", "client.jobs"),
     ("validate", "client.validate"),
     ("bench", "client.bench"),
+    ("workflow", "client.workflow"),
 )
 
 EPILOG = """environment:

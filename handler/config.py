@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workflows.compat import NATIVE, RESPONSE_FORMATS
 from workflows.policy import JobPolicy
 from workflows.secrets import is_secret_name, listed_names, secret_values
 
@@ -71,6 +72,7 @@ class Settings:
     self_check_at_start: bool = True
     entrypoint_started_at: float | None = None
     registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
+    response_format: str = NATIVE  # RESPONSE_FORMAT: the generate answer's shape unless a job asks otherwise
     max_input_pixels: int = 64 * 1024 * 1024  # every frame of every input image, summed
     presign_expires_s: int = 3600
     secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
@@ -129,6 +131,12 @@ class Settings:
 _WORKER_ONLY = ("RUNPOD_", "BUCKET_")
 
 
+def _response_format(value: str | None) -> str:
+    """RESPONSE_FORMAT; unset or unknown is native, like every other setting's invalid value: reading the
+    configuration must never keep the worker from starting."""
+    return value if value in RESPONSE_FORMATS else NATIVE
+
+
 def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
     """The settings of how the worker starts, watches and restarts ComfyUI."""
     started = env.get("ENTRYPOINT_STARTED_AT")
@@ -150,6 +158,7 @@ def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
         "self_check_at_start": env.get("SELF_CHECK_AT_START", "1") != "0",
         "entrypoint_started_at": started_at,
         "registry_dir": Path(env["WORKFLOW_REGISTRY_DIR"]) if env.get("WORKFLOW_REGISTRY_DIR") else None,
+        "response_format": _response_format(env.get("RESPONSE_FORMAT")),
     }
 
 

@@ -24,6 +24,7 @@ from handler.generate import generate
 from handler.health import health
 from handler.runtime import Runtime
 from handler.state import Cause, State, WorkerState
+from workflows.compat import shaped
 from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 from workflows.secrets import redact, redact_data
@@ -132,7 +133,8 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(request, GenerateRequest)
         rt.require_ready(arrived + (request.timeout_s or rt.settings.timeout_s))
         sink = _progress_sink(job, rt.settings.progress_interval_s)
-        return generate(rt, request, job_id, sink, arrived=arrived)
+        result = generate(rt, request, job_id, sink, arrived=arrived)
+        return shaped(result, request.response_format or rt.settings.response_format)
     except JobError as exc:
         log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, rt.settings.secrets()))
         return error_response(rt, exc, job_id)
