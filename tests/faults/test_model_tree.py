@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from handler.diagnose import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
 from tests.faults.catalogue import safetensors_bytes
-from workflows.model_tree import FolderFact, header_problem, layout_findings, tree_findings
+from workflows.model_tree import header_problem, layout_findings, tree_findings
 
 
 @pytest.mark.parametrize(
@@ -68,21 +68,34 @@ def test_scan_collects_what_comfyui_would_skip_and_never_raises(tmp_path: Path):
     assert sorted(name for _, name, _, _, _ in found) == ["a.safetensors", "empty.safetensors"]
 
 
-def test_unreadable_folder_is_named_with_a_chmod_fix(tmp_path: Path):
-    """Staged on disk when not root (root reads anything); the judgement itself is pure and checked always."""
-    [finding] = tree_findings([FolderFact("loras", "/v/models/loras", "unreadable", "Permission denied")], [])
-    assert finding.code == "MODEL_FOLDER_UNREADABLE" and "chmod -R a+rX /v/models/loras" in finding.fix
-    if os.geteuid() == 0:
-        return
-    locked = tmp_path / "models/loras"
+def test_unreadable_folder_is_named_with_a_chmod_fix():
+    """Staged on disk: a model folder without read permission. The suite runs as root, which reads
+    anything, so the scan runs with the effective uid of `nobody` for its duration."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="i13-unreadable-"))
+    root.chmod(0o755)
+    locked = root / "models/loras"
     locked.mkdir(parents=True)
+    (root / "models").chmod(0o755)
+    (locked / "a.safetensors").write_bytes(safetensors_bytes())
     locked.chmod(0)
+    facts = TreeFacts()
     try:
-        facts = TreeFacts()
-        scan_model_files([("volume", tmp_path / "models")], facts)
-        assert [f.kind for f in facts.folders] == ["unreadable"]
+        if os.geteuid() == 0:
+            os.seteuid(65534)
+        try:
+            found = scan_model_files([("volume", root / "models")], facts)
+        finally:
+            if os.getuid() == 0:
+                os.seteuid(0)
     finally:
         locked.chmod(0o755)
+        shutil.rmtree(root)
+    assert found == [] and [(f.kind, f.path) for f in facts.folders] == [("unreadable", str(locked))]
+    [finding] = tree_findings(facts.folders, [])
+    assert finding.code == "MODEL_FOLDER_UNREADABLE" and f"chmod -R a+rX {locked}" in finding.fix
 
 
 def test_layouts_off_the_scanned_ones_are_found_in_any_case(tmp_path: Path):
