@@ -136,3 +136,24 @@ def test_layouts_from_a_bucket_listing_match_the_directory_walk(tmp_path: Path):
         (tmp_path / rel).write_bytes(b"x")
     expected = [".", "a/b/Models", "comfyui/models"]
     assert layouts_from_paths(files) == sorted(off_layout_models_dirs(tmp_path)) == expected
+
+
+@pytest.mark.parametrize(("data_len", "declared", "problem"), [(3000, 3000, None), (64, 3000, "truncated download")])
+def test_a_big_header_is_judged_from_its_end_without_parsing_it(tmp_path: Path, data_len, declared, problem):
+    """A full checkpoint's header is hundreds of KB: the gatherer reads only its last bytes."""
+    import json
+
+    count = 3000  # about 200 KB of header, tensors in data order as the safetensors library writes them
+    step = declared // count or 1
+    tensors = {
+        f"layer{i:05d}.weight": {"dtype": "U8", "shape": [step], "data_offsets": [i * step, (i + 1) * step]}
+        for i in range(count)
+    }
+    tensors[f"layer{count - 1:05d}.weight"]["data_offsets"][1] = declared
+    header = json.dumps(tensors).encode()
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * data_len)
+    [fact] = file_facts([("checkpoints", path.name, str(path), path.stat().st_size, "volume")])
+    assert fact.header is not None and len(fact.header) < len(header)  # only the end was read
+    found = header_problem(fact.path, fact.size, fact.head, fact.tail, fact.header)
+    assert (found is None) if problem is None else (problem in found), found
