@@ -449,3 +449,19 @@ def test_the_pre_queue_judgement_refuses_only_what_makes_a_job_fail(object_info)
     assert codes(analyze_workflow(entry.workflow(), c, entry)) == ["MODEL_SIZE_MISMATCH"]
     judged = judge_before_queue(entry.workflow(), c, entry=entry, origin="registered", policy=JobPolicy())
     assert judged == []
+
+
+def test_a_pack_loader_of_unknown_folder_gets_a_near_match_from_its_own_list():
+    info = {
+        "PackLoader": {"input": {"required": {"model": [["sub/b.safetensors", "c.safetensors"], {}]}}, "output": ["M"]},
+        "PackSave": {"input": {"required": {"m": ["M"]}}, "output": [], "output_node": True},
+    }
+    wf = {
+        "1": {"class_type": "PackLoader", "inputs": {"model": "B.safetensors"}},
+        "2": {"class_type": "PackSave", "inputs": {"m": ["1", 0]}},
+    }
+    cached = analyze_workflow(wf, Context(info))
+    refreshed = analyze_workflow(wf, Context(info, _index({"checkpoints": []})))
+    assert codes(cached) == ["VALUE_NOT_IN_LIST"] and codes(refreshed) == ["MODEL_MISSING"]
+    for found in (cached, refreshed):
+        assert "Did you mean 'sub/b.safetensors'?" in found[0].message
