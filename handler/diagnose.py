@@ -26,6 +26,7 @@ from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.model_tree import (
     HEAD_BYTES,
+    HEADER_TAIL_BYTES,
     ROOT_HINT_FOLDERS,
     TAIL_BYTES,
     FileFact,
@@ -120,7 +121,6 @@ def scan_model_files(
 
 _KNOWN_FOLDERS = frozenset(f.lower() for f in MODEL_FOLDERS)
 _HEADER_EXTENSIONS = frozenset({".safetensors", ".sft", ".gguf", ".ckpt", ".pt", ".pth"})
-_MAX_JSON_HEADER = 8 * 1024 * 1024  # read a safetensors JSON header up to this size; beyond, the prefix only
 
 
 @dataclass
@@ -157,8 +157,14 @@ def read_header(path: str, size: int) -> FileFact:
         head, header, tail = first[:HEAD_BYTES], None, b""
         if path[-12:].lower() == ".safetensors" or path[-4:].lower() == ".sft":
             n = safetensors_header_length(head)
-            if n is not None and 0 < n <= min(_MAX_JSON_HEADER, size - 8):
-                header = first[8 : 8 + n] if 8 + n <= len(first) else os.pread(fd, n, 8)
+            if n is not None and 0 < n <= size - 8:
+                # the whole header when it came with the first read, else only its end (a big checkpoint's
+                # header is hundreds of KB: parsing 5,000 of them would blow diagnose's budget)
+                header = (
+                    first[8 : 8 + n]
+                    if 8 + n <= len(first)
+                    else os.pread(fd, HEADER_TAIL_BYTES, 8 + n - HEADER_TAIL_BYTES)
+                )
         elif head[:4] == b"PK\x03\x04":  # a torch zip: is its end record there?
             tail = first[-TAIL_BYTES:] if size <= len(first) else os.pread(fd, TAIL_BYTES, size - TAIL_BYTES)
     except OSError:

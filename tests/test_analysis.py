@@ -442,3 +442,33 @@ def test_comfyuis_own_rejections_map_to_finding_codes(stack, workflow, code, nod
     assert (found[0].code, found[0].node_id, found[0].input) == (code, node, name), found
     assert says in found[0].message + found[0].fix
     assert r.json()["error"]["message"] not in found[0].message  # ComfyUI's raw text stays out of ours
+
+
+def test_the_pre_queue_judgement_refuses_only_what_makes_a_job_fail(object_info):
+    """A size that differs from the registry's is diagnose's evidence, not a reason to refuse a job."""
+    from workflows.judge import judge_before_queue
+    from workflows.policy import JobPolicy
+
+    entry = REGISTRY.get("sdxl_basic")
+    spec = entry.models[0]
+    present = ModelFile("checkpoints", spec.name, f"/comfyui/models/checkpoints/{spec.name}", 1234, "image", True)
+    c = ctx(object_info, _index({"checkpoints": [spec.name]}, [present]), entry=entry)
+    assert codes(analyze_workflow(entry.workflow(), c, entry)) == ["MODEL_SIZE_MISMATCH"]
+    judged = judge_before_queue(entry.workflow(), c, entry=entry, origin="registered", policy=JobPolicy())
+    assert judged == []
+
+
+def test_a_pack_loader_of_unknown_folder_gets_a_near_match_from_its_own_list():
+    info = {
+        "PackLoader": {"input": {"required": {"model": [["sub/b.safetensors", "c.safetensors"], {}]}}, "output": ["M"]},
+        "PackSave": {"input": {"required": {"m": ["M"]}}, "output": [], "output_node": True},
+    }
+    wf = {
+        "1": {"class_type": "PackLoader", "inputs": {"model": "B.safetensors"}},
+        "2": {"class_type": "PackSave", "inputs": {"m": ["1", 0]}},
+    }
+    cached = analyze_workflow(wf, Context(info))
+    refreshed = analyze_workflow(wf, Context(info, _index({"checkpoints": []})))
+    assert codes(cached) == ["VALUE_NOT_IN_LIST"] and codes(refreshed) == ["MODEL_MISSING"]
+    for found in (cached, refreshed):
+        assert "Did you mean 'sub/b.safetensors'?" in found[0].message

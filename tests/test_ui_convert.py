@@ -516,6 +516,7 @@ def test_generate_refuses_a_version_skewed_editor_workflow_and_judges_converted_
     err = _json.loads(env["error"])
     assert env["status"] == "FAILED" and err["error_code"] == "WORKFLOW_UI_FORMAT", err
     assert "Node 1 (EmptyImage): 5 saved widget value(s)" in err["error_message"]
+    assert "node pack version" in err["fix"] and err["findings"][0]["code"] == "UI_CONVERT_WIDGET_MISMATCH"
 
     env = runsync(stack, {"workflow": template("sd15_default.json")})
     err = _json.loads(env["error"])

@@ -329,7 +329,13 @@ def looks_like_model(value: str) -> bool:
 
 
 def _model_findings(
-    node_id: str | None, name: str | None, folder: str, value: str, ctx: Context, entry: Entry | None
+    node_id: str | None,
+    name: str | None,
+    folder: str,
+    value: str,
+    ctx: Context,
+    entry: Entry | None,
+    choices: Iterable[Any] = (),
 ) -> list[Finding]:
     spec = next((m for m in entry.models if m.name == value), None) if entry else None
     spec = spec or ctx.known_models.get(value) or ctx.known_models.get(value.rsplit("/", 1)[-1])
@@ -380,8 +386,8 @@ def _model_findings(
                 input=name,
             )
         ]
-    listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else ()
-    hint, hit = _did_you_mean(value, sorted(listed))
+    listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else choices
+    hint, hit = _did_you_mean(value, sorted(c for c in listed if isinstance(c, str)))
     if hit is not None:
         return [
             error(
@@ -626,7 +632,7 @@ def _model_findings_for(
         )
         if not folder:
             return _value_findings(node_id, name, value, spec)
-    return _model_findings(node_id, name, folder, value, ctx, entry)
+    return _model_findings(node_id, name, folder, value, ctx, entry, combo_choices(spec) or ())
 
 
 def _unreferenced_model_findings(entry: Entry, ctx: Context) -> list[Finding]:

@@ -10,6 +10,7 @@ loader exception; each of these has a precise cause a person can fix in a minute
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ def header_problem(path: str, size: int, head: bytes, tail: bytes, header: bytes
             return f"its header declares {n:,} header bytes, more than the file's {size:,} bytes hold"
         if header is None:
             return None
+        if len(header) < n:  # only the header's last bytes (a big header): its last tensor ends the data
+            return _header_tail_problem(header, n, size)
         try:
             meta = json.loads(header)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -99,6 +102,22 @@ def header_problem(path: str, size: int, head: bytes, tail: bytes, header: bytes
         if head.lstrip()[:1] in (b"<", b"{"):
             return "it holds text (an HTML or JSON page, e.g. a login or error page), not a model"
         return "it is neither a torch zip archive nor a pickle"
+    return None
+
+
+_LAST_OFFSETS = re.compile(rb'"data_offsets"\s*:\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]')
+HEADER_TAIL_BYTES = 4096  # of a big safetensors header: enough for its last tensor entry
+
+
+def _header_tail_problem(tail: bytes, n: int, size: int) -> str | None:
+    """Judge a big header (hundreds of KB for a full checkpoint) from its end alone: the safetensors
+    library writes tensors in data order, so the last entry's end is the data size. Never a false alarm:
+    any entry ending past the file is a truncated file, whatever the order."""
+    if not tail.rstrip().endswith(b"}"):
+        return "its safetensors header is not valid JSON"
+    ends = [int(m[2]) for m in _LAST_OFFSETS.finditer(tail)]
+    if ends and 8 + n + max(ends) > size:
+        return f"its header declares {8 + n + max(ends):,} bytes of data, the file has {size:,} (truncated download?)"
     return None
 
 

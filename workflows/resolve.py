@@ -72,5 +72,8 @@ def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSou
             "the workflow is in the editor's UI format and can't be converted exactly: "
             + "; ".join(p.message for p in result.problems if p.severity == "error")[:500],
             {"fix": UI_FORMAT_FIX, "problems": [p.to_dict() for p in result.problems]},
+            errors,
+            # a node saved with another version: its own fix (re-save with this version) says more
+            fix=errors[0].fix if errors and errors[0].code == "UI_CONVERT_WIDGET_MISMATCH" else None,
         )
     return result.workflow

@@ -46,9 +46,9 @@ def render() -> str:
         'version (installed and pinned commits), the listed name a near miss meant ("did you mean …"), the',
         "node and the saved vs expected widget counts of an editor workflow saved with another node version.",
         "",
-        "Not staged here: an unreadable model folder (`MODEL_FOLDER_UNREADABLE`) — the suite runs as root,",
-        "which reads anything; `tests/faults/test_model_tree.py` stages it when run as another user and",
-        "checks the judgement itself always.",
+        "Not in the table: an unreadable model folder (`MODEL_FOLDER_UNREADABLE`). The stack's worker runs",
+        "as root, which reads anything, so `tests/faults/test_model_tree.py` stages it on disk and runs the",
+        "worker's scan with the effective uid of `nobody`.",
         "",
     ]
     return "\n".join(lines)

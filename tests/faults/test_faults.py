@@ -70,8 +70,12 @@ def test_job_fault_is_refused_with_a_specific_code(fault_stack, fault):
     stack, _ = fault_stack
     job = fault.job()
     job["workflow"] = _volume_paths(job["workflow"], stack.volume_dir)
+    before = set(requests.get(f"{stack.comfy_url}/history", timeout=30).json())
     envelope = runsync(stack, job)
     assert envelope["status"] == "FAILED", envelope
+    history = requests.get(f"{stack.comfy_url}/history", timeout=30).json()
+    ran = [k for k in set(history) - before if "fault" in json.dumps(history[k].get("prompt"))]
+    assert ran == []  # ComfyUI never ran it (the worker's own start-up smoke job may land meanwhile)
     err = json.loads(envelope["error"])
     assert err["error_code"] == fault.code, err
     said = " ".join(

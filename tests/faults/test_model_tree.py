@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from handler.diagnose import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
 from tests.faults.catalogue import safetensors_bytes
-from workflows.model_tree import FolderFact, header_problem, layout_findings, tree_findings
+from workflows.model_tree import header_problem, layout_findings, tree_findings
 
 
 @pytest.mark.parametrize(
@@ -68,21 +68,34 @@ def test_scan_collects_what_comfyui_would_skip_and_never_raises(tmp_path: Path):
     assert sorted(name for _, name, _, _, _ in found) == ["a.safetensors", "empty.safetensors"]
 
 
-def test_unreadable_folder_is_named_with_a_chmod_fix(tmp_path: Path):
-    """Staged on disk when not root (root reads anything); the judgement itself is pure and checked always."""
-    [finding] = tree_findings([FolderFact("loras", "/v/models/loras", "unreadable", "Permission denied")], [])
-    assert finding.code == "MODEL_FOLDER_UNREADABLE" and "chmod -R a+rX /v/models/loras" in finding.fix
-    if os.geteuid() == 0:
-        return
-    locked = tmp_path / "models/loras"
+def test_unreadable_folder_is_named_with_a_chmod_fix():
+    """Staged on disk: a model folder without read permission. The suite runs as root, which reads
+    anything, so the scan runs with the effective uid of `nobody` for its duration."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="i13-unreadable-"))
+    root.chmod(0o755)
+    locked = root / "models/loras"
     locked.mkdir(parents=True)
+    (root / "models").chmod(0o755)
+    (locked / "a.safetensors").write_bytes(safetensors_bytes())
     locked.chmod(0)
+    facts = TreeFacts()
     try:
-        facts = TreeFacts()
-        scan_model_files([("volume", tmp_path / "models")], facts)
-        assert [f.kind for f in facts.folders] == ["unreadable"]
+        if os.geteuid() == 0:
+            os.seteuid(65534)
+        try:
+            found = scan_model_files([("volume", root / "models")], facts)
+        finally:
+            if os.getuid() == 0:
+                os.seteuid(0)
     finally:
         locked.chmod(0o755)
+        shutil.rmtree(root)
+    assert found == [] and [(f.kind, f.path) for f in facts.folders] == [("unreadable", str(locked))]
+    [finding] = tree_findings(facts.folders, [])
+    assert finding.code == "MODEL_FOLDER_UNREADABLE" and f"chmod -R a+rX {locked}" in finding.fix
 
 
 def test_layouts_off_the_scanned_ones_are_found_in_any_case(tmp_path: Path):
@@ -123,3 +136,24 @@ def test_layouts_from_a_bucket_listing_match_the_directory_walk(tmp_path: Path):
         (tmp_path / rel).write_bytes(b"x")
     expected = [".", "a/b/Models", "comfyui/models"]
     assert layouts_from_paths(files) == sorted(off_layout_models_dirs(tmp_path)) == expected
+
+
+@pytest.mark.parametrize(("data_len", "declared", "problem"), [(3000, 3000, None), (64, 3000, "truncated download")])
+def test_a_big_header_is_judged_from_its_end_without_parsing_it(tmp_path: Path, data_len, declared, problem):
+    """A full checkpoint's header is hundreds of KB: the gatherer reads only its last bytes."""
+    import json
+
+    count = 3000  # about 200 KB of header, tensors in data order as the safetensors library writes them
+    step = declared // count or 1
+    tensors = {
+        f"layer{i:05d}.weight": {"dtype": "U8", "shape": [step], "data_offsets": [i * step, (i + 1) * step]}
+        for i in range(count)
+    }
+    tensors[f"layer{count - 1:05d}.weight"]["data_offsets"][1] = declared
+    header = json.dumps(tensors).encode()
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * data_len)
+    [fact] = file_facts([("checkpoints", path.name, str(path), path.stat().st_size, "volume")])
+    assert fact.header is not None and len(fact.header) < len(header)  # only the end was read
+    found = header_problem(fact.path, fact.size, fact.head, fact.tail, fact.header)
+    assert (found is None) if problem is None else (problem in found), found
