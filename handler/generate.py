@@ -28,6 +28,7 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
+from handler.config import Settings
 from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
@@ -118,7 +119,7 @@ class JobFiles:
             _ACTIVITY.end(self.roots)
 
 
-def path_facts(settings: Any, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
+def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
     """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
     and stat'ed, as facts for the pure half (workflows.paths.path_findings)."""
     dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}

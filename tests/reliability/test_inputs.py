@@ -204,3 +204,36 @@ def test_nan_and_infinite_numbers_are_rejected(runtime):
     for value in (math.nan, math.inf, -1):
         result = call(runtime, {"workflow": "smoke_i2v", "image_base64": png_base64(), "fps": value})
         assert json.loads(result["error"])["error_code"] == "BAD_INPUT"
+
+
+def _gif(frames: int, side: int) -> bytes:
+    images = []
+    for i in range(frames):
+        image = Image.new("L", (side, side), 0)
+        image.putpixel((i % side, 0), 255)  # one changed pixel: each frame is stored as a 1×1 patch
+        images.append(image)
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:])
+    return buf.getvalue()
+
+
+def test_every_frame_of_every_input_image_counts_against_the_pixel_budget(stack):
+    """MAX_INPUT_PIXELS is the job's, not one image's: frames of animated images count, and images add up."""
+    rt = Runtime(stack_settings(stack, MAX_INPUT_PIXELS=str(40 * 64 * 64), MAX_FRAMES="50"))
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.gif"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "frames"}},
+    }
+    before = files_under(stack.comfy_dir)
+    try:
+        ok = call(rt, {"workflow": workflow, "images": [{"name": "a.gif", "image": b64(_gif(30, 64))}]})
+        gif = b64(_gif(30, 64))
+        two = call(rt, {"workflow": workflow, "images": [{"name": "a.gif", "image": gif}, {"name": "b", "image": gif}]})
+        many = call(rt, {"workflow": workflow, "images": [{"name": "a.gif", "image": b64(_gif(51, 8))}]})
+    finally:
+        rt.events.close()
+    assert "error" not in ok, ok.get("error", "")[:300]
+    assert ok["outputs"][0]["width"] == 64 and len(ok["outputs"]) == 30  # ComfyUI loaded every frame
+    assert json.loads(two["error"])["error_code"] == "LIMIT_EXCEEDED" and "MAX_INPUT_PIXELS" in two["error"]
+    assert json.loads(many["error"])["error_code"] == "LIMIT_EXCEEDED" and "MAX_FRAMES" in many["error"]
+    assert files_under(stack.comfy_dir) == before
