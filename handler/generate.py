@@ -9,14 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import (
@@ -31,6 +27,7 @@ from comfyui_client import (
 from handler.config import Settings
 from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
+from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
 from handler.runtime import Runtime
 from workflows.analysis import Context, model_lookup, pack_lookup
@@ -46,77 +43,6 @@ from workflows.request import GenerateRequest, require_images
 from workflows.resolve import Resolved, resolve_workflow
 
 ProgressSink = Callable[[dict[str, Any]], None]
-
-
-def _tree(roots: Iterable[Path]) -> set[str]:
-    """Every file and directory under the roots (symlinks not followed)."""
-    seen: set[str] = set()
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            seen.update(os.path.join(dirpath, n) for n in dirnames)
-            seen.update(os.path.join(dirpath, n) for n in filenames)
-    return seen
-
-
-class _Activity:
-    """Jobs in flight in this process, and the directory listing taken when the first one began.
-
-    What is new under ComfyUI's directories when the last one ends was written by those jobs
-    (they are the only thing that makes ComfyUI write), wherever it is: their own folders, a dataset
-    folder, a subfolder a pack chose. The sweep waits for the last job so it never removes a file a
-    concurrent job is still using.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.active = 0
-        self.baseline: set[str] = set()
-
-    def begin(self, roots: tuple[Path, ...]) -> None:
-        with self.lock:
-            if self.active == 0:
-                self.baseline = _tree(roots)
-            self.active += 1
-
-    def end(self, roots: tuple[Path, ...]) -> None:
-        with self.lock:
-            self.active -= 1
-            if self.active > 0:
-                return
-            for name in sorted(_tree(roots) - self.baseline, key=len, reverse=True):  # files, then their dirs
-                try:
-                    if os.path.isdir(name) and not os.path.islink(name):
-                        os.rmdir(name)
-                    else:
-                        os.unlink(name)
-                except OSError:
-                    pass
-
-
-_ACTIVITY = _Activity()
-
-
-@dataclass
-class JobFiles:
-    """Everything a job caused to be written, removed once the response is built: its stored inputs
-    and folders at once, anything else it wrote under `roots` when no other job is running (_Activity)."""
-
-    paths: list[Path] = field(default_factory=list)
-    dirs: list[Path] = field(default_factory=list)
-    roots: tuple[Path, ...] = ()
-
-    def __enter__(self) -> JobFiles:
-        _ACTIVITY.begin(self.roots)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        try:
-            for path in self.paths:
-                path.unlink(missing_ok=True)
-            for directory in self.dirs:
-                shutil.rmtree(directory, ignore_errors=True)
-        finally:
-            _ACTIVITY.end(self.roots)
 
 
 def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
@@ -348,6 +274,7 @@ def generate(
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     settings = runtime.settings
     files = JobFiles(
+        runtime.jobs_activity,
         dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],
         roots=(settings.input_dir, settings.output_dir, settings.temp_dir),
     )

@@ -18,6 +18,7 @@ from typing import Any
 from comfyui_client import ComfyClient, EventStream
 from handler.comfylog import ComfyLog
 from handler.config import Settings
+from handler.jobfiles import JobActivity
 from handler.state import State, WorkerState
 from workflows.errors import JobError
 from workflows.registry import Registry, default_registry, load_registry
@@ -37,6 +38,7 @@ class Runtime:
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _active_jobs: int = 0
+    jobs_activity: JobActivity = field(default_factory=JobActivity, repr=False)  # what jobs wrote, for cleanup
 
     @classmethod
     def for_worker(cls, settings: Settings, state: WorkerState, log: ComfyLog) -> Runtime:

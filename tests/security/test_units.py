@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from handler.config import Settings, comfy_environment
-from handler.generate import JobFiles, response_size, s3_key
+from handler.generate import response_size, s3_key
+from handler.jobfiles import JobActivity, JobFiles
 from handler.outputs import OutputFile
 from tests.security.test_probes import nested_subgraphs
 from workflows.paths import FileRef, PathFact, file_inputs, path_findings, pure_problem
@@ -216,7 +217,7 @@ def test_every_file_a_job_wrote_is_removed_wherever_it_is(tmp_path):
     for r in roots:
         r.mkdir()
     (roots[0] / "kept.png").write_bytes(b"x")
-    with JobFiles(roots=roots):
+    with JobFiles(JobActivity(), roots=roots):
         (roots[1] / "dataset" / "deep").mkdir(parents=True)
         (roots[1] / "dataset" / "deep" / "a.png").write_bytes(b"x")
         (roots[2] / "stray.latent").write_bytes(b"x")
@@ -224,19 +225,19 @@ def test_every_file_a_job_wrote_is_removed_wherever_it_is(tmp_path):
 
 
 def test_the_sweep_waits_for_concurrent_jobs(tmp_path):
-    roots = (tmp_path,)
+    roots, activity = (tmp_path,), JobActivity()  # two jobs on one ComfyUI share its activity
     first_done, second_wrote = threading.Event(), threading.Event()
     seen: list[bool] = []
 
     def second() -> None:
-        with JobFiles(roots=roots):
+        with JobFiles(activity, roots=roots):
             (tmp_path / "b.png").write_bytes(b"x")
             second_wrote.set()
             first_done.wait(5)
             seen.append((tmp_path / "b.png").exists())  # the first job's end did not sweep it away
 
     t = threading.Thread(target=second)
-    with JobFiles(roots=roots):
+    with JobFiles(activity, roots=roots):
         t.start()
         second_wrote.wait(5)
         (tmp_path / "a.png").write_bytes(b"x")
