@@ -18,7 +18,14 @@ from typing import Any
 from comfyui_client import ComfyUnavailable
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
-from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
+from workflows.analysis import (
+    Context,
+    import_findings,
+    node_check,
+    pack_lookup,
+    unscanned_model_findings,
+    workflow_report,
+)
 from workflows.errors import JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.models import FOLDER_ALIASES, MODEL_EXTENSIONS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
@@ -178,16 +185,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     )
     index = ModelIndex(comfy_sees, files, checksums)
     if reachable:
-        findings += [
-            warning(
-                "MODEL_NOT_SEEN",
-                f"{f.path} is on disk but ComfyUI does not list it under {f.folder!r}.",
-                "Check extra_model_paths.yaml covers this directory and folder name, then restart ComfyUI.",
-                path=f.path,
-            )
-            for f in files
-            if not f.scanned
-        ]
+        findings += unscanned_model_findings(files)
 
     disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
     for label, path, is_error in (
