@@ -554,9 +554,7 @@ def node_check(registry: Registry, object_info: ObjectInfo) -> dict[str, Any]:
     return {"required_available": sorted(set(needed) - {m["node"] for m in missing}), "required_missing": missing}
 
 
-def workflow_report(
-    entry: Entry, workflow: Any, ctx: Context, findings: list[Finding] | None = None
-) -> dict[str, Any]:
+def workflow_report(entry: Entry, workflow: Any, ctx: Context, findings: list[Finding] | None = None) -> dict[str, Any]:
     """The per-workflow block of a diagnose response (findings: already judged, e.g. models only)."""
     if findings is None:
         findings = analyze_workflow(workflow, ctx, entry)
