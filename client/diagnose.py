@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workflow", help="check one workflow: a registry name or an API-format workflow file")
     p.add_argument("--checksums", action="store_true", help="also sha256 the model files (slow on large files)")
     p.add_argument("--registry", metavar="DIR", help="local workflow registry to re-check against (default: ours)")
+    p.add_argument("--volume-report", metavar="FILE", help="a `volume check --json` output to compare with the worker")
     args = p.parse_args(argv)
 
     def body(r: Renderer) -> tuple[dict, int]:
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 data = ping(cli.backend(settings), settings, on_update=progress)
             return data, 0 if data["healthy"] else 1
         from client.commands.diagnose import diagnose
+        from client.commands.volume import load_volume_report
         from client.workflow_files import load_workflow_file, looks_like_file
 
         registry = cli.registry_from(args.registry)
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 workflow_file=file,
                 checksums=args.checksums,
                 on_update=progress,
+                volume_report=load_volume_report(args.volume_report) if args.volume_report else None,
             )
         return data, 0 if data["ok"] else 1
 

@@ -708,3 +708,17 @@ def objects_from(entries: Iterable[Mapping[str, Any]]) -> list[VolumeObject]:
 def env_snapshot() -> Mapping[str, str]:
     """The process environment, read here once for the volume commands (the keys live only in it)."""
     return os.environ
+
+
+def load_volume_report(path: str) -> dict[str, Any]:
+    """A saved `volume check --json` (the envelope or its result), for `diagnose --volume-report`."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--volume-report {path}: {exc}", code="VOLUME_REPORT_INVALID") from None
+    data = data.get("result", data) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise UsageError(
+            f"--volume-report {path} is not the output of `volume check --json`", code="VOLUME_REPORT_INVALID"
+        )
+    return data
