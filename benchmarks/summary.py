@@ -175,6 +175,18 @@ def rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
                 _met(r["met"]),
             ]
         )
+    v = results.get("volume_push")
+    if v and "ours_s" in v:
+        out.append(
+            [
+                f"`volume push` {v['bytes'] / 1e9:.1f} GB to a local S3 server ({v['ours_mb_s']} MB/s)",
+                "≤ 1.1 × boto3 upload_file",
+                *_s(v["ours_s"], " s", 2),
+                _f(v["baseline_boto3_upload_file_s"]["median"], " s", 2),
+                _f(v["ratio"], "", 2),
+                _met(v["met"]),
+            ]
+        )
     return out
 
 
