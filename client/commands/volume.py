@@ -559,7 +559,7 @@ def upload(
     for item in items:
         size = part_size_for(item.size_bytes, part_size)
         up = _Upload(item, size)
-        if item.size_bytes > size:
+        if item.size_bytes > size or item.size_bytes >= PUT_OBJECT_MAX:
             _resume(client, bucket, up)
             resumed = sum(up.part_range(n)[1] for n in up.done)
             if resumed:
