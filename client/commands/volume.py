@@ -280,9 +280,17 @@ class PushItem:
     fix: str | None = None
     parts: dict[str, int] = field(default_factory=dict)
     replaces: int | None = None  # size of the object an upload replaces (--replace)
+    expect_sha256: str | None = None  # checked by the upload before the file's first byte is sent
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {f: getattr(self, f) for f in self.__slots__}.items() if v not in (None, "", {})}
+        shown = (f for f in self.__slots__ if f != "expect_sha256")
+        return {k: v for k, v in {f: getattr(self, f) for f in shown}.items() if v not in (None, "", {})}
+
+    def refuse_hash(self, digest: str, expected: str, url: str | None = None) -> None:
+        self.action, self.code = "refused", "PUSH_HASH_MISMATCH"
+        self.message = f"{self.local} has sha256 {digest[:12]}…; the registry expects {expected[:12]}…."
+        self.fix = "The file is corrupt or another version: download it again" + (f" from {url}" if url else "")
+        self.fix += ", then push."
 
 
 def local_files(paths: Sequence[str]) -> list[Path]:
@@ -350,8 +358,11 @@ def plan_push(
     replace: bool = False,
     hashes: HashCache | None = None,
 ) -> tuple[list[PushItem], str]:
-    """What a push would do with each local file, checked against the registry before any byte moves."""
-    hashes = hashes or HashCache(None)
+    """What a push would do with each local file, checked against the registry before any byte moves.
+
+    hashes None: the sha256 checks are left to `upload` (item.expect_sha256), which runs them beside
+    the transfer of files already checked, each before that file's first byte is sent.
+    """
     layout = layout or next(iter(layouts_present([o for o in objects if is_model_key(o.key)])), VOLUME_LAYOUTS[0])
     remote = {o.key: o.size_bytes for o in objects}
     seen_at: dict[tuple[str, str], list[str]] = {}  # (folder, name) ComfyUI would list -> keys
@@ -410,7 +421,7 @@ def _registered(
     remote: Mapping[str, int],
     seen_at: Mapping[tuple[str, str], list[str]],
     replace: bool,
-    hashes: HashCache,
+    hashes: HashCache | None,
 ) -> PushItem:
     key = f"{layout}/{spec.folder}/{spec.name}"
     want = spec.size_bytes if spec.size_bytes is not None else size
@@ -429,22 +440,16 @@ def _registered(
             fix="Download it again" + (f" from {spec.url}" if spec.url else "") + ", then push.",
         )
     verified = "size" if spec.size_bytes is not None else ""
-    if spec.sha256:
+    if spec.sha256 and hashes is not None:
         digest = hashes.sha256(file)
         if digest != spec.sha256:
-            return PushItem(
-                str(file),
-                key,
-                size,
-                "refused",
-                code="PUSH_HASH_MISMATCH",
-                message=f"{file} has sha256 {digest[:12]}…; the registry expects {spec.sha256[:12]}… for {spec.name}.",
-                fix="The file is corrupt or another version: download it again"
-                + (f" from {spec.url}" if spec.url else "")
-                + ", then push.",
-            )
+            refused = PushItem(str(file), key, size, "upload")
+            refused.refuse_hash(digest, spec.sha256, spec.url)
+            return refused
         verified = "sha256+size"
     item = PushItem(str(file), key, size, "upload", verified)
+    if spec.sha256 and hashes is None:
+        item.expect_sha256 = spec.sha256
     if key in remote:
         if not replace:
             return PushItem(
@@ -547,28 +552,34 @@ def upload(
     workers: int = DEFAULT_WORKERS,
     on_bytes: ProgressSink | None = None,
     on_part: Callable[[PushItem, int], None] | None = None,
+    hashes: HashCache | None = None,
 ) -> None:
     """Upload the items in parallel parts; resumable: parts already on the server are not sent again.
+
+    Items with `expect_sha256` are hashed one after the other in a thread beside the transfer; a file
+    starts uploading only once its hash matched (a mismatch refuses it: PUSH_HASH_MISMATCH).
 
     Files up to the part size go up as one PutObject (RunPod: PutObject < 500 MB); larger ones as a
     multipart upload. An interruption leaves the multipart upload open on the server (RunPod keeps its
     parts in .s3compat_uploads/), so the next run lists it and sends only the missing parts.
     """
-    on_bytes = on_bytes or (lambda n: None)
+    sink: ProgressSink = on_bytes or (lambda n: None)
     uploads: list[_Upload] = []
-    for item in items:
+    lock = threading.Lock()
+
+    def prepare(item: PushItem) -> _Upload:
         size = part_size_for(item.size_bytes, part_size)
         up = _Upload(item, size)
         if item.size_bytes > size or item.size_bytes >= PUT_OBJECT_MAX:
             _resume(client, bucket, up)
             resumed = sum(up.part_range(n)[1] for n in up.done)
             if resumed:
-                on_bytes(resumed)
+                sink(resumed)
         else:
             up.todo = [1]
         item.parts = {"total": up.total_parts, "resumed": len(up.done), "uploaded": 0}
         uploads.append(up)
-    lock = threading.Lock()
+        return up
 
     def send(up: _Upload, number: int) -> tuple[_Upload, int, str]:
         offset, length = up.part_range(number)
@@ -580,16 +591,34 @@ def upload(
             etag = s3_call(
                 client.upload_part, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id, PartNumber=number, Body=body
             )["ETag"]
-        on_bytes(length)
+        sink(length)
         return up, number, etag
 
+    hashes = hashes or HashCache(None)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volume-push")
-    pending: set[Future[tuple[_Upload, int, str]]] = set()
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="volume-sha256")
+    pending: set[Future[Any]] = set()
+    checks: dict[Future[str], PushItem] = {}
     try:
-        pending = {pool.submit(send, up, n) for up in uploads for n in up.todo}
+        checks = {hasher.submit(hashes.sha256, Path(i.local)): i for i in items if i.expect_sha256}
+        for item in items:
+            if not item.expect_sha256:
+                up = prepare(item)
+                pending |= {pool.submit(send, up, n) for n in up.todo}
+        pending |= set(checks)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
+                if fut in checks:
+                    item = checks.pop(fut)
+                    digest = fut.result()
+                    if digest != item.expect_sha256:
+                        item.refuse_hash(digest, str(item.expect_sha256))
+                        continue
+                    item.verified = "sha256+size"
+                    up = prepare(item)
+                    pending |= {pool.submit(send, up, n) for n in up.todo}
+                    continue
                 up, number, etag = fut.result()
                 with lock:
                     up.done[number] = etag
@@ -601,6 +630,7 @@ def upload(
     finally:
         for fut in pending:
             fut.cancel()
+        hasher.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
     for up in uploads:
         head = s3_call(client.head_object, Bucket=bucket, Key=up.item.key)
@@ -663,15 +693,25 @@ def push(
         layout=layout,
         folder=folder,
         replace=replace,
-        hashes=HashCache(hash_cache),
+        hashes=HashCache(hash_cache) if dry_run else None,
     )
     planned = time.perf_counter()
     todo = [i for i in items if i.action == "upload"]
-    to_send = sum(i.size_bytes for i in todo)
     if todo and not dry_run:
-        sink = progress(to_send) if progress else None
-        upload(client, target.volume_id, todo, part_size=part_size, workers=workers, on_bytes=sink, on_part=on_part)
+        sink = progress(sum(i.size_bytes for i in todo)) if progress else None
+        upload(
+            client,
+            target.volume_id,
+            todo,
+            part_size=part_size,
+            workers=workers,
+            on_bytes=sink,
+            on_part=on_part,
+            hashes=HashCache(hash_cache),
+        )
     elapsed = time.perf_counter() - planned
+    todo = [i for i in items if i.action in ("upload", "uploaded")]
+    to_send = sum(i.size_bytes for i in todo)
     refused = [i for i in items if i.action == "refused"]
     data = {
         "volume": target.describe(),
