@@ -575,6 +575,8 @@ def upload(
             resumed = sum(up.part_range(n)[1] for n in up.done)
             if resumed:
                 sink(resumed)
+            if not up.todo:  # interrupted between the last part and CompleteMultipartUpload
+                _complete(client, bucket, up)
         else:
             up.todo = [1]
         item.parts = {"total": up.total_parts, "resumed": len(up.done), "uploaded": 0}

@@ -424,3 +424,21 @@ def test_keys_never_reach_the_reports(s3_url, bucket, models, tmp_path):
     secrets_absent(repr(target), json.dumps(target.describe()))
     data, _ = vol.check(vol.s3_client(target), target, load_registry(tmp_path / "registry"))
     secrets_absent(json.dumps(data))
+
+
+def test_an_upload_interrupted_before_completion_is_completed_without_sending_a_part(s3_url, bucket, tmp_path):
+    size = 2 * 5 * MiB
+    local = tmp_path / "done.safetensors"
+    local.write_bytes(blob(size, "done"))
+    s3 = raw(s3_url)
+    key = "models/loras/done.safetensors"
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    for number in (1, 2):
+        body = local.read_bytes()[(number - 1) * 5 * MiB : number * 5 * MiB]
+        s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    data, code = vol.push(
+        vol.s3_client(target), target, load_registry(tmp_path), [str(local)], folder="loras", part_size=5 * MiB
+    )
+    assert code == 0 and data["items"][0]["parts"] == {"total": 2, "resumed": 2, "uploaded": 0}
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == local.read_bytes()
