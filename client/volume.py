@@ -75,11 +75,11 @@ def add_volume_commands(subparsers: Any) -> argparse.ArgumentParser:
     return volume
 
 
-def _client(args: argparse.Namespace, workers: int = 8) -> tuple[Any, Any]:
-    from client.commands.volume import env_snapshot, s3_client, volume_target
+def _client(args: argparse.Namespace, workers: int = 8, transfer: bool = False) -> tuple[Any, Any]:
+    from client.commands.volume import LIST_ATTEMPTS, MAX_ATTEMPTS, env_snapshot, s3_client, volume_target
 
     target = volume_target(args.volume_id, args.datacenter, args.endpoint_url, env_snapshot())
-    return target, s3_client(target, workers)
+    return target, s3_client(target, workers, MAX_ATTEMPTS if transfer else LIST_ATTEMPTS)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -107,7 +107,7 @@ def run_push(args: argparse.Namespace) -> int:
         from client.commands.volume import MiB, push
 
         workers = max(1, min(args.workers, 64))
-        target, client = _client(args, workers)
+        target, client = _client(args, workers, transfer=True)
         cache = Path(args.hash_cache) if args.hash_cache else Path.home() / ".cache/comfy-runpod/sha256.json"
         bar = _ProgressBar(r.err, enabled=not args.no_progress)
         try:

@@ -46,6 +46,7 @@ DEFAULT_WORKERS = 8
 # for CompleteMultipartUpload of large files (10 GB+).
 MAX_ATTEMPTS = 10
 READ_TIMEOUT_S = 7200
+LIST_ATTEMPTS = 3
 
 ACCESS_KEY_ENV = ("RUNPOD_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_ENV = ("RUNPOD_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
@@ -117,8 +118,12 @@ def volume_target(
     return VolumeTarget(volume_id, datacenter.upper(), endpoint_url or endpoint_for(datacenter), access, secret)
 
 
-def s3_client(target: VolumeTarget, workers: int = DEFAULT_WORKERS) -> Any:
-    """A boto3 S3 client for the volume: path-style, RunPod's retry advice, checksums only when required."""
+def s3_client(target: VolumeTarget, workers: int = DEFAULT_WORKERS, attempts: int = MAX_ATTEMPTS) -> Any:
+    """A boto3 S3 client for the volume: path-style, RunPod's retry advice, checksums only when required.
+
+    attempts: RunPod's advice (10) for transfers; `check` and `ls` use fewer, so that a wrong
+    datacenter or a network outage is named in seconds instead of after minutes of backoff.
+    """
     try:
         import boto3
         from botocore.config import Config
@@ -132,7 +137,7 @@ def s3_client(target: VolumeTarget, workers: int = DEFAULT_WORKERS) -> Any:
         region_name=target.datacenter,
         signature_version="s3v4",
         s3={"addressing_style": "path"},
-        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         connect_timeout=10,
         read_timeout=READ_TIMEOUT_S,
         max_pool_connections=max(10, workers + 2),

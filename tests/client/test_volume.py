@@ -442,3 +442,35 @@ def test_an_upload_interrupted_before_completion_is_completed_without_sending_a_
     )
     assert code == 0 and data["items"][0]["parts"] == {"total": 2, "resumed": 2, "uploaded": 0}
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == local.read_bytes()
+
+
+def test_an_unreachable_endpoint_is_named_in_seconds(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens
+    proc = volume_cli("check", *target_args(f"http://127.0.0.1:{port}", "vol1"), "--json", "--registry", str(tmp_path))
+    assert proc.returncode == 2 and json_out(proc)["error"]["code"] == "VOLUME_UNREACHABLE"
+
+
+def test_the_volume_commands_plug_into_any_argparse_parser():
+    import argparse
+
+    from client.volume import add_volume_commands, run_check, run_push
+
+    top = argparse.ArgumentParser(prog="comfy-runpod")
+    add_volume_commands(top.add_subparsers(dest="command"))
+    args = top.parse_args(["volume", "check", "--volume-id", "v1", "--datacenter", "EU-RO-1", "--workflow", "a"])
+    assert args.func is run_check and args.workflow == ["a"]
+    args = top.parse_args(["volume", "push", "--volume-id", "v1", "--datacenter", "EU-RO-1", "dir", "--dry-run"])
+    assert args.func is run_push and args.paths == ["dir"] and args.dry_run
+
+
+def test_boto3_is_imported_only_by_the_volume_commands():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = "import sys, client.diagnose, client.volume, client.commands.volume; print('boto3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
