@@ -6,9 +6,12 @@ file's size and sha256 against a registry entry (a fresh hash cache every round,
 paid), uploads in parallel multipart parts and checks each object's size. The baseline is boto3's own
 `upload_file` (its default TransferConfig: 8 MiB parts, 10 threads) on the same files, one after the
 other, on the same client configuration ours uses (same signing, checksum and retry settings, so the
-transfer logic is what differs); a second baseline uses a default boto3 client (shown, not
-judged). Rounds alternate which runs first; each writes into a fresh bucket
-that is emptied afterwards. Target: ours within 10 % of the baseline (median of the rounds).
+transfer logic is what differs). Ours runs twice per round: cold (a fresh hash cache: every byte is
+hashed, the judged figure) and with the sha256 values already cached (as after `push --dry-run`),
+which isolates the transfer itself. Rounds alternate which runs first; each writes into a fresh bucket
+that is emptied afterwards. The machine is shared (load averages of 5-10 on 2 cores are common), so
+the judgement is on the median of the per-round ratios ours / baseline — each pair ran back to back
+under the same load — and the medians and minima are reported beside it. Target: ratio ≤ 1.10.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,7 +93,7 @@ def main() -> dict[str, Any]:
     from client.commands import volume as vol
     from workflows.registry import load_registry
 
-    rounds = reps(3, minimum=3)
+    rounds = reps(5, minimum=3)
     server, url = _server()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-volume-") as tmp:
@@ -104,40 +108,46 @@ def main() -> dict[str, Any]:
             ours_upload_s: list[float] = []
             ours_plan_s: list[float] = []
             base_s: list[float] = []
-            default_s: list[float] = []
+            cached_s: list[float] = []
 
-            def run_ours(r: int) -> None:
+            def run_ours(r: int, cache: Path | None = None) -> None:
                 bucket = f"ours{uuid.uuid4().hex[:10]}"
                 plain.create_bucket(Bucket=bucket)
                 target = vol.volume_target(bucket, "EU-RO-1", url, env)
                 client = vol.s3_client(target)
                 t0 = time.perf_counter()
-                data, code = vol.push(client, target, registry, [str(local)], hash_cache=Path(tmp) / f"h{r}.json")
-                ours_s.append(time.perf_counter() - t0)
+                data, code = vol.push(
+                    client, target, registry, [str(local)], hash_cache=cache or Path(tmp) / f"h{r}.json"
+                )
+                (cached_s if cache else ours_s).append(time.perf_counter() - t0)
                 assert code == 0 and data["summary"]["upload"] == FILES, data["summary"]
-                ours_upload_s.append(data["timings"]["upload_s"])
-                ours_plan_s.append(data["timings"]["plan_s"])
+                if not cache:
+                    ours_upload_s.append(data["timings"]["upload_s"])
+                    ours_plan_s.append(data["timings"]["plan_s"])
                 _empty(plain, bucket)
 
             same = vol.s3_client(vol.volume_target("x", "EU-RO-1", url, env))
 
             def run_base() -> None:
-                for client, into in ((same, base_s), (plain, default_s)):
-                    bucket = f"base{uuid.uuid4().hex[:10]}"
-                    plain.create_bucket(Bucket=bucket)
-                    t0 = time.perf_counter()
-                    for f in files:
-                        client.upload_file(str(f), bucket, f"models/loras/{f.name}")
-                    into.append(time.perf_counter() - t0)
-                    _empty(plain, bucket)
+                bucket = f"base{uuid.uuid4().hex[:10]}"
+                plain.create_bucket(Bucket=bucket)
+                t0 = time.perf_counter()
+                for f in files:
+                    same.upload_file(str(f), bucket, f"models/loras/{f.name}")
+                base_s.append(time.perf_counter() - t0)
+                _empty(plain, bucket)
 
-            run_ours(-1)  # warm-up: imports, connections, moto's first buckets
-            ours_s.clear(), ours_upload_s.clear(), ours_plan_s.clear()
+            warm = Path(tmp) / "warm.json"
+
+            run_ours(-1, warm)  # warm-up: imports, connections, moto's first buckets; fills the warm cache
+            cached_s.clear()
             for r in range(rounds):
                 if r % 2 == 0:
                     run_ours(r)
                     run_base()
+                    run_ours(r, warm)
                 else:
+                    run_ours(r, warm)
                     run_base()
                     run_ours(r)
     finally:
@@ -145,11 +155,12 @@ def main() -> dict[str, Any]:
         server.wait(10)
 
     ours, base = stats(ours_s, 3), stats(base_s, 3)
-    ratio = round(ours["median"] / base["median"], 3)
+    ratios = [o / b for o, b in zip(ours_s, base_s, strict=True)]
+    ratio = round(statistics.median(ratios), 3)
     mb = TOTAL_BYTES / 1e6
     result = {
         "what": f"push {TOTAL_BYTES:,} bytes in {FILES} generated files to a local S3 server (moto)",
-        "target": "ours within 10 % of boto3 upload_file (median wall time, ratio ≤ 1.10)",
+        "target": "ours within 10 % of boto3 upload_file (median of the per-round ratios ≤ 1.10)",
         "bytes": TOTAL_BYTES,
         "files": FILES,
         "rounds": rounds,
@@ -157,13 +168,19 @@ def main() -> dict[str, Any]:
         "ours_plan_s": stats(ours_plan_s, 3),
         "ours_upload_s": stats(ours_upload_s, 3),
         "baseline_boto3_upload_file_s": base,
-        "baseline_default_client_s": stats(default_s, 3),
+        "ours_hashes_cached_s": stats(cached_s, 3),
+        "ratio_hashes_cached": round(statistics.median(c / b for c, b in zip(cached_s, base_s, strict=True)), 3),
         "ours_mb_s": round(mb / ours["median"], 1),
         "baseline_mb_s": round(mb / base["median"], 1),
         "ratio": ratio,
+        "ratio_per_round": [round(r, 3) for r in ratios],
+        "ratio_of_medians": round(ours["median"] / base["median"], 3),
+        "ratio_of_minima": round(ours["min"] / base["min"], 3),
         "met": ratio <= 1.10,
         "notes": [
             "ours includes listing the volume, sha256 + size checks against the registry, and a HEAD per object",
+            "on this machine the S3 server shares the 2 cores with the client: the sha256 pass (about 600 MB/s here) "
+            "takes CPU from the server; against RunPod the network is the bottleneck and the hashing overlaps it",
             "ours: 64 MiB parts, 8 parallel parts (files overlap); baseline: boto3 defaults, files one by one",
         ],
     }
