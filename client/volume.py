@@ -67,15 +67,15 @@ def add_volume_commands(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--folder", help="model folder for files the registry doesn't know (uploaded unchecked)")
     p.add_argument("--dry-run", action="store_true", help="check and show what would move, upload nothing")
     p.add_argument("--replace", action="store_true", help="overwrite an object of the wrong size at the target key")
-    p.add_argument("--part-size-mb", type=float, default=64, help="multipart part size in MiB (5..476; default 64)")
-    p.add_argument("--workers", type=int, default=8, help="parallel part uploads (default 8)")
+    p.add_argument("--part-size-mb", type=float, default=16, help="multipart part size in MiB (5..476; default 16)")
+    p.add_argument("--workers", type=int, default=10, help="parallel part uploads (default 10)")
     p.add_argument("--hash-cache", metavar="FILE", help="sha256 cache (default ~/.cache/comfy-runpod/sha256.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run_push)
     return volume
 
 
-def _client(args: argparse.Namespace, workers: int = 8, transfer: bool = False) -> tuple[Any, Any]:
+def _client(args: argparse.Namespace, workers: int = 10, transfer: bool = False) -> tuple[Any, Any]:
     from client.commands.volume import LIST_ATTEMPTS, MAX_ATTEMPTS, env_snapshot, s3_client, volume_target
 
     target = volume_target(args.volume_id, args.datacenter, args.endpoint_url, env_snapshot())

@@ -40,8 +40,8 @@ PUT_OBJECT_MAX = 500 * MB
 PART_MAX = 500 * MB
 MAX_PARTS = 10_000  # S3's own limit (RunPod documents none; 4 TB / 10,000 parts = 400 MB, under PART_MAX)
 PART_MIN = 5 * MiB  # S3's minimum for all but the last part: RunPod doesn't enforce it, other servers do
-DEFAULT_PART = 64 * MiB
-DEFAULT_WORKERS = 8
+DEFAULT_PART = 16 * MiB  # 10 x 16 MiB in flight: 160 MiB of memory; 4 TB still fits (parts grow)
+DEFAULT_WORKERS = 10
 # RunPod recommends standard retries with AWS_MAX_ATTEMPTS >= 10 against 502s, and a long read timeout
 # for CompleteMultipartUpload of large files (10 GB+).
 MAX_ATTEMPTS = 10
@@ -398,7 +398,8 @@ def plan_push(
                 )
                 continue
             key = f"{layout}/{folder}/{file.name}"
-            items.append(_unregistered(file, key, size, remote, seen_at.get((canonical_folder(folder), file.name))))
+            listed = seen_at.get((canonical_folder(folder), file.name))
+            items.append(_unregistered(file, key, size, remote, listed, replace))
             continue
         for spec in matches:
             items.append(_registered(file, size, spec, layout, remote, seen_at, replace, hashes))
@@ -411,11 +412,25 @@ def plan_push(
     return list(unique.values()), layout
 
 
-def _unregistered(file: Path, key: str, size: int, remote: Mapping[str, int], listed: list[str] | None) -> PushItem:
+def _unregistered(
+    file: Path, key: str, size: int, remote: Mapping[str, int], listed: list[str] | None, replace: bool
+) -> PushItem:
     for existing in [key, *(listed or [])]:
         if remote.get(existing) == size:
             return PushItem(str(file), existing, size, "present")
-    return PushItem(str(file), key, size, "upload")
+    item = PushItem(str(file), key, size, "upload")
+    if key in remote:
+        if not replace:
+            return _would_replace(item, remote[key], size)
+        item.replaces = remote[key]
+    return item
+
+
+def _would_replace(item: PushItem, existing: int, want: int) -> PushItem:
+    item.action, item.code = "refused", "PUSH_WOULD_REPLACE"
+    item.message = f"{item.key} exists on the volume with {existing:,} bytes, not {want:,} (an interrupted copy?)."
+    item.fix = "Pass --replace to overwrite it with the local file."
+    return item
 
 
 def _registered(
@@ -457,17 +472,7 @@ def _registered(
         item.expect_sha256 = spec.sha256
     if key in remote:
         if not replace:
-            return PushItem(
-                str(file),
-                key,
-                size,
-                "refused",
-                verified,
-                code="PUSH_WOULD_REPLACE",
-                message=f"{key} exists on the volume with {remote[key]:,} bytes, not the {want:,} the registry "
-                "expects (an interrupted copy?).",
-                fix="Pass --replace to overwrite it with the verified local file.",
-            )
+            return _would_replace(item, remote[key], want)
         item.replaces = remote[key]
     return item
 

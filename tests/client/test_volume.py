@@ -279,6 +279,12 @@ def test_push_never_overwrites_without_replace(s3_url, bucket, models, tmp_path)
     replaced = volume_cli(*args, "--replace")
     assert replaced.returncode == 0
     assert s3.head_object(Bucket=bucket, Key="models/vae/vae.safetensors")["ContentLength"] == 2500
+    # an unregistered file (--folder) never overwrites either
+    s3.put_object(Bucket=bucket, Key="models/loras/mine.safetensors", Body=b"old")
+    (tmp_path / "mine.safetensors").write_bytes(b"new bytes")
+    mine = push_args(s3_url, bucket, tmp_path, str(tmp_path / "mine.safetensors"), "--folder", "loras", "--json")
+    assert json_out(volume_cli(*mine))["result"]["items"][0]["code"] == "PUSH_WOULD_REPLACE"
+    assert s3.get_object(Bucket=bucket, Key="models/loras/mine.safetensors")["Body"].read() == b"old"
 
 
 def test_an_interrupted_multipart_upload_resumes_without_sending_parts_twice(s3_url, bucket, tmp_path):
