@@ -92,3 +92,38 @@ def test_volume_check_and_the_workers_diagnose_agree(tmp_path: Path):
     finally:
         stack.stop()
         server.stop()
+
+
+def test_client_diagnose_with_a_volume_report_names_the_disagreement(stack, tmp_path: Path):
+    """`diagnose.py --volume-report`: a model on the volume that the worker doesn't have is named."""
+    import json
+
+    from tests.client.conftest import json_out, run_cli
+
+    report = {
+        "volume": {"id": "vol-elsewhere", "datacenter": "EU-RO-1", "endpoint": "https://s3api-eu-ro-1.runpod.io/"},
+        "models": {
+            "loras": [
+                {
+                    "name": "only_on_the_volume.safetensors",
+                    "path": "/runpod-volume/models/loras/only_on_the_volume.safetensors",
+                    "size_bytes": 12,
+                    "seen_by_comfyui": True,
+                }
+            ]
+        },
+    }
+    path = tmp_path / "volume.json"
+    path.write_text(json.dumps({"schema": "comfy-runpod.client/1", "result": report}))
+    proc = run_cli("diagnose", "--url", stack.api_url, "--volume-report", str(path), "--json", timeout=180)
+    result = json_out(proc)["result"]
+    [mismatch] = [f for f in result["findings"] if f["code"] == "VOLUME_VIEW_MISMATCH"]
+    assert mismatch["source"] == "client" and "vol-elsewhere" in mismatch["fix"]
+    if result["response"]["volume"]["mounted"]:
+        assert "only_on_the_volume.safetensors" in mismatch["message"]
+    else:  # the session stack has no volume: the volume's models can't be on the worker at all
+        assert "holds 1 model file(s), but the worker has no volume" in mismatch["message"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    proc = run_cli("diagnose", "--url", stack.api_url, "--volume-report", str(bad), "--json")
+    assert proc.returncode == 2 and json_out(proc)["error"]["code"] == "VOLUME_REPORT_INVALID"
