@@ -179,11 +179,11 @@ def rows(results: dict[str, dict[str, Any]]) -> list[list[str]]:
     if v and "ours_s" in v:
         out.append(
             [
-                f"`volume push` {v['bytes'] / 1e9:.1f} GB to a local S3 server ({v['ours_mb_s']} MB/s)",
+                f"`volume push` {v['bytes'] / 1024**3:.0f} GiB to a local S3 server ({v['ours_mb_s']} MB/s)",
                 "≤ 1.1 × boto3 upload_file",
                 *_s(v["ours_s"], " s", 2),
                 _f(v["baseline_boto3_upload_file_s"]["median"], " s", 2),
-                _f(v["ratio"], "", 2) + (" (median of per-round ratios)" if "ratio_per_round" in v else ""),
+                _f(v["ratio"], "", 3) + (" (median of per-round ratios)" if "ratio_per_round" in v else ""),
                 _met(v["met"]),
             ]
         )

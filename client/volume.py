@@ -39,10 +39,11 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="count", default=0, help="log S3 activity to stderr")
 
 
-def add_volume_commands(subparsers: Any) -> argparse.ArgumentParser:
+def add_volume_commands(subparsers: Any, prog: str | None = None) -> argparse.ArgumentParser:
     """Register `volume check|ls|push` on an argparse subparsers object; each sets args.func(args) -> exit code."""
     volume = subparsers.add_parser(
         "volume",
+        **({"prog": prog} if prog else {}),
         help="check, list or fill a network volume over RunPod's S3 API (no GPU)",
         description=__doc__.split("\n\n")[0],
         epilog=EPILOG,
@@ -183,7 +184,7 @@ def _main(command: str, args: argparse.Namespace, body: Any) -> int:
 def main(argv: list[str] | None = None) -> int:
     top = cli._Parser(prog="volume.py", description=__doc__.split("\n\n")[0])
     sub = top.add_subparsers(dest="command", required=True, parser_class=cli._Parser)
-    volume = add_volume_commands(sub)
+    volume = add_volume_commands(sub, prog="volume.py")
     # `python client/volume.py check ...` = `comfy-runpod volume check ...`: reuse the volume parser's children.
     args = volume.parse_args(argv)
     return args.func(args)
