@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -480,3 +481,51 @@ def test_boto3_is_imported_only_by_the_volume_commands():
     code = "import sys, client.diagnose, client.volume, client.commands.volume; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_killed_push_resumes_where_it_stopped(s3_url, bucket, tmp_path):
+    """SIGKILL mid-upload (no clean-up runs at all), then the same command again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    size = 20 * 5 * MiB + 1  # 21 parts of 5 MiB, one at a time: long enough to be caught mid-way
+    local = tmp_path / "huge.safetensors"
+    local.write_bytes(blob(size, "huge"))
+    (tmp_path / "empty_registry").mkdir()
+    args = [
+        *push_args(s3_url, bucket, tmp_path, str(local), "--folder", "loras", "--workers", "1", "--json"),
+        "--registry",
+        str(tmp_path / "empty_registry"),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "client/volume.py", *args], cwd=REPO, env={**os.environ, **env()}, stdout=subprocess.PIPE
+    )
+    s3 = raw(s3_url)
+    key = "models/loras/huge.safetensors"
+    deadline = time.monotonic() + 60
+    parts = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads") or []
+        if uploads:
+            parts = len(s3.list_parts(Bucket=bucket, Key=key, UploadId=uploads[0]["UploadId"]).get("Parts") or [])
+            if parts >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(30)
+    proc.stdout.close()
+    assert parts >= 2 and proc.returncode == -signal.SIGKILL, "the push finished before it could be killed"
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    on_server = len(s3.list_parts(Bucket=bucket, Key=key, UploadId=uploads[0]["UploadId"])["Parts"])
+    again = volume_cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    item = json_out(again)["result"]["items"][0]
+    assert item["parts"]["resumed"] >= on_server >= 2
+    assert item["parts"]["resumed"] + item["parts"]["uploaded"] == 21
+    assert (
+        hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+        == hashlib.sha256(local.read_bytes()).hexdigest()
+    )
