@@ -286,9 +286,10 @@ class PushItem:
     parts: dict[str, int] = field(default_factory=dict)
     replaces: int | None = None  # size of the object an upload replaces (--replace)
     expect_sha256: str | None = None  # checked by the upload before the file's first byte is sent
+    url: str | None = None  # the registry's download URL, for a refusal's fix
 
     def to_dict(self) -> dict[str, Any]:
-        shown = (f for f in self.__slots__ if f != "expect_sha256")
+        shown = (f for f in self.__slots__ if f not in ("expect_sha256", "url"))
         return {k: v for k, v in {f: getattr(self, f) for f in shown}.items() if v not in (None, "", {})}
 
     def refuse_hash(self, digest: str, expected: str, url: str | None = None) -> None:
@@ -469,7 +470,7 @@ def _registered(
         verified = "sha256+size"
     item = PushItem(str(file), key, size, "upload", verified)
     if spec.sha256 and hashes is None:
-        item.expect_sha256 = spec.sha256
+        item.expect_sha256, item.url = spec.sha256, spec.url
     if key in remote:
         if not replace:
             return _would_replace(item, remote[key], want)
@@ -625,7 +626,7 @@ def upload(
                     item = checks.pop(fut)
                     digest = fut.result()
                     if digest != item.expect_sha256:
-                        item.refuse_hash(digest, str(item.expect_sha256))
+                        item.refuse_hash(digest, str(item.expect_sha256), item.url)
                         continue
                     item.verified = "sha256+size"
                     up = prepare(item)
