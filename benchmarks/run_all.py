@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks._common import REPO, loadavg, machine_facts, now_iso, write_result
 from tools.localstack import free_port
 
-ALL = ("worker_start", "first_job", "test_mode", "diagnose", "analysis", "generate", "rss", "client")
+ALL = ("worker_start", "first_job", "test_mode", "diagnose", "analysis", "generate", "rss", "client", "volume")
 RESULT_FILES = {
     "worker_start": "worker_start",
     "first_job": "first_job_self_check",
@@ -29,6 +29,7 @@ RESULT_FILES = {
     "generate": "generate_overhead",
     "rss": "rss_50mb_output",
     "client": "client_diagnose_test",
+    "volume": "volume_push",
 }
 
 
@@ -80,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
             attempt("first_job", bench_first_job.main)
 
-        stack_needed = [n for n in only if n not in ("worker_start", "first_job")]
+        if "volume" in only:  # no stack: a local S3 server of its own
+            from benchmarks import bench_volume
+
+            attempt("volume", bench_volume.main)
+
+        stack_needed = [n for n in only if n not in ("worker_start", "first_job", "volume")]
         if stack_needed:
             from benchmarks.stack import BenchStack, comfy_stats, use_runtime
 

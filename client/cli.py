@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("validate", "client.validate"),
     ("bench", "client.bench"),
     ("workflow", "client.workflow"),
+    ("volume", "client.volume"),
 )
 
 EPILOG = """environment:

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflow", help="check one workflow: a registry name, or a workflow file (API or editor format)")
     p.add_argument("--checksums", action="store_true", help="also sha256 the model files (slow on large files)")
     p.add_argument("--registry", metavar="DIR", help="local workflow registry to re-check against (default: ours)")
+    p.add_argument("--volume-report", metavar="FILE", help="a `volume check --json` output to compare with the worker")
 
 
 def label(args: argparse.Namespace) -> str:
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
 
         return health.run(args, r)
     from client.commands.diagnose import diagnose
+    from client.commands.volume import load_volume_report
     from client.workflow_files import load_workflow_file, looks_like_file
 
     settings = cli.settings_from(args)
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
             workflow_file=file,
             checksums=args.checksums,
             on_update=progress,
+            volume_report=load_volume_report(args.volume_report) if args.volume_report else None,
         )
     return data, 0 if data["ok"] else 1
 

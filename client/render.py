@@ -59,7 +59,7 @@ class Renderer:
             }
             self._write(json.dumps(envelope, indent=2, default=str) + "\n")
             return
-        build = _HUMAN.get(command)
+        build = _text_builder(command)
         self._write(self._build(lambda c: build(c, data, exit_code)) if build else json.dumps(data, indent=2) + "\n")
 
     def error(self, command: str, exc: ClientError) -> None:
@@ -453,3 +453,13 @@ _HUMAN: dict[str, Callable[[Any, dict[str, Any], int], None]] = {
     "validate": _validate,
     "bench": _bench,
 }
+
+
+def _text_builder(command: str) -> Callable[[Any, dict[str, Any], int], None] | None:
+    """The text renderer of a command; the volume commands' live in client.volume_render (imported
+    only when one runs, so the other commands never load it)."""
+    if command.startswith("volume "):
+        from client.volume_render import HUMAN
+
+        return HUMAN.get(command)
+    return _HUMAN.get(command)

@@ -21,7 +21,14 @@ from comfyui_client import ComfyHTTPError, ComfyUnavailable
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
 from handler.state import State
-from workflows.analysis import Context, import_findings, node_check, pack_lookup, workflow_report
+from workflows.analysis import (
+    Context,
+    import_findings,
+    node_check,
+    pack_lookup,
+    unscanned_model_findings,
+    workflow_report,
+)
 from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.model_tree import (
@@ -33,7 +40,6 @@ from workflows.model_tree import (
     FolderFact,
     is_models_dir,
     layout_findings,
-    not_seen_finding,
     safetensors_header_length,
     tree_findings,
 )
@@ -480,7 +486,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     )
     index = ModelIndex(comfy_sees, files, checksums)
     if reachable:
-        findings += [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
+        findings += unscanned_model_findings(files)
 
     disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
     for label, path, is_error in (

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workflows.findings import Finding, error, warning
-from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS, ModelIndex, canonical_folder
+from workflows.model_tree import not_seen_finding
+from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS, ModelFile, ModelIndex, canonical_folder
 from workflows.registry import Entry, ModelSpec, PackRef, Registry
 from workflows.startup_log import PackImport
 
@@ -647,6 +648,33 @@ def _unreferenced_model_findings(entry: Entry, ctx: Context) -> list[Finding]:
     ]
 
 
+def model_findings(workflow: Any, ctx: Context, entry: Entry | None = None) -> list[Finding]:
+    """Only the model findings of analyze_workflow, for an index without ComfyUI (the volume check).
+
+    The loader inputs come from the registry entry's models and LOADER_INPUTS, since there is no
+    /object_info to tell a model combo from any other; the judgement is `_model_findings`, as above.
+    """
+    if ctx.models is None or shape_findings(workflow):
+        return []
+    findings: list[Finding] = []
+    for node_id, node in workflow.items():
+        for name, value in (node.get("inputs") or {}).items():
+            if not isinstance(value, str):
+                continue
+            folder = _model_folder(node["class_type"], name, value, None, entry)
+            if folder:
+                findings += _model_findings(str(node_id), name, folder, value, ctx, entry)
+    if entry is not None:
+        findings += _unreferenced_model_findings(entry, ctx)
+    return findings
+
+
+def unscanned_model_findings(files: Iterable[ModelFile]) -> list[Finding]:
+    """MODEL_NOT_SEEN for every model file found where ComfyUI does not list it (on a worker's disk or
+    in a volume's S3 listing alike)."""
+    return [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
+
+
 def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
     return [
         error(
@@ -683,9 +711,10 @@ def node_check(registry: Registry, object_info: ObjectInfo) -> dict[str, Any]:
     return {"required_available": sorted(set(needed) - {m["node"] for m in missing}), "required_missing": missing}
 
 
-def workflow_report(entry: Entry, workflow: Any, ctx: Context) -> dict[str, Any]:
-    """The per-workflow block of a diagnose response."""
-    findings = analyze_workflow(workflow, ctx, entry)
+def workflow_report(entry: Entry, workflow: Any, ctx: Context, findings: list[Finding] | None = None) -> dict[str, Any]:
+    """The per-workflow block of a diagnose response (findings: already judged, e.g. models only)."""
+    if findings is None:
+        findings = analyze_workflow(workflow, ctx, entry)
     nodes = sorted({n["class_type"] for n in workflow.values()}) if not shape_findings(workflow) else []
     missing_models: dict[str, list[str]] = {}
     for f in findings:

@@ -56,12 +56,14 @@ def diagnose(
     workflow_file: tuple[Path, dict[str, Any]] | None = None,
     checksums: bool = False,
     on_update: UpdateSink | None = None,
+    volume_report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run diagnose on the endpoint and merge the worker's findings with the client's re-check.
 
     workflow: a registry name (the worker checks it); workflow_file: (path, workflow in the API or the
     editor's format), judged by the client from the worker's report (in direct mode: converted and
     analysed fully against /object_info, with the worker's code).
+    volume_report: a `volume check` result; where it and the worker disagree becomes VOLUME_VIEW_MISMATCH.
     """
     target = settings.require_target()
     started = time.perf_counter()
@@ -86,6 +88,13 @@ def diagnose(
             )
     judged_here = workflow_file is not None or direct  # the client's own analysis replaces the re-check
     client_findings = extra if judged_here else recheck(response, registry, workflow=workflow)
+    if volume_report is not None:
+        from workflows.volume_index import view_mismatch
+
+        volume_id = str((volume_report.get("volume") or {}).get("id") or "")
+        client_findings = client_findings + [
+            {**f.to_dict(), "source": "client"} for f in view_mismatch(response, volume_report, volume_id)
+        ]
     if workflow and workflow not in registry.entries:
         notes.append(f"workflow {workflow!r} is not in the local registry: only the endpoint's own check applies")
     worker_findings = [{**f, "source": "worker"} for f in response.get("findings") or [] if isinstance(f, dict)]

@@ -1,0 +1,99 @@
+"""Human text for `volume check | ls | push` (the JSON is the commands' data as is)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from client.render import _esc, _findings, _size
+
+
+def _header(c: Any, title: str, d: dict[str, Any]) -> None:
+    v = d["volume"]
+    c.print(f"[bold]{title}[/] — volume {_esc(v['id'])} in {_esc(v['datacenter'])} ({_esc(v['endpoint'])})")
+
+
+def _check(c: Any, d: dict[str, Any], code: int) -> None:
+    from rich.table import Table
+
+    _header(c, "Volume check", d)
+    layouts = ", ".join(d.get("layouts") or []) or "[red]none of models/, ComfyUI/models/[/]"
+    files = sum(len(v) for v in (d.get("models") or {}).values())
+    c.print(
+        f"  contents   {d['objects']} objects, {_size(d['total_bytes'])} · {files} model file(s) · layouts: {layouts}"
+    )
+    checks = d.get("workflow_checks") or {}
+    if checks:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("workflow", "ok", "missing models", "findings"):
+            table.add_column(col)
+        for wid, chk in checks.items():
+            models = "; ".join(f"{k}: {', '.join(v)}" for k, v in (chk.get("missing_models") or {}).items())
+            table.add_row(
+                wid,
+                "[green]yes[/]" if chk.get("ok") else "[red]no[/]",
+                _esc(models) or "–",
+                str(len(chk.get("findings") or [])),
+            )
+        c.print()
+        c.print(table)
+    _findings(c, d["findings"])
+    if any(f.get("code") == "MODEL_MISSING" for f in d["findings"]):
+        c.print("\n  [dim]fill it: python client/volume.py push --volume-id … --datacenter … <model files or dirs>[/]")
+    s = d["summary"]
+    verdict = "[bold green]OK[/]" if code == 0 else "[bold red]PROBLEMS[/]"
+    c.print(f"\n{verdict}: {s['error']} error(s), {s['warning']} warning(s), {s['info']} info → exit {code}")
+
+
+def _ls(c: Any, d: dict[str, Any], code: int) -> None:
+    _header(c, "Volume", d)
+    under = f" under {_esc(d['prefix'])}" if d["prefix"] else ""
+    c.print(f"  {d['files']} file(s), {_size(d['total_bytes'])}{under}")
+    shown: set[str] = set()
+    for o in d["objects"]:
+        is_dir = o["key"].endswith("/")
+        parts = o["key"].rstrip("/").split("/")
+        dirs = parts if is_dir else parts[:-1]
+        for depth in range(len(dirs)):
+            directory = "/".join(dirs[: depth + 1]) + "/"
+            if directory not in shown:
+                shown.add(directory)
+                c.print(f"  {'  ' * depth}{_esc(dirs[depth])}/")
+        if not is_dir:
+            c.print(f"  {'  ' * (len(parts) - 1)}{_esc(parts[-1])}  [dim]{_size(o['size_bytes'])}[/]")
+
+
+def _push(c: Any, d: dict[str, Any], code: int) -> None:
+    _header(c, "Volume push" + (" (dry run)" if d["dry_run"] else ""), d)
+    marks = {
+        "upload": "[cyan]→ would upload[/]",
+        "uploaded": "[green]✓ uploaded[/]",
+        "present": "[dim]= present[/]",
+        "refused": "[red]✗ refused[/]",
+    }
+    for item in d["items"]:
+        parts = item.get("parts") or {}
+        resumed = f", resumed {parts['resumed']}/{parts['total']} parts" if parts.get("resumed") else ""
+        checked = f" [{item['verified']} checked]" if item.get("verified") else ""
+        c.print(
+            f"  {marks.get(item['action'], item['action'])} {_esc(item['local'])}"
+            + (f" → {_esc(item['key'])}" if item.get("key") else "")
+            + f" ({_size(item['size_bytes'])}){checked}{resumed}"
+        )
+        if item["action"] == "refused":
+            c.print(f"      [red]{item['code']}[/] {_esc(item['message'])}")
+            c.print(f"      fix: {_esc(item['fix'])}")
+    s, t = d["summary"], d["timings"]
+    rate = f" in {t['upload_s']:.1f} s ({t['rate_mb_s']} MB/s)" if t.get("rate_mb_s") else ""
+    verb = "would upload" if d["dry_run"] else "uploaded"
+    c.print(
+        f"\n{verb} {s['upload']} file(s), {_size(s['upload_bytes'])}{rate} · {s['present']} already present · "
+        f"{s['refused']} refused → exit {code}"
+    )
+
+
+HUMAN: dict[str, Callable[[Any, dict[str, Any], int], None]] = {
+    "volume check": _check,
+    "volume ls": _ls,
+    "volume push": _push,
+}
