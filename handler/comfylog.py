@@ -84,6 +84,16 @@ class ComfyLog:
         with self._lock:
             self._jobs = self._jobs - {job}
 
+    def settle(self, quiet_s: float = 0.05, max_s: float = 0.5) -> None:
+        """Wait until ComfyUI's output has been quiet for `quiet_s` (at most `max_s`): a failing node's
+        traceback is printed just before ComfyUI reports the failure, and may still be in the pipe."""
+        deadline = time.monotonic() + max_s
+        last, quiet_since = self._count, time.monotonic()
+        while (now := time.monotonic()) < deadline and now - quiet_since < quiet_s:
+            time.sleep(0.01)
+            if self._count != last:
+                last, quiet_since = self._count, time.monotonic()
+
     def lines_since(self, count: int) -> list[str]:
         """Every line written after the `count`-th (those still in memory)."""
         with self._lock:

@@ -133,6 +133,8 @@ class Runtime:
         written outside every job (so no job's data shows up in another's answer)."""
         secrets = self.settings.secrets()
         if self.log is not None:
+            if job is not None:
+                self.log.settle()  # the job's last lines may still be on their way from ComfyUI
             return [redact(line, secrets) for line in self.log.tail(lines, job)]
         start = self._job_log_offsets.get(job, 0) if job else 0
         try:
