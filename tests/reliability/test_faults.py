@@ -210,7 +210,7 @@ def test_disk_nearly_full(tmp_path, figures):
     if not _mount_tmpfs(out_dir, "4m"):
         pytest.skip("cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)")
     try:
-        stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1")
+        stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1", DISK_FULL_MB="0")
         stack.start(wait=180)
         try:
             report = runsync(stack, {"mode": "diagnose", "workflow": "smoke_image"})["output"]

@@ -62,6 +62,11 @@ def test_specific_causes_win_over_the_generic_exception(line, code):
     assert classify_start_failure(lines, exit_code=1).code == code
 
 
+def test_a_pack_ending_the_process_right_after_a_handled_traceback():
+    lines = [*BOOT, *HANDLED[:5], "rp_killer_pack: initialising"]
+    assert classify_start_failure(lines, exit_code=3).code == "COMFY_PACK_KILLED_START"
+
+
 def test_a_pack_ending_the_process_silently_during_node_import():
     lines = [*HANDLED[:5], *BOOT, "rp_killer_pack: initialising /c/custom_nodes/rp_killer_pack"]
     failure = classify_start_failure(lines, exit_code=3)
