@@ -4,6 +4,11 @@ RunPod's log view shows the container's stdout, so each line also goes there as 
 told apart from the worker's own lines. The file rotates at COMFY_LOG_MAX_MB (one `.1` backup), so
 it never fills the disk. Recent lines stay in memory, each tagged with the jobs running when it was
 written: a job's `logs_tail` holds only its own lines, diagnose's only lines outside any job.
+
+ComfyUI may print a job's last lines (the traceback of a failed node) after the job has answered.
+A job that queued a prompt ("got prompt") keeps its window open until ComfyUI says the prompt is
+done ("Prompt executed in ...", printed after every prompt, failed ones too) or DRAIN_S passes;
+ComfyUI runs prompts one at a time, so the next job's lines can't come before that line.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import BinaryIO, TextIO
 from workflows.secrets import redact
 
 PREFIX = "[comfyui] "
+DRAIN_S = 5.0
+_QUEUED, _DONE = "got prompt", "Prompt executed in"
 
 
 class ComfyLog:
@@ -35,6 +42,8 @@ class ComfyLog:
         self._lock = threading.Lock()
         self._lines: collections.deque[tuple[float, frozenset[str], str]] = collections.deque(maxlen=keep)
         self._jobs: frozenset[str] = frozenset()
+        self._prompting: set[str] = set()  # open jobs whose prompt ComfyUI has not finished
+        self._draining: dict[str, float] = {}  # ended jobs still owed their prompt's last lines
         self._count = 0  # lines written since the worker started (for "lines since a spawn")
         self.file_error: str | None = None  # the log file can't be written: memory and stdout still work
         self._fh: BinaryIO | None = None
@@ -48,8 +57,17 @@ class ComfyLog:
         line = redact(line.rstrip("\r\n"), self.secrets)
         data = (line + "\n").encode("utf-8", "replace")
         with self._lock:
-            self._lines.append((time.time(), self._jobs, line))
+            now = time.monotonic()
+            self._draining = {job: until for job, until in self._draining.items() if until > now}
+            # ComfyUI is serial: until the draining prompt is done, its lines are only its own.
+            tags = frozenset(self._draining) or self._jobs
+            self._lines.append((time.time(), tags, line))
             self._count += 1
+            if _QUEUED in line:
+                self._prompting |= self._jobs
+            elif _DONE in line:
+                self._prompting.clear()
+                self._draining.clear()
             if self._fh is not None:
                 try:
                     if self._fh.tell() + len(data) > self.max_bytes:
@@ -83,6 +101,9 @@ class ComfyLog:
     def end_job(self, job: str) -> None:
         with self._lock:
             self._jobs = self._jobs - {job}
+            if job in self._prompting:
+                self._prompting.discard(job)
+                self._draining[job] = time.monotonic() + DRAIN_S
 
     def settle(self, quiet_s: float = 0.05, max_s: float = 0.5) -> None:
         """Wait until ComfyUI's output has been quiet for `quiet_s` (at most `max_s`): a failing node's

@@ -30,10 +30,14 @@ def health(runtime: Runtime) -> dict[str, Any]:
     ready = snap is None or snap["state"] == "ready"
     stats: dict[str, Any] | None = None
     if ready and runtime.comfy_process_alive() is not False:
-        try:
-            stats = runtime.comfy.system_stats(timeout=0.5, probe=True)
-        except Exception:
-            stats = None
+        # A ComfyUI the worker knows is up may be busy for a moment (building /object_info, listing
+        # models for the background self-check): one more, longer look before calling it down.
+        for timeout in (0.5, 1.0) if snap is not None else (0.5,):
+            try:
+                stats = runtime.comfy.system_stats(timeout=timeout, probe=True)
+                break
+            except Exception:
+                stats = None
     free = disk_free_gb(runtime.settings.output_dir)
     result: dict[str, Any] = {
         "ok": stats is not None and free is not None and free >= runtime.settings.disk_low_gb,

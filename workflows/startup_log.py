@@ -65,6 +65,8 @@ _CUDA = re.compile(
 _MODEL_PATHS = re.compile(r"extra_config\.py|load_extra_path_config")
 _PACK_PATH = re.compile(r"custom_nodes[/\\](?P<pack>[^/\\\s\"']+)")
 _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Fault)\w*)(?::\s*(?P<text>.*))?$")
+# ComfyUI prints these right after a traceback it handled (a node module that failed to import).
+_HANDLED = ("Cannot import ", "Error while calling comfy_entrypoint", "Failed to execute startup-script")
 # ComfyUI logs these before it imports custom node packs and after, respectively.
 NODES_LOADING_MARKERS = ("Using pytorch attention", "Using split optimization", "Set vram state to", "Device:")
 
@@ -94,6 +96,8 @@ def last_exception(lines: list[str]) -> tuple[str | None, list[str]]:
         text = _strip_prefix(line)
         if text and not text.startswith((" ", "\t", "^", "~")) and _EXCEPTION.match(text):
             after = [_strip_prefix(rest) for rest in block[i + 1 :] if rest.strip()]
+            if any(rest.startswith(_HANDLED) for rest in after[:3]):
+                return None, []  # ComfyUI reported it and carried on
             if len([rest for rest in after if not rest.startswith((" ", "\t"))]) > 2:
                 return None, []  # ComfyUI carried on after it
             # A multi-line message (YAML's "in <file>, line L, column C") belongs to the exception.

@@ -462,11 +462,16 @@ def container_logs(daemon: Daemon, name: str) -> str:
 
 
 def wait_for_worker(daemon: Daemon, name: str, url: str, t_start: float, timeout: float = 180) -> float:
-    """Seconds from `docker run` to the first COMPLETED test job."""
+    """Seconds from `docker run` to the first test job that finds the worker ready (the worker answers
+    at once while ComfyUI starts, with `state`; a broken worker ends the wait with its cause)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException, ValueError):
-            if runsync(url, {"mode": "test"}, timeout=5).get("status") == "COMPLETED":
+            envelope = runsync(url, {"mode": "test"}, timeout=5)
+            state = (envelope.get("output") or {}).get("state", "ready")
+            if envelope.get("status") == "COMPLETED" and state == "broken":
+                raise ImageTestError(f"the worker is broken: {envelope['output'].get('cause')}")
+            if envelope.get("status") == "COMPLETED" and state == "ready":
                 return round(time.monotonic() - t_start, 2)
         state = daemon.docker("inspect", "-f", "{{.State.Running}}", name, check=False).stdout.strip()
         if state == "false":

@@ -254,7 +254,7 @@ def test_disk_nearly_full(tmp_path, figures):
             pytest.fail("running as root but cannot mount a tmpfs for the disk-full test")
         pytest.skip("cannot mount a tmpfs here: needs root (CI runs as root, so it runs there)")
     try:
-        stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1")
+        stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1", DISK_FULL_MB="0")
         stack.start(wait=180)
         try:
             report = runsync(stack, {"mode": "diagnose", "workflow": "smoke_image"})["output"]
