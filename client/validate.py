@@ -45,7 +45,7 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     from client.commands.validate import SUITES_FILE, load_suites, run_suite
     from client.errors import UsageError
-    from client.reports import write_validate_reports
+    from client.reports import without_thumbnails, write_validate_reports
 
     settings = cli.settings_from(args)
     suites = load_suites(args.suites or SUITES_FILE)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     )
     directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
     paths = write_validate_reports(report, directory)
-    return {"report": report, "reports": paths}, report["exit_code"]
+    return {"report": without_thumbnails(report), "reports": paths}, report["exit_code"]
 
 
 def main(argv: list[str] | None = None) -> int:
