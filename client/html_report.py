@@ -402,3 +402,107 @@ def bench_html(result: dict[str, Any]) -> str:
             section("Failures", fails),
         ],
     )
+
+
+def trend_html(data: dict[str, Any]) -> str:
+    """Trend of one workflow over recorded runs: p50/p95, success rate, cold start, cost."""
+    runs = data["runs"]
+    labels = [f"#{r['run_id']}" for r in runs]
+    parts = []
+    if runs:
+        parts += [
+            chart(
+                charts.trend_chart,
+                "Generation time over runs",
+                labels,
+                {"p50": [r["p50_s"] for r in runs], "p95": [r["p95_s"] for r in runs]},
+                "seconds",
+            ),
+            chart(
+                charts.trend_chart,
+                "Success rate over runs",
+                labels,
+                {"success rate": [r["success_rate"] for r in runs]},
+                "fraction of runs",
+            ),
+        ]
+        for key, title, unit in (
+            ("cold_start_s", "Cold start (delayTime)", "seconds"),
+            ("cost_per_output_usd", "Cost per output", "USD"),
+        ):
+            if any(r[key] is not None for r in runs):
+                parts.append(chart(charts.trend_chart, title, labels, {key: [r[key] for r in runs]}, unit))
+    rows = [
+        (
+            (f"run_id:{r['run_id']}", r["run_id"]),
+            r["kind"],
+            r["name"],
+            r["started_at"],
+            "pass" if r["passed"] else "fail",
+            (f"p50:{r['run_id']}", r["p50_s"]),
+            (f"p95:{r['run_id']}", r["p95_s"]),
+            (f"success_rate:{r['run_id']}", r["success_rate"]),
+            r["cold_start_s"],
+            r["cost_per_output_usd"],
+        )
+        for r in runs
+    ]
+    headers = ["run", "kind", "suite/workflow", "started", "verdict", "p50 s", "p95 s", "success", "cold s", "USD/out"]
+    latest = runs[-1] if runs else None
+    status = "neutral" if latest is None else ("pass" if latest["passed"] else "fail")
+    verdict = f"{len(runs)} recorded run(s)" + (
+        f"; latest #{latest['run_id']}: p50 {fmt(latest['p50_s'])} s, success {latest['success_rate']:.0%}"
+        if latest
+        else ""
+    )
+    return page(
+        f"Trend {data['workflow']}",
+        verdict,
+        status,
+        [
+            section("Runs", note(f"target: {data.get('target') or 'any'}"), table(headers, rows)),
+            section("Charts", *(parts or [note("No recorded runs yet.")])),
+        ],
+    )
+
+
+def compare_html(data: dict[str, Any]) -> str:
+    """Two recorded runs side by side."""
+    a, b = data["a"], data["b"]
+    heads = table(
+        ["", f"A #{a['id']}", f"B #{b['id']}"],
+        [(k, a[k], b[k]) for k in ("kind", "target", "name", "started_at", "passed")],
+    )
+    rows = [
+        (
+            r["workflow"],
+            r["measure"],
+            (f"a:{r['workflow']}:{r['measure']}", r["a"]),
+            (f"b:{r['workflow']}:{r['measure']}", r["b"]),
+            f"{r['change']:+.0%}" if r["change"] is not None else None,
+        )
+        for r in data["rows"]
+    ]
+    p50 = [r for r in data["rows"] if r["measure"] == "p50_s" and r["a"] is not None and r["b"] is not None]
+    parts = (
+        [
+            chart(
+                charts.trend_chart,
+                "p50 generation time: A vs B",
+                [f"A #{a['id']}", f"B #{b['id']}"],
+                {r["workflow"]: [r["a"], r["b"]] for r in p50},
+                "seconds",
+            )
+        ]
+        if p50
+        else []
+    )
+    return page(
+        f"Compare runs #{a['id']} and #{b['id']}",
+        f"A #{a['id']} vs B #{b['id']}",
+        "neutral",
+        [
+            section("Runs", heads),
+            section("Figures", table(["workflow", "measure", "A", "B", "change"], rows), *parts),
+        ],
+    )

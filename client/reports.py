@@ -201,3 +201,16 @@ def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, st
         "html": _write(directory / "bench.html", bench_html(result)),
     }
     return {k: str(v) for k, v in paths.items()}
+
+
+def write_history_report(data: dict[str, Any], directory: Path, name: str) -> dict[str, str]:
+    """`report` (trend) or `report --compare` (compare): <name>.json + <name>.html."""
+    from client.html_report import compare_html, trend_html
+
+    data = redact_data(data)
+    page = compare_html(data) if name == "compare" else trend_html(data)
+    paths = {
+        "json": _write(directory / f"{name}.json", json.dumps(data, indent=2, default=str) + "\n"),
+        "html": _write(directory / f"{name}.html", page),
+    }
+    return {k: str(v) for k, v in paths.items()}
