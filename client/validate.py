@@ -66,6 +66,9 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     if args.suite not in suites:
         raise UsageError(f"no suite {args.suite!r}; suites: {', '.join(sorted(suites))}")
     registry = cli.registry_from(args.registry)
+    history = History(settings.history_path)  # the baseline is found before any job runs
+    label = settings.require_target().label
+    baseline = find_baseline(history, args.baseline, target=label, suite=args.suite) if args.baseline else None
     report = run_suite(
         cli.backend(settings, registry),
         settings,
@@ -74,9 +77,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
         runs=args.runs,
         on_event=lambda msg: r.note(f"validate {args.suite}: {msg}"),
     )
-    history = History(settings.history_path)
     if args.baseline:
-        baseline = find_baseline(history, args.baseline, target=report["target"], suite=report["suite"])
         report = apply_checks(report, regression_checks(report, baseline, parse_threshold(args.max_regression)))
     directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
     paths = write_validate_reports(report, directory)

@@ -79,7 +79,7 @@ def _gate(name: str, now: float | None, before: float | None, limit: float, *, h
     if now is None or before is None:
         return _check(name, "regression", "skip", "not measured in both runs", current=now, baseline=before)
     if higher_is_worse:
-        change = (now - before) / before if before > 0 else None
+        change = round((now - before) / before, 4) if before > 0 else None
         bad = now > before if change is None else change > limit
         shown = f"{change:+.0%}" if change is not None else "from zero"
         text = f"{now:g} s vs baseline {before:g} s ({shown}, allowed +{limit:.0%})"
