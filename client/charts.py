@@ -22,14 +22,14 @@ def available() -> bool:
     return True
 
 
-def _figure(height: float = 3.0) -> tuple[Any, Any]:
+def _figure(height: float = 2.8) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: files only
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "comfy-runpod", "font.size": 9})
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, height), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.0, height), layout="constrained")
     ax.spines[["top", "right"]].set_visible(False)
     return fig, ax
 
