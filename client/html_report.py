@@ -23,7 +23,7 @@ h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .4em}
 .card{background:#fff;border-radius:8px;padding:10px 12px;margin:10px 0;box-shadow:0 1px 2px #0002;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92em}
 th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #e1e8ed;vertical-align:top}
-svg.chart{width:100%;height:auto;display:block}
+svg.chart{width:100%;height:auto;display:block}figure.chart-box{margin:8px 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:10px}.thumbs figure{margin:0;width:200px}
 .thumbs img{max-width:100%;border-radius:4px;background:#ddd}figcaption{font-size:.8em;word-break:break-all}
 pre{white-space:pre-wrap;word-break:break-all;background:#10161a;color:#d3d8de;padding:8px;border-radius:6px;font-size:.8em}
