@@ -65,8 +65,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], keys: Sequence[
 def fmt(value: Any) -> str:
     if value is None:
         return "–"
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float):  # no exponent: a cost of $0.000012 reads as such
+        return f"{value:.8f}".rstrip("0") if 0 < abs(value) < 1e-3 else f"{value:g}"
     return str(value)
 
 
@@ -152,39 +152,12 @@ def _validate_charts(report: dict[str, Any], figures: dict[str, dict[str, Any]])
                 )
             )
     rows = report.get("runs") or []
-    delays = [
-        (f"{r['workflow']} {r['run']}", r["delayTime_ms"] / 1000) for r in rows if r.get("delayTime_ms") is not None
-    ]
+    points = [(f"{r['workflow']} {r['run']}", _seconds(r.get("delayTime_ms")), r.get("queue_wait_ms")) for r in rows]
     if report.get("cold_start_s") is not None:
-        delays.insert(0, ("health (cold)", report["cold_start_s"]))
-    if delays:
-        colors = ["#d9822b"] + ["#2b7bb9"] * (len(delays) - 1)
-        parts.append(
-            chart(
-                charts.runs_chart,
-                "Cold vs warm start (RunPod delayTime)",
-                [d[0] for d in delays],
-                [d[1] for d in delays],
-                colors=colors,
-            )
-        )
-    else:
-        parts.append(
-            note(
-                "Cold vs warm start: the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)."
-            )
-        )
-    queued = [(f"{r['workflow']} {r['run']}", r["queue_wait_ms"]) for r in rows if r.get("queue_wait_ms") is not None]
-    if queued:
-        parts.append(
-            chart(
-                charts.runs_chart,
-                "Queue time in ComfyUI per run",
-                [q[0] for q in queued],
-                [q[1] for q in queued],
-                ylabel="milliseconds",
-            )
-        )
+        points.insert(0, ("health (cold)", report["cold_start_s"], None))
+    parts += _start_and_queue_charts(
+        points, "the endpoint reports no delayTime (RunPod cloud does; the local dev API does not)"
+    )
     parts.append(_node_chart(rows))
     if figures:
         parts.append(
@@ -195,6 +168,39 @@ def _validate_charts(report: dict[str, Any], figures: dict[str, dict[str, Any]])
                 [f["success_rate"] for f in figures.values()],
                 xlabel="runs with verified outputs",
                 percent=True,
+            )
+        )
+    return parts
+
+
+def _seconds(ms: float | None) -> float | None:
+    return ms / 1000 if ms is not None else None
+
+
+def _start_and_queue_charts(points: list[tuple[str, float | None, float | None]], no_delay: str) -> list[str]:
+    """Cold vs warm start (delayTime seconds; the first is the cold one) and ComfyUI queue time, per run."""
+    delays = [(label, d) for label, d, _ in points if d is not None]
+    parts = [note(f"Cold vs warm start: {no_delay}.")]
+    if delays:
+        colors = ["#d9822b"] + ["#2b7bb9"] * (len(delays) - 1)
+        parts = [
+            chart(
+                charts.runs_chart,
+                "Cold vs warm start (RunPod delayTime; the first is cold)",
+                [d[0] for d in delays],
+                [d[1] for d in delays],
+                colors=colors,
+            )
+        ]
+    queued = [(label, q) for label, _, q in points if q is not None]
+    if queued:
+        parts.append(
+            chart(
+                charts.runs_chart,
+                "Queue time in ComfyUI per run",
+                [q[0] for q in queued],
+                [q[1] for q in queued],
+                ylabel="milliseconds",
             )
         )
     return parts
@@ -312,34 +318,9 @@ def _bench_charts(result: dict[str, Any]) -> list[str]:
                 p95=stats.get("p95"),
             )
         )
-    delays = [(f"{kind} {i + 1}", r["delay_s"]) for i, (kind, r) in enumerate(rows) if r.get("delay_s") is not None]
-    if delays:
-        parts.append(
-            chart(
-                charts.runs_chart,
-                "Cold vs warm start (RunPod delayTime; the first is cold)",
-                [d[0] for d in delays],
-                [d[1] for d in delays],
-                colors=["#d9822b"] + ["#2b7bb9"] * (len(delays) - 1),
-            )
-        )
-    else:
-        parts.append(note("Cold vs warm start: " + str((result.get("cold_start") or {}).get("note", "no delayTime"))))
-    queued = [
-        (f"{kind} {i + 1}", r["queue_wait_ms"])
-        for i, (kind, r) in enumerate(rows)
-        if r.get("queue_wait_ms") is not None
-    ]
-    if queued:
-        parts.append(
-            chart(
-                charts.runs_chart,
-                "Queue time in ComfyUI per run",
-                [q[0] for q in queued],
-                [q[1] for q in queued],
-                ylabel="milliseconds",
-            )
-        )
+    points = [(f"{kind} {i + 1}", r.get("delay_s"), r.get("queue_wait_ms")) for i, (kind, r) in enumerate(rows)]
+    no_delay = str((result.get("cold_start") or {}).get("note", "no delayTime")).rstrip(".")
+    parts += _start_and_queue_charts(points, no_delay)
     named = [{**r, "workflow": result["workflow"], "run": label} for label, r in timed]
     parts.append(_node_chart(named))
     total = len(rows) + result.get("failures", 0)

@@ -27,8 +27,10 @@ PHONE_WIDTH = 412
 
 
 def shown(value: Any) -> str:
-    """How the page writes a number (client.html_report.fmt)."""
-    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    """How the page writes a number: plain decimals, no exponent."""
+    if isinstance(value, float):
+        return f"{value:.8f}".rstrip("0") if 0 < abs(value) < 1e-3 else f"{value:g}"
+    return "–" if value is None else str(value)
 
 
 def look(page: Path, tmp_path: Path, min_charts: int) -> dict[str, Any]:
