@@ -11,6 +11,9 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
+from tests.client import chromium
 from tests.client.conftest import cloud_env, json_out, run_cli
 from tests.client.fake_runpod import FakeRunPod, completed, failed, generate_output
 
@@ -89,12 +92,13 @@ def test_the_regression_gate_fails_a_staged_slowdown(fake, tmp_path: Path):
 def test_the_regression_gate_fails_when_the_success_rate_drops(fake, tmp_path: Path):
     answers(fake)
     assert validate(fake, tmp_path, "before").returncode == 0
-    fake.script = [failed()]
+    fake.script = [failed(logs_tail=["got prompt", "ValueError: value too big for EmptyImage"])]
     proc = validate(fake, tmp_path, "after", "--baseline", "last")
     assert proc.returncode == 1
     assert "regression:success_rate:smoke_image" in failed_checks(tmp_path / "after")
     page = (tmp_path / "after/report.html").read_text()
-    assert "QUEUE_FAILED" in page and "fix for QUEUE_FAILED" in page  # every failure with its code and fix
+    assert "QUEUE_FAILED" in page and "fix for QUEUE_FAILED" in page  # every failure with its code, fix
+    assert "ValueError: value too big for EmptyImage" in page  # and the worker's log tail
 
 
 def test_a_bad_baseline_or_threshold_is_refused_before_any_job(fake, tmp_path: Path):
@@ -122,3 +126,13 @@ def test_report_shows_the_trend_and_compares_two_runs(fake, tmp_path: Path):
     assert 'data-key="b:smoke_image:p50_s">0.6<' in (tmp_path / "c/compare.html").read_text()
     missing = run_cli("report", "--compare", "1", "9", "--json", env=env)
     assert missing.returncode == 2 and json_out(missing)["error"]["code"] == "BASELINE_NOT_FOUND"
+
+
+@pytest.mark.skipif(chromium.binary() is None, reason="chromium is not installed (`make chromium`)")
+def test_a_failed_report_reads_in_a_browser(fake, tmp_path: Path):
+    fake.script = [failed(logs_tail=["got prompt", "ValueError: value too big for EmptyImage"])]
+    assert validate(fake, tmp_path, "r").returncode == 1
+    seen = chromium.view(tmp_path / "r/report.html")
+    (tmp_path / "failed.png").write_bytes(seen.screenshot)
+    assert seen.errors == [] and seen.dom["verdict"].startswith("FAILED") and seen.dom["width"] <= 412
+    assert seen.dom["keys"]["success_rate:smoke_image"] == "0" and seen.dom["keys"]["p50:smoke_image"] == "–"
