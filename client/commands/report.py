@@ -53,12 +53,11 @@ def bench_record(result: dict[str, Any], report_dir: str | None) -> tuple[dict[s
 
 
 def parse_threshold(text: str) -> float:
-    """'20%' or '20' → 0.20; '0.2' → 0.20 (a fraction when below 1)."""
+    """A percentage: '20%' or '20' → 0.20 ('0.5' is half a percent)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", text or "")
     if not match:
         raise UsageError(f"--max-regression {text!r}: expected a percentage such as 20%")
-    value = float(match.group(1))
-    return value / 100 if match.group(2) or value >= 1 else value
+    return float(match.group(1)) / 100
 
 
 def find_baseline(history: History, spec: str, *, target: str, suite: str) -> dict[str, Any] | None:

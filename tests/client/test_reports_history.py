@@ -136,3 +136,12 @@ def test_a_failed_report_reads_in_a_browser(fake, tmp_path: Path):
     (tmp_path / "failed.png").write_bytes(seen.screenshot)
     assert seen.errors == [] and seen.dom["verdict"].startswith("FAILED") and seen.dom["width"] <= 412
     assert seen.dom["keys"]["success_rate:smoke_image"] == "0" and seen.dom["keys"]["p50:smoke_image"] == "–"
+
+
+def test_max_regression_is_a_percentage():
+    from client.commands.report import parse_threshold
+    from client.errors import UsageError
+
+    assert parse_threshold("20%") == parse_threshold("20") == 0.2 and parse_threshold("0.5") == 0.005
+    with pytest.raises(UsageError):
+        parse_threshold("-5%")
