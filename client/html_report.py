@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from client import charts
+from client.commands.report import runs_by_workflow, workflow_figures
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1c2127;background:#f6f7f9}
@@ -47,7 +48,7 @@ def section(heading: str, *parts: str) -> str:
     return f'<section class="card"><h2>{escape(heading)}</h2>{"".join(parts)}</section>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], keys: Sequence[str | None] | None = None) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A table; a cell given as (key, value) gets data-key=key (the figures a test compares with the JSON)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
@@ -104,38 +105,8 @@ def failure(title: str, error: dict[str, Any]) -> str:
     )
 
 
-def _stats(values: list[float]) -> dict[str, Any] | None:
-    from client.commands.bench import summarize
-
-    return summarize(values)
-
-
-def _runs_by_workflow(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in report.get("runs") or []:
-        grouped.setdefault(row["workflow"], []).append(row)
-    return grouped
-
-
-def workflow_figures(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per workflow of a validate report: runs, success rate, generation p50/p95 (successful runs only)."""
-    figures = {}
-    for workflow, rows in _runs_by_workflow(report).items():
-        ok = [r for r in rows if r["status"] == "pass"]
-        stats = _stats([r["generate_s"] for r in ok if r.get("generate_s") is not None]) or {}
-        delays = [r["delayTime_ms"] / 1000 for r in rows if r.get("delayTime_ms") is not None]
-        figures[workflow] = {
-            "runs": len(rows),
-            "success_rate": round(len(ok) / len(rows), 4) if rows else 0.0,
-            "p50_s": stats.get("p50"),
-            "p95_s": stats.get("p95"),
-            "delay_p50_s": (_stats(delays) or {}).get("p50"),
-        }
-    return figures
-
-
 def _validate_charts(report: dict[str, Any], figures: dict[str, dict[str, Any]]) -> list[str]:
-    parts, grouped = [], _runs_by_workflow(report)
+    parts, grouped = [], runs_by_workflow(report)
     for workflow, rows in grouped.items():
         timed = [r for r in rows if r.get("generate_s") is not None]
         if timed:

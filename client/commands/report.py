@@ -5,14 +5,38 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from client.commands.bench import summarize
 from client.errors import UsageError
 from client.history import METRICS, History
 
 
+def runs_by_workflow(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """A validate report's generate rows, per workflow in suite order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in report.get("runs") or []:
+        grouped.setdefault(row["workflow"], []).append(row)
+    return grouped
+
+
+def workflow_figures(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per workflow of a validate report: runs, success rate, generation p50/p95 (successful runs only)."""
+    figures = {}
+    for workflow, rows in runs_by_workflow(report).items():
+        ok = [r for r in rows if r["status"] == "pass"]
+        stats = summarize([r["generate_s"] for r in ok if r.get("generate_s") is not None]) or {}
+        delays = [r["delayTime_ms"] / 1000 for r in rows if r.get("delayTime_ms") is not None]
+        figures[workflow] = {
+            "runs": len(rows),
+            "success_rate": round(len(ok) / len(rows), 4) if rows else 0.0,
+            "p50_s": stats.get("p50"),
+            "p95_s": stats.get("p95"),
+            "delay_p50_s": (summarize(delays) or {}).get("p50"),
+        }
+    return figures
+
+
 def validate_record(report: dict[str, Any], report_dir: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run, metrics per workflow) of a validate report, as history stores them."""
-    from client.html_report import workflow_figures
-
     metrics = {wf: {**f, "cost_per_output_usd": None} for wf, f in workflow_figures(report).items()}
     run = {
         "kind": "validate",
