@@ -23,7 +23,7 @@ h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .4em}
 .pass{background:#0f9960}.fail{background:#c23030}.neutral{background:#5c7080}
 .card{background:#fff;border-radius:8px;padding:10px 12px;margin:10px 0;box-shadow:0 1px 2px #0002;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92em}
-th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #e1e8ed;vertical-align:top}
+table.wide{min-width:640px}th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #e1e8ed;vertical-align:top}
 svg.chart{width:100%;height:auto;display:block}figure.chart-box{margin:8px 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:10px}.thumbs figure{margin:0;width:200px}
 .thumbs img{max-width:100%;border-radius:4px;background:#ddd}figcaption{font-size:.8em;word-break:break-all}
@@ -48,7 +48,7 @@ def section(heading: str, *parts: str) -> str:
     return f'<section class="card"><h2>{escape(heading)}</h2>{"".join(parts)}</section>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css: str = "") -> str:
     """A table; a cell given as (key, value) gets data-key=key (the figures a test compares with the JSON)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
@@ -60,7 +60,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
             else:
                 cells.append(f"<td>{escape(fmt(cell))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def fmt(value: Any) -> str:
@@ -249,6 +249,7 @@ def validate_html(report: dict[str, Any]) -> str:
     checks = table(
         ["check", "result", "seconds", "details"],
         [(c["name"], c["status"].upper(), c["seconds"], c["message"]) for c in report["checks"]],
+        css="wide",  # scrolls sideways inside its card on a phone rather than squeezing the details
     )
     outputs = [
         (
