@@ -10,13 +10,14 @@ export COMFY_HOME
 COMFY_PACKS_SNAPSHOTS ?= $(wildcard $(abspath ../shared/packs))
 export COMFY_PACKS_SNAPSHOTS
 
-.PHONY: help venv lock comfyui up down status demo test test-fast lint clean
+.PHONY: help venv lock comfyui chromium up down status demo test test-fast lint clean
 
 help:
 	@echo "make demo   - install what is missing, start the stack, run test/diagnose/generate, stop"
 	@echo "make test   - install dev deps and run the whole suite against the real stack"
 	@echo "make up / make down / make status - the local stack (ComfyUI :8188, worker API :8000)"
 	@echo "make lint   - ruff, shellcheck, hadolint"
+	@echo "make chromium - install headless Chromium for the HTML report tests (Debian package)"
 	@echo "make lock   - regenerate the hash-locked requirements/*.txt from pyproject.toml's pins"
 	@echo "make fuzz   - 10,000 fuzzed job inputs against the worker, figures in benchmarks/results/fuzz.json"
 
@@ -52,8 +53,15 @@ status:
 demo: venv comfyui
 	@$(PY) tools/demo.py
 
+# Headless Chromium (Debian's package) opens the HTML reports in tests/client/test_report_browser.py.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing (apt-get install chromium): the report browser tests will skip" >&2; fi; }
+
 # pytest exits 5 when it collected no tests: that is a failure, never a pass.
-test: venv comfyui
+test: venv comfyui chromium
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -45,8 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     from client.commands.bench import PRICES_FILE, Price, load_price, run_bench
+    from client.commands.report import bench_record
     from client.errors import UsageError
-    from client.reports import write_bench_reports
+    from client.history import History
+    from client.reports import without_thumbnails, write_bench_reports
 
     settings = cli.settings_from(args)
     params = {}
@@ -79,7 +81,8 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     )
     directory = args.out or settings.outputs_dir / f"bench_{time.strftime('%Y%m%d-%H%M%S')}_{args.workflow}"
     paths = write_bench_reports(result, directory)
-    return {"result": result, "reports": paths}, 1 if result["failures"] else 0
+    run_id = History(settings.history_path).record(*bench_record(result, str(directory)))
+    return {"result": without_thumbnails(result), "reports": paths, "run_id": run_id}, 1 if result["failures"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:

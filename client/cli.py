@@ -34,13 +34,14 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("bench", "client.bench"),
     ("workflow", "client.workflow"),
     ("volume", "client.volume"),
+    ("report", "client.report"),
 )
 
 EPILOG = """environment:
   RUNPOD_API_KEY, RUNPOD_ENDPOINT_ID   RunPod cloud (https://api.runpod.ai/v2/<id>)
   RUNPOD_ENDPOINT_URL                  a ComfyUI server directly (no RunPod)
   TEST_TIMEOUT (600)  TEST_POLL_INTERVAL (5)  TEST_RETRIES (3)  TEST_HTTP_TIMEOUT (30)
-  COMFY_RUNPOD_LEDGER  COMFY_RUNPOD_OUTPUTS
+  COMFY_RUNPOD_LEDGER  COMFY_RUNPOD_HISTORY  COMFY_RUNPOD_OUTPUTS
 exit codes: 0 ok · 1 unhealthy / failed · 2 unreachable, misconfigured or bad usage · 130 interrupted
 """
 

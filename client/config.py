@@ -47,6 +47,7 @@ class Settings:
     http_timeout_s: float = 30.0  # read timeout of one HTTP call
     connect_timeout_s: float = 10.0
     ledger_path: Path = Path.home() / ".cache/comfy-runpod/jobs.sqlite"
+    history_path: Path = Path.home() / ".cache/comfy-runpod/history.sqlite"  # validate/bench runs (client.history)
     outputs_dir: Path = Path("outputs")
 
     def require_target(self) -> Target:
@@ -132,5 +133,6 @@ def load_settings(
         retries=retries if retries is not None else int(_number(env, "TEST_RETRIES", 3)),
         http_timeout_s=_number(env, "TEST_HTTP_TIMEOUT", 30.0, minimum=0.1),
         ledger_path=Path(ledger).expanduser(),
+        history_path=Path(env.get("COMFY_RUNPOD_HISTORY") or Path(ledger).expanduser().parent / "history.sqlite"),
         outputs_dir=Path(env.get("COMFY_RUNPOD_OUTPUTS") or "outputs"),
     )

@@ -51,3 +51,27 @@ def _probe_video(data: bytes) -> dict[str, Any]:
             "fps": round(float(rate), 3),
             "duration_sec": round(frames / float(rate), 3) if rate else None,
         }
+
+
+def thumbnail(data: bytes, filename: str, size: int = 192) -> str | None:
+    """A small JPEG data URI of an image, or of a video's first frame (its poster); None when it won't decode."""
+    import base64
+
+    from PIL import Image
+
+    try:
+        if kind_of(filename) == "video":
+            import av
+
+            with av.open(io.BytesIO(data)) as container:
+                img = next(container.decode(video=0)).to_image()
+        else:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        img = img.convert("RGB")
+        img.thumbnail((size, size))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=80)
+    except Exception:  # a thumbnail is a nicety: the probe already reports what does not decode
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

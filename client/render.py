@@ -445,7 +445,28 @@ def _bench(c: Any, d: dict[str, Any], code: int) -> None:
         c.print(f"  {kind:<8} {_esc(path)}")
 
 
+def _report(c: Any, d: dict[str, Any], code: int) -> None:
+    if "compare" in d:
+        cmp = d["compare"]
+        c.print(f"Run #{cmp['a']['id']} vs #{cmp['b']['id']}")
+        for row in cmp["rows"]:
+            change = f" ({row['change']:+.0%})" if row.get("change") is not None else ""
+            c.print(f"  {row['workflow']:<20} {row['measure']:<20} {row['a']} → {row['b']}{change}", markup=False)
+    else:
+        t = d["trend"]
+        c.print(f"Trend of {t['workflow']}: {len(t['runs'])} recorded run(s)", markup=False)
+        for p in t["runs"]:
+            c.print(
+                f"  #{p['run_id']} {p['started_at']} {p['kind']} {'pass' if p['passed'] else 'FAIL'} "
+                f"p50 {p['p50_s']} s p95 {p['p95_s']} s success {p['success_rate']:.0%} cold {p['cold_start_s']}",
+                markup=False,
+            )
+    for kind, path in (d.get("reports") or {}).items():
+        c.print(f"  {kind:<8} {_esc(path)}")
+
+
 _HUMAN: dict[str, Callable[[Any, dict[str, Any], int], None]] = {
+    "report": _report,
     "health": _health,
     "diagnose": _diagnose,
     "generate": _generate,

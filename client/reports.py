@@ -1,4 +1,7 @@
-"""Report files: validate → JSON + Markdown + JUnit XML; bench → JSON + Markdown. All redacted."""
+"""Report files: validate → JSON + Markdown + JUnit XML + HTML; bench → JSON + Markdown + HTML. All redacted.
+
+Output thumbnails (data URIs the commands attach to each output) go to the HTML page only.
+"""
 
 from __future__ import annotations
 
@@ -99,12 +102,25 @@ def validate_junit(report: dict[str, Any]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
+def without_thumbnails(value: Any) -> Any:
+    """A copy of a result without the outputs' `thumbnail` data URIs (kept for the HTML page only)."""
+    if isinstance(value, dict):
+        return {k: without_thumbnails(v) for k, v in value.items() if k != "thumbnail"}
+    if isinstance(value, list):
+        return [without_thumbnails(v) for v in value]
+    return value
+
+
 def write_validate_reports(report: dict[str, Any], directory: Path) -> dict[str, str]:
+    from client.html_report import validate_html
+
     report = redact_data(report)
+    plain = without_thumbnails(report)
     paths = {
-        "json": _write(directory / "report.json", json.dumps(report, indent=2, default=str) + "\n"),
-        "markdown": _write(directory / "report.md", validate_markdown(report)),
-        "junit": _write(directory / "junit.xml", validate_junit(report)),
+        "json": _write(directory / "report.json", json.dumps(plain, indent=2, default=str) + "\n"),
+        "markdown": _write(directory / "report.md", validate_markdown(plain)),
+        "junit": _write(directory / "junit.xml", validate_junit(plain)),
+        "html": _write(directory / "report.html", validate_html(report)),
     }
     return {k: str(v) for k, v in paths.items()}
 
@@ -175,9 +191,26 @@ def bench_markdown(result: dict[str, Any]) -> str:
 
 
 def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, str]:
+    from client.html_report import bench_html
+
     result = redact_data(result)
+    plain = without_thumbnails(result)
     paths = {
-        "json": _write(directory / "bench.json", json.dumps(result, indent=2, default=str) + "\n"),
-        "markdown": _write(directory / "bench.md", bench_markdown(result)),
+        "json": _write(directory / "bench.json", json.dumps(plain, indent=2, default=str) + "\n"),
+        "markdown": _write(directory / "bench.md", bench_markdown(plain)),
+        "html": _write(directory / "bench.html", bench_html(result)),
+    }
+    return {k: str(v) for k, v in paths.items()}
+
+
+def write_history_report(data: dict[str, Any], directory: Path, name: str) -> dict[str, str]:
+    """`report` (trend) or `report --compare` (compare): <name>.json + <name>.html."""
+    from client.html_report import compare_html, trend_html
+
+    data = redact_data(data)
+    page = compare_html(data) if name == "compare" else trend_html(data)
+    paths = {
+        "json": _write(directory / f"{name}.json", json.dumps(data, indent=2, default=str) + "\n"),
+        "html": _write(directory / f"{name}.html", page),
     }
     return {k: str(v) for k, v in paths.items()}

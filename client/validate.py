@@ -35,6 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where to write the reports (default outputs/validate_<time>_<suite>)",
     )
     p.add_argument("--registry", metavar="DIR", help="local workflow registry (default: ours)")
+    p.add_argument(
+        "--baseline",
+        metavar="last|RUN_ID",
+        help="compare with a recorded run (last: this suite's latest on this target); a regression fails the suite",
+    )
+    p.add_argument(
+        "--max-regression",
+        default="20%",
+        metavar="PCT",
+        help="how much worse p50 generation time or cold start may be than the baseline (default 20%%)",
+    )
 
 
 def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -43,15 +54,21 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
+    from client.commands.report import apply_checks, find_baseline, parse_threshold, regression_checks, validate_record
     from client.commands.validate import SUITES_FILE, load_suites, run_suite
     from client.errors import UsageError
-    from client.reports import write_validate_reports
+    from client.history import History
+    from client.reports import without_thumbnails, write_validate_reports
 
     settings = cli.settings_from(args)
+    parse_threshold(args.max_regression)  # a bad threshold is refused before any job runs
     suites = load_suites(args.suites or SUITES_FILE)
     if args.suite not in suites:
         raise UsageError(f"no suite {args.suite!r}; suites: {', '.join(sorted(suites))}")
     registry = cli.registry_from(args.registry)
+    history = History(settings.history_path)  # the baseline is found before any job runs
+    label = settings.require_target().label
+    baseline = find_baseline(history, args.baseline, target=label, suite=args.suite) if args.baseline else None
     report = run_suite(
         cli.backend(settings, registry),
         settings,
@@ -60,9 +77,12 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
         runs=args.runs,
         on_event=lambda msg: r.note(f"validate {args.suite}: {msg}"),
     )
+    if args.baseline:
+        report = apply_checks(report, regression_checks(report, baseline, parse_threshold(args.max_regression)))
     directory = args.report_dir or settings.outputs_dir / f"validate_{time.strftime('%Y%m%d-%H%M%S')}_{args.suite}"
     paths = write_validate_reports(report, directory)
-    return {"report": report, "reports": paths}, report["exit_code"]
+    run_id = history.record(*validate_record(report, str(directory)))
+    return {"report": without_thumbnails(report), "reports": paths, "run_id": run_id}, report["exit_code"]
 
 
 def main(argv: list[str] | None = None) -> int:

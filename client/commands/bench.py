@@ -18,6 +18,7 @@ from client.commands.validate import Case, case_input, pattern_png
 from client.config import Settings
 from client.errors import ClientError, UsageError
 from client.jobflow import Backend, JobResult, submit_and_wait
+from client.media import thumbnail
 from workflows.registry import Registry
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "gpu_prices.yaml"
@@ -78,7 +79,23 @@ def _row(result: JobResult) -> dict[str, Any]:
         "generate_s": round(total / 1000, 3) if isinstance(total, int | float) else None,
         "delay_s": round(result.delay_ms / 1000, 3) if result.delay_ms is not None else None,
         "execution_s": round(result.execution_ms / 1000, 3) if result.execution_ms is not None else None,
+        "queue_wait_ms": timings.get("queue_wait_ms"),
+        "nodes_ms": timings.get("nodes_ms") or {},
+        "thumbnail": _first_thumbnail(result.output),
     }
+
+
+def _first_thumbnail(output: Any) -> str | None:
+    """A preview of the job's first output with inline content (the HTML report shows it)."""
+    items = output.get("outputs") if isinstance(output, dict) else None
+    first = next((o for o in items or [] if isinstance(o, dict) and isinstance(o.get("base64"), str)), None)
+    if first is None:
+        return None
+    try:
+        data = base64.b64decode(first["base64"])
+    except ValueError:
+        return None
+    return thumbnail(data, str(first.get("filename", "")))
 
 
 def _worker_phases(api: Any, settings: Any) -> dict[str, Any] | None:
@@ -146,6 +163,7 @@ def run_bench(
         "target": target.label,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "runs": runs,
+        "params": dict(params or {}),
         "concurrency": concurrency,
         "concurrent_runs": concurrent_runs if concurrency > 1 else 0,
         "failures": len(failures),

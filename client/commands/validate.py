@@ -22,7 +22,7 @@ from client.commands.health import ping
 from client.config import Settings
 from client.errors import ClientError, EndpointError, UsageError
 from client.jobflow import Backend, submit_and_wait
-from client.media import extension, probe
+from client.media import extension, probe, thumbnail
 from workflows.registry import Entry, Registry
 
 SUITES_FILE = Path(__file__).resolve().parent.parent / "suites.yaml"
@@ -155,11 +155,12 @@ def verify_outputs(response: Any, entry: Entry | None, params: dict[str, Any]) -
         for item in got:
             name = str(item.get("filename", ""))
             try:
-                info = probe(_output_bytes(item), name)
+                data = _output_bytes(item)
+                info = probe(data, name)
             except (ValueError, ClientError) as exc:
                 problems.append(f"{name}: cannot read: {exc}")
                 continue
-            seen.append({"filename": name, **info})
+            seen.append({"filename": name, **info, "thumbnail": thumbnail(data, name)})
             if "probe_error" in info:
                 problems.append(f"{name}: does not decode: {info['probe_error']}")
                 continue
@@ -253,6 +254,7 @@ def run_suite(
         "exit_code": 2 if unusable else (1 if failed else 0),
         "duration_s": round(time.perf_counter() - wall0, 2),
         "counts": {s: sum(c["status"] == s for c in run.checks) for s in ("pass", "fail", "skip")},
+        "cold_start_s": round(run.cold_start_ms / 1000, 3) if run.cold_start_ms is not None else None,
     }
     if run.health is not None:
         report["health"] = run.health
@@ -357,7 +359,19 @@ def _generate_run(run: _Run, case: Case, i: int, image_b64: str | None) -> dict[
         "generate_s": generate_s,
         "delayTime_ms": result.delay_ms,
         "executionTime_ms": result.execution_ms,
+        "queue_wait_ms": timings.get("queue_wait_ms"),
+        "nodes_ms": timings.get("nodes_ms") or {},
+        "node_types": _node_types(run.registry.get(case.workflow)),
+        "params": {k: v for k, v in job_input.items() if k != "image_base64"},
     }
+
+
+def _node_types(entry: Entry | None) -> dict[str, str]:
+    """node id -> class_type of a registry workflow, to name the per-node timings."""
+    try:
+        return {str(k): str(v.get("class_type")) for k, v in entry.workflow().items()} if entry else {}
+    except Exception:  # a broken entry was already reported by the dependency check
+        return {}
 
 
 def _cold_start_checks(run: _Run) -> list[dict[str, Any]]:
