@@ -359,6 +359,7 @@ CONTEXT = (
     "comfyui_client",
     "scripts/comfy_cpu_launch.py",
     "docker",
+    "requirements/worker.txt",
 )
 
 
