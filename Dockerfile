@@ -109,21 +109,17 @@ RUN --mount=type=bind,source=docker/plan.py,target=/opt/build/plan.py \
     /opt/venv/bin/python /opt/build/plan.py --packs /plan/packs.txt --models /plan/models.txt --bake "${BAKE_MODELS}"
 
 # ---------------------------------------------------------------------------------------------------
-# Snapshots of custom node packs (NAME-COMMIT.tar.gz, see docker/fetch_pack.sh) for builds that cannot
-# reach GitHub: empty unless the build is given `--build-context pack-snapshots=DIR` (e.g. ../shared/packs).
-FROM scratch AS pack-snapshots
-
-# ---------------------------------------------------------------------------------------------------
 FROM comfy-venv AS comfyui
 # INSTALL_PACKS=1 installs every pack the registry pins, 0 none, or a list of names just those (e.g. the
-# packs that have a snapshot: the image test). Each comes from a snapshot when there is one, else from git.
+# packs that have a snapshot: the image test). Each comes from a snapshot in docker/pack-snapshots/
+# (NAME-COMMIT.tar.gz, git-ignored; for builds that cannot reach GitHub) when there is one, else from git.
 ARG INSTALL_PACKS=1
 COPY --from=comfyui-src /comfyui /comfyui
 COPY --from=plan /plan/packs.txt /opt/packs.txt
 RUN --mount=type=bind,source=docker/install_packs.sh,target=/opt/build/install_packs.sh \
     --mount=type=bind,source=docker/fetch_pack.sh,target=/opt/build/fetch_pack.sh \
     --mount=type=bind,source=docker/fetch_git.sh,target=/opt/build/fetch_git.sh \
-    --mount=type=bind,from=pack-snapshots,target=/opt/pack-snapshots \
+    --mount=type=bind,source=docker/pack-snapshots,target=/opt/pack-snapshots \
     --mount=type=bind,source=docker/with_ca.sh,target=/opt/build/with_ca.sh \
     --mount=type=bind,source=docker/wheelhouse,target=/opt/build/wheelhouse \
     --mount=type=secret,id=ca \
