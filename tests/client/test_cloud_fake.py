@@ -218,6 +218,9 @@ def test_ctrl_c_cancels_the_job_and_exits_130(fake: FakeRunPod):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background (`cmd &` in a script, CI) inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Deadlines for a loaded machine (the CLI starts a Python process): waits, not speed targets.
