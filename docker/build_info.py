@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 COMFY = Path(os.environ.get("COMFY_DIR", "/comfyui"))
@@ -27,6 +29,23 @@ def _dist_versions(names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def _lines(path: Path) -> list[str]:
+    text = _read(path) or ""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _freeze(venv: Path) -> list[str]:
+    proc = subprocess.run([str(venv / "bin/python"), "-m", "pip", "freeze"], capture_output=True, text=True)
+    return sorted(proc.stdout.split()) if proc.returncode == 0 else []
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def main() -> None:
     custom = COMFY / "custom_nodes"
     packs = (
@@ -42,6 +61,10 @@ def main() -> None:
         "torch": _dist_versions(("torch", "torchvision", "torchaudio")),
         "python": platform.python_version(),
         "comfy_main": os.environ.get("COMFY_MAIN"),
+        # what ComfyUI's and the packs' requirements were resolved under, and what that gave
+        "comfy_constraints": _lines(COMFY_VENV / "constraints.txt"),
+        "comfy_venv_freeze": _freeze(COMFY_VENV),
+        "worker_lock_sha256": _sha256(Path("/opt/venv/requirements.lock")),
     }
     print(json.dumps(info, indent=2))
 

@@ -3,7 +3,8 @@
 # ComfyUI's requirements.txt without torch/torchvision/torchaudio and COMFY_REQUIREMENTS_EXCLUDE, plus
 # COMFY_REQUIREMENTS_EXTRA.
 # The installed torch versions are written to VENV/torch-constraints.txt: every later install
-# (custom node packs) must keep them.
+# (custom node packs) must keep them. Everything after torch resolves under /opt/comfy-venv-constraints.txt
+# (docker/comfy-constraints.txt), copied into the venv as VENV/constraints.txt for the packs' step.
 #   install_comfy_venv.sh VENV REQUIREMENTS_TXT
 # Wheels in the build context's docker/wheelhouse are offered too (--find-links).
 set -euo pipefail
@@ -32,6 +33,8 @@ grep -viE "^[[:space:]]*(${pattern})[[:space:]]*([<>=!~;[]|$)" "$requirements" >
 read -r -a extra <<< "${COMFY_REQUIREMENTS_EXTRA:-}"
 printf '%s\n' "${extra[@]}" >> "$filtered"
 echo "install_comfy_venv: ComfyUI requirements without ${exclude[*]}, with ${extra[*]}"
-"${pip[@]}" -c "$venv/torch-constraints.txt" -r "$filtered"
+constraints=/opt/comfy-venv-constraints.txt
+cp "$constraints" "$venv/constraints.txt"
+"${pip[@]}" -c "$venv/torch-constraints.txt" -c "$venv/constraints.txt" -r "$filtered"
 rm -f "$filtered"
 "$venv/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"

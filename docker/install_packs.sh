@@ -37,9 +37,16 @@ while read -r name repo commit; do
   "$here/fetch_pack.sh" "$name" "$repo" "$commit" "$dest"
   echo "$repo $commit" > "$dest/.pack-source"
   if [[ -f "$dest/requirements.txt" ]]; then
+    # Under the same constraints as ComfyUI's own requirements; opencv's headless build (no GUI, no libGL).
     echo "install_packs: $name requirements"
-    "$venv/bin/python" -m pip install --find-links "$here/wheelhouse" -c "$venv/torch-constraints.txt" \
-      -r "$dest/requirements.txt"
+    requirements="$(mktemp)"
+    sed -E 's/^[[:space:]]*opencv-python([^-_a-zA-Z0-9]|$)/opencv-python-headless\1/' "$dest/requirements.txt" > "$requirements"
+    constraints=(-c "$venv/torch-constraints.txt")
+    if [[ -f "$venv/constraints.txt" ]]; then
+      constraints+=(-c "$venv/constraints.txt")
+    fi
+    "$venv/bin/python" -m pip install --find-links "$here/wheelhouse" "${constraints[@]}" -r "$requirements"
+    rm -f "$requirements"
   fi
   if [[ -f "$dest/install.py" ]]; then
     echo "install_packs: $name install.py"

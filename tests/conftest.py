@@ -13,6 +13,7 @@ import base64
 import io
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ def make_stack(run_dir: Path, packs: tuple[str, ...] = (), **env: str) -> LocalS
     return stack
 
 
+def wait_for_startup_selfcheck(stack: LocalStack, timeout: float = 120) -> None:
+    """Wait until the worker's background start-up self-check (diagnose + a smoke job) has printed its
+    summary: until then its job may be running beside a test's (a queue, files in the output dir)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "self-check:" in stack.log_file.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the worker's start-up self-check did not finish within {timeout} s:\n{stack.tail()}")
+
+
 # Why the session stack runs without the real packs, when it does (see `real_packs`).
 _PACKS_PROBLEM: list[str] = []
 
@@ -70,6 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         s = make_stack(run_dir, **env)
     s.start(wait=180)
     try:
+        wait_for_startup_selfcheck(s)
         yield s
     finally:
         s.stop()

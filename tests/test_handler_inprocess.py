@@ -92,11 +92,15 @@ def s3_server():
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 90  # moto's server imports a lot: slow to answer on a loaded machine
+    while True:
         try:
-            requests.get(url, timeout=0.5)
+            requests.get(url, timeout=5)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"the S3 test server (moto) did not answer at {url} within 90 s")
             time.sleep(0.1)
     yield url
     proc.terminate()

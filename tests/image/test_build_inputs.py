@@ -319,3 +319,45 @@ def test_install_packs_takes_a_snapshot_and_only_the_named_packs(tmp_path):
     assert failed.returncode != 0
     assert f"other_pack-{'2' * 40}.tar.gz" in failed.stderr and "COMFY_PACKS_SNAPSHOTS" in failed.stderr
     assert install("no_such_pack", tmp_path / "custom3").returncode == 2
+
+
+# --- the hash-locked requirement sets (requirements/*.txt, `make lock`) --------------------------
+
+
+def _locked(name: str) -> dict[str, str]:
+    """package -> version of requirements/NAME.txt; asserts every package carries at least one sha256."""
+    text = (REPO / "requirements" / f"{name}.txt").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ \\\n]+)", text, re.M))
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 6)[-1])
+    for block in blocks:
+        if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*==", block):
+            assert "--hash=sha256:" in block, block.splitlines()[0]
+    return {k.lower().replace("_", "-"): v for k, v in pins.items()}
+
+
+def test_locks_hold_pyproject_pins_with_hashes_and_only_what_runs():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+
+    def pins(reqs: list[str]) -> dict[str, str]:
+        out = {}
+        for req in reqs:
+            m = re.match(r"([A-Za-z0-9._-]+)(\[[^\]]*\])?==(\S+)", req)
+            if m:
+                out[m.group(1).lower().replace("_", "-")] = m.group(3)
+        return out
+
+    sets = {
+        "worker": pins(project["dependencies"] + extras["worker"]),
+        "client": pins(project["dependencies"] + extras["client"]),
+        "dev": pins(project["dependencies"] + extras["client"] + extras["worker"] + extras["dev"]),
+    }
+    for name, wanted in sets.items():
+        locked = _locked(name)
+        assert {k: locked.get(k) for k in wanted} == wanted, f"requirements/{name}.txt is stale: run `make lock`"
+    worker, client = _locked("worker"), _locked("client")
+    assert not {"pytest", "hypothesis", "ruff", "moto", "docker", "pip-tools"} & (worker.keys() | client.keys())
+    assert "runpod" not in client and "boto3" not in client  # the client stays light
+    assert "rich" not in pins(project["dependencies"]) and "psutil" not in pins(project["dependencies"])

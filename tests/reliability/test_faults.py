@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from handler.runtime import Runtime
-from tests.conftest import make_stack, png_base64, runsync, sleep_workflow, stack_settings
+from tests.conftest import make_stack, png_base64, runsync, sleep_workflow, stack_settings, wait_for_startup_selfcheck
 from tests.test_handler_inprocess import call
 
 pytestmark = pytest.mark.stack
@@ -257,6 +257,7 @@ def test_disk_nearly_full(tmp_path, figures):
         stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1", DISK_FULL_MB="0")
         stack.start(wait=180)
         try:
+            wait_for_startup_selfcheck(stack)  # its smoke job writes to the same small disk
             report = runsync(stack, {"mode": "diagnose", "workflow": "smoke_image"})["output"]
             low = [f for f in report["findings"] if f["code"] == "DISK_LOW"]
             assert low and low[0]["severity"] == "error" and low[0]["path"] == str(out_dir)
