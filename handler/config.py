@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,18 +15,23 @@ from workflows.secrets import is_secret_name, listed_names, secret_values
 HANDLER_VERSION = "0.1.0"
 
 
-def _float(env: Mapping[str, str], key: str, default: float) -> float:
+# A bad value in the environment falls back to the default: reading the configuration must never
+# keep the worker from starting (and answering every job), and nan/inf/negative numbers would turn
+# deadlines and limits into nonsense.
+def _float(env: Mapping[str, str], key: str, default: float, minimum: float = 0.0) -> float:
     try:
-        return float(env.get(key, default))
+        value = float(env.get(key, default))
     except ValueError:
         return default
+    return value if math.isfinite(value) and value >= minimum else default
 
 
-def _int(env: Mapping[str, str], key: str, default: int) -> int:
+def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
     try:
-        return int(env.get(key, default))
+        value = int(env.get(key, default))
     except ValueError:
         return default
+    return value if value >= minimum else default
 
 
 def _names(value: str | None) -> frozenset[str] | None:
@@ -84,7 +90,7 @@ class Settings:
         pid_file = env.get("COMFY_PID_FILE")
         extra = env.get("COMFY_EXTRA_MODEL_PATHS")
         return cls(
-            comfy_url=env.get("COMFY_URL", f"http://127.0.0.1:{env.get('COMFY_PORT', '8188')}"),
+            comfy_url=env.get("COMFY_URL", f"http://127.0.0.1:{_int(env, 'COMFY_PORT', 8188, minimum=1)}"),
             comfy_dir=comfy_dir,
             input_dir=Path(env.get("COMFY_INPUT_DIR", comfy_dir / "input")),
             output_dir=Path(env.get("COMFY_OUTPUT_DIR", comfy_dir / "output")),
@@ -94,7 +100,7 @@ class Settings:
             volume_dir=Path(env.get("RUNPOD_VOLUME_DIR", "/runpod-volume")),
             extra_model_paths=Path(extra) if extra else None,
             default_workflow=env.get("DEFAULT_WORKFLOW", "smoke_image"),
-            timeout_s=_float(env, "GENERATE_TIMEOUT_S", 600.0),
+            timeout_s=_float(env, "GENERATE_TIMEOUT_S", 600.0, minimum=1.0),
             ready_timeout_s=_float(env, "COMFY_READY_TIMEOUT", 120.0),
             disk_low_gb=_float(env, "DISK_LOW_GB", 2.0),
             max_payload_mb=_float(env, "MAX_PAYLOAD_MB", 10.0),
@@ -110,12 +116,12 @@ class Settings:
                 allow_nodes=_names(env.get("ALLOW_NODES")),
                 deny_nodes=_names(env.get("DENY_NODES")) or frozenset(),
                 allow_unsafe=_names(env.get("ALLOW_UNSAFE_NODES")) or frozenset(),
-                max_side=_int(env, "MAX_SIDE", 4096),
-                max_frames=_int(env, "MAX_FRAMES", 1024),
-                max_batch=_int(env, "MAX_BATCH", 64),
+                max_side=_int(env, "MAX_SIDE", 4096, minimum=16),
+                max_frames=_int(env, "MAX_FRAMES", 1024, minimum=1),
+                max_batch=_int(env, "MAX_BATCH", 64, minimum=1),
             ),
             **_supervision(env, comfy_dir),
-            max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024),
+            max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024, minimum=1),
             presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 3600), 7 * 24 * 3600)),
             secret_values=secret_values(env),
         )
@@ -148,11 +154,11 @@ def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
         "comfy_python": env.get("COMFY_PYTHON", "python3"),
         "comfy_main": Path(env.get("COMFY_MAIN", comfy_dir / "main.py")),
         "comfy_host": env.get("COMFY_HOST", "127.0.0.1"),
-        "comfy_port": int(_float(env, "COMFY_PORT", 8188)),
+        "comfy_port": _int(env, "COMFY_PORT", 8188, minimum=1),
         "user_dir": Path(env.get("COMFY_USER_DIR", comfy_dir / "user")),
         "comfy_extra_args": tuple(env.get("COMFY_EXTRA_ARGS", "").split()),
         "comfy_log_max_mb": _float(env, "COMFY_LOG_MAX_MB", 20.0),
-        "comfy_max_restarts": int(_float(env, "COMFY_MAX_RESTARTS", 3)),
+        "comfy_max_restarts": _int(env, "COMFY_MAX_RESTARTS", 3),
         "comfy_restart_backoff_s": _float(env, "COMFY_RESTART_BACKOFF_S", 1.0),
         "disk_full_mb": _float(env, "DISK_FULL_MB", 100.0),
         "self_check_at_start": env.get("SELF_CHECK_AT_START", "1") != "0",

@@ -338,6 +338,14 @@ def comfy_model_lists(runtime: Runtime) -> tuple[dict[str, frozenset[str]], list
     return {canonical_folder(k): frozenset(v or ()) for k, v in lists.items()}, failed
 
 
+def _sha256_or_none(path: str) -> str | None:
+    """The file's sha256; None when it vanished or can't be read (the model-tree findings name why)."""
+    try:
+        return _sha256(path)
+    except OSError:
+        return None
+
+
 def _sha256(path: str) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -477,7 +485,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         wanted = {m.name.rsplit("/", 1)[-1] for e in registry.entries.values() for m in e.models if m.sha256}
         paths = [path for _, name, path, _, _ in raw_files if name.rsplit("/", 1)[-1] in wanted]
         with ThreadPoolExecutor(max_workers=4) as pool:
-            checksums = dict(zip(paths, pool.map(_sha256, paths), strict=True))
+            digests = zip(paths, pool.map(_sha256_or_none, paths), strict=True)
+            checksums = {path: digest for path, digest in digests if digest is not None}
         t = lap("checksums_ms", t)
 
     files = tuple(

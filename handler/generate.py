@@ -276,7 +276,8 @@ def generate(
     files = JobFiles(
         runtime.jobs_activity,
         dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],
-        roots=(settings.input_dir, settings.output_dir, settings.temp_dir),
+        # not the input dir: a person or `volume push` may add files there while jobs run
+        roots=(settings.output_dir, settings.temp_dir),
     )
     with files:
         resolved = resolve(runtime, request.workflow)

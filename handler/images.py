@@ -44,13 +44,14 @@ def store_image(
     raw, ext, width, height, frames = decode_image(data, label, max_pixels, max_frames)
     stored_name = f"{job_key}_{index}_{safe_stem(requested_name)}.{ext}"
     path = input_dir / stored_name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-    except OSError as exc:
+    except OSError as exc:  # a full disk, or an input directory that is missing or read-only
         path.unlink(missing_ok=True)
         raise JobError(
-            "DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR", f"could not store {stored_name}: {exc.strerror}"
+            "DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR",
+            f"could not store {stored_name} in {input_dir}: {exc.strerror}",
         ) from None
     return StoredImage(requested_name, role, stored_name, path, width, height, frames)

@@ -15,7 +15,6 @@ import logging
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
 from handler.config import Settings
@@ -29,9 +28,10 @@ from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 from workflows.secrets import redact, redact_data
 
-# Passed through unscanned: output file content (base64) — ComfyUI runs without the worker's secrets
-# (handler.config.comfy_environment), so no file it writes can hold one — and the presigned URLs the
-# worker itself made, which carry the bucket's access key id (an identifier; never the secret key).
+# Passed through unscanned: output file content (base64: scanning megabytes costs time, and ComfyUI's
+# own environment holds no secret, see handler.config.comfy_environment; README "Security" names what
+# a custom pack could still do) and the presigned URLs the worker itself made, which carry the
+# bucket's access key id (an identifier; never the secret key).
 _UNSCANNED_KEYS = frozenset({"base64", "video_base64", "url", "video_url"})
 
 _IMPORTED_AT = time.time()
@@ -101,7 +101,9 @@ def handle(job: dict[str, Any], rt: Runtime | None = None) -> dict[str, Any]:
     """One job; every response, success included, leaves with every secret of the environment masked.
     `rt`: the runtime to use (tests and benchmarks pass their own); default: the process's."""
     rt = rt or runtime()
-    return redact_data(_handle(rt, job), tuple(rt.settings.secrets()), _UNSCANNED_KEYS)
+    response, response_format = _handle(rt, job)
+    # masked in our own shape (where file content and presigned URLs have known keys), then reshaped
+    return shaped(redact_data(response, tuple(rt.settings.secrets()), _UNSCANNED_KEYS), response_format)
 
 
 class _RedactingStream:
@@ -118,7 +120,8 @@ class _RedactingStream:
         return getattr(self._stream, name)
 
 
-def _handle(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The response in our own shape, and the shape a successful generate asked to be answered in."""
     arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
     job_id = str(job.get("id", "local"))
     if rt.state is not None:
@@ -127,28 +130,21 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
     try:
         request = parse_request(job.get("input"))
         if isinstance(request, TestRequest):
-            return health(rt)
+            return health(rt), None
         if isinstance(request, DiagnoseRequest):
-            return diagnose(rt, request)
+            return diagnose(rt, request), None
         assert isinstance(request, GenerateRequest)
         rt.require_ready(arrived + (request.timeout_s or rt.settings.timeout_s))
         sink = _progress_sink(job, rt.settings.progress_interval_s)
         result = generate(rt, request, job_id, sink, arrived=arrived)
-        return shaped(result, request.response_format or rt.settings.response_format)
+        return result, request.response_format or rt.settings.response_format
     except JobError as exc:
         log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, rt.settings.secrets()))
-        return error_response(rt, exc, job_id)
-    except Exception as exc:
+        return error_response(rt, exc, job_id), None
+    except Exception as exc:  # a bug: the traceback goes to the worker's log, never to the caller
         log.exception("unexpected error in job %s", job_id)
-        return error_response(
-            rt,
-            JobError(
-                "INTERNAL_ERROR",
-                f"{type(exc).__name__}: {exc}"[:500],
-                {"traceback": traceback.format_exc().splitlines()[-6:]},
-            ),
-            job_id,
-        )
+        message = f"{type(exc).__name__} in the worker (job {job_id}); the traceback is in the worker's log"
+        return error_response(rt, JobError("INTERNAL_ERROR", message), job_id), None
     finally:
         rt.end_job(job_id)
 

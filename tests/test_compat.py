@@ -73,3 +73,16 @@ def test_the_official_request_is_accepted_and_its_unsupported_keys_name_the_alte
     assert "comfy_org_api_key" in err.value.details["hints"]
     with pytest.raises(JobError, match="response_format must be one of native, worker-comfyui"):
         parse_request({"response_format": "v3"})
+
+
+def test_only_image_file_names_are_renamed_in_the_workflow():
+    from workflows.patch import apply_parameters
+
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "input.png"}},
+        "2": {"class_type": "KSampler", "inputs": {"sampler_name": "euler"}},
+    }
+    renames = {"input.png": "job_1_0_input.png", "euler": "job_1_1_euler.png"}
+    patched = apply_parameters(workflow, None, {}, renames=renames)
+    assert patched["1"]["inputs"]["image"] == "job_1_0_input.png"
+    assert patched["2"]["inputs"]["sampler_name"] == "euler"

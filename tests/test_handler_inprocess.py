@@ -123,14 +123,18 @@ def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
             BUCKET_NAME="outs",
         )
     )
+    job = {"workflow": "smoke_i2v", "image_base64": png_base64(32, 32), "frames": 3, "width": 32, "height": 32}
     try:
-        result = call(
-            rt,
-            {"workflow": "smoke_i2v", "image_base64": png_base64(32, 32), "frames": 3, "width": 32, "height": 32},
-            job_id="s3job",
-        )
+        result = call(rt, job, job_id="s3job")
+        official = call(rt, {**job, "response_format": "worker-comfyui"}, job_id="s3compat")
     finally:
         rt.events.close()
+    # The official worker's shape carries the same working URL: the access key id in its credential
+    # scope (an identifier, never the secret) must survive redaction.
+    [item] = official["images"]
+    assert item["type"] == "s3_url" and f"X-Amz-Credential={key_id}" in item["data"]
+    assert requests.get(item["data"], timeout=10).status_code == 200
+    assert secret not in json.dumps(official)
     out = result["outputs"][0]
     assert "base64" not in out and out["url"].startswith(s3_server)
     assert result["video_url"] == out["url"]

@@ -11,6 +11,8 @@ from workflows.parameters import ParameterError, check_parameter
 from workflows.registry import Entry
 from workflows.request import GenerateRequest, ImageInput
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
 
 class PatchError(ValueError):
     """A parameter or override can't be applied; `code` is the error code for the response."""
@@ -63,6 +65,8 @@ def apply_parameters(
             raise PatchError(f"workflow {entry.id!r} has no {name!r} parameter (it accepts: {accepted})")
         for target in targets:
             _set(patched, target.node, target.input, value, f"parameter {name}")
+    # Only names of image files are rewritten: an image named "euler" must not change a sampler.
+    renames = {k: v for k, v in (renames or {}).items() if k.lower().endswith(IMAGE_EXTENSIONS)}
     if renames:
         for node in patched.values():
             if isinstance(node, dict):

@@ -302,6 +302,8 @@ def load_registry(directory: Path = REGISTRY_DIR) -> Registry:
     """Every entry in `directory`; broken ones land in `problems` instead of failing the rest."""
     entries: dict[str, Entry] = {}
     problems: dict[str, str] = {}
+    if not directory.is_dir() or not any(directory.glob("*.yaml")):  # an unmounted volume, a typo
+        problems["registry"] = f"{directory}: no registry here (no directory, or no <id>.yaml in it)"
     for file in sorted(directory.glob("*.yaml")):
         if file.name == "known_packs.yaml":
             continue
