@@ -29,18 +29,16 @@ from client.errors import JobNotFound, NotSupported, Unreachable
 from client.media import probe
 from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt
 from comfyui_client.errors import (
+    ComfyError,
     ComfyHTTPError,
     ComfyUnavailable,
-    ExecutionFailed,
-    PromptInterrupted,
-    PromptRejected,
     PromptTimeout,
 )
 from comfyui_client.stats import comfyui_version, gpu_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
 from workflows.compat import shaped
 from workflows.errors import JobError
-from workflows.failures import execution_failed, queue_failed
+from workflows.failures import prompt_error
 from workflows.findings import Finding, Severity
 from workflows.images import decode_image, safe_stem
 from workflows.judge import findings_error, judge_before_queue
@@ -379,17 +377,10 @@ class DirectComfy:
             return run_prompt(
                 self.comfy, self._stream(), workflow, prompt_id=job.prompt_id, deadline=deadline, on_progress=progress
             )
-        except PromptRejected as exc:
-            raise queue_failed(exc.body, str(exc), self.registry, workflow) from None
-        except PromptTimeout:
-            self.cancel(job.id)
-            raise JobError("TIMEOUT", "the job did not finish before its deadline; it was interrupted") from None
-        except ExecutionFailed as exc:
-            raise execution_failed(exc.data, str(exc)) from None
-        except PromptInterrupted as exc:
-            raise JobError("GENERATION_ERROR", f"{exc} (interrupted)") from None
-        except ComfyUnavailable as exc:
-            raise JobError("COMFY_DIED", str(exc)) from None
+        except ComfyError as exc:
+            if isinstance(exc, PromptTimeout):
+                self.cancel(job.id)
+            raise prompt_error(exc, self.registry, workflow, job.prompt_id) from None
 
     def _collect(self, outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """Every output file fetched through /view, described like the worker's, plus text outputs."""

@@ -16,10 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import (
+    ComfyError,
     ComfyUnavailable,
-    ExecutionFailed,
-    PromptInterrupted,
-    PromptRejected,
     PromptResult,
     PromptTimeout,
     run_prompt,
@@ -32,7 +30,7 @@ from handler.outputs import OutputFile, encode_base64, iter_output_files, probe,
 from handler.runtime import Runtime
 from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
-from workflows.failures import execution_failed, queue_failed
+from workflows.failures import prompt_error
 from workflows.findings import Finding
 from workflows.judge import findings_error, judge_before_queue
 from workflows.outputs import generate_response
@@ -160,22 +158,10 @@ def execute(
         return run_prompt(
             runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
         )
-    except PromptRejected as exc:
-        raise queue_failed(exc.body, str(exc), runtime.registry, workflow) from None
-    except PromptTimeout:
-        _stop_prompt(runtime, prompt_id)
-        raise JobError(
-            "TIMEOUT",
-            "the job did not finish before its deadline; it was interrupted and removed from ComfyUI's queue",
-            {"prompt_id": prompt_id},
-        ) from None
-    except ExecutionFailed as exc:
-        raise execution_failed(exc.data, str(exc)) from None
-    except PromptInterrupted as exc:
-        raise JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)") from None
-    except ComfyUnavailable as exc:
-        queued = "queued" in str(exc) or "/prompt" in str(exc)
-        raise JobError("COMFY_NOT_READY" if queued else "COMFY_DIED", str(exc)) from None
+    except ComfyError as exc:
+        if isinstance(exc, PromptTimeout):
+            _stop_prompt(runtime, prompt_id)
+        raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
 
 
 def _stop_prompt(runtime: Runtime, prompt_id: str, wait_s: float = 3.0) -> None:

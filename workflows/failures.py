@@ -7,6 +7,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from comfyui_client.errors import (
+    ComfyError,
+    ComfyUnavailable,
+    ExecutionFailed,
+    PromptInterrupted,
+    PromptRejected,
+    PromptTimeout,
+)
 from workflows.analysis import pack_lookup
 from workflows.errors import JobError
 from workflows.judge import DOES_NOT_EXIST, findings_error, rejection_findings
@@ -65,3 +73,25 @@ def execution_failed(data: Mapping[str, Any], message: str) -> JobError:
             "traceback": (data.get("traceback") or [])[-8:],
         },
     )
+
+
+def prompt_error(
+    exc: ComfyError, registry: Registry | None, workflow: Mapping[str, Any], prompt_id: str | None = None
+) -> JobError:
+    """The job error for anything running a prompt raised. The caller has already interrupted and
+    dequeued a timed-out prompt (what "interrupted" in the TIMEOUT message promises)."""
+    if isinstance(exc, PromptRejected):
+        return queue_failed(exc.body, str(exc), registry, workflow)
+    if isinstance(exc, PromptTimeout):
+        return JobError(
+            "TIMEOUT",
+            "the job did not finish before its deadline; it was interrupted and removed from ComfyUI's queue",
+            {"prompt_id": prompt_id},
+        )
+    if isinstance(exc, ExecutionFailed):
+        return execution_failed(exc.data, str(exc))
+    if isinstance(exc, PromptInterrupted):
+        return JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)")
+    if isinstance(exc, ComfyUnavailable) and "/prompt" in str(exc):  # never got the prompt
+        return JobError("COMFY_NOT_READY", str(exc))
+    return JobError("COMFY_DIED", str(exc))  # stopped answering while the prompt ran
