@@ -27,7 +27,8 @@ def test_generated_tables_match_their_catalogues():
     from tools.doc_tables import TABLES, section
 
     for name, (path, make) in TABLES.items():
-        assert section(path.read_text(), name) == make(), f"{path.name}: {name} is stale: run python -m tools.doc_tables"
+        stale = f"{path.name}: {name} is stale: run python -m tools.doc_tables"
+        assert section(path.read_text(), name) == make(), stale
 
 
 def test_every_finding_code_the_code_reports_is_in_the_catalogue():

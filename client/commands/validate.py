@@ -441,7 +441,9 @@ def _generate_timing_checks(run: _Run) -> list[dict[str, Any]]:
         name = f"timing:generate:{case.workflow}"
         if warm:
             worst, p50 = max(warm), statistics.median(warm)
-            message = f"warm generation p50 {p50:.2f} s, max {worst:.2f} s over {len(warm)} run(s) (target < {target_s:g} s)"
+            message = (
+                f"warm generation p50 {p50:.2f} s, max {worst:.2f} s over {len(warm)} run(s) (target < {target_s:g} s)"
+            )
             if first is not None:
                 message += f"; first run {first:.2f} s (model load, not judged)"
         elif first is not None:

@@ -55,9 +55,7 @@ def test_a_slow_first_run_is_model_load_and_the_target_judges_the_warm_runs(fake
     assert "| smoke_image | 38.0 | 28.0 | 2 | 10.0 | 11.0 |" in md
 
 
-def test_a_slow_warm_run_fails_the_target_and_a_first_run_target_is_judged_on_run_one(
-    fake: FakeRunPod, tmp_path: Path
-):
+def test_a_slow_warm_run_fails_the_target_and_a_first_run_target_is_judged_on_run_one(fake: FakeRunPod, tmp_path: Path):
     fake.run_scripts = [[completed(_output(total))] for total in (20_000.0, 9_000.0, 31_000.0)]
     code, report, _ = _validate(fake, tmp_path, _suite(tmp_path, "{first_run_s: 15, generate_s: 30}"))
 
