@@ -2,7 +2,8 @@
 
 - README's error table from workflows.errors.CODES,
 - README's finding table from workflows.findings.FINDINGS (severity, meaning, fix),
-- docs/client.md's client error table from client.errors.client_codes() (exit code, meaning, fix).
+- docs/client.md's client error table from client.errors.client_codes() (exit code, meaning, fix),
+- README's endpoint table (GPU memory, disk per registered workflow) from workflows.deploy.endpoint_plan.
 
 tests/test_docs.py fails when a document and its code table disagree; this writes the tables so adding
 a code is one edit in one place.
@@ -14,8 +15,10 @@ import sys
 from pathlib import Path
 
 from client.errors import client_codes
+from workflows.deploy import endpoint_plan
 from workflows.errors import CODES
 from workflows.findings import FINDINGS
+from workflows.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -48,10 +51,26 @@ def client_error_table() -> str:
     return "\n".join(rows)
 
 
+def deploy_table() -> str:
+    rows = [
+        "| workflow | models | GPU memory: runs / recommended | container disk, models baked | "
+        "registry timing: cold start / generate |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in sorted(default_registry().entries.values(), key=lambda e: (e.runs_on_cpu, e.id)):
+        p = endpoint_plan(entry)
+        gpu = f"{p.vram_min_gb} GB / {p.vram_gb} GB" if p.gpu else "any (runs on CPU)"
+        timing = f"{p.cold_start_s:g} s / {p.generate_s:g} s" if p.cold_start_s and p.generate_s else "–"
+        models = f"{p.models_gb:g} GB (largest {p.largest_gb:g})" if p.models_gb else "none"
+        rows.append(f"| `{p.workflow}` | {models} | {gpu} | {p.disk_baked_gb} GB | {timing} |")
+    return "\n".join(rows)
+
+
 TABLES = {  # marker name -> (file, generator)
     "error-table": (README, error_table),
     "finding-table": (README, finding_table),
     "client-error-table": (CLIENT_DOC, client_error_table),
+    "deploy-table": (README, deploy_table),
 }
 
 
