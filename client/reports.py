@@ -45,6 +45,22 @@ def validate_markdown(report: dict[str, Any]) -> str:
         f"| {_cell(c['name'])} | {_MARK[c['status']]} | {c['seconds']} | {_cell(c['message'])} |"
         for c in report["checks"]
     ]
+    timing = report.get("timing") or {}
+    if timing.get("workflows"):
+        cold = timing.get("cold_start_s")
+        lines += [
+            "",
+            "## Timing: cold start, first run, warm runs",
+            "",
+            f"Cold start (the first job's delayTime): {'not reported' if cold is None else f'{cold} s'}. "
+            "The first run of a workflow loads its models; targets on generation judge the warm runs.",
+            "",
+            "| workflow | first run s | model load s | warm runs | warm p50 s | warm max s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, t in timing["workflows"].items():
+            cells = [t.get(k) for k in ("first_run_s", "model_load_s", "warm_runs", "warm_p50_s", "warm_max_s")]
+            lines.append(f"| {name} | " + " | ".join("" if v is None else str(v) for v in cells) + " |")
     if report.get("runs"):
         lines += [
             "",

@@ -319,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileNotFoundError(f"{comfy_dir}/nodes.py not found: is this a ComfyUI root?")
             model_paths = settings.extra_model_paths or comfy_dir / "extra_model_paths.yaml"
             only = {n for n in args.only_packs.replace(" ", ",").split(",") if n} if args.only_packs else None
-            result = static_check(comfy_dir, model_paths, cpu_only=args.cpu_only, only_packs=only)
+            result = static_check(
+                comfy_dir, model_paths, cpu_only=args.cpu_only, only_packs=only, registry_dir=settings.registry_dir
+            )
         else:
             from handler.runtime import Runtime
 

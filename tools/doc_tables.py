@@ -1,7 +1,12 @@
-"""Regenerate the README's error table from workflows.errors.CODES: `python -m tools.doc_tables`.
+"""Regenerate the documentation's code tables from the code: `python -m tools.doc_tables`.
 
-tests/test_docs.py fails when the README and the code table disagree; this writes the table so
-adding a code is one edit in one place.
+- README's error table from workflows.errors.CODES,
+- README's finding table from workflows.findings.FINDINGS (severity, meaning, fix),
+- docs/client.md's client error table from client.errors.client_codes() (exit code, meaning, fix),
+- README's endpoint table (GPU memory, disk per registered workflow) from workflows.deploy.endpoint_plan.
+
+tests/test_docs.py fails when a document and its code table disagree; this writes the tables so adding
+a code is one edit in one place.
 """
 
 from __future__ import annotations
@@ -9,10 +14,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from client.errors import client_codes
+from workflows.deploy import endpoint_plan
 from workflows.errors import CODES
+from workflows.findings import FINDINGS
+from workflows.registry import default_registry
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+CLIENT_DOC = ROOT / "docs" / "client.md"
 START, END = "<!-- error-table -->", "<!-- /error-table -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def error_table() -> str:
@@ -23,12 +38,57 @@ def error_table() -> str:
     return "\n".join(rows)
 
 
+def finding_table() -> str:
+    rows = ["| code | severity | meaning | fix |", "|---|---|---|---|"]
+    rows += [f"| `{f.code}` | {f.severity} | {_cell(f.meaning)} | {_cell(f.fix)} |" for f in FINDINGS.values()]
+    return "\n".join(rows)
+
+
+def client_error_table() -> str:
+    rows = ["| code | exit | meaning | fix |", "|---|---|---|---|"]
+    for code, exit_code, meaning, fix in client_codes():
+        rows.append(f"| `{code}` | {exit_code} | {_cell(meaning)} | {_cell(fix) or 'see the message'} |")
+    return "\n".join(rows)
+
+
+def deploy_table() -> str:
+    rows = [
+        "| workflow | models | GPU memory: runs / recommended | container disk, models baked | "
+        "registry timing: cold start / generate |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in sorted(default_registry().entries.values(), key=lambda e: (e.runs_on_cpu, e.id)):
+        p = endpoint_plan(entry)
+        gpu = f"{p.vram_min_gb} GB / {p.vram_gb} GB" if p.gpu else "any (runs on CPU)"
+        timing = f"{p.cold_start_s:g} s / {p.generate_s:g} s" if p.cold_start_s and p.generate_s else "–"
+        models = f"{p.models_gb:g} GB (largest {p.largest_gb:g})" if p.models_gb else "none"
+        rows.append(f"| `{p.workflow}` | {models} | {gpu} | {p.disk_baked_gb} GB | {timing} |")
+    return "\n".join(rows)
+
+
+TABLES = {  # marker name -> (file, generator)
+    "error-table": (README, error_table),
+    "finding-table": (README, finding_table),
+    "client-error-table": (CLIENT_DOC, client_error_table),
+    "deploy-table": (README, deploy_table),
+}
+
+
+def section(text: str, name: str) -> str:
+    """The text between <!-- name --> and <!-- /name -->."""
+    return text.split(f"<!-- {name} -->", 1)[1].split(f"<!-- /{name} -->", 1)[0].strip("\n")
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    head, rest = text.split(f"<!-- {name} -->", 1)
+    _, tail = rest.split(f"<!-- /{name} -->", 1)
+    return f"{head}<!-- {name} -->\n{body}\n<!-- /{name} -->{tail}"
+
+
 def main() -> int:
-    text = README.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{error_table()}\n{END}{tail}")
-    print(f"README error table: {len(CODES)} codes")
+    for name, (path, make) in TABLES.items():
+        path.write_text(replace_section(path.read_text(), name, make()))
+        print(f"{path.relative_to(ROOT)}: {name} regenerated")
     return 0
 
 

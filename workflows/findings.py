@@ -42,3 +42,345 @@ def warning(code: str, message: str, fix: str, **where: str | None) -> Finding:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingCode:
+    """One row of the finding catalogue: the README's finding table is generated from these
+    (`python -m tools.doc_tables`; tests/test_docs.py keeps them equal)."""
+
+    code: str
+    severity: str  # the severity it is reported with ("error / warning" where the situation decides)
+    meaning: str
+    fix: str
+
+
+def _codes(*rows: tuple[str, str, str, str]) -> dict[str, FindingCode]:
+    return {row[0]: FindingCode(*row) for row in rows}
+
+
+# Every finding code the analysis, diagnose, the self-check and the client report. Grouped as a person
+# meets them: the workflow's nodes and values, its models, editor conversion, the job policy, the
+# deployment, ComfyUI's start, the model tree on disk, the registry.
+FINDINGS: dict[str, FindingCode] = _codes(
+    (
+        "NODE_MISSING",
+        "error",
+        "A node class is not defined by ComfyUI or any loaded pack; the message names the pack "
+        "(registry pin, else a map of popular packs) and the installed commit when it registers other names.",
+        "Install the pack the message names (at the commit it names) or remove the node.",
+    ),
+    (
+        "PACK_IMPORT_FAILED",
+        "error",
+        "A custom node pack raised on import (from ComfyUI's start-up log), with its error.",
+        "Fix the pack's import error (usually a missing requirement; see logs_tail), then restart the worker.",
+    ),
+    (
+        "VALUE_NOT_IN_LIST",
+        "error",
+        "A combo input holds a value the node does not offer (per /object_info).",
+        "Use one of the values ComfyUI lists for that input (the finding names the nearest).",
+    ),
+    (
+        "VALUE_OUT_OF_RANGE",
+        "error",
+        "A number input is outside the node's min/max.",
+        "Set the input within the range the finding names.",
+    ),
+    (
+        "VALUE_WRONG_TYPE",
+        "error",
+        "An input holds a value of the wrong type (text for a number, ...).",
+        "Send the type the finding names for that input.",
+    ),
+    (
+        "INPUT_MISSING",
+        "error",
+        "A required input is neither set nor connected.",
+        "Set or connect the required input the finding names.",
+    ),
+    (
+        "INPUT_UNKNOWN",
+        "warning",
+        "An input the node does not declare (ComfyUI ignores it): often a renamed input.",
+        "Remove it, or re-export the workflow from the installed version of the node.",
+    ),
+    (
+        "LINK_BROKEN",
+        "error",
+        "A link to a missing node, a bad output index, or an output of the wrong type.",
+        "Reconnect the input the finding names and export the workflow again.",
+    ),
+    (
+        "WORKFLOW_UI_FORMAT",
+        "error",
+        "An editor-format workflow that cannot be converted exactly (see the UI_CONVERT_ findings with it).",
+        "Export with Workflow > Export (API) in ComfyUI and send that.",
+    ),
+    (
+        "WORKFLOW_INVALID",
+        "error",
+        "Not a workflow: no nodes, or a node without class_type / inputs.",
+        "Send an API-format workflow: {node_id: {class_type, inputs}}.",
+    ),
+    (
+        "NO_OUTPUT_NODE",
+        "error",
+        "Nothing in the workflow saves a file, so a job would return nothing.",
+        "Add a SaveImage, SaveVideo or VHS_VideoCombine node.",
+    ),
+    (
+        "MODEL_MISSING",
+        "error",
+        "A model file is not available to ComfyUI in the folder its loader reads.",
+        "Put the file into the folder the finding names (the download URL is in the fix when the registry has it).",
+    ),
+    (
+        "MODEL_IN_WRONG_FOLDER",
+        "error",
+        "The file exists, but in another folder or in a directory ComfyUI does not scan.",
+        "Move it to the folder the finding names, or add its directory to extra_model_paths.yaml.",
+    ),
+    (
+        "MODEL_NOT_SEEN",
+        "warning",
+        "A file on disk that ComfyUI does not list: a path outside extra_model_paths.yaml or a "
+        "folder name ComfyUI does not use (Automatic1111's names, a singular lora/).",
+        "Move it to the ComfyUI folder the fix names.",
+    ),
+    (
+        "MODEL_SIZE_MISMATCH",
+        "error",
+        "A registered model's size differs from the registry's: truncated or another file.",
+        "Download the file again from the registry's URL.",
+    ),
+    (
+        "MODEL_HASH_MISMATCH",
+        "error",
+        "A registered model's sha256 differs (only with checksums: true).",
+        "Download the file again from the registry's URL.",
+    ),
+    (
+        "MODEL_LIST_FAILED",
+        "error",
+        "ComfyUI fails to list a model folder because a directory it scanned vanished (the volume was unmounted).",
+        "Restore the volume (or the directory), then restart the worker.",
+    ),
+    (
+        "UI_CONVERT_INVALID",
+        "error",
+        "The editor workflow is malformed (no nodes/links lists, bad ids).",
+        "Save the workflow again from the ComfyUI editor, or export it in API format.",
+    ),
+    (
+        "UI_CONVERT_UNKNOWN_NODE",
+        "error",
+        "An editor node's class is not in this ComfyUI's /object_info, so its widget "
+        "values cannot be mapped to inputs.",
+        "Install the pack that provides it on the worker, then convert again.",
+    ),
+    (
+        "UI_CONVERT_WIDGET_MISMATCH",
+        "error / warning",
+        "Saved widget values do not fit the installed node's widgets by type or count (saved with another "
+        "version of the node): refused, never shifted; too few values (defaults used) is a warning.",
+        "Open and save the workflow with the installed node version, or export it in API format.",
+    ),
+    (
+        "UI_CONVERT_LINK_BROKEN",
+        "warning",
+        "An editor link points at nothing (a Get node without its Set node, a deleted node).",
+        "Reconnect the input in the editor and save again.",
+    ),
+    (
+        "UI_CONVERT_INPUT_DROPPED",
+        "warning",
+        "An editor input could not be carried into the API workflow.",
+        "Check the node in the editor; export in API format if the input matters.",
+    ),
+    (
+        "UI_CONVERT_UNSUPPORTED",
+        "error / warning",
+        "An editor feature the converter does not support (the message names it).",
+        "Export the workflow in API format from ComfyUI.",
+    ),
+    (
+        "UI_CONVERT_DYNAMIC_PROMPT",
+        "warning",
+        "A text widget with {a|b} dynamic-prompt syntax: the editor expands it, the API does not.",
+        "Expand the prompt yourself or accept the literal text.",
+    ),
+    (
+        "POLICY_DENIED",
+        "error",
+        "This deployment's job policy refuses a node class (README, Security).",
+        "Use another node, or widen the policy (ALLOW_UNSAFE_NODES, ALLOW_NODES, DENY_NODES).",
+    ),
+    (
+        "PATH_REFUSED",
+        "error",
+        "A file input names a path outside ComfyUI's input/output/temp directories.",
+        "Send the file with `images` and name it by its plain name.",
+    ),
+    (
+        "LIMIT_EXCEEDED",
+        "error",
+        "A size, frame count, batch or subgraph nesting over this deployment's limit.",
+        "Lower it under the limit the message names, or raise MAX_SIDE / MAX_FRAMES / MAX_BATCH / MAX_INPUT_PIXELS.",
+    ),
+    (
+        "DISK_LOW",
+        "error / warning",
+        "Less than DISK_LOW_GB free on the container disk, output disk or volume.",
+        "Free space (old outputs, unused models) or enlarge the container disk / network volume.",
+    ),
+    (
+        "DISK_FULL",
+        "error",
+        "Less than DISK_FULL_MB free on the output disk: jobs are refused.",
+        "Free space or enlarge the container disk / volume.",
+    ),
+    (
+        "VOLUME_NOT_MOUNTED",
+        "info",
+        "No network volume at RUNPOD_VOLUME_DIR.",
+        "Attach a network volume to the endpoint if your models live there.",
+    ),
+    (
+        "COMFY_NOT_READY",
+        "error",
+        "ComfyUI does not answer.",
+        "See logs_tail for a start-up error; the worker is recycled.",
+    ),
+    (
+        "COMFY_STARTING",
+        "error",
+        "ComfyUI is still starting.",
+        "Retry in a few seconds (phases shows where the start is).",
+    ),
+    (
+        "COMFY_START_FAILED",
+        "error",
+        "ComfyUI ended at start with a Python error (the message has it).",
+        "Fix what it names (a missing dependency, a bad COMFY_EXTRA_ARGS flag) and redeploy.",
+    ),
+    (
+        "COMFY_START_TIMEOUT",
+        "error",
+        "ComfyUI did not answer within COMFY_READY_TIMEOUT.",
+        "Find the slow step in phases and logs_tail (a pack, a slow volume), fix it or raise COMFY_READY_TIMEOUT.",
+    ),
+    (
+        "COMFY_PORT_IN_USE",
+        "error",
+        "Another process holds ComfyUI's port.",
+        "Stop it or set COMFY_PORT to a free port.",
+    ),
+    (
+        "COMFY_CUDA_MISMATCH",
+        "error",
+        "The image's torch/CUDA build does not fit the host's GPU driver.",
+        "Restrict the endpoint's CUDA versions to 12.8 and newer (README, Deploy); the worker is recycled.",
+    ),
+    (
+        "COMFY_PACK_KILLED_START",
+        "error",
+        "A custom node pack ended ComfyUI's process while being imported.",
+        "Remove or fix the pack the message names, then redeploy.",
+    ),
+    (
+        "COMFY_MODEL_PATHS_INVALID",
+        "error",
+        "ComfyUI cannot read extra_model_paths.yaml (line and column in the message).",
+        "Fix the YAML and redeploy.",
+    ),
+    (
+        "COMFY_CRASH_LOOP",
+        "error",
+        "ComfyUI kept dying and the worker stopped restarting it.",
+        "Read last_death and logs_tail (often out of memory at load: a bigger GPU); the worker is recycled.",
+    ),
+    (
+        "COMFY_DIED",
+        "warning",
+        "ComfyUI died once and was restarted by the worker (restart_count, last_death).",
+        "If it repeats, read last_death: often out of memory, so a lighter workflow or a bigger GPU.",
+    ),
+    (
+        "SELF_CHECK_FAILED",
+        "error",
+        "SELF_CHECK_STRICT=1 and the start-up self-check found errors.",
+        "Fix the findings listed, or set SELF_CHECK_STRICT=0 to take jobs anyway.",
+    ),
+    (
+        "SMOKE_FAILED",
+        "error",
+        "The self-check's smoke workflow failed; the message carries its error code.",
+        "Fix what that code says (see logs_tail of the smoke run).",
+    ),
+    (
+        "WORKFLOW_BROKEN",
+        "error",
+        "A registry file is broken (file, line, column): only its workflow is disabled.",
+        "Fix the file and redeploy; other workflows keep working.",
+    ),
+    (
+        "REGISTRY_INVALID",
+        "error",
+        "(static self-check at build) a registry entry cannot be loaded.",
+        "Fix the entry the finding names (docs/workflows.md has the schema).",
+    ),
+    (
+        "MODEL_PATHS_INVALID",
+        "error",
+        "extra_model_paths.yaml can't be read or names unknown folders.",
+        "Fix the file (the message names the line or folder) and redeploy.",
+    ),
+    (
+        "MODEL_FOLDER_DANGLING_LINK",
+        "error",
+        "A model folder is a symlink to nothing: ComfyUI silently skips it.",
+        "Point the link at an existing directory or replace it with one.",
+    ),
+    (
+        "MODEL_FOLDER_IS_FILE",
+        "error",
+        "A file sits where a model folder should be: ComfyUI silently skips it.",
+        "Remove the file and create the folder.",
+    ),
+    (
+        "MODEL_FOLDER_UNREADABLE",
+        "error",
+        "A model folder ComfyUI cannot read (permissions): silently skipped.",
+        "Make it readable by the worker (chmod a+rX).",
+    ),
+    ("MODEL_FILE_DANGLING_LINK", "error", "A model entry is a symlink to nothing.", "Fix or remove the link."),
+    (
+        "MODEL_FILE_NOT_REGULAR",
+        "warning",
+        "A model entry is a fifo, socket or device, which no loader can read.",
+        "Remove it and put the real file there.",
+    ),
+    ("MODEL_FILE_EMPTY", "error", "A model file of 0 bytes (an interrupted copy).", "Download the file again."),
+    (
+        "MODEL_FILE_CORRUPT",
+        "error",
+        "A .safetensors/.gguf/.ckpt/.pt/.pth whose header does not parse or declares more "
+        "than the file holds (a truncated download, an HTML login page, a git-lfs pointer); only headers are read.",
+        "Download the file again (with a token for gated files; `git lfs pull` for pointers).",
+    ),
+    (
+        "MODEL_LAYOUT_NOT_SCANNED",
+        "error",
+        "A models/<folder> tree on the volume outside the scanned layouts (README, Volume layouts).",
+        "Move the files to /runpod-volume/models/<folder> (or ComfyUI/models/<folder>).",
+    ),
+    (
+        "VOLUME_VIEW_MISMATCH",
+        "warning",
+        "(client, diagnose --volume-report) The worker's view of the volume and its S3 listing disagree: the "
+        "volume is mounted elsewhere or not at all.",
+        "Attach the volume to the endpoint (same datacenter) and check RUNPOD_VOLUME_DIR (docs/volume.md).",
+    ),
+)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from client import redact
-from client.errors import EXIT_FAILED, EXIT_OK, ClientError, ConfigError, UsageError
+from client.errors import EXIT_FAILED, EXIT_OK, ConfigError, UsageError, VolumeError
 from workflows.models import MODEL_EXTENSIONS, MODEL_FOLDERS, VOLUME_LAYOUTS, canonical_folder
 from workflows.registry import ModelSpec, Registry
 from workflows.volume_index import SCANNED_DIRS, VolumeObject, is_model_key, judge_volume, layouts_present, place
@@ -52,12 +52,6 @@ ACCESS_KEY_ENV = ("RUNPOD_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_ENV = ("RUNPOD_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 VOLUME_ID_ENV = "RUNPOD_NETWORK_VOLUME_ID"
 DATACENTER_ENV = "RUNPOD_DATACENTER_ID"
-
-
-class VolumeError(ClientError):
-    """The volume could not be used (exit 2): unreachable, bad keys, no such volume, S3 errors."""
-
-    code = "VOLUME_ERROR"
 
 
 # ---------------------------------------------------------------------------------------------

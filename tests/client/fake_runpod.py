@@ -178,6 +178,7 @@ class FakeRunPod:
     jobs: dict[str, Job] = field(default_factory=dict)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     script: list[dict[str, Any]] = field(default_factory=lambda: [completed(generate_output())])
+    run_scripts: list[list[dict[str, Any]]] = field(default_factory=list)  # scripts of the next /run jobs, in order
     runsync_result: dict[str, Any] = field(default_factory=lambda: completed(HEALTH_OUTPUT))
     diagnose_result: dict[str, Any] = field(default_factory=lambda: completed(DIAGNOSE_OUTPUT))
     runsync_script: list[dict[str, Any]] | None = None  # steps of the /runsync job; default [runsync_result]
@@ -291,7 +292,9 @@ class FakeRunPod:
         parts = req.path.strip("/").split("/")
         op, job_id = parts[0], (parts[1] if len(parts) > 1 else None)
         if req.method == "POST" and op == "run":  # [ops] / [send]: {"id", "status": "IN_QUEUE"}
-            job = self._new_job(req.body, self.script)
+            with self._lock:
+                script = self.run_scripts.pop(0) if self.run_scripts else self.script
+            job = self._new_job(req.body, script)
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
         if req.method == "POST" and op == "runsync":
             return self._runsync(h, req)

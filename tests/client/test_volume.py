@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from client.commands import volume as vol
 from tests.client.conftest import json_out, run_cli
-from workflows.registry import load_registry
+from workflows.registry import REGISTRY_DIR, load_registry
 
 ACCESS = "user_TESTACCESSKEY123"
 SECRET = "rps_TESTSECRETKEY456789"
@@ -456,7 +457,7 @@ def test_an_unreachable_endpoint_is_named_in_seconds(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens
-    proc = volume_cli("check", *target_args(f"http://127.0.0.1:{port}", "vol1"), "--json", "--registry", str(tmp_path))
+    proc = volume_cli("check", *target_args(f"http://127.0.0.1:{port}", "vol1"), "--json")
     assert proc.returncode == 2 and json_out(proc)["error"]["code"] == "VOLUME_UNREACHABLE"
 
 
@@ -493,7 +494,10 @@ def test_a_killed_push_resumes_where_it_stopped(s3_url, bucket, tmp_path):
     size = 40 * 5 * MiB + 1  # 41 parts of 5 MiB, one at a time: long enough to be caught mid-way
     local = tmp_path / "huge.safetensors"
     local.write_bytes(blob(size, "huge"))
-    (tmp_path / "empty_registry").mkdir()
+    model_free = tmp_path / "empty_registry"  # a registry whose one workflow needs no model
+    model_free.mkdir()
+    for name in ("smoke_image.yaml", "smoke_image.json"):
+        shutil.copy(REGISTRY_DIR / name, model_free / name)
     args = [
         *push_args(s3_url, bucket, tmp_path, str(local), "--folder", "loras", "--workers", "1", "--json"),
         "--registry",
