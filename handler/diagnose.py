@@ -60,11 +60,17 @@ def _walk(
     folder_dir: Path, unreadable: list[FolderFact] | None = None, folder: str = ""
 ) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """(relative name, entry) for every model-extension entry below a folder (files, dangling links, fifos);
-    directories it can't read go to `unreadable`."""
+    directories it can't read go to `unreadable`. Symlinked directories are followed (volumes are often
+    linked in) but each directory is walked once, so a link loop can't make the scan run away."""
     stack = [(folder_dir, "")]
+    seen: set[tuple[int, int]] = set()
     while stack:
         directory, prefix = stack.pop()
         try:
+            st = directory.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
             with os.scandir(directory) as it:
                 for entry in it:
                     if entry.is_dir():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -78,10 +78,13 @@ class Entry:
     parameters: Mapping[str, tuple[Target, ...]] = field(default_factory=dict)
     outputs: tuple[OutputSpec, ...] = ()
     timing: Mapping[str, float] = field(default_factory=dict)
+    # the workflow file's text, read once at load: a job never touches the disk for it, and a file
+    # changed after start can't turn a job into a crash
+    workflow_text: str | None = field(default=None, repr=False, compare=False)
 
     def workflow(self) -> dict[str, Any]:
         """A fresh copy of the API-format workflow (callers may patch it)."""
-        return json.loads(_read_text(self.workflow_file))
+        return json.loads(self.workflow_text if self.workflow_text is not None else _read_text(self.workflow_file))
 
     def pack_for_node(self, class_type: str) -> PackRef | None:
         return next((p for p in self.packs if class_type in p.nodes), None)
@@ -288,14 +291,15 @@ def load_entry(file: Path) -> Entry:
     entry = parse_entry(file, data)
     name = entry.workflow_file.name
     try:
-        workflow = entry.workflow()
+        text = _read_text(entry.workflow_file)
+        workflow = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{name}: cannot be read: {exc}") from None
     if not isinstance(workflow, dict) or not workflow:
         raise RegistryError(f"{name}: expected a JSON object of nodes (API format)")
-    return entry
+    return replace(entry, workflow_text=text)
 
 
 def load_registry(directory: Path = REGISTRY_DIR) -> Registry:
