@@ -8,6 +8,7 @@ from typing import Any
 
 from workflows.errors import JobError
 from workflows.parameters import ParameterError, check_parameter
+from workflows.paths import FILE_INPUTS
 from workflows.registry import Entry
 from workflows.request import GenerateRequest, ImageInput
 
@@ -65,14 +66,18 @@ def apply_parameters(
             raise PatchError(f"workflow {entry.id!r} has no {name!r} parameter (it accepts: {accepted})")
         for target in targets:
             _set(patched, target.node, target.input, value, f"parameter {name}")
-    # Only names of image files are rewritten: an image named "euler" must not change a sampler.
-    renames = {k: v for k, v in (renames or {}).items() if k.lower().endswith(IMAGE_EXTENSIONS)}
+    # Only where a file is meant: a loader's file input (workflows.paths.FILE_INPUTS), or a value that is
+    # an image file name (a custom pack's loader). An image named "euler" must not change a sampler.
     if renames:
         for node in patched.values():
             if isinstance(node, dict):
                 inputs = node.get("inputs") or {}
+                file_inputs = FILE_INPUTS.get(str(node.get("class_type")), {})
                 for key, value in inputs.items():
-                    if isinstance(value, str) and value in renames:
+                    is_file = key in file_inputs or (
+                        isinstance(value, str) and value.lower().endswith(IMAGE_EXTENSIONS)
+                    )
+                    if is_file and isinstance(value, str) and value in renames:
                         inputs[key] = renames[value]
     for node_id, values in (overrides or {}).items():
         if not isinstance(values, Mapping):
