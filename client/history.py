@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from client.sqlite_db import transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,17 +47,8 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.executescript(_SCHEMA)
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path, _SCHEMA, rows=True)
 
     def record(self, run: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> int:
         """Store one run (kind, target, name, started_at, passed, cold_start_s, report_dir) and its metrics."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from client.render import _esc, _findings, _size
+from client.render import _esc, _findings, _size, _workflow_table
 
 
 def _header(c: Any, title: str, d: dict[str, Any]) -> None:
@@ -14,7 +14,6 @@ def _header(c: Any, title: str, d: dict[str, Any]) -> None:
 
 
 def _check(c: Any, d: dict[str, Any], code: int) -> None:
-    from rich.table import Table
 
     _header(c, "Volume check", d)
     layouts = ", ".join(d.get("layouts") or []) or "[red]none of models/, ComfyUI/models/[/]"
@@ -24,17 +23,7 @@ def _check(c: Any, d: dict[str, Any], code: int) -> None:
     )
     checks = d.get("workflow_checks") or {}
     if checks:
-        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("workflow", "ok", "missing models", "findings"):
-            table.add_column(col)
-        for wid, chk in checks.items():
-            models = "; ".join(f"{k}: {', '.join(v)}" for k, v in (chk.get("missing_models") or {}).items())
-            table.add_row(
-                wid,
-                "[green]yes[/]" if chk.get("ok") else "[red]no[/]",
-                _esc(models) or "–",
-                str(len(chk.get("findings") or [])),
-            )
+        table = _workflow_table(checks)
         c.print()
         c.print(table)
     _findings(c, d["findings"])
