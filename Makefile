@@ -42,13 +42,13 @@ comfyui:
 	@bash scripts/install_comfyui.sh
 
 up: venv comfyui
-	@$(PY) tools/localstack.py up
+	@$(PY) -m tools.localstack up
 
 down:
-	@$(PY) tools/localstack.py down
+	@$(PY) -m tools.localstack down
 
 status:
-	@$(PY) tools/localstack.py status
+	@$(PY) -m tools.localstack status
 
 demo: venv comfyui
 	@$(PY) tools/demo.py
