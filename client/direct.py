@@ -57,6 +57,7 @@ from workflows.request import (
     require_images,
 )
 from workflows.resolve import Resolved, resolve_workflow
+from workflows.timing import lap
 
 DEFAULT_WORKFLOW = "smoke_image"
 DEFAULT_TIMEOUT_S = 600.0
@@ -316,16 +317,16 @@ class DirectComfy:
         timings: dict[str, Any] = {}
         resolved = self._resolve(request.workflow)
         require_images(request, resolved.entry)
-        t = _lap(timings, "validate_ms", t0)
+        t = lap(timings, "validate_ms", t0)
         job_key = "client_" + uuid.uuid4().hex[:10]  # not the worker's job_ prefix: its cleanup is its own
         stored = {image: self._upload(job_key, i, image) for i, image in enumerate(request.images)}
         patched = patch_job(resolved.workflow, resolved.entry, request, stored, job_key)
-        t = _lap(timings, "upload_ms", t)
+        t = lap(timings, "upload_ms", t)
         self._judge(resolved, patched, request, frozenset(stored.values()))
-        t = _lap(timings, "analysis_ms", t)
+        t = lap(timings, "analysis_ms", t)
         job.prompt_id = uuid.uuid4().hex
         result = self._run(patched, job, time.monotonic() + (request.timeout_s or DEFAULT_TIMEOUT_S))
-        t = _lap(timings, "run_ms", t)
+        t = lap(timings, "run_ms", t)
         outputs = self._collect(result.outputs)
         if not outputs:
             raise JobError(
@@ -333,8 +334,8 @@ class DirectComfy:
                 "the workflow finished but produced no output files",
                 {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
             )
-        _lap(timings, "encode_ms", t)
-        timings.update(_prompt_timings(result), total_ms=round((time.perf_counter() - t0) * 1000, 2))
+        lap(timings, "encode_ms", t)
+        timings.update(result.timings(), total_ms=round((time.perf_counter() - t0) * 1000, 2))
         workflow_id = resolved.entry.id if resolved.entry else "inline"
         response = generate_response(workflow_id, result.prompt_id, outputs, timings, request.params.get("seed"))
         return shaped(response, request.response_format)
@@ -400,17 +401,3 @@ class DirectComfy:
                 }
             )
         return collected + text_items(outputs)
-
-
-def _prompt_timings(result: PromptResult) -> dict[str, Any]:
-    timings: dict[str, Any] = {"nodes_ms": result.node_ms}
-    if result.started_at is not None:
-        timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
-    timings["execution_ms"] = round(result.comfy_ms, 2) if result.comfy_ms is not None else None
-    return timings
-
-
-def _lap(timings: dict[str, Any], name: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[name] = round((now - since) * 1000, 2)
-    return now

@@ -27,6 +27,20 @@ class PromptResult:
     cached_nodes: list[str] = field(default_factory=list)
     from_history: bool = False
 
+    def timings(self) -> dict[str, Any]:
+        """queue_wait_ms, execution_ms (ComfyUI's own timestamps, else ours) and nodes_ms, for a response."""
+        timings: dict[str, Any] = {}
+        if self.started_at is not None:
+            timings["queue_wait_ms"] = round((self.started_at - self.queued_at) * 1000, 2)
+        if self.comfy_ms is not None:
+            timings["execution_ms"] = round(self.comfy_ms, 2)
+        elif self.started_at and self.finished_at:
+            timings["execution_ms"] = round((self.finished_at - self.started_at) * 1000, 2)
+        else:
+            timings["execution_ms"] = None
+        timings["nodes_ms"] = self.node_ms
+        return timings
+
 
 def _probe_dead(client: ComfyClient, within: float = 1.2) -> bool:
     """True when ComfyUI stays unreachable for `within` seconds (a crash, not a blip)."""

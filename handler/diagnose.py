@@ -54,6 +54,7 @@ from workflows.models import (
 )
 from workflows.request import DiagnoseRequest
 from workflows.startup_log import PackImport, parse_import_report
+from workflows.timing import lap
 
 
 def _walk(
@@ -438,13 +439,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             f"no registered workflow {request.workflow!r}",
             {"registered": sorted(registry.entries)},
         )
-    timings: dict[str, float] = {}
+    timings: dict[str, Any] = {}
     findings: list[Finding] = []
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round((now - since) * 1000, 2)
-        return now
 
     # ComfyUI: stats, node definitions and model lists, fetched in parallel with the disk scan —
     # unless the worker knows ComfyUI is not ready: then only what doesn't need it, and why.
@@ -462,7 +458,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         tree.folders += _layout_root_facts(runtime)
         if s.volume_dir.is_dir():
             tree.layouts = off_layout_models_dirs(s.volume_dir)
-        t = lap("disk_scan_ms", t)
+        t = lap(timings, "disk_scan_ms", t)
         try:
             if not use_comfy:
                 raise ComfyUnavailable("the worker's state says ComfyUI is not ready")
@@ -470,7 +466,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             reachable = True
         except (ComfyUnavailable, ValueError, OSError):
             stats, object_info, comfy_sees, unlisted, reachable = {}, {}, {}, [], False
-        t = lap("comfyui_ms", t)
+        t = lap(timings, "comfyui_ms", t)
     findings += worker_findings(runtime, reachable)
 
     findings += tree_findings(tree.folders, tree.files)
@@ -493,7 +489,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=4) as pool:
             digests = zip(paths, pool.map(_sha256_or_none, paths), strict=True)
             checksums = {path: digest for path, digest in digests if digest is not None}
-        t = lap("checksums_ms", t)
+        t = lap(timings, "checksums_ms", t)
 
     files = tuple(
         ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
@@ -526,7 +522,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
 
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
-    t = lap("inspect_ms", t)
+    t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
     tagged: list[dict[str, Any]] = []
@@ -540,7 +536,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             workflow_checks[entry.id] = report
             tagged += [{**f, "workflow": entry.id} for f in report["findings"]]
         checked_nodes = node_check(registry, object_info)
-    t = lap("analysis_ms", t)
+    t = lap(timings, "analysis_ms", t)
 
     models: dict[str, Any] = {}
     for f in files:

@@ -26,19 +26,20 @@ from handler.config import Settings
 from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
-from handler.outputs import OutputFile, encode_base64, iter_output_files, probe, text_outputs
+from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
 from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
 from workflows.failures import prompt_error
 from workflows.findings import Finding
 from workflows.judge import findings_error, judge_before_queue
-from workflows.outputs import generate_response
+from workflows.outputs import generate_response, text_items
 from workflows.patch import patch_job
 from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.registry import Entry
 from workflows.request import GenerateRequest, require_images
 from workflows.resolve import Resolved, resolve_workflow
+from workflows.timing import lap
 
 ProgressSink = Callable[[dict[str, Any]], None]
 
@@ -268,22 +269,22 @@ def generate(
     with files:
         resolved = resolve(runtime, request.workflow)
         entry = resolved.entry
-        t = _lap(timings, "validate_ms", t0)
+        t = lap(timings, "validate_ms", t0)
         stored = store_inputs(runtime, request, entry, job_key, files)
         patched = patch(request, entry, resolved.workflow, stored, job_key)
-        t = _lap(timings, "upload_ms", t)
+        t = lap(timings, "upload_ms", t)
         judge(runtime, resolved, patched, request, stored)
-        t = _lap(timings, "analysis_ms", t)
+        t = lap(timings, "analysis_ms", t)
         deadline = arrived + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
-        t = _lap(timings, "run_ms", t)
+        t = lap(timings, "run_ms", t)
         dirs = {
             "output": runtime.settings.output_dir,
             "temp": runtime.settings.temp_dir,
             "input": runtime.settings.input_dir,
         }
         found = list(iter_output_files(result.outputs, dirs))
-        texts = text_outputs(result.outputs)
+        texts = text_items(result.outputs)
         files.paths += [o.path for o in found if o.path.parent != runtime.settings.input_dir]
         if not found and not texts:
             raise JobError(
@@ -294,27 +295,10 @@ def generate(
         for out in found:
             probe(out)
         delivered = deliver(runtime, found, job_id, texts, job_key, result.node_ms)
-        t = _lap(timings, "encode_ms", t)
-        if result.started_at is not None:
-            timings["queue_wait_ms"] = round((result.started_at - result.queued_at) * 1000, 2)
-        timings["execution_ms"] = (
-            round(result.comfy_ms, 2)
-            if result.comfy_ms is not None
-            else (
-                round((result.finished_at - result.started_at) * 1000, 2)
-                if result.started_at and result.finished_at
-                else None
-            )
-        )
-        timings["nodes_ms"] = result.node_ms
+        t = lap(timings, "encode_ms", t)
+        timings.update(result.timings())
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
-
-
-def _lap(timings: dict[str, Any], name: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[name] = round((now - since) * 1000, 2)
-    return now
 
 
 def _response(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows.errors import JobError
-from workflows.outputs import output_refs, text_items
+from workflows.outputs import output_refs
 
 
 @dataclass(slots=True)
@@ -50,10 +50,6 @@ def iter_output_files(outputs: dict[str, dict[str, Any]], dirs: dict[str, Path])
         yield OutputFile(
             ref.node_id, ref.kind, ref.filename, ref.subfolder, ref.mime, path, path.stat().st_size, {}, ref.type
         )
-
-
-def text_outputs(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return text_items(outputs)
 
 
 def probe(file: OutputFile) -> None:

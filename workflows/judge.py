@@ -86,10 +86,6 @@ _RANGE = ("value_smaller_than_min", "value_bigger_than_max")
 _LINKS = ("exception_during_inner_validation", "bad_linked_input", "return_type_mismatch")
 
 
-def _raw(error_obj: Mapping[str, Any]) -> str:
-    return ": ".join(str(error_obj.get(k)) for k in ("message", "details") if error_obj.get(k))
-
-
 def rejection_findings(body: Any, workflow: Mapping[str, Any], packs: PackLookup | None = None) -> list[Finding]:
     """ComfyUI's 400 answer to /prompt as findings with our codes and fixes (empty: nothing we recognise).
 

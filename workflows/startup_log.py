@@ -49,10 +49,6 @@ def parse_import_report(log_text: str) -> list[PackImport]:
     return packs
 
 
-def tail(text: str, lines: int) -> list[str]:
-    return text.splitlines()[-lines:]
-
-
 # Why ComfyUI is not ready, read from its output and process state. The order matters: the most
 # specific cause wins (a port clash also ends in a traceback; a CUDA failure too).
 _PORT_IN_USE = re.compile(r"address already in use|\[Errno 98\]|EADDRINUSE", re.I)

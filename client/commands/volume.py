@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -739,17 +739,6 @@ def push(
         },
     }
     return data, EXIT_FAILED if refused else EXIT_OK
-
-
-def uploads_in_progress(client: Any, bucket: str) -> list[dict[str, Any]]:
-    """Unfinished multipart uploads on the volume (what a resumed push would continue)."""
-    page = s3_call(client.list_multipart_uploads, Bucket=bucket)
-    return [{"key": u.get("Key"), "upload_id": u.get("UploadId")} for u in page.get("Uploads") or []]
-
-
-def objects_from(entries: Iterable[Mapping[str, Any]]) -> list[VolumeObject]:
-    """VolumeObjects from `ls --json` rows (for tools that saved a listing)."""
-    return [VolumeObject(str(e["key"]), int(e["size_bytes"])) for e in entries]
 
 
 def env_snapshot() -> Mapping[str, str]:
