@@ -41,7 +41,7 @@ from workflows.errors import JobError
 from workflows.failures import prompt_error
 from workflows.findings import Finding, Severity
 from workflows.images import decode_image, safe_stem
-from workflows.judge import findings_error, judge_before_queue
+from workflows.judge import findings_error, judge_before_queue, judge_with_refresh
 from workflows.models import FOLDER_ALIASES, ModelIndex, canonical_folder
 from workflows.outputs import generate_response, output_refs, text_items
 from workflows.patch import patch_job
@@ -348,16 +348,15 @@ class DirectComfy:
         self, resolved: Resolved, patched: dict[str, Any], request: GenerateRequest, uploaded: frozenset[str]
     ) -> None:
         """The worker's pre-queue judgement, against this ComfyUI's /object_info (fresh on a miss)."""
-        overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
-        packs = pack_lookup(self.registry, resolved.entry)
-        found: list[Finding] = []
-        for refresh in (False, True):
+        packs, overridden = pack_lookup(self.registry, resolved.entry), request.overridden()
+
+        def judge(refresh: bool) -> list[Finding]:
             ctx = Context(self._object_info(refresh), packs=packs, uploaded=uploaded)
-            found = judge_before_queue(
+            return judge_before_queue(
                 patched, ctx, entry=resolved.entry, origin=resolved.origin, policy=JobPolicy(), overridden=overridden
             )
-            if not found or found[0].code == "POLICY_DENIED":
-                break
+
+        found = judge_with_refresh(judge)
         if found:
             raise findings_error(found)
 

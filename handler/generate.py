@@ -32,7 +32,7 @@ from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
 from workflows.failures import prompt_error
 from workflows.findings import Finding
-from workflows.judge import findings_error, judge_before_queue
+from workflows.judge import findings_error, judge_before_queue, judge_with_refresh
 from workflows.outputs import generate_response, text_items
 from workflows.patch import patch_job
 from workflows.paths import PathFact, file_inputs, pure_problem
@@ -84,7 +84,6 @@ def judge(
     index (files on disk + what ComfyUI lists) and the pack-import report, so the findings say where a
     file really is, which URL it comes from, and whether its pack is installed at another version.
     """
-    overridden = {str(k): frozenset(map(str, v)) for k, v in request.overrides.items()}
     paths = path_facts(runtime.settings, patched)
 
     def findings(refresh: bool) -> list[Finding]:
@@ -104,16 +103,14 @@ def judge(
             entry=resolved.entry,
             origin=resolved.origin,
             policy=runtime.settings.policy,
-            overridden=overridden,
+            overridden=request.overridden(),
             paths=paths,
         )
 
     if runtime.comfy_process_alive() is False:
         raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
     try:
-        found = findings(False)
-        if found and found[0].code not in ("POLICY_DENIED", "PATH_REFUSED", "LIMIT_EXCEEDED"):
-            found = findings(True)
+        found = judge_with_refresh(findings)
     except ComfyUnavailable as exc:
         raise JobError("COMFY_NOT_READY", f"ComfyUI's node definitions can't be read: {exc}") from None
     if found:

@@ -8,7 +8,7 @@ sees a workflow that can already be told broken, and both halves give the same c
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workflows.analysis import (
@@ -67,6 +67,19 @@ def judge_before_queue(
     if not errors:  # within ComfyUI's own bounds: now the deployment's (MAX_SIDE, MAX_FRAMES, MAX_BATCH)
         return limit_findings(workflow, policy)
     return sorted(errors, key=lambda f: _ORDER.index(f.code) if f.code in _ORDER else len(_ORDER))
+
+
+# Refusals that fresh node definitions or a fresh model index can't change: no second look for them.
+FINAL_CODES = frozenset({"POLICY_DENIED", "PATH_REFUSED", "LIMIT_EXCEEDED"})
+
+
+def judge_with_refresh(judge: Callable[[bool], list[Finding]]) -> list[Finding]:
+    """`judge(refresh)` against cached facts; on a miss, once more against fresh ones (a pack or a model
+    file may have appeared since they were cached). The worker and direct mode share this rule."""
+    found = judge(False)
+    if found and found[0].code not in FINAL_CODES:
+        found = judge(True)
+    return found
 
 
 def findings_error(findings: Sequence[Finding], details: Mapping[str, Any] | None = None) -> JobError:

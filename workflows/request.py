@@ -56,6 +56,10 @@ class GenerateRequest:
     timeout_s: float | None = None
     response_format: str | None = None  # None: the deployment's RESPONSE_FORMAT
 
+    def overridden(self) -> dict[str, frozenset[str]]:
+        """node id -> the input names the job's `overrides` set (the policy judges those)."""
+        return {str(k): frozenset(map(str, v)) for k, v in self.overrides.items()}
+
 
 Request = TestRequest | DiagnoseRequest | GenerateRequest
 
