@@ -10,33 +10,31 @@ import logging
 from typing import Any
 
 from workflows.secrets import MASK as MASK  # re-exported: the one mask for worker and client
+from workflows.secrets import MIN_SECRET_CHARS
 from workflows.secrets import redact as _redact_with
+from workflows.secrets import redact_data as _redact_data_with
 
 _secrets: set[str] = set()
 
 
 def register(secret: str | None) -> None:
     """Remember a value that must never be written (ignored when too short to be a real secret)."""
-    if secret and len(secret) >= 6:
+    if secret and len(secret) >= MIN_SECRET_CHARS:
         _secrets.add(secret)
+
+
+def _registered() -> list[str]:
+    return sorted(_secrets, key=len, reverse=True)  # longest first: a secret inside another is masked whole
 
 
 def redact(text: str) -> str:
     """The one implementation is workflows.secrets (shared with the worker)."""
-    return _redact_with(text, sorted(_secrets, key=len, reverse=True))
+    return _redact_with(text, _registered())
 
 
 def redact_data(value: Any) -> Any:
-    """A copy of a JSON-like value with every secret replaced in its strings (keys included)."""
-    if not _secrets:
-        return value
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact_data(k): redact_data(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_data(v) for v in value]
-    return value
+    """A copy of a JSON-like value with every registered secret masked in its strings (keys included)."""
+    return _redact_data_with(value, _registered())
 
 
 class RedactingFilter(logging.Filter):
