@@ -40,6 +40,7 @@ class ComfyLog:
         self.path, self.max_bytes, self.echo = path, max(4096, max_bytes), echo
         self.secrets = [s for s in secrets or [] if s]
         self._lock = threading.Lock()
+        self._prompt_done = threading.Condition(self._lock)  # notified when ComfyUI finishes a prompt
         self._lines: collections.deque[tuple[float, frozenset[str], str]] = collections.deque(maxlen=keep)
         self._jobs: frozenset[str] = frozenset()
         self._prompting: set[str] = set()  # open jobs whose prompt ComfyUI has not finished
@@ -68,6 +69,7 @@ class ComfyLog:
             elif _DONE in line:
                 self._prompting.clear()
                 self._draining.clear()
+                self._prompt_done.notify_all()
             if self._fh is not None:
                 try:
                     if self._fh.tell() + len(data) > self.max_bytes:
@@ -105,15 +107,12 @@ class ComfyLog:
                 self._prompting.discard(job)
                 self._draining[job] = time.monotonic() + DRAIN_S
 
-    def settle(self, quiet_s: float = 0.05, max_s: float = 0.5) -> None:
-        """Wait until ComfyUI's output has been quiet for `quiet_s` (at most `max_s`): a failing node's
-        traceback is printed just before ComfyUI reports the failure, and may still be in the pipe."""
-        deadline = time.monotonic() + max_s
-        last, quiet_since = self._count, time.monotonic()
-        while (now := time.monotonic()) < deadline and now - quiet_since < quiet_s:
-            time.sleep(0.01)
-            if self._count != last:
-                last, quiet_since = self._count, time.monotonic()
+    def settle(self, job: str, max_s: float = 0.5) -> None:
+        """Wait (at most `max_s`) until ComfyUI has printed that `job`'s prompt is done: a failing node's
+        traceback comes just before ComfyUI reports the failure, and may still be in the pipe. Returns at
+        once for a job that queued no prompt."""
+        with self._prompt_done:
+            self._prompt_done.wait_for(lambda: job not in self._prompting, timeout=max_s)
 
     def lines_since(self, count: int) -> list[str]:
         """Every line written after the `count`-th (those still in memory)."""

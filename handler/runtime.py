@@ -134,7 +134,7 @@ class Runtime:
         secrets = self.settings.secrets()
         if self.log is not None:
             if job is not None:
-                self.log.settle()  # the job's last lines may still be on their way from ComfyUI
+                self.log.settle(job)  # the job's last lines may still be on their way from ComfyUI
             return [redact(line, secrets) for line in self.log.tail(lines, job)]
         start = self._job_log_offsets.get(job, 0) if job else 0
         try:
