@@ -1,13 +1,17 @@
 """First-job latency after a cold start, with and without the background live self-check.
 
-The live self-check (diagnose: a volume walk and /object_info; then a smoke job) starts
-BACKGROUND_DELAY_S after ComfyUI is ready. It must not delay the first real job. Each cold start is
-a fresh real stack (entrypoint.sh, CPU ComfyUI); its `test` is polled every 20 ms until the worker
-says ready, then one `smoke_image` generate is sent — at once, or when the self-check has just
-begun (BACKGROUND_DELAY_S + 0.1 s after ready) — and its round trip through the SDK's local API is
-the latency. SELF_CHECK_AT_START=0 gives the run without the check. Variants are interleaved so
-load drift hits both alike; the figure is the median of the paired differences. Target: < 50 ms at
-both send times.
+The live self-check (diagnose: a volume walk and /object_info) starts BACKGROUND_DELAY_S after
+ComfyUI is ready; its smoke job waits for SMOKE_AFTER_QUIET_S without any job and is skipped once a
+job's prompt has run to its outputs. It must not delay the first real job. Each cold start is a fresh
+real stack (entrypoint.sh, CPU ComfyUI); its `test` is polled every 20 ms until the worker says
+ready, then one `smoke_image` generate is sent — at once (at_ready), or when the self-check has just
+begun (during_self_check: BACKGROUND_DELAY_S + 0.1 s after ready) — and its round trip through the
+SDK's local API is the latency. SELF_CHECK_AT_START=0 gives the run without the check. Variants are
+interleaved so load drift hits both alike; the figure is the median of the paired differences.
+Target: < 50 ms at both send times. Reported, not judged (during_idle_smoke): a job that reaches a
+worker idle since ready just as the smoke job runs (SMOKE_AFTER_QUIET_S + 0.05 s): it waits for
+the smoke prompt and for the garbage collection ComfyUI runs after its first prompt, the pause a
+second job meets after the first one without any self-check.
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ from typing import Any
 import requests
 
 from benchmarks._common import reps, stats, write_result
-from handler.selfcheck import BACKGROUND_DELAY_S
+from handler.selfcheck import BACKGROUND_DELAY_S, SMOKE_AFTER_QUIET_S
 from tools.localstack import LocalStack, free_port
 
 TARGET_MS = 50.0
-SENDS = {"at_ready": 0.0, "during_self_check": BACKGROUND_DELAY_S + 0.1}
+# send time after ready (s), and whether the target judges it
+SENDS = {
+    "at_ready": (0.0, True),
+    "during_self_check": (BACKGROUND_DELAY_S + 0.1, True),
+    "during_idle_smoke": (SMOKE_AFTER_QUIET_S + 0.05, False),
+}
 VARIANTS = {"with_self_check": "1", "without_self_check": "0"}
 FIXTURE_PACKS = Path(__file__).resolve().parent.parent / "tests/fixtures/custom_nodes"
 
@@ -59,7 +68,7 @@ def one_job(self_check: str, send_after_s: float, timeout: float = 180.0) -> flo
 def main(n: int | None = None) -> dict[str, Any]:
     samples: dict[str, dict[str, list[float]]] = {s: {v: [] for v in VARIANTS} for s in SENDS}
     for _ in range(n or reps(6, 3)):
-        for send, after in SENDS.items():
+        for send, (after, _) in SENDS.items():
             for variant, flag in VARIANTS.items():  # a pair, back to back: load drift hits both alike
                 samples[send][variant].append(one_job(flag, after))
     figures: dict[str, Any] = {}
@@ -71,6 +80,7 @@ def main(n: int | None = None) -> dict[str, Any]:
             "without_self_check_ms": stats(by_variant["without_self_check"]),
             "paired_difference_ms": diff,
             "median_difference_ms": diff["median"],
+            "judged": SENDS[send][1],
             "met": diff["median"] < TARGET_MS,
         }
     result = {
@@ -78,7 +88,7 @@ def main(n: int | None = None) -> dict[str, Any]:
         "method": __doc__.split("\n\n", 1)[1].replace("\n", " "),
         "figures": figures,
         "samples_ms": samples,
-        "met": all(f["met"] for f in figures.values()),
+        "met": all(f["met"] for f in figures.values() if f["judged"]),
     }
     write_result("first_job_self_check", result)
     return result

@@ -289,6 +289,8 @@ def generate(
                 "the workflow finished but produced no output files",
                 {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
             )
+        if runtime.state is not None:  # the cold-start breakdown; also tells the self-check its smoke is moot
+            runtime.state.phase("first_output")
         for out in found:
             probe(out)
         delivered = deliver(runtime, found, job_id, texts, job_key, result.node_ms)

@@ -38,6 +38,7 @@ class Runtime:
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _active_jobs: int = 0
+    _last_job_end: float = field(default_factory=time.monotonic, repr=False)
     jobs_activity: JobActivity = field(default_factory=JobActivity, repr=False)  # what jobs wrote, for cleanup
 
     @classmethod
@@ -121,12 +122,27 @@ class Runtime:
         self._job_log_offsets.pop(job, None)
         with self._jobs:
             self._active_jobs -= 1
+            self._last_job_end = time.monotonic()
             self._jobs.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no job runs (background work yields to jobs); False if `timeout` passed first."""
         with self._jobs:
             return self._jobs.wait_for(lambda: self._active_jobs == 0, timeout)
+
+    def wait_quiet(self, quiet_s: float, timeout: float) -> bool:
+        """Wait until no job has run for `quiet_s` seconds (background work that would hold ComfyUI
+        waits for a lull, not just a gap between two jobs); False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        with self._jobs:
+            while True:
+                now = time.monotonic()
+                if self._active_jobs == 0 and now - self._last_job_end >= quiet_s:
+                    return True
+                if now >= deadline:
+                    return False
+                wait = quiet_s - (now - self._last_job_end) if self._active_jobs == 0 else deadline - now
+                self._jobs.wait(min(max(wait, 0.001), deadline - now))
 
     def logs_tail(self, lines: int = 80, job: str | None = None) -> list[str]:
         """The last lines of ComfyUI's output, secrets removed: written during `job` when given, else

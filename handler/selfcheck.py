@@ -189,8 +189,11 @@ def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]:  # Runtime (lazy: --static)
-    """yield_to_jobs: start each step (diagnose, the smoke job) only while no job runs, so the check
-    in the background never holds ComfyUI while a real job waits for it."""
+    """yield_to_jobs (the background check after start): diagnose only while no job runs, and the
+    smoke job only after SMOKE_AFTER_QUIET_S without any job — and not at all once a job's prompt has
+    run to its outputs, which proves the same path. ComfyUI collects garbage right after the first
+    prompt it runs (0.1-0.6 s on 2 cores) and a job queued meanwhile waits for it: the smoke prompt
+    must not be that first prompt while real jobs are arriving."""
     from handler.diagnose import diagnose
     from handler.generate import generate
     from workflows.request import DiagnoseRequest, GenerateRequest
@@ -208,7 +211,12 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
         if f["severity"] == "error" and f.get("workflow") in (None, *_cpu_or_default(runtime))
     ]
     smoke: dict[str, Any] = {}
-    if "smoke_image" in runtime.registry.entries:
+    if yield_to_jobs:
+        runtime.wait_quiet(SMOKE_AFTER_QUIET_S, timeout=600)
+    proven = _first_output_at(runtime)
+    if proven is not None:
+        smoke = {"ok": True, "skipped": f"a job's prompt ran to its outputs first ({proven:g} s after start)"}
+    elif "smoke_image" in runtime.registry.entries:
         idle()
         try:
             result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
@@ -234,6 +242,12 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
     }
 
 
+def _first_output_at(runtime: Any) -> float | None:
+    """Seconds after start at which a prompt first ran to its outputs; None before (or without a state)."""
+    state = getattr(runtime, "state", None)
+    return None if state is None else state.phases.get("first_output")
+
+
 def _anywhere(entry: Any) -> bool:
     """A workflow that must run on every deployment: on CPU and without custom node packs."""
     return entry.runs_on_cpu and not entry.packs
@@ -247,6 +261,11 @@ def _cpu_or_default(runtime: Any) -> list[str]:
 
 def summary_line(result: dict[str, Any]) -> str:
     status = "OK" if result["ok"] else f"{len(result['findings'])} error finding(s)"
+    smoke = result.get("smoke") or {}
+    if "skipped" in smoke:
+        status += f"; smoke job skipped: {smoke['skipped']}"
+    elif smoke.get("ok"):
+        status += f"; smoke job ran in {smoke.get('ms')} ms"
     lines = [f"self-check: {status}"]
     lines += [f"  [{f['code']}] {f['message']}\n      fix: {f['fix']}" for f in result["findings"]]
     return "\n".join(lines)
@@ -255,6 +274,8 @@ def summary_line(result: dict[str, Any]) -> str:
 # The background check starts this much later, so that its diagnose and smoke job (~0.3-0.5 s of
 # CPU in this process) do not compete with the SDK starting to take jobs.
 BACKGROUND_DELAY_S = 1.0
+# The background smoke job waits for this long without any job (see live_check).
+SMOKE_AFTER_QUIET_S = 3.0
 
 
 def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None

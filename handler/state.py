@@ -58,6 +58,7 @@ PHASES = (
     "comfyui_ready",
     "sdk_started",
     "first_job_taken",
+    "first_output",  # the first prompt ComfyUI ran to its outputs: a job's, or the self-check's smoke
 )
 
 

@@ -1,0 +1,87 @@
+"""The background self-check after start never makes a real job wait for its smoke prompt.
+
+ComfyUI collects garbage right after the first prompt it runs, and a prompt queued meanwhile waits for
+it: so the smoke job runs only after a lull without jobs, and not at all once a job's prompt has run
+to its outputs (measured by `make bench BENCH_ARGS="--only first_job"`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from handler import selfcheck
+from handler.runtime import Runtime
+from handler.selfcheck import live_check
+from handler.state import WorkerState
+from tests.conftest import make_stack, runsync, stack_settings
+
+pytestmark = pytest.mark.stack
+
+
+def _runtime(stack) -> Runtime:
+    rt = Runtime(stack_settings(stack))
+    rt.state = WorkerState()
+    rt.events.start(wait=2)
+    return rt
+
+
+def test_wait_quiet_waits_for_a_lull_after_the_last_job(stack):
+    rt = Runtime(stack_settings(stack))
+    rt.begin_job("a")
+    assert rt.wait_quiet(0.0, timeout=0.05) is False  # a job runs: never quiet
+    ended = threading.Timer(0.1, rt.end_job, args=("a",))
+    ended.start()
+    assert rt.wait_quiet(0.3, timeout=30) is True
+    assert time.monotonic() - rt._last_job_end >= 0.3  # quiet since the job ended, not just idle
+    ended.join()
+
+
+def test_the_smoke_job_waits_for_a_lull_and_runs_after_it(stack, monkeypatch):
+    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.5)
+    rt = _runtime(stack)
+    try:
+        rt.begin_job("real")  # a real job is running when the check starts
+        result: dict = {}
+        check = threading.Thread(target=lambda: result.update(live_check(rt, yield_to_jobs=True)))
+        check.start()
+        check.join(timeout=0.3)
+        assert check.is_alive() and "first_output" not in rt.state.phases  # waiting, nothing queued
+        rt.end_job("real")
+        ended = time.time() - rt.state.origin
+        check.join(timeout=120)
+        assert result["smoke"]["ok"] is True and result["smoke"]["ms"] > 0
+        assert rt.state.phases["first_output"] >= ended + 0.5 - 0.01  # only after the lull
+    finally:
+        rt.events.close()
+
+
+def test_the_smoke_job_is_skipped_once_a_jobs_prompt_ran_to_its_outputs(stack, monkeypatch):
+    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.0)
+    rt = _runtime(stack)
+    try:
+        rt.state.phase("first_output")
+        result = live_check(rt, yield_to_jobs=True)
+        assert result["smoke"]["ok"] is True and "ran to its outputs first" in result["smoke"]["skipped"]
+        assert "ms" not in result["smoke"]  # no smoke prompt ran
+        assert "smoke job skipped" in selfcheck.summary_line(result)
+    finally:
+        rt.events.close()
+
+
+def test_a_real_worker_skips_the_smoke_job_when_the_first_job_came_first(tmp_path):
+    stack = make_stack(tmp_path / "stack")  # SELF_CHECK_AT_START defaults to on
+    try:
+        stack.start(wait=180)
+        out = runsync(stack, {"workflow": "smoke_image"})
+        assert out["status"] == "COMPLETED", out
+        phases = runsync(stack, {"mode": "test"})["output"]["phases"]
+        assert phases["first_job_taken"] <= phases["first_output"]
+        deadline = time.monotonic() + 60
+        while "self-check:" not in stack.log_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        line = next(x for x in stack.log_file.read_text().splitlines() if x.startswith("self-check:"))
+        assert "smoke job skipped: a job's prompt ran to its outputs first" in line, line
+    finally:
+        stack.stop()
