@@ -259,6 +259,17 @@ def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
     return sorted(found)
 
 
+def in_models_tree(path: str, trees: Iterable[str]) -> bool:
+    """Is `path` (relative to the volume root) inside one of the off-layout models trees that
+    `layouts_from_paths` found ("." stands for model folders straight on the root)?"""
+    for rel in trees:
+        if rel == "." and "/" in path and path.split("/", 1)[0].lower() in ROOT_HINT_FOLDERS:
+            return True
+        if rel != "." and path.startswith(rel + "/"):
+            return True
+    return False
+
+
 # Folder names people use that ComfyUI does not (Automatic1111's, singular forms) -> ComfyUI's folder.
 FOLDER_HINTS: dict[str, str] = {
     "stable-diffusion": "checkpoints",

@@ -18,6 +18,7 @@ from typing import Any
 
 from workflows.analysis import Context, model_findings, unscanned_model_findings, workflow_report
 from workflows.findings import Finding, warning
+from workflows.model_tree import in_models_tree, layout_findings, layouts_from_paths
 from workflows.models import MODEL_EXTENSIONS, MODEL_FOLDERS, VOLUME_LAYOUTS, ModelFile, ModelIndex, canonical_folder
 from workflows.registry import Registry
 
@@ -100,7 +101,11 @@ def judge_volume(
     listing can't give. MODEL_HASH_MISMATCH needs the bytes: `diagnose --checksums` on a worker.
     """
     index = volume_index(objects)
-    findings = [f.to_dict() for f in unscanned_model_findings(index.on_disk)]
+    # As the worker's diagnose: a models tree outside the layouts is one MODEL_LAYOUT_NOT_SCANNED, not
+    # a MODEL_NOT_SEEN per file in it; any other file ComfyUI won't list is MODEL_NOT_SEEN.
+    trees = layouts_from_paths(o.key for o in objects)
+    loose = [f for f in index.on_disk if not in_models_tree(f.path[len(VOLUME_ROOT) + 1 :], trees)]
+    findings = [f.to_dict() for f in (*layout_findings(trees, VOLUME_ROOT), *unscanned_model_findings(loose))]
     ids = list(workflows) if workflows else sorted(registry.entries)
     checks: dict[str, Any] = {}
     tagged: list[dict[str, Any]] = []

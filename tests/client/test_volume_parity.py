@@ -25,6 +25,7 @@ FILES = {  # key on the volume -> size
     "models/loras/ae.safetensors": 10,  # a VAE in the loras folder: MODEL_IN_WRONG_FOLDER
     "ComfyUI/models/unet/z_image_turbo_bf16.safetensors": 20,  # the other layout, an alias folder
     "models/mystery/thing.safetensors": 5,  # a folder the image doesn't scan: MODEL_NOT_SEEN
+    "comfyui/models/loras/elsewhere.safetensors": 7,  # a third layout: MODEL_LAYOUT_NOT_SCANNED
 }
 # qwen_3_4b.safetensors (z_image_turbo) is nowhere: MODEL_MISSING
 WORKFLOWS = ("sdxl_basic", "z_image_turbo")  # core nodes only: the CPU stack defines every one
@@ -77,6 +78,11 @@ def test_volume_check_and_the_workers_diagnose_agree(tmp_path: Path):
         assert _model_findings(not_seen) == _model_findings(
             [f for f in volume["findings"] if f["code"] == "MODEL_NOT_SEEN"]
         )
+        layouts = [as_runpod(f) for f in worker["findings"] if f["code"] == "MODEL_LAYOUT_NOT_SCANNED"]
+        assert layouts and _model_findings(layouts) == _model_findings(
+            [f for f in volume["findings"] if f["code"] == "MODEL_LAYOUT_NOT_SCANNED"]
+        )
+        assert layouts[0]["path"] == "/runpod-volume/comfyui/models"
         codes = {f["code"] for wid in WORKFLOWS for f in volume["workflow_checks"][wid]["findings"]}
         assert codes == {"MODEL_MISSING", "MODEL_IN_WRONG_FOLDER", "MODEL_SIZE_MISMATCH"}
         assert not_seen and not_seen[0]["path"] == "/runpod-volume/models/mystery/thing.safetensors"

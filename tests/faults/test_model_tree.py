@@ -157,3 +157,24 @@ def test_a_big_header_is_judged_from_its_end_without_parsing_it(tmp_path: Path, 
     assert fact.header is not None and len(fact.header) < len(header)  # only the end was read
     found = header_problem(fact.path, fact.size, fact.head, fact.tail, fact.header)
     assert (found is None) if problem is None else (problem in found), found
+
+
+def test_a_volume_listing_names_an_off_layout_tree_once_and_loose_files_each():
+    from workflows.registry import default_registry
+    from workflows.volume_index import VolumeObject, judge_volume
+
+    keys = [
+        "comfyui/models/loras/c.safetensors",  # a third layout
+        "comfyui/models/vae/d.safetensors",
+        "loras/e.safetensors",  # model folders straight on the root
+        "workspace/upscale_models/extra.pth",  # a loose file in no models tree
+        "models/mystery/thing.safetensors",  # inside the scanned layout, a folder ComfyUI skips
+    ]
+    result = judge_volume([VolumeObject(k, 10) for k in keys], default_registry(), ["smoke_image"])
+    layouts = sorted(f["path"] for f in result["findings"] if f["code"] == "MODEL_LAYOUT_NOT_SCANNED")
+    assert layouts == ["/runpod-volume", "/runpod-volume/comfyui/models"]
+    not_seen = sorted(f["path"] for f in result["findings"] if f["code"] == "MODEL_NOT_SEEN")
+    assert not_seen == [
+        "/runpod-volume/models/mystery/thing.safetensors",
+        "/runpod-volume/workspace/upscale_models/extra.pth",
+    ]
