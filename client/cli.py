@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from client.config import Settings, load_settings
 from client.errors import EXIT_INTERRUPTED, EXIT_UNUSABLE, ClientError, UsageError
@@ -50,13 +50,13 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit 2, with our wording
+    def error(self, message: str) -> NoReturn:  # argparse's own exit 2, with our wording
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_UNUSABLE)
 
 
-def common_flags() -> argparse.ArgumentParser:
+def common_flags() -> _Parser:
     """The flags every subcommand takes (a parent parser): the target, the deadline, output format."""
     p = _Parser(add_help=False)
     t = p.add_argument_group("target (flags override the environment)")

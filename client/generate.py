@@ -31,8 +31,8 @@ def open_file(path: Path) -> None:
     """Show an output with the desktop's default application (best effort, detached)."""
     if sys.platform == "darwin":
         command = ["open", str(path)]
-    elif os.name == "nt":
-        os.startfile(str(path))  # type: ignore[attr-defined]
+    elif sys.platform == "win32":  # (not os.name: the type checker knows startfile exists only here)
+        os.startfile(str(path))
         return
     elif shutil.which("xdg-open"):
         command = ["xdg-open", str(path)]

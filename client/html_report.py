@@ -95,7 +95,7 @@ def thumbnails(items: Iterable[tuple[str | None, str, dict[str, Any]]]) -> str:
 def failure(title: str, error: dict[str, Any]) -> str:
     """One failure: code, message, fix and the worker's log tail when there is one."""
     details = error.get("details") or {}
-    worker = details.get("worker_error") if isinstance(details.get("worker_error"), dict) else {}
+    worker = found if isinstance(found := details.get("worker_error"), dict) else {}
     tail = details.get("logs_tail") or worker.get("logs_tail") or error.get("logs_tail") or []
     lines = tail if isinstance(tail, list) else [str(tail)]
     log = f"<pre>{escape(chr(10).join(str(x) for x in lines))}</pre>" if lines else ""

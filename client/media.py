@@ -39,7 +39,7 @@ def probe(data: bytes, filename: str) -> dict[str, Any]:
 def _probe_video(data: bytes) -> dict[str, Any]:
     import av
 
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))  # decode every frame: counts what a player shows
         rate = stream.average_rate or Fraction(0)
@@ -63,7 +63,7 @@ def thumbnail(data: bytes, filename: str, size: int = 192) -> str | None:
         if kind_of(filename) == "video":
             import av
 
-            with av.open(io.BytesIO(data)) as container:
+            with av.open(io.BytesIO(data), mode="r") as container:
                 img = next(container.decode(video=0)).to_image()
         else:
             img = Image.open(io.BytesIO(data))

@@ -152,8 +152,11 @@ def inline_findings(label: str, workflow: Mapping[str, Any], response: Mapping[s
     for node_id, node in workflow.items():
         if not isinstance(node, dict):
             continue
+        class_type = node.get("class_type")
+        if not isinstance(class_type, str):
+            continue  # no loader: LOADER_INPUTS is keyed by class names
         for name, value in (node.get("inputs") or {}).items():
-            folder = LOADER_INPUTS.get((node.get("class_type"), name))
+            folder = LOADER_INPUTS.get((class_type, name))
             if folder and isinstance(value, str):
                 for f in ev.model_findings(folder, value, f"Workflow file {label} (node {node_id})"):
                     findings.append(Finding(f.code, f.severity, f.message, f.fix, node_id=str(node_id), input=name))

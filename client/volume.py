@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as `python client/volume.py`: import from the repo root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from client import cli
 from client.render import Renderer
+
+if TYPE_CHECKING:  # rich is imported only when a push shows its bar
+    from rich.progress import Progress
 
 EPILOG = """environment:
   RUNPOD_S3_ACCESS_KEY, RUNPOD_S3_SECRET_KEY      the volume's S3 API key (never printed)
@@ -129,7 +132,8 @@ class _ProgressBar:
     """rich's progress bar on stderr: bytes, rate and ETA of the whole push."""
 
     def __init__(self, stream: Any, enabled: bool = True) -> None:
-        self.stream, self.enabled, self._progress, self._task = stream, enabled, None, None
+        self.stream, self.enabled = stream, enabled
+        self._progress: Progress | None = None
 
     def start(self, total: int) -> Any:
         if not self.enabled:
@@ -145,7 +149,7 @@ class _ProgressBar:
         )
 
         console = Console(file=self.stream, highlight=False)
-        self._progress = Progress(
+        progress = self._progress = Progress(
             TextColumn("push"),
             BarColumn(),
             DownloadColumn(),
@@ -155,9 +159,8 @@ class _ProgressBar:
             transient=False,
             disable=not console.is_terminal,
         )
-        self._progress.start()
-        self._task = self._progress.add_task("push", total=total)
-        progress, task = self._progress, self._task
+        progress.start()
+        task = progress.add_task("push", total=total)
         return lambda n: progress.advance(task, n)
 
     def stop(self) -> None:

@@ -122,8 +122,9 @@ def result_from_history(prompt_id: str, entry: dict[str, Any], result: PromptRes
     if not status.get("completed"):
         return None
     stamps = {name: data.get("timestamp") for name, data in messages if isinstance(data, dict)}
-    if stamps.get("execution_start") is not None and stamps.get("execution_success") is not None:
-        result.comfy_ms = float(stamps["execution_success"]) - float(stamps["execution_start"])
+    start, success = stamps.get("execution_start"), stamps.get("execution_success")
+    if start is not None and success is not None:
+        result.comfy_ms = float(success) - float(start)
     result.outputs = {str(k): v for k, v in (entry.get("outputs") or {}).items()}
     result.finished_at = result.finished_at or time.monotonic()
     result.from_history = True

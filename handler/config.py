@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from workflows.compat import NATIVE, RESPONSE_FORMATS
 from workflows.policy import JobPolicy
@@ -143,7 +144,26 @@ def _response_format(value: str | None) -> str:
     return value if value in RESPONSE_FORMATS else NATIVE
 
 
-def _supervision(env: Mapping[str, str], comfy_dir: Path) -> dict[str, object]:
+class _Supervision(TypedDict):
+    """Settings' fields read by _supervision (typed, so `**_supervision(...)` is checked field by field)."""
+
+    comfy_python: str
+    comfy_main: Path
+    comfy_host: str
+    comfy_port: int
+    user_dir: Path
+    comfy_extra_args: tuple[str, ...]
+    comfy_log_max_mb: float
+    comfy_max_restarts: int
+    comfy_restart_backoff_s: float
+    disk_full_mb: float
+    self_check_at_start: bool
+    entrypoint_started_at: float | None
+    registry_dir: Path | None
+    response_format: str
+
+
+def _supervision(env: Mapping[str, str], comfy_dir: Path) -> _Supervision:
     """The settings of how the worker starts, watches and restarts ComfyUI."""
     started = env.get("ENTRYPOINT_STARTED_AT")
     try:

@@ -138,6 +138,6 @@ class WorkerState:
             }
             if self.cause is not None:
                 snap["cause"] = self.cause.to_dict()
-            if self.last_death is not None:
+            if self.last_death is not None and self.last_death_at is not None:  # both set by one assignment
                 snap["last_death"] = {**self.last_death.to_dict(), "at_s": round(self.last_death_at - self.origin, 3)}
             return snap

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from comfyui_client import ComfyClient
 from handler.comfylog import ComfyLog
@@ -69,7 +70,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _cause(failure: StartFailure) -> Cause:
-    details = {"evidence": list(failure.evidence)}
+    details: dict[str, Any] = {"evidence": list(failure.evidence)}
     if failure.pack:
         details["pack"] = failure.pack
     return Cause(failure.code, failure.message, details)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from workflows.findings import Finding, error, warning
 from workflows.model_tree import not_seen_finding
@@ -36,7 +36,7 @@ def is_ui_format(workflow: Any) -> bool:
     return isinstance(workflow, dict) and isinstance(workflow.get("nodes"), list) and "links" in workflow
 
 
-def is_link(value: Any) -> bool:
+def is_link(value: Any) -> TypeGuard[list[Any]]:
     return (
         isinstance(value, list)
         and len(value) == 2
@@ -277,16 +277,16 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
             "or remove the node.",
             node_id=node_id,
         )
-    failed = _failed_import(pack, ctx.imports)
-    if failed is not None:
+    broken = _failed_import(pack, ctx.imports)
+    if broken is not None:
         return error(
             "PACK_IMPORT_FAILED",
             f"Node {node_id}: {class_type!r} comes from pack {pack.name}, which failed to import: "
-            f"{failed.error or 'see the start-up log'}.",
+            f"{broken.error or 'see the start-up log'}.",
             f"Fix the import error of {pack.name} (usually a missing Python requirement: "
-            f"pip install -r {failed.path}/requirements.txt) and restart ComfyUI.",
+            f"pip install -r {broken.path}/requirements.txt) and restart ComfyUI.",
             node_id=node_id,
-            path=failed.path,
+            path=broken.path,
         )
     pin = f" at commit {pack.commit}" if pack.commit else ""
     installed = _installed_import(pack, ctx.imports)

@@ -107,7 +107,7 @@ def rejection_findings(body: Any, workflow: Mapping[str, Any], packs: PackLookup
     """
     if not isinstance(body, Mapping):
         return []
-    err = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+    err = found if isinstance(found := body.get("error"), Mapping) else {}
     if m := DOES_NOT_EXIST.search(str(err.get("message") or "")):
         pack = (packs or {}).get(m["cls"])
         node_id = next(
@@ -124,7 +124,7 @@ def rejection_findings(body: Any, workflow: Mapping[str, Any], packs: PackLookup
         )
         return [error("NODE_MISSING", f"ComfyUI has no node class {m['cls']!r}{where}.", fix, node_id=node_id)]
     findings: list[Finding] = []
-    node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), Mapping) else {}
+    node_errors = found if isinstance(found := body.get("node_errors"), Mapping) else {}
     for node_id, info in node_errors.items():
         if not isinstance(info, Mapping):
             continue
@@ -142,7 +142,7 @@ def _node_error_finding(
     node_id: str, class_type: str, e: Mapping[str, Any], workflow: Mapping[str, Any]
 ) -> Finding | None:
     kind = e.get("type")
-    extra = e.get("extra_info") if isinstance(e.get("extra_info"), Mapping) else {}
+    extra = found if isinstance(found := e.get("extra_info"), Mapping) else {}
     name = extra.get("input_name") if isinstance(extra.get("input_name"), str) else None
     inputs = (workflow.get(node_id) or {}).get("inputs") or {}
     value = extra.get("received_value", inputs.get(name) if name else None)

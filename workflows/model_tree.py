@@ -153,42 +153,42 @@ def tree_findings(folders: Iterable[FolderFact], files: Iterable[FileFact]) -> l
                     path=f.path,
                 )
             )
-    for f in files:
-        if f.kind == "dangling_symlink":
+    for m in files:
+        if m.kind == "dangling_symlink":
             findings.append(
                 error(
                     "MODEL_FILE_DANGLING_LINK",
-                    f"{f.path} is a symlink whose target does not exist.",
+                    f"{m.path} is a symlink whose target does not exist.",
                     "Re-create the link to the real file or copy the file in its place.",
-                    path=f.path,
+                    path=m.path,
                 )
             )
-        elif f.kind == "other":
+        elif m.kind == "other":
             findings.append(
                 warning(
                     "MODEL_FILE_NOT_REGULAR",
-                    f"{f.path} is not a regular file (a fifo, socket or device); no loader can read it.",
+                    f"{m.path} is not a regular file (a fifo, socket or device); no loader can read it.",
                     "Replace it with the real model file.",
-                    path=f.path,
+                    path=m.path,
                 )
             )
-        elif f.size == 0:
+        elif m.size == 0:
             findings.append(
                 error(
                     "MODEL_FILE_EMPTY",
-                    f"{f.path} is 0 bytes (an interrupted download or a failed copy).",
+                    f"{m.path} is 0 bytes (an interrupted download or a failed copy).",
                     "Delete it and download the model again.",
-                    path=f.path,
+                    path=m.path,
                 )
             )
-        elif (problem := header_problem(f.path, f.size, f.head, f.tail, f.header)) is not None:
+        elif (problem := header_problem(m.path, m.size, m.head, m.tail, m.header)) is not None:
             findings.append(
                 error(
                     "MODEL_FILE_CORRUPT",
-                    f"{f.path} is not a loadable model: {problem}.",
+                    f"{m.path} is not a loadable model: {problem}.",
                     "Delete it and download it again (check the URL returns the file, not a login page; "
                     "Hugging Face and Civitai may need a token).",
-                    path=f.path,
+                    path=m.path,
                 )
             )
     return findings

@@ -94,8 +94,9 @@ def scope_outputs(workflow: dict[str, Any], job_key: str) -> None:
     afterwards. Path separators and '..' in a requested prefix can't climb out of that folder.
     """
     for node in workflow.values():
-        inputs = node.get("inputs") if isinstance(node, dict) else None
-        prefix = inputs.get("filename_prefix") if isinstance(inputs, dict) else None
+        if not isinstance(node, dict) or not isinstance(inputs := node.get("inputs"), dict):
+            continue
+        prefix = inputs.get("filename_prefix")
         if isinstance(prefix, str):
             parts = [p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".", "..")]
             inputs["filename_prefix"] = "/".join([job_key, *parts]) if parts else f"{job_key}/output"

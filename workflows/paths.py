@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from workflows.findings import Finding, error
 
@@ -100,7 +100,7 @@ def file_inputs(workflow: Mapping[str, Any]) -> Iterator[FileRef]:
                 continue
             relative = value.strip().strip('"') if kind == "path" else value  # as VHS reads it
             if kind == "name" and (m := _ANNOTATION.match(value)):
-                relative, base = m["name"], m["base"]  # type: ignore[assignment]
+                relative, base = m["name"], cast(Base, m["base"])  # _ANNOTATION matches only those names
             yield FileRef(str(node_id), class_type, name, value, base, kind, relative)
 
 

@@ -118,8 +118,9 @@ def _literal(workflow: Mapping[str, Any], value: Any) -> Any:
     """The value itself, or the literal `value` of a primitive node it is linked to (PrimitiveInt & co.)."""
     if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
         source = workflow.get(str(value[0]))
-        inputs = source.get("inputs") if isinstance(source, dict) else None
-        if isinstance(inputs, dict) and str(source.get("class_type", "")).startswith("Primitive"):
+        if not isinstance(source, dict) or not isinstance(inputs := source.get("inputs"), dict):
+            return value
+        if str(source.get("class_type", "")).startswith("Primitive"):
             return inputs.get("value")
     return value
 

@@ -712,10 +712,10 @@ class _Converter:
                     why = self.skipped.get(value[0], "not sent to ComfyUI")
                     self.dropped.append((exec_id, name, f"node {value[0]}, which is {why}"))
         for exec_id, name, source in self.dropped:
-            node = self.output.get(exec_id)
-            if node is None or name in node["inputs"]:
+            target = self.output.get(exec_id)
+            if target is None or name in target["inputs"]:
                 continue
-            info = self.info.get(node["class_type"])
+            info = self.info.get(target["class_type"])
             spec = input_specs(info).get(name) if isinstance(info, Mapping) else None
             if spec is not None and not spec[1]:
                 continue

@@ -144,13 +144,14 @@ def run_bench(
         return _row(result)
 
     started = time.time()
-    sequential = []
+    sequential: list[dict[str, Any]] = []
     for i in range(runs):
         say(f"sequential run {i + 1}/{runs}")
         if (row := one(i)) is not None:
             sequential.append(row)
     concurrent_runs = runs if concurrent_runs is None else concurrent_runs
-    concurrent, elapsed = [], None
+    concurrent: list[dict[str, Any]] = []
+    elapsed: float | None = None
     if concurrency > 1 and concurrent_runs > 0:
         say(f"{concurrent_runs} runs at concurrency {concurrency}")
         concurrent, elapsed = _concurrently(one, range(runs, runs + concurrent_runs), concurrency)

@@ -71,8 +71,11 @@ def diagnose(
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
     if direct and workflow_file is not None:
+        from client.direct import DirectComfy  # only direct mode pays for its imports
+
+        assert isinstance(api, DirectComfy), "kind 'comfy' is DirectComfy's"
         request = DiagnoseRequest(checksums=checksums)
-        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))  # type: ignore[attr-defined]
+        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))
         job_id = "direct"
     else:
         response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)

@@ -195,13 +195,22 @@ def generate(
         if on_submitted is not None:
             on_submitted(job_id)
 
-    follow = {"timeout_s": settings.timeout_s, "poll_interval_s": settings.poll_interval_s, "on_update": on_update}
+    timeout_s, poll_s = settings.timeout_s, settings.poll_interval_s
     try:
         if claim.attach_to:
-            result = wait_for_job(api, claim.attach_to, **follow)
+            result = wait_for_job(
+                api, claim.attach_to, timeout_s=timeout_s, poll_interval_s=poll_s, on_update=on_update
+            )
         else:
-            safe = bool(idempotency_key)
-            result = submit_and_wait(api, request.job_input, safe_to_retry=safe, on_submitted=submitted, **follow)
+            result = submit_and_wait(
+                api,
+                request.job_input,
+                timeout_s=timeout_s,
+                poll_interval_s=poll_s,
+                on_update=on_update,
+                safe_to_retry=bool(idempotency_key),
+                on_submitted=submitted,
+            )
     except (JobError, Interrupted) as exc:
         claim.failed(exc)
         raise

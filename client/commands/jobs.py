@@ -57,7 +57,7 @@ def retry_job(api: Backend, job_id: str) -> dict[str, Any]:
 
 
 def endpoint_health(api: Backend, settings: Settings) -> dict[str, Any]:
-    answer = api.health()  # type: ignore[attr-defined]
+    answer = api.health()
     return {
         "target": settings.require_target().label,
         "jobs": answer.get("jobs") or {},

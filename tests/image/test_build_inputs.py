@@ -358,6 +358,6 @@ def test_locks_hold_pyproject_pins_with_hashes_and_only_what_runs():
         locked = _locked(name)
         assert {k: locked.get(k) for k in wanted} == wanted, f"requirements/{name}.txt is stale: run `make lock`"
     worker, client = _locked("worker"), _locked("client")
-    assert not {"pytest", "hypothesis", "ruff", "moto", "docker", "pip-tools"} & (worker.keys() | client.keys())
+    assert not {"pytest", "hypothesis", "ruff", "mypy", "moto", "docker", "pip-tools"} & (worker.keys() | client.keys())
     assert "runpod" not in client and "boto3" not in client  # the client stays light
     assert "rich" not in pins(project["dependencies"]) and "psutil" not in pins(project["dependencies"])
