@@ -429,21 +429,23 @@ def worker_findings(runtime: Runtime, reachable: bool) -> list[Finding]:
     return found
 
 
-def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    s = runtime.settings
-    registry = runtime.registry
-    if request.workflow is not None and registry.get(request.workflow) is None:
-        raise JobError(
-            "WORKFLOW_NOT_FOUND",
-            f"no registered workflow {request.workflow!r}",
-            {"registered": sorted(registry.entries)},
-        )
-    timings: dict[str, Any] = {}
-    findings: list[Finding] = []
+@dataclass
+class ComfyView:
+    """What ComfyUI says about itself: empty when it is not reachable."""
 
-    # ComfyUI: stats, node definitions and model lists, fetched in parallel with the disk scan —
-    # unless the worker knows ComfyUI is not ready: then only what doesn't need it, and why.
+    reachable: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+    object_info: dict[str, Any] = field(default_factory=dict)
+    sees: dict[str, frozenset[str]] = field(default_factory=dict)  # folder -> names it lists
+    unlisted: list[str] = field(default_factory=list)  # folders it failed to list
+
+
+def _scan_and_ask(
+    runtime: Runtime, timings: dict[str, Any]
+) -> tuple[TreeFacts, list[tuple[str, str, str, int, str]], ComfyView]:
+    """The model tree on disk, and ComfyUI's stats, node definitions and model lists fetched in
+    parallel with the scan — unless the worker knows ComfyUI is not ready: then only the disk."""
+    s = runtime.settings
     use_comfy = comfy_answering(runtime)
     with ThreadPoolExecutor(max_workers=3) as pool:
         if use_comfy:
@@ -451,27 +453,26 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             info_f = pool.submit(runtime.object_info)  # shared with jobs: fetched once per ComfyUI start
             lists_f = pool.submit(comfy_model_lists, runtime)
         t = time.perf_counter()
-        roots = model_roots(runtime)
         tree = TreeFacts()
-        raw_files = scan_model_files(roots, tree)
+        raw_files = scan_model_files(model_roots(runtime), tree)
         tree.files += file_facts(raw_files)
         tree.folders += _layout_root_facts(runtime)
         if s.volume_dir.is_dir():
             tree.layouts = off_layout_models_dirs(s.volume_dir)
         t = lap(timings, "disk_scan_ms", t)
-        try:
-            if not use_comfy:
-                raise ComfyUnavailable("the worker's state says ComfyUI is not ready")
-            stats, object_info, (comfy_sees, unlisted) = stats_f.result(), info_f.result(), lists_f.result()
-            reachable = True
-        except (ComfyUnavailable, ValueError, OSError):
-            stats, object_info, comfy_sees, unlisted, reachable = {}, {}, {}, [], False
-        t = lap(timings, "comfyui_ms", t)
-    findings += worker_findings(runtime, reachable)
+        view = ComfyView()
+        if use_comfy:
+            try:
+                sees, unlisted = lists_f.result()
+                view = ComfyView(True, stats_f.result(), info_f.result(), sees, unlisted)
+            except (ComfyUnavailable, ValueError, OSError):
+                pass
+        lap(timings, "comfyui_ms", t)
+    return tree, raw_files, view
 
-    findings += tree_findings(tree.folders, tree.files)
-    findings += layout_findings(tree.layouts, str(s.volume_dir))
-    findings += [
+
+def _model_list_failed(folders: list[str]) -> list[Finding]:
+    return [
         error(
             "MODEL_LIST_FAILED",
             f"ComfyUI fails to list its {folder!r} models (HTTP 500): a directory "
@@ -479,37 +480,35 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
             "Restore the directory or restart the worker so ComfyUI rescans its model paths; loaders of "
             "this folder are missing from /object_info until then.",
         )
-        for folder in unlisted
+        for folder in folders
     ]
 
-    checksums = None
-    if request.checksums:
-        wanted = {m.name.rsplit("/", 1)[-1] for e in registry.entries.values() for m in e.models if m.sha256}
-        paths = [path for _, name, path, _, _ in raw_files if name.rsplit("/", 1)[-1] in wanted]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            digests = zip(paths, pool.map(_sha256_or_none, paths), strict=True)
-            checksums = {path: digest for path, digest in digests if digest is not None}
-        t = lap(timings, "checksums_ms", t)
 
-    files = tuple(
-        ModelFile(folder, name, path, size, source, name in comfy_sees.get(folder, frozenset()))
-        for folder, name, path, size, source in raw_files
-    )
-    index = ModelIndex(comfy_sees, files, checksums)
-    if reachable:
-        findings += unscanned_model_findings(files)
+def _checksums(runtime: Runtime, raw_files: list[tuple[str, str, str, int, str]]) -> dict[str, str]:
+    """sha256 of the files on disk that the registry has a hash for (the others are not read)."""
+    entries = runtime.registry.entries.values()
+    wanted = {m.name.rsplit("/", 1)[-1] for e in entries for m in e.models if m.sha256}
+    paths = [path for _, name, path, _, _ in raw_files if name.rsplit("/", 1)[-1] in wanted]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        digests = zip(paths, pool.map(_sha256_or_none, paths), strict=True)
+        return {path: digest for path, digest in digests if digest is not None}
 
-    disks, volume = [], {"mounted": s.volume_dir.is_dir(), "path": str(s.volume_dir), "layouts": []}
+
+def _disks_and_volume(runtime: Runtime) -> tuple[list[dict[str, Any]], dict[str, Any], list[Finding]]:
+    s = runtime.settings
+    mounted = s.volume_dir.is_dir()
+    disks, findings = [], []
     for label, path, is_error in (
         ("container", Path("/"), False),
         ("output", s.output_dir, True),
-        *((("volume", s.volume_dir, False),) if volume["mounted"] else ()),
+        *((("volume", s.volume_dir, False),) if mounted else ()),
     ):
         info, disk_findings = _disk(label, path, s.disk_low_gb, is_error)
         disks.append(info)
         findings += disk_findings
-    volume["layouts"] = [sub for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
-    if not volume["mounted"]:
+    layouts = [sub for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
+    volume = {"mounted": mounted, "path": str(s.volume_dir), "layouts": layouts}
+    if not mounted:
         findings.append(
             Finding(
                 "VOLUME_NOT_MOUNTED",
@@ -519,25 +518,35 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
                 path=str(s.volume_dir),
             )
         )
+    return disks, volume, findings
 
-    imports = tuple(parse_import_report(_log_text(runtime)))
-    findings += import_findings(imports)
-    t = lap(timings, "inspect_ms", t)
 
-    workflow_checks: dict[str, Any] = {}
+def _workflow_checks(
+    runtime: Runtime,
+    request: DiagnoseRequest,
+    object_info: dict[str, Any],
+    index: ModelIndex,
+    imports: tuple[PackImport, ...],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each registered workflow (or the one asked for) judged by the shared analysis; its findings
+    tagged with the workflow's id."""
+    registry = runtime.registry
+    commits = pack_commits(imports)
+    entries = [registry.entries[request.workflow]] if request.workflow else list(registry.entries.values())
+    checks: dict[str, Any] = {}
     tagged: list[dict[str, Any]] = []
-    checked_nodes: dict[str, Any] = {}
-    if reachable:
-        commits = pack_commits(imports)
-        entries = [registry.entries[request.workflow]] if request.workflow else list(registry.entries.values())
-        for entry in entries:
-            ctx = Context(object_info, index, imports, pack_lookup(registry, entry), pack_commits=commits)
-            report = workflow_report(entry, entry.workflow(), ctx)
-            workflow_checks[entry.id] = report
-            tagged += [{**f, "workflow": entry.id} for f in report["findings"]]
-        checked_nodes = node_check(registry, object_info)
-    t = lap(timings, "analysis_ms", t)
+    for entry in entries:
+        ctx = Context(object_info, index, imports, pack_lookup(registry, entry), pack_commits=commits)
+        report = workflow_report(entry, entry.workflow(), ctx)
+        checks[entry.id] = report
+        tagged += [{**f, "workflow": entry.id} for f in report["findings"]]
+    return checks, tagged
 
+
+def _models_view(
+    files: tuple[ModelFile, ...], sees: dict[str, frozenset[str]], checksums: dict[str, str] | None
+) -> dict[str, Any]:
+    """Per folder: the files on disk (and whether ComfyUI lists each) and the names ComfyUI lists."""
     models: dict[str, Any] = {}
     for f in files:
         models.setdefault(f.folder, {"on_disk": [], "comfyui_lists": []})["on_disk"].append(
@@ -550,22 +559,67 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
                 **({"sha256": checksums[f.path]} if checksums and f.path in checksums else {}),
             }
         )
-    for folder, names in comfy_sees.items():
+    for folder, names in sees.items():
         models.setdefault(folder, {"on_disk": [], "comfyui_lists": []})["comfyui_lists"] = sorted(names)
+    return models
+
+
+def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    s = runtime.settings
+    registry = runtime.registry
+    if request.workflow is not None and registry.get(request.workflow) is None:
+        raise JobError(
+            "WORKFLOW_NOT_FOUND",
+            f"no registered workflow {request.workflow!r}",
+            {"registered": sorted(registry.entries)},
+        )
+    timings: dict[str, Any] = {}
+    tree, raw_files, comfy = _scan_and_ask(runtime, timings)
+    t = time.perf_counter()
+    findings = worker_findings(runtime, comfy.reachable)
+    findings += tree_findings(tree.folders, tree.files)
+    findings += layout_findings(tree.layouts, str(s.volume_dir))
+    findings += _model_list_failed(comfy.unlisted)
+
+    checksums = None
+    if request.checksums:
+        checksums = _checksums(runtime, raw_files)
+        t = lap(timings, "checksums_ms", t)
+    files = tuple(
+        ModelFile(folder, name, path, size, source, name in comfy.sees.get(folder, frozenset()))
+        for folder, name, path, size, source in raw_files
+    )
+    index = ModelIndex(comfy.sees, files, checksums)
+    if comfy.reachable:
+        findings += unscanned_model_findings(files)
+    disks, volume, disk_findings = _disks_and_volume(runtime)
+    findings += disk_findings
+    imports = tuple(parse_import_report(_log_text(runtime)))
+    findings += import_findings(imports)
+    t = lap(timings, "inspect_ms", t)
+
+    workflow_checks: dict[str, Any] = {}
+    tagged: list[dict[str, Any]] = []
+    checked_nodes: dict[str, Any] = {}
+    if comfy.reachable:
+        workflow_checks, tagged = _workflow_checks(runtime, request, comfy.object_info, index, imports)
+        checked_nodes = node_check(registry, comfy.object_info)
+    t = lap(timings, "analysis_ms", t)
 
     dicts = [f.to_dict() for f in findings] + tagged
     result: dict[str, Any] = {
-        "ok": reachable and not any(f["severity"] == "error" for f in dicts),
-        "comfyui_reachable": reachable,
+        "ok": comfy.reachable and not any(f["severity"] == "error" for f in dicts),
+        "comfyui_reachable": comfy.reachable,
         **({"worker": runtime.state.snapshot()} if runtime.state is not None else {}),
         "system": {
             "handler_version": HANDLER_VERSION,
-            **(stats.get("system") or {}),
-            "devices": stats.get("devices", []),
+            **(comfy.stats.get("system") or {}),
+            "devices": comfy.stats.get("devices", []),
         },
         "disks": disks,
         "volume": volume,
-        "models": models,
+        "models": _models_view(files, comfy.sees, checksums),
         "custom_nodes": {"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
         "node_check": checked_nodes,
         "workflow_checks": workflow_checks,
@@ -576,7 +630,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         },
         "timings": timings,
     }
-    if not reachable or any(f["code"] in ("PACK_IMPORT_FAILED",) for f in dicts):
+    if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
     return result
