@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import pybase64
 
 from workflows.errors import JobError
 from workflows.outputs import output_refs
@@ -61,21 +62,37 @@ def probe(file: OutputFile) -> None:
             with Image.open(file.path) as img:
                 file.meta.update(width=img.width, height=img.height)
         elif file.kind == "video":
-            import av
-
-            with av.open(str(file.path)) as container:
-                stream = container.streams.video[0]
-                frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
-                rate = stream.average_rate or Fraction(0)
-                file.meta.update(
-                    width=stream.codec_context.width,
-                    height=stream.codec_context.height,
-                    frames=frames,
-                    fps=round(float(rate), 3),
-                    duration_sec=round(frames / float(rate), 3) if rate else None,
-                )
+            file.meta.update(_video_meta(file.path, _NO_DECODE) or _video_meta(file.path, {}) or {})
     except Exception as exc:  # a probe failure must not lose the output
         file.meta["probe_error"] = f"{type(exc).__name__}: {exc}"[:200]
+
+
+# Opening a container makes libavformat read the first frames (avformat_find_stream_info); for H.264
+# it DECODES up to ~7 of them to guess the decoder's delay: most of the probe's time. None of what we
+# report comes from decoded pictures (size and rate from the container and the codec headers, frames
+# from the index), so the decoders skip every frame; a stream whose size only a decoded frame tells
+# is probed again the ordinary way.
+_NO_DECODE = {"skip_frame": "all"}
+
+
+def _video_meta(path: Path, options: dict[str, str]) -> dict[str, Any] | None:
+    """width/height/frames/fps/duration_sec of the first video stream; None when the size is unknown."""
+    import av
+
+    with av.open(str(path), options=options) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not (width and height) and options:
+            return None
+        frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
+        rate = stream.average_rate or Fraction(0)
+        return {
+            "width": width,
+            "height": height,
+            "frames": frames,
+            "fps": round(float(rate), 3),
+            "duration_sec": round(frames / float(rate), 3) if rate else None,
+        }
 
 
 def encode_base64(path: Path) -> str:
@@ -94,7 +111,7 @@ def encode_base64(path: Path) -> str:
             block = fh.read(chunk)
             if not block:
                 return out
-            out += base64.b64encode(block).decode("ascii")
+            out += pybase64.b64encode_as_string(block)
 
 
 class S3Store:
