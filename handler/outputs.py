@@ -62,30 +62,32 @@ def probe(file: OutputFile) -> None:
             with Image.open(file.path) as img:
                 file.meta.update(width=img.width, height=img.height)
         elif file.kind == "video":
-            file.meta.update(_video_meta(file.path, _NO_DECODE) or _video_meta(file.path, {}) or {})
+            file.meta.update(_video_meta(file.path, _HEADERS_ONLY) or _video_meta(file.path, {}) or {})
     except Exception as exc:  # a probe failure must not lose the output
         file.meta["probe_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
 
-# Opening a container makes libavformat read the first frames (avformat_find_stream_info); for H.264
-# it DECODES up to ~7 of them to guess the decoder's delay: most of the probe's time. None of what we
-# report comes from decoded pictures (size and rate from the container and the codec headers, frames
-# from the index), so the decoders skip every frame; a stream whose size only a decoded frame tells
+# Opening a container makes libavformat read packets until it knows every stream
+# (avformat_find_stream_info); for H.264 it reads and DECODES up to ~7 frames to guess the decoder's
+# delay: most of the probe's time. None of what we report needs that (size and rate come from the
+# container and the codec headers, the frame count from the index), so the decoders skip every frame
+# and the reading stops after the first packet; a stream whose size or rate only more packets tell
 # is probed again the ordinary way.
-_NO_DECODE = {"skip_frame": "all"}
+_HEADERS_ONLY = {"skip_frame": "all", "probesize": "32"}
 
 
 def _video_meta(path: Path, options: dict[str, str]) -> dict[str, Any] | None:
-    """width/height/frames/fps/duration_sec of the first video stream; None when the size is unknown."""
+    """width/height/frames/fps/duration_sec of the first video stream; with `options`, None when
+    they left the size or the rate unknown."""
     import av
 
     with av.open(str(path), options=options) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
-        if not (width and height) and options:
+        rate = stream.average_rate or Fraction(0)
+        if options and not (width and height and rate):
             return None
         frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
-        rate = stream.average_rate or Fraction(0)
         return {
             "width": width,
             "height": height,

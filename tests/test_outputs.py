@@ -34,7 +34,13 @@ def _decoded(path: Path) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(
     ("name", "codec", "pix_fmt"),
-    [("a.mp4", "h264", "yuv420p"), ("a.webm", "libvpx-vp9", "yuv420p"), ("a.gif", "gif", "rgb8")],
+    [
+        ("a.mp4", "h264", "yuv420p"),
+        ("a.webm", "libvpx-vp9", "yuv420p"),
+        ("a.mkv", "mpeg4", "yuv420p"),
+        ("a.avi", "mpeg4", "yuv420p"),
+        ("a.gif", "gif", "rgb8"),
+    ],
 )
 def test_video_probe_matches_a_full_decode(tmp_path: Path, name: str, codec: str, pix_fmt: str):
     path = tmp_path / name
