@@ -62,7 +62,7 @@ def probe(file: OutputFile) -> None:
             with Image.open(file.path) as img:
                 file.meta.update(width=img.width, height=img.height)
         elif file.kind == "video":
-            file.meta.update(_video_meta(file.path, _HEADERS_ONLY) or _video_meta(file.path, {}) or {})
+            file.meta.update(_video_meta_quick(file.path) or _video_meta(file.path, {}) or {})
     except Exception as exc:  # a probe failure must not lose the output
         file.meta["probe_error"] = f"{type(exc).__name__}: {exc}"[:200]
 
@@ -71,17 +71,26 @@ def probe(file: OutputFile) -> None:
 # (avformat_find_stream_info); for H.264 it reads and DECODES up to ~7 frames to guess the decoder's
 # delay: most of the probe's time. None of what we report needs that (size and rate come from the
 # container and the codec headers, the frame count from the index), so the decoders skip every frame
-# and the reading stops after the first packet; a stream whose size or rate only more packets tell
-# is probed again the ordinary way.
+# and the reading stops after the first packet; an MP4 also skips the guessing of its container
+# format (every demuxer tried on its first bytes). A file that this quick open can't read, or whose
+# size or rate only more packets tell, is probed again the ordinary way.
 _HEADERS_ONLY = {"skip_frame": "all", "probesize": "32"}
+_FORMAT_BY_EXT = {"mp4": "mp4", "m4v": "mp4", "mov": "mov"}
 
 
-def _video_meta(path: Path, options: dict[str, str]) -> dict[str, Any] | None:
+def _video_meta_quick(path: Path) -> dict[str, Any] | None:
+    try:
+        return _video_meta(path, _HEADERS_ONLY, _FORMAT_BY_EXT.get(path.suffix[1:].lower()))
+    except Exception:  # e.g. a WebM named .mp4: the ordinary open reads it, or names the cause
+        return None
+
+
+def _video_meta(path: Path, options: dict[str, str], container_format: str | None = None) -> dict[str, Any] | None:
     """width/height/frames/fps/duration_sec of the first video stream; with `options`, None when
     they left the size or the rate unknown."""
     import av
 
-    with av.open(str(path), options=options) as container:
+    with av.open(str(path), format=container_format, options=options) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = stream.average_rate or Fraction(0)

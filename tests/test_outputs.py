@@ -54,6 +54,15 @@ def test_video_probe_matches_a_full_decode(tmp_path: Path, name: str, codec: str
         assert out.meta["fps"] == 6 and out.meta["duration_sec"] == 1.5
 
 
+def test_a_video_under_another_extension_is_still_probed(tmp_path: Path):
+    path = tmp_path / "a.webm"
+    _encode(path, "libvpx-vp9", "yuv420p")
+    path = path.rename(tmp_path / "mislabelled.mp4")  # the quick open, told it is an MP4, fails
+    out = OutputFile("9", "video", path.name, "", "video/mp4", path, path.stat().st_size, {})
+    probe(out)
+    assert (out.meta["frames"], out.meta["width"], out.meta["height"], out.meta["fps"]) == (9, 96, 64, 6)
+
+
 def test_a_file_that_is_no_video_keeps_its_output_with_the_cause(tmp_path: Path):
     path = tmp_path / "broken.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
