@@ -12,6 +12,7 @@ import random
 import shutil
 import struct
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,20 @@ class BenchStack:
             self.run_dir, comfy_port=free_port(), api_port=free_port(), env_overrides=self.env, **kwargs
         )
         self.stack.start(wait=wait)
+        if wait > 0 and self.env.get("SELF_CHECK_AT_START") != "0":  # wait=0: the caller times the start itself
+            self._wait_for_startup_selfcheck(wait)
         return self
+
+    def _wait_for_startup_selfcheck(self, timeout: float) -> None:
+        """Until the worker's start-up self-check (diagnose + a smoke job) has printed its summary, its
+        job runs beside the benchmark's on the same ComfyUI, and its clean-up sweep of the output dir
+        can take a benchmark job's files (as tests/conftest.py's wait_for_startup_selfcheck says)."""
+        assert self.stack is not None
+        deadline = time.monotonic() + timeout
+        while "self-check:" not in self.stack.log_file.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker's start-up self-check did not finish within {timeout} s")
+            time.sleep(0.1)
 
     def settings(self, **overrides: str):
         from handler.config import Settings

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -30,6 +32,10 @@ class ComfyClient:
         self._probe_session = requests.Session()
         self._probe_session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
         self._probe_session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0))
+        # POST /prompt, the one call on every job's path, goes to urllib3's pool directly: requests' own
+        # layers (request preparation, hooks, cookies, redirects) cost more than ComfyUI takes to answer.
+        # No retries: a prompt must never be queued twice.
+        self._prompt_pool = urllib3.PoolManager(num_pools=1, maxsize=pool_size, retries=False)
 
     @property
     def ws_url(self) -> str:
@@ -96,15 +102,27 @@ class ComfyClient:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
 
     def queue_prompt(self, workflow: dict[str, Any], *, prompt_id: str, client_id: str) -> dict[str, Any]:
-        response = self._request(
-            "POST", "/prompt", json={"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}
-        )
+        try:
+            # allow_nan=False: NaN is not JSON (ComfyUI's parser would refuse the whole body)
+            payload = json.dumps({"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}, allow_nan=False)
+            response = self._prompt_pool.request(
+                "POST",
+                self.base_url + "/prompt",
+                body=payload.encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=self.timeout,
+            )
+        except (ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+            raise ComfyUnavailable(
+                f"ComfyUI at {self.base_url} did not answer POST /prompt: {type(exc).__name__}"
+            ) from exc
         try:
             body = response.json()
         except ValueError:
-            body = {"error": {"type": "invalid_response", "message": response.text[:500]}}
-        if response.status_code != 200:
-            raise PromptRejected(response.status_code, body)
+            text = response.data.decode("utf-8", "replace")
+            body = {"error": {"type": "invalid_response", "message": text[:500]}}
+        if response.status != 200:
+            raise PromptRejected(response.status, body)
         return body
 
     def interrupt(self, prompt_id: str | None = None) -> None:
@@ -129,3 +147,4 @@ class ComfyClient:
     def close(self) -> None:
         self.session.close()
         self._probe_session.close()
+        self._prompt_pool.clear()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import pybase64
 
 from workflows.errors import JobError
 from workflows.outputs import output_refs
@@ -61,21 +62,48 @@ def probe(file: OutputFile) -> None:
             with Image.open(file.path) as img:
                 file.meta.update(width=img.width, height=img.height)
         elif file.kind == "video":
-            import av
-
-            with av.open(str(file.path)) as container:
-                stream = container.streams.video[0]
-                frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
-                rate = stream.average_rate or Fraction(0)
-                file.meta.update(
-                    width=stream.codec_context.width,
-                    height=stream.codec_context.height,
-                    frames=frames,
-                    fps=round(float(rate), 3),
-                    duration_sec=round(frames / float(rate), 3) if rate else None,
-                )
+            file.meta.update(_video_meta_quick(file.path) or _video_meta(file.path, {}) or {})
     except Exception as exc:  # a probe failure must not lose the output
         file.meta["probe_error"] = f"{type(exc).__name__}: {exc}"[:200]
+
+
+# Opening a container makes libavformat read packets until it knows every stream
+# (avformat_find_stream_info); for H.264 it reads and DECODES up to ~7 frames to guess the decoder's
+# delay: most of the probe's time. None of what we report needs that (size and rate come from the
+# container and the codec headers, the frame count from the index), so the decoders skip every frame
+# and the reading stops after the first packet; an MP4 also skips the guessing of its container
+# format (every demuxer tried on its first bytes). A file that this quick open can't read, or whose
+# size or rate only more packets tell, is probed again the ordinary way.
+_HEADERS_ONLY = {"skip_frame": "all", "probesize": "32"}
+_FORMAT_BY_EXT = {"mp4": "mp4", "m4v": "mp4", "mov": "mov"}
+
+
+def _video_meta_quick(path: Path) -> dict[str, Any] | None:
+    try:
+        return _video_meta(path, _HEADERS_ONLY, _FORMAT_BY_EXT.get(path.suffix[1:].lower()))
+    except Exception:  # e.g. a WebM named .mp4: the ordinary open reads it, or names the cause
+        return None
+
+
+def _video_meta(path: Path, options: dict[str, str], container_format: str | None = None) -> dict[str, Any] | None:
+    """width/height/frames/fps/duration_sec of the first video stream; with `options`, None when
+    they left the size or the rate unknown."""
+    import av
+
+    with av.open(str(path), format=container_format, options=options) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        rate = stream.average_rate or Fraction(0)
+        if options and not (width and height and rate):
+            return None
+        frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
+        return {
+            "width": width,
+            "height": height,
+            "frames": frames,
+            "fps": round(float(rate), 3),
+            "duration_sec": round(frames / float(rate), 3) if rate else None,
+        }
 
 
 def encode_base64(path: Path) -> str:
@@ -94,7 +122,7 @@ def encode_base64(path: Path) -> str:
             block = fh.read(chunk)
             if not block:
                 return out
-            out += base64.b64encode(block).decode("ascii")
+            out += pybase64.b64encode_as_string(block)
 
 
 class S3Store:

@@ -170,7 +170,7 @@ def test_generate_image_to_mp4_frames_counted_by_decoding(stack):
     with av.open(io.BytesIO(base64.b64decode(out["video_base64"]))) as container:
         frames = [f for f in container.decode(video=0)]
     assert len(frames) == 10 == out["frames"] == video["frames"]
-    assert (frames[0].width, frames[0].height) == (128, 96)
+    assert (frames[0].width, frames[0].height) == (128, 96) == (video["width"], video["height"])  # probed undecoded
     assert out["fps"] == 5 and out["duration_sec"] == 2
     t = out["timings"]
     assert {"validate_ms", "upload_ms", "queue_wait_ms", "execution_ms", "encode_ms", "total_ms"} <= set(t)

@@ -163,7 +163,7 @@ def test_secrets_never_appear_in_error_responses(stack):
     assert secret not in json.dumps(result) and "AKIA-ID-1" not in json.dumps(result)
 
 
-def test_progress_updates_are_sent(runtime, monkeypatch):
+def test_progress_updates_are_sent(stack, monkeypatch):
     import runpod
 
     from tests.conftest import sleep_workflow
@@ -175,8 +175,17 @@ def test_progress_updates_are_sent(runtime, monkeypatch):
         "class_type": "ImageScale",
         "inputs": {"image": ["2", 0], "upscale_method": "bilinear", "width": 32, "height": 32, "crop": "disabled"},
     }
-    result = call(runtime, {"workflow": workflow}, job_id="progress-job")
-    assert "error" not in result
-    assert sent and all(job_id == "progress-job" for job_id, _ in sent)
-    assert {"node", "value", "max", "nodes_done", "nodes_total"} <= set(sent[-1][1])
-    assert Image.open(io.BytesIO(base64.b64decode(result["outputs"][0]["base64"]))).size == (64, 64)
+    rt = Runtime(stack_settings(stack, PROGRESS_INTERVAL_S="0.1"))  # the sleep node outlasts the interval
+    try:
+        result = call(rt, {"workflow": workflow}, job_id="progress-job")
+        assert "error" not in result
+        assert sent and all(job_id == "progress-job" for job_id, _ in sent)
+        assert {"node", "value", "max", "nodes_done", "nodes_total"} <= set(sent[-1][1])
+        assert Image.open(io.BytesIO(base64.b64decode(result["outputs"][0]["base64"]))).size == (64, 64)
+        # A job done within the interval gets its result and no update (none can arrive after it).
+        sent.clear()
+        rt.settings = stack_settings(stack, PROGRESS_INTERVAL_S="60")
+        assert "error" not in call(rt, {"workflow": workflow}, job_id="quick-job")
+        assert sent == []
+    finally:
+        rt.events.close()

@@ -6,12 +6,12 @@ to ComfyUI (client.direct): both accept and refuse exactly the same images.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 import re
 import warnings
 
+import pybase64
 from PIL import Image, UnidentifiedImageError
 
 from workflows.errors import JobError
@@ -60,7 +60,7 @@ def decode_image(
         )
     payload = _DATA_URI.sub("", data.strip(), count=1)
     try:
-        raw = base64.b64decode(payload, validate=True)
+        raw = pybase64.b64decode(payload, validate=True)  # the stdlib's rules, ~30x faster (SIMD)
     except (binascii.Error, ValueError):
         raise JobError("INVALID_IMAGE", f"{label}: not valid base64") from None
     if not raw:
