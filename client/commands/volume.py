@@ -7,7 +7,8 @@ key" that is not the RunPod API key. The limits below are RunPod's documented on
 limitations"); docs/volume.md lists them with their sources.
 
 The judgement is the worker's: workflows.volume_index turns the listing into the ModelIndex the
-worker would build and workflows.analysis judges it. Nothing here deletes anything; an object is
+worker would build and workflows.analysis judges it. Nothing here deletes an object (the only
+removal: AbortMultipartUpload of push's own upload of a file whose sha256 is refused); an object is
 replaced only with --replace. boto3 is imported only inside these commands (`comfy-runpod[volume]`).
 """
 
@@ -284,7 +285,7 @@ class PushItem:
     fix: str | None = None
     parts: dict[str, int] = field(default_factory=dict)
     replaces: int | None = None  # size of the object an upload replaces (--replace)
-    expect_sha256: str | None = None  # checked by the upload before the file's first byte is sent
+    expect_sha256: str | None = None  # checked by the upload before the file becomes visible on the volume
     url: str | None = None  # the registry's download URL, for a refusal's fix
 
     def to_dict(self) -> dict[str, Any]:
@@ -366,7 +367,7 @@ def plan_push(
     """What a push would do with each local file, checked against the registry before any byte moves.
 
     hashes None: the sha256 checks are left to `upload` (item.expect_sha256), which runs them beside
-    the transfer of files already checked, each before that file's first byte is sent.
+    the transfer, each before that file becomes visible on the volume.
     """
     layout = layout or next(iter(layouts_present([o for o in objects if is_model_key(o.key)])), VOLUME_LAYOUTS[0])
     remote = {o.key: o.size_bytes for o in objects}
@@ -485,7 +486,7 @@ def part_size_for(size: int, wanted: int = DEFAULT_PART) -> int:
     return part
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity
 class _Upload:
     item: PushItem
     part_size: int
@@ -768,7 +769,8 @@ def push(
     progress: Callable[[int], ProgressSink] | None = None,
     on_part: Callable[[PushItem, int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Plan (registry checks first), then upload what is missing. (report, exit code: 1 if any refused)."""
+    """Plan (registry checks first), then upload what is missing, each file's sha256 checked before its
+    upload completes. (report, exit code: 1 if any refused)."""
     unknown = [w for w in workflows if w not in registry.entries]
     if unknown:
         raise UsageError(f"no registered workflow {unknown[0]!r}", code="WORKFLOW_NOT_FOUND")
