@@ -364,7 +364,7 @@ def plan_push(
     replace: bool = False,
     hashes: HashCache | None = None,
 ) -> tuple[list[PushItem], str]:
-    """What a push would do with each local file, checked against the registry before any byte moves.
+    """What a push would do with each local file, checked against the registry (name, size, place) before a byte moves.
 
     hashes None: the sha256 checks are left to `upload` (item.expect_sha256), which runs them beside
     the transfer, each before that file becomes visible on the volume.
