@@ -7,19 +7,24 @@ key" that is not the RunPod API key. The limits below are RunPod's documented on
 limitations"); docs/volume.md lists them with their sources.
 
 The judgement is the worker's: workflows.volume_index turns the listing into the ModelIndex the
-worker would build and workflows.analysis judges it. Nothing here deletes anything; an object is
+worker would build and workflows.analysis judges it. Nothing here deletes an object (the only
+removal: AbortMultipartUpload of push's own upload of a file whose sha256 is refused); an object is
 replaced only with --replace. boto3 is imported only inside these commands (`comfy-runpod[volume]`).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
+import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -47,6 +52,7 @@ DEFAULT_WORKERS = 10
 MAX_ATTEMPTS = 10
 READ_TIMEOUT_S = 7200
 LIST_ATTEMPTS = 3
+HASH_NICE = 10  # the sha256 thread's nice value: it uses the CPU the transfer leaves (see _lower_priority)
 
 ACCESS_KEY_ENV = ("RUNPOD_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
 SECRET_KEY_ENV = ("RUNPOD_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
@@ -279,7 +285,7 @@ class PushItem:
     fix: str | None = None
     parts: dict[str, int] = field(default_factory=dict)
     replaces: int | None = None  # size of the object an upload replaces (--replace)
-    expect_sha256: str | None = None  # checked by the upload before the file's first byte is sent
+    expect_sha256: str | None = None  # checked by the upload before the file becomes visible on the volume
     url: str | None = None  # the registry's download URL, for a refusal's fix
 
     def to_dict(self) -> dict[str, Any]:
@@ -358,10 +364,10 @@ def plan_push(
     replace: bool = False,
     hashes: HashCache | None = None,
 ) -> tuple[list[PushItem], str]:
-    """What a push would do with each local file, checked against the registry before any byte moves.
+    """What a push would do with each local file, checked against the registry (name, size, place) before a byte moves.
 
     hashes None: the sha256 checks are left to `upload` (item.expect_sha256), which runs them beside
-    the transfer of files already checked, each before that file's first byte is sent.
+    the transfer, each before that file becomes visible on the volume.
     """
     layout = layout or next(iter(layouts_present([o for o in objects if is_model_key(o.key)])), VOLUME_LAYOUTS[0])
     remote = {o.key: o.size_bytes for o in objects}
@@ -480,17 +486,25 @@ def part_size_for(size: int, wanted: int = DEFAULT_PART) -> int:
     return part
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity
 class _Upload:
     item: PushItem
     part_size: int
     upload_id: str | None = None  # None: one PutObject
-    done: dict[int, str] = field(default_factory=dict)  # part number -> ETag
+    checksum: str | None = None  # the multipart upload's checksum algorithm (CRC32, as boto3's), None: none
+    done: dict[int, dict[str, str]] = field(default_factory=dict)  # part number -> ETag (+ its checksum)
     todo: list[int] = field(default_factory=list)
+    sending: list[Future[Any]] = field(default_factory=list)  # this upload's part futures not finished yet
+    checked: bool = True  # False while the file's sha256 is still being compared with the registry's
+    refused: bool = False  # the sha256 didn't match: no more parts, the upload is aborted
 
     @property
     def total_parts(self) -> int:
         return max(1, math.ceil(self.item.size_bytes / self.part_size))
+
+    @property
+    def multipart(self) -> bool:
+        return self.item.size_bytes > self.part_size or self.item.size_bytes >= PUT_OBJECT_MAX
 
     def part_range(self, number: int) -> tuple[int, int]:
         offset = (number - 1) * self.part_size
@@ -503,45 +517,66 @@ def _read(path: str, offset: int, length: int) -> bytes:
         return fh.read(length)
 
 
-def _md5_matches(path: str, offset: int, length: int, etag: str) -> bool:
-    """A part the server holds is ours when its ETag (MD5 of the part, where the server uses MD5) matches."""
-    etag = etag.strip('"')
-    if not re.fullmatch(r"[0-9a-f]{32}", etag):
-        return True  # not an MD5 ETag: the size already matched
-    return hashlib.md5(_read(path, offset, length), usedforsecurity=False).hexdigest() == etag
+def _crc32(data: bytes) -> str:
+    """S3's ChecksumCRC32 of a part: the big-endian CRC32, base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
-def _resume(client: Any, bucket: str, up: _Upload) -> None:
+def _part_kept(path: str, offset: int, length: int, listed: Mapping[str, Any], checksum: str | None) -> dict[str, str]:
+    """A part the server holds, as Complete needs it (ETag, checksum), if it is ours, else {}.
+
+    Ours: its ETag (the part's MD5, where the server uses MD5) matches the local bytes. A checksum
+    ListParts doesn't give is computed from the local bytes.
+    """
+    etag = str(listed["ETag"])
+    name = f"Checksum{checksum}" if checksum else ""
+    given = str(listed.get(name) or "") if name else ""
+    md5 = etag.strip('"') if re.fullmatch(r"[0-9a-f]{32}", etag.strip('"')) else ""
+    if md5 or (name and not given):
+        data = _read(path, offset, length)
+        if md5 and hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+            return {}
+        given = given or (_crc32(data) if name else "")
+    return {"ETag": etag, name: given} if name else {"ETag": etag}
+
+
+def _resume(client: Any, bucket: str, up: _Upload, checksum: str | None) -> None:
     """Continue an unfinished multipart upload of this key whose parts match the local file, else start one."""
     key, path = up.item.key, up.item.local
-    best: tuple[int, str, dict[int, str]] | None = None
+    best: tuple[int, str, str | None, dict[int, dict[str, Any]]] | None = None
     marker: dict[str, str] = {}
     while True:
         page = s3_call(client.list_multipart_uploads, Bucket=bucket, Prefix=key, **marker)
         for u in page.get("Uploads") or []:
-            if u.get("Key") != key:
+            algorithm = str(u.get("ChecksumAlgorithm") or "").upper() or None
+            if u.get("Key") != key or algorithm not in (None, "CRC32"):  # only checksums we can give Complete
                 continue
-            parts: dict[int, str] = {}
+            parts: dict[int, dict[str, Any]] = {}
             part_marker: dict[str, int] = {}
             while True:
                 listed = s3_call(client.list_parts, Bucket=bucket, Key=key, UploadId=u["UploadId"], **part_marker)
                 for p in listed.get("Parts") or []:
                     number, size = int(p["PartNumber"]), int(p["Size"])
                     if number <= up.total_parts and size == up.part_range(number)[1]:
-                        parts[number] = str(p["ETag"])
+                        parts[number] = p
                 if not listed.get("IsTruncated"):
                     break
                 part_marker = {"PartNumberMarker": int(listed["NextPartNumberMarker"])}
             if best is None or len(parts) > best[0]:
-                best = (len(parts), u["UploadId"], parts)
+                best = (len(parts), u["UploadId"], algorithm, parts)
         if not page.get("IsTruncated"):
             break
         marker = {"KeyMarker": page.get("NextKeyMarker", ""), "UploadIdMarker": page.get("NextUploadIdMarker", "")}
     if best is not None and best[0]:
-        up.upload_id = best[1]
-        up.done = {n: e for n, e in best[2].items() if _md5_matches(path, *up.part_range(n), e)}
+        up.upload_id, up.checksum = best[1], best[2]
+        for n, p in best[3].items():
+            kept = _part_kept(path, *up.part_range(n), p, up.checksum)
+            if kept:
+                up.done[n] = kept
     else:
-        up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=key)["UploadId"]
+        extra = {"ChecksumAlgorithm": checksum} if checksum else {}
+        up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=key, **extra)["UploadId"]
+        up.checksum = checksum
     up.todo = [n for n in range(1, up.total_parts + 1) if n not in up.done]
 
 
@@ -561,79 +596,123 @@ def upload(
 ) -> None:
     """Upload the items in parallel parts; resumable: parts already on the server are not sent again.
 
-    Items with `expect_sha256` are hashed one after the other in a thread beside the transfer; a file
-    starts uploading only once its hash matched (a mismatch refuses it: PUSH_HASH_MISMATCH).
+    Items with `expect_sha256` are hashed one after the other in a thread beside the transfer. A
+    multipart upload is invisible until CompleteMultipartUpload, so its parts go up while the file is
+    hashed, and it is completed only once the sha256 matched; a mismatch stops its parts, aborts it
+    (AbortMultipartUpload: nothing visible, nothing left) and refuses the file (PUSH_HASH_MISMATCH).
+    A file sent as one PutObject (visible at once) is hashed before its first byte is sent.
 
     Files up to the part size go up as one PutObject (RunPod: PutObject < 500 MB); larger ones as a
-    multipart upload. An interruption leaves the multipart upload open on the server (RunPod keeps its
-    parts in .s3compat_uploads/), so the next run lists it and sends only the missing parts.
+    multipart upload with a CRC32 per part, as boto3's upload_file sends them (unless
+    AWS_REQUEST_CHECKSUM_CALCULATION=when_required). An interruption leaves the multipart upload open on
+    the server (RunPod keeps its parts in .s3compat_uploads/), so the next run lists it and sends only
+    the missing parts.
     """
     sink: ProgressSink = on_bytes or (lambda n: None)
+    checksum = "CRC32" if getattr(client.meta.config, "request_checksum_calculation", "") == "when_supported" else None
     uploads: list[_Upload] = []
-    lock = threading.Lock()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volume-push")
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="volume-sha256", initializer=_lower_priority)
+    pending: set[Future[Any]] = set()
+    parts_of: dict[Future[Any], _Upload] = {}
+    checks: dict[Future[str], _Upload] = {}
 
-    def prepare(item: PushItem) -> _Upload:
-        size = part_size_for(item.size_bytes, part_size)
-        up = _Upload(item, size)
-        if item.size_bytes > size or item.size_bytes >= PUT_OBJECT_MAX:
-            _resume(client, bucket, up)
+    def start(up: _Upload) -> None:
+        """List or create its multipart upload, then queue the parts the server lacks."""
+        if up.multipart:
+            _resume(client, bucket, up, checksum)
             resumed = sum(up.part_range(n)[1] for n in up.done)
             if resumed:
                 sink(resumed)
-            if not up.todo:  # interrupted between the last part and CompleteMultipartUpload
-                _complete(client, bucket, up)
         else:
             up.todo = [1]
-        item.parts = {"total": up.total_parts, "resumed": len(up.done), "uploaded": 0}
+        up.item.parts = {"total": up.total_parts, "resumed": len(up.done), "uploaded": 0}
         uploads.append(up)
-        return up
+        for n in up.todo:
+            fut = pool.submit(send, up, n)
+            parts_of[fut] = up
+            up.sending.append(fut)
+            pending.add(fut)
+        settle(up)
 
-    def send(up: _Upload, number: int) -> tuple[_Upload, int, str]:
+    def send(up: _Upload, number: int) -> tuple[_Upload, int, dict[str, str] | None]:
+        if up.refused:
+            return up, number, None
         offset, length = up.part_range(number)
         body = _read(up.item.local, offset, length)
         if up.upload_id is None:
             s3_call(client.put_object, Bucket=bucket, Key=up.item.key, Body=body)
-            etag = ""
+            part: dict[str, str] = {}
         else:
-            etag = s3_call(
-                client.upload_part, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id, PartNumber=number, Body=body
-            )["ETag"]
+            extra = {"ChecksumAlgorithm": up.checksum} if up.checksum else {}
+            response = s3_call(
+                client.upload_part,
+                Bucket=bucket,
+                Key=up.item.key,
+                UploadId=up.upload_id,
+                PartNumber=number,
+                Body=body,
+                **extra,
+            )
+            part = {"ETag": response["ETag"]}
+            if up.checksum:
+                part[f"Checksum{up.checksum}"] = response.get(f"Checksum{up.checksum}") or _crc32(body)
         sink(length)
-        return up, number, etag
+        return up, number, part
+
+    def settle(up: _Upload) -> None:
+        """Complete a verified multipart upload with every part; abort a refused one once no part is in flight."""
+        if up.upload_id is None or up.sending:
+            return
+        if up.refused:
+            s3_call(client.abort_multipart_upload, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id)
+            up.upload_id = None
+        elif up.checked and len(up.done) == up.total_parts:
+            _complete(client, bucket, up)
+            up.upload_id = None
 
     hashes = hashes or HashCache(None)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volume-push")
-    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="volume-sha256")
-    pending: set[Future[Any]] = set()
-    checks: dict[Future[str], PushItem] = {}
     try:
-        checks = {hasher.submit(hashes.sha256, Path(i.local)): i for i in items if i.expect_sha256}
         for item in items:
-            if not item.expect_sha256:
-                up = prepare(item)
-                pending |= {pool.submit(send, up, n) for n in up.todo}
-        pending |= set(checks)
+            up = _Upload(item, part_size_for(item.size_bytes, part_size))
+            if item.expect_sha256:
+                up.checked = False
+                check = hasher.submit(hashes.sha256, Path(item.local))
+                checks[check] = up
+                pending.add(check)
+            if not item.expect_sha256 or up.multipart:
+                start(up)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 if fut in checks:
-                    item = checks.pop(fut)
-                    digest = fut.result()
+                    up = checks.pop(fut)
+                    digest, item = fut.result(), up.item
                     if digest != item.expect_sha256:
                         item.refuse_hash(digest, str(item.expect_sha256), item.url)
+                        up.refused = True
+                        for queued in [f for f in up.sending if f.cancel()]:
+                            up.sending.remove(queued)
+                            pending.discard(queued)
+                        if up in uploads:
+                            uploads.remove(up)
+                            settle(up)
                         continue
-                    item.verified = "sha256+size"
-                    up = prepare(item)
-                    pending |= {pool.submit(send, up, n) for n in up.todo}
+                    item.verified, up.checked = "sha256+size", True
+                    if up in uploads:
+                        settle(up)
+                    else:
+                        start(up)
                     continue
-                up, number, etag = fut.result()
-                with lock:
-                    up.done[number] = etag
+                up = parts_of.pop(fut)
+                up.sending.remove(fut)
+                _, number, part = fut.result()
+                if part is not None:
+                    up.done[number] = part
                     up.item.parts["uploaded"] += 1
-                if up.upload_id is not None and len(up.done) == up.total_parts:
-                    _complete(client, bucket, up)
-                if on_part is not None:
-                    on_part(up.item, number)
+                    if on_part is not None:
+                        on_part(up.item, number)
+                settle(up)
     finally:
         for fut in pending:
             fut.cancel()
@@ -651,8 +730,19 @@ def upload(
         up.item.action = "uploaded"
 
 
+def _lower_priority() -> None:
+    """The calling thread yields the CPU to the transfer (Linux: a thread's nice value is its own).
+
+    The sha256 check runs beside the parts' uploads and has until the last part to finish; at equal
+    priority it would take CPU from the transfer (and from a local S3 server) when the cores are busy.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):  # not allowed here: the check only runs at the usual priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
 def _complete(client: Any, bucket: str, up: _Upload) -> None:
-    parts = [{"PartNumber": n, "ETag": up.done[n]} for n in sorted(up.done)]
+    parts = [{"PartNumber": n, **up.done[n]} for n in sorted(up.done)]
     s3_call(
         client.complete_multipart_upload,
         Bucket=bucket,
@@ -679,7 +769,8 @@ def push(
     progress: Callable[[int], ProgressSink] | None = None,
     on_part: Callable[[PushItem, int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Plan (registry checks first), then upload what is missing. (report, exit code: 1 if any refused)."""
+    """Plan (registry checks first), then upload what is missing, each file's sha256 checked before its
+    upload completes. (report, exit code: 1 if any refused)."""
     unknown = [w for w in workflows if w not in registry.entries]
     if unknown:
         raise UsageError(f"no registered workflow {unknown[0]!r}", code="WORKFLOW_NOT_FOUND")

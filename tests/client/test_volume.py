@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,6 +273,92 @@ def test_push_refuses_a_file_that_does_not_match_the_registry(s3_url, bucket, mo
     assert raw(s3_url).head_object(Bucket=bucket, Key="models/loras/mine.safetensors")["ContentLength"] == 10
 
 
+def test_a_multipart_file_that_does_not_match_the_registry_is_aborted_and_never_visible(
+    s3_url, bucket, models, tmp_path
+):
+    """Parts go up while the file is hashed; a sha256 mismatch aborts the upload: no object, no parts left."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    size = MODELS["ckpt.safetensors"][1]  # 3 parts of 5 MiB
+    (bad / "ckpt.safetensors").write_bytes(blob(size, "another version"))
+    shutil.copy(models["vae.safetensors"], bad / "vae.safetensors")
+    proc = volume_cli(*push_args(s3_url, bucket, tmp_path, str(bad), "--json"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    items = {Path(i["local"]).name: i for i in json_out(proc)["result"]["items"]}
+    ckpt = items["ckpt.safetensors"]
+    assert (ckpt["action"], ckpt["code"]) == ("refused", "PUSH_HASH_MISMATCH")
+    assert "https://example.com/ckpt.safetensors" in ckpt["fix"]
+    assert items["vae.safetensors"]["action"] == "uploaded"  # the other file is not held back
+    s3 = raw(s3_url)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["models/vae/vae.safetensors"]
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+
+
+def test_a_mismatch_found_after_every_part_was_sent_aborts_the_upload(s3_url, bucket, tmp_path):
+    """The check holds the completion: even with all parts on the server, a wrong file is never completed."""
+    size = 2 * 5 * MiB + 99
+    local = tmp_path / "late.safetensors"
+    local.write_bytes(blob(size, "late"))
+    sent: list[int] = []
+
+    class HeldHashes(vol.HashCache):
+        """The hash ends only once every part was uploaded (the check as slow as can be)."""
+
+        def __init__(self) -> None:
+            super().__init__(None)
+            self.release = threading.Event()
+
+        def sha256(self, file: Path) -> str:
+            assert self.release.wait(60), "the parts were not uploaded while the file was being hashed"
+            return super().sha256(file)
+
+    hashes = HeldHashes()
+
+    def on_part(item: vol.PushItem, number: int) -> None:
+        sent.append(number)
+        if len(sent) == 3:
+            hashes.release.set()
+
+    key = "models/loras/late.safetensors"
+    item = vol.PushItem(str(local), key, size, "upload", expect_sha256="0" * 64, url="https://example.com/late")
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
+    assert sorted(sent) == [1, 2, 3]
+    assert (item.action, item.code, item.verified) == ("refused", "PUSH_HASH_MISMATCH", "")
+    assert "https://example.com/late" in str(item.fix)
+    s3 = raw(s3_url)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)  # aborted: its parts are gone too
+
+
+def test_multipart_uploads_carry_a_crc32_per_part_as_boto3s_upload_file_does(s3_url, bucket, tmp_path):
+    """CreateMultipartUpload with ChecksumAlgorithm=CRC32 and each part's CRC32 in Complete, unless the
+    client computes checksums only when required (AWS_REQUEST_CHECKSUM_CALCULATION=when_required)."""
+    from botocore.config import Config
+
+    size = 5 * MiB + 1
+    local = tmp_path / "crc.safetensors"
+    local.write_bytes(blob(size, "crc"))
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    s3 = raw(s3_url)
+    item = vol.PushItem(str(local), "models/loras/crc.safetensors", size, "upload")
+    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB)
+    head = s3.head_object(Bucket=bucket, Key=item.key, ChecksumMode="ENABLED")
+    assert head["ContentLength"] == size and head.get("ChecksumCRC32"), head
+    plain = boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        aws_access_key_id=ACCESS,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+        config=Config(request_checksum_calculation="when_required"),
+    )
+    other = vol.PushItem(str(local), "models/loras/plain.safetensors", size, "upload")
+    vol.upload(plain, bucket, [other], part_size=5 * MiB)
+    assert s3.get_object(Bucket=bucket, Key=other.key)["Body"].read() == local.read_bytes()
+    assert not s3.head_object(Bucket=bucket, Key=other.key, ChecksumMode="ENABLED").get("ChecksumCRC32")
+
+
 def test_push_never_overwrites_without_replace(s3_url, bucket, models, tmp_path):
     s3 = raw(s3_url)
     s3.put_object(Bucket=bucket, Key="models/vae/vae.safetensors", Body=b"truncated")
@@ -319,7 +406,7 @@ def test_an_interrupted_multipart_upload_resumes_without_sending_parts_twice(s3_
     s3 = raw(s3_url)
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
-    assert len(uploads) == 1
+    assert len(uploads) == 1 and uploads[0].get("ChecksumAlgorithm") == "CRC32"  # as boto3's upload_file
     listed = s3.list_parts(Bucket=bucket, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"])["Parts"]
     numbers = {p["PartNumber"] for p in listed}
     on_server = len(numbers)
