@@ -6,6 +6,8 @@ can escape the input directory and concurrent jobs never collide.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +50,12 @@ def store_image(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-    except OSError as exc:  # a full disk, or an input directory that is missing or read-only
-        path.unlink(missing_ok=True)
+    except OSError as exc:  # a full disk, or an input directory that is missing, read-only or a file
+        with contextlib.suppress(OSError):  # NotADirectoryError too, which missing_ok doesn't cover
+            path.unlink(missing_ok=True)
         raise JobError(
-            "DISK_FULL" if exc.errno == 28 else "INTERNAL_ERROR",
+            "DISK_FULL" if exc.errno == errno.ENOSPC else "INPUT_DIR_UNUSABLE",
             f"could not store {stored_name} in {input_dir}: {exc.strerror}",
+            {"input_dir": str(input_dir), "errno": exc.errno},
         ) from None
     return StoredImage(requested_name, role, stored_name, path, width, height, frames)

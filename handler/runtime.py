@@ -37,8 +37,8 @@ class Runtime:
     _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _active_jobs: int = 0
-    _last_job_end: float = field(default_factory=time.monotonic, repr=False)
+    _active_jobs: int = field(default=0, init=False)
+    _last_job_end: float = field(default=float("-inf"), init=False, repr=False)
     jobs_activity: JobActivity = field(default_factory=JobActivity, repr=False)  # what jobs wrote, for cleanup
 
     @classmethod
@@ -131,17 +131,19 @@ class Runtime:
             return self._jobs.wait_for(lambda: self._active_jobs == 0, timeout)
 
     def wait_quiet(self, quiet_s: float, timeout: float) -> bool:
-        """Wait until no job has run for `quiet_s` seconds (background work that would hold ComfyUI
-        waits for a lull, not just a gap between two jobs); False if `timeout` passed first."""
-        deadline = time.monotonic() + timeout
+        """Wait until no job has run for `quiet_s` seconds of this wait (background work that would
+        hold ComfyUI waits for a lull, not just a gap between two jobs); False if `timeout` passed first."""
+        called = time.monotonic()
+        deadline = called + timeout
         with self._jobs:
             while True:
                 now = time.monotonic()
-                if self._active_jobs == 0 and now - self._last_job_end >= quiet_s:
+                quiet_since = max(self._last_job_end, called)
+                if self._active_jobs == 0 and now - quiet_since >= quiet_s:
                     return True
                 if now >= deadline:
                     return False
-                wait = quiet_s - (now - self._last_job_end) if self._active_jobs == 0 else deadline - now
+                wait = quiet_s - (now - quiet_since) if self._active_jobs == 0 else deadline - now
                 self._jobs.wait(min(max(wait, 0.001), deadline - now))
 
     def logs_tail(self, lines: int = 80, job: str | None = None) -> list[str]:

@@ -193,7 +193,8 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
     smoke job only after SMOKE_AFTER_QUIET_S without any job — and not at all once a job's prompt has
     run to its outputs, which proves the same path. ComfyUI collects garbage right after the first
     prompt it runs (0.1-0.6 s on 2 cores) and a job queued meanwhile waits for it: the smoke prompt
-    must not be that first prompt while real jobs are arriving."""
+    must not be that first prompt while real jobs are arriving. A job that reaches an idle worker
+    just as its smoke prompt runs still waits for that prompt and that collection."""
     from handler.diagnose import diagnose
     from handler.generate import generate
     from workflows.request import DiagnoseRequest, GenerateRequest
@@ -210,13 +211,9 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
         for f in report["findings"]
         if f["severity"] == "error" and f.get("workflow") in (None, *_cpu_or_default(runtime))
     ]
-    smoke: dict[str, Any] = {}
-    if yield_to_jobs:
-        runtime.wait_quiet(SMOKE_AFTER_QUIET_S, timeout=600)
-    proven = _first_output_at(runtime)
-    if proven is not None:
-        smoke = {"ok": True, "skipped": f"a job's prompt ran to its outputs first ({proven:g} s after start)"}
-    elif "smoke_image" in runtime.registry.entries:
+    has_smoke = "smoke_image" in runtime.registry.entries
+    smoke = _smoke_skipped(runtime, yield_to_jobs) if has_smoke else {}
+    if has_smoke and not smoke:
         idle()
         try:
             result = generate(runtime, GenerateRequest(workflow="smoke_image"), "selfcheck")
@@ -248,6 +245,17 @@ def _first_output_at(runtime: Any) -> float | None:
     return None if state is None else state.phases.get("first_output")
 
 
+def _smoke_skipped(runtime: Any, yield_to_jobs: bool) -> dict[str, Any]:
+    """Why the smoke job need not run ({}: run it): a job's prompt already proved the path, or (in
+    the background) the worker never had SMOKE_AFTER_QUIET_S without a job within SMOKE_WAIT_S."""
+    waited = yield_to_jobs and _first_output_at(runtime) is None
+    if waited and not runtime.wait_quiet(SMOKE_AFTER_QUIET_S, timeout=SMOKE_WAIT_S):
+        return {"ok": None, "skipped": f"jobs kept the worker busy for {SMOKE_WAIT_S:g} s"}
+    if (proven := _first_output_at(runtime)) is not None:  # before, or while, we waited
+        return {"ok": True, "skipped": f"a job's prompt ran to its outputs first ({proven:g} s after start)"}
+    return {}
+
+
 def _anywhere(entry: Any) -> bool:
     """A workflow that must run on every deployment: on CPU and without custom node packs."""
     return entry.runs_on_cpu and not entry.packs
@@ -274,8 +282,9 @@ def summary_line(result: dict[str, Any]) -> str:
 # The background check starts this much later, so that its diagnose and smoke job (~0.3-0.5 s of
 # CPU in this process) do not compete with the SDK starting to take jobs.
 BACKGROUND_DELAY_S = 1.0
-# The background smoke job waits for this long without any job (see live_check).
+# The background smoke job waits for this long without any job (see live_check), for SMOKE_WAIT_S at most.
 SMOKE_AFTER_QUIET_S = 3.0
+SMOKE_WAIT_S = 600.0
 
 
 def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None

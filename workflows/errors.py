@@ -156,6 +156,12 @@ CODES: dict[str, Code] = {
         ),
         Code("OUTPUT_UPLOAD_FAILED", "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the bucket keys.", False),
         Code("DISK_FULL", "The output disk is full: free space or enlarge the container disk / volume."),
+        Code(
+            "INPUT_DIR_UNUSABLE",
+            "ComfyUI's input directory (COMFY_INPUT_DIR) must be an existing, writable directory: fix the "
+            "path or the mount, then restart the worker.",
+            False,
+        ),
         Code("INTERNAL_ERROR", "An unexpected error in the worker: report it with details."),
     )
 }

@@ -12,12 +12,11 @@ import time
 import pytest
 
 from handler import selfcheck
+from handler.config import Settings
 from handler.runtime import Runtime
 from handler.selfcheck import live_check
 from handler.state import WorkerState
-from tests.conftest import make_stack, runsync, stack_settings
-
-pytestmark = pytest.mark.stack
+from tests.conftest import make_stack, runsync, stack_settings, wait_for_startup_selfcheck
 
 
 def _runtime(stack) -> Runtime:
@@ -27,8 +26,8 @@ def _runtime(stack) -> Runtime:
     return rt
 
 
-def test_wait_quiet_waits_for_a_lull_after_the_last_job(stack):
-    rt = Runtime(stack_settings(stack))
+def test_wait_quiet_waits_for_a_lull_after_the_last_job():
+    rt = Runtime(Settings.from_env({}))
     rt.begin_job("a")
     assert rt.wait_quiet(0.0, timeout=0.05) is False  # a job runs: never quiet
     ended = threading.Timer(0.1, rt.end_job, args=("a",))
@@ -38,27 +37,54 @@ def test_wait_quiet_waits_for_a_lull_after_the_last_job(stack):
     ended.join()
 
 
+def test_wait_quiet_counts_from_the_wait_not_from_long_ago():
+    # A worker whose runtime was built long before ComfyUI became ready (the cold start) and that has
+    # had no job yet: the lull is counted from the wait, so the smoke job never runs at once.
+    rt = Runtime(Settings.from_env({}))
+    assert rt.wait_quiet(0.2, timeout=30) is True  # time passes with no job at all
+    called = time.monotonic()
+    assert rt.wait_quiet(0.3, timeout=30) is True
+    assert time.monotonic() - called >= 0.3
+
+
+def test_wait_quiet_gives_up_when_jobs_keep_coming():
+    rt = Runtime(Settings.from_env({}))
+    rt.begin_job("long")
+    try:
+        started = time.monotonic()
+        assert rt.wait_quiet(0.1, timeout=0.3) is False
+        assert time.monotonic() - started >= 0.3
+    finally:
+        rt.end_job("long")
+
+
+@pytest.mark.stack
 def test_the_smoke_job_waits_for_a_lull_and_runs_after_it(stack, monkeypatch):
     monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.5)
     rt = _runtime(stack)
+    rt.begin_job("real")  # a real job is running when the check starts
+    ended = False
     try:
-        rt.begin_job("real")  # a real job is running when the check starts
         result: dict = {}
-        check = threading.Thread(target=lambda: result.update(live_check(rt, yield_to_jobs=True)))
+        check = threading.Thread(target=lambda: result.update(live_check(rt, yield_to_jobs=True)), daemon=True)
         check.start()
         check.join(timeout=0.3)
         assert check.is_alive() and "first_output" not in rt.state.phases  # waiting, nothing queued
         rt.end_job("real")
-        ended = time.time() - rt.state.origin
+        ended = True
+        job_ended = time.time() - rt.state.origin
         check.join(timeout=120)
         assert result["smoke"]["ok"] is True and result["smoke"]["ms"] > 0
-        assert rt.state.phases["first_output"] >= ended + 0.5 - 0.01  # only after the lull
+        assert rt.state.phases["first_output"] >= job_ended + 0.5 - 0.01  # only after the lull
     finally:
+        if not ended:
+            rt.end_job("real")
         rt.events.close()
 
 
+@pytest.mark.stack
 def test_the_smoke_job_is_skipped_once_a_jobs_prompt_ran_to_its_outputs(stack, monkeypatch):
-    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.0)
+    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 600.0)  # would wait: the proof comes first
     rt = _runtime(stack)
     try:
         rt.state.phase("first_output")
@@ -70,6 +96,20 @@ def test_the_smoke_job_is_skipped_once_a_jobs_prompt_ran_to_its_outputs(stack, m
         rt.events.close()
 
 
+def test_the_smoke_job_is_skipped_when_jobs_keep_the_worker_busy(monkeypatch):
+    monkeypatch.setattr(selfcheck, "SMOKE_WAIT_S", 0.2)
+    rt = Runtime(Settings.from_env({}))
+    rt.state = WorkerState()
+    rt.begin_job("busy")
+    try:
+        skipped = selfcheck._smoke_skipped(rt, yield_to_jobs=True)
+    finally:
+        rt.end_job("busy")
+    assert skipped == {"ok": None, "skipped": "jobs kept the worker busy for 0.2 s"}
+    assert "smoke job skipped: jobs kept" in selfcheck.summary_line({"ok": True, "findings": [], "smoke": skipped})
+
+
+@pytest.mark.stack
 def test_a_real_worker_skips_the_smoke_job_when_the_first_job_came_first(tmp_path):
     stack = make_stack(tmp_path / "stack")  # SELF_CHECK_AT_START defaults to on
     try:
@@ -77,11 +117,10 @@ def test_a_real_worker_skips_the_smoke_job_when_the_first_job_came_first(tmp_pat
         out = runsync(stack, {"workflow": "smoke_image"})
         assert out["status"] == "COMPLETED", out
         phases = runsync(stack, {"mode": "test"})["output"]["phases"]
-        assert phases["first_job_taken"] <= phases["first_output"]
-        deadline = time.monotonic() + 60
-        while "self-check:" not in stack.log_file.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        line = next(x for x in stack.log_file.read_text().splitlines() if x.startswith("self-check:"))
+        assert "first_output" in phases
+        wait_for_startup_selfcheck(stack)
+        log = stack.log_file.read_text(errors="replace").splitlines()
+        line = next((x for x in log if x.startswith("self-check:")), "no self-check line")
         assert "smoke job skipped: a job's prompt ran to its outputs first" in line, line
     finally:
         stack.stop()
