@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,6 +497,7 @@ class _Upload:
     sending: list[Future[Any]] = field(default_factory=list)  # this upload's part futures not finished yet
     checked: bool = True  # False while the file's sha256 is still being compared with the registry's
     refused: bool = False  # the sha256 didn't match: no more parts, the upload is aborted
+    own: bool = False  # this push created the multipart upload, or holds every part of it: it may abort it
 
     @property
     def total_parts(self) -> int:
@@ -525,59 +526,73 @@ def _crc32(data: bytes) -> str:
 def _part_kept(path: str, offset: int, length: int, listed: Mapping[str, Any], checksum: str | None) -> dict[str, str]:
     """A part the server holds, as Complete needs it (ETag, checksum), if it is ours, else {}.
 
-    Ours: its ETag (the part's MD5, where the server uses MD5) matches the local bytes. A checksum
-    ListParts doesn't give is computed from the local bytes.
+    Ours: its ETag (the part's MD5, where the server uses MD5) or its listed CRC32 matches the local
+    bytes. A part that neither can vouch for is sent again: a same-sized part of another version of the
+    file (say, one refused for its sha256 and interrupted before the abort) must never be completed.
     """
     etag = str(listed["ETag"])
     name = f"Checksum{checksum}" if checksum else ""
     given = str(listed.get(name) or "") if name else ""
     md5 = etag.strip('"') if re.fullmatch(r"[0-9a-f]{32}", etag.strip('"')) else ""
-    if md5 or (name and not given):
-        data = _read(path, offset, length)
-        if md5 and hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
-            return {}
-        given = given or (_crc32(data) if name else "")
+    if not md5 and not given:
+        return {}
+    data = _read(path, offset, length)
+    if md5 and hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+        return {}
+    if given and _crc32(data) != given:
+        return {}
+    if name and not given:
+        given = _crc32(data)
     return {"ETag": etag, name: given} if name else {"ETag": etag}
 
 
 def _resume(client: Any, bucket: str, up: _Upload, checksum: str | None) -> None:
-    """Continue an unfinished multipart upload of this key whose parts match the local file, else start one."""
-    key, path = up.item.key, up.item.local
-    best: tuple[int, str, str | None, dict[int, dict[str, Any]]] | None = None
+    """Continue an unfinished multipart upload of this key whose parts hold the local file's bytes,
+    else start one. Another's upload of the key (no part of it verifies) is left alone."""
+    for upload_id, algorithm, parts, listed in sorted(_open_uploads(client, bucket, up), key=lambda c: -len(c[2])):
+        kept = {n: _part_kept(up.item.local, *up.part_range(n), p, algorithm) for n, p in parts.items()}
+        done = {n: part for n, part in kept.items() if part}
+        if done:
+            up.upload_id, up.checksum, up.done = upload_id, algorithm, done
+            up.own = len(done) == listed  # every part it holds is ours: ours to abort as well
+            break
+    else:
+        extra = {"ChecksumAlgorithm": checksum} if checksum else {}
+        up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=up.item.key, **extra)["UploadId"]
+        up.checksum, up.own = checksum, True
+    up.todo = [n for n in range(1, up.total_parts + 1) if n not in up.done]
+
+
+def _open_uploads(
+    client: Any, bucket: str, up: _Upload
+) -> Iterator[tuple[str, str | None, dict[int, dict[str, Any]], int]]:
+    """(upload id, checksum algorithm, part number -> listed part of the right size, how many parts it
+    holds) of each unfinished upload of the item's key whose checksums Complete can be given (none, CRC32)."""
+    key = up.item.key
     marker: dict[str, str] = {}
     while True:
         page = s3_call(client.list_multipart_uploads, Bucket=bucket, Prefix=key, **marker)
         for u in page.get("Uploads") or []:
             algorithm = str(u.get("ChecksumAlgorithm") or "").upper() or None
-            if u.get("Key") != key or algorithm not in (None, "CRC32"):  # only checksums we can give Complete
+            if u.get("Key") != key or algorithm not in (None, "CRC32"):
                 continue
             parts: dict[int, dict[str, Any]] = {}
+            listed_count = 0
             part_marker: dict[str, int] = {}
             while True:
                 listed = s3_call(client.list_parts, Bucket=bucket, Key=key, UploadId=u["UploadId"], **part_marker)
                 for p in listed.get("Parts") or []:
+                    listed_count += 1
                     number, size = int(p["PartNumber"]), int(p["Size"])
                     if number <= up.total_parts and size == up.part_range(number)[1]:
                         parts[number] = p
                 if not listed.get("IsTruncated"):
                     break
                 part_marker = {"PartNumberMarker": int(listed["NextPartNumberMarker"])}
-            if best is None or len(parts) > best[0]:
-                best = (len(parts), u["UploadId"], algorithm, parts)
+            yield u["UploadId"], algorithm, parts, listed_count
         if not page.get("IsTruncated"):
-            break
+            return
         marker = {"KeyMarker": page.get("NextKeyMarker", ""), "UploadIdMarker": page.get("NextUploadIdMarker", "")}
-    if best is not None and best[0]:
-        up.upload_id, up.checksum = best[1], best[2]
-        for n, p in best[3].items():
-            kept = _part_kept(path, *up.part_range(n), p, up.checksum)
-            if kept:
-                up.done[n] = kept
-    else:
-        extra = {"ChecksumAlgorithm": checksum} if checksum else {}
-        up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=key, **extra)["UploadId"]
-        up.checksum = checksum
-    up.todo = [n for n in range(1, up.total_parts + 1) if n not in up.done]
 
 
 ProgressSink = Callable[[int], None]
@@ -665,7 +680,7 @@ def upload(
         if up.upload_id is None or up.sending:
             return
         if up.refused:
-            s3_call(client.abort_multipart_upload, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id)
+            _abort(client, bucket, up)
             up.upload_id = None
         elif up.checked and len(up.done) == up.total_parts:
             _complete(client, bucket, up)
@@ -694,6 +709,7 @@ def upload(
                         for queued in [f for f in up.sending if f.cancel()]:
                             up.sending.remove(queued)
                             pending.discard(queued)
+                            parts_of.pop(queued)
                         if up in uploads:
                             uploads.remove(up)
                             settle(up)
@@ -739,6 +755,23 @@ def _lower_priority() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):  # not allowed here: the check only runs at the usual priority
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+def _abort(client: Any, bucket: str, up: _Upload) -> None:
+    """Abort a refused file's unfinished upload if it is ours; say in its refusal what was left open."""
+    if not up.own:
+        up.item.message = (up.item.message or "") + (
+            f" Its parts went to an unfinished upload ({up.upload_id}) that holds parts this push did not "
+            "send: left as it was."
+        )
+        return
+    try:
+        s3_call(client.abort_multipart_upload, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id)
+    except VolumeError as exc:
+        up.item.message = (up.item.message or "") + (
+            f" Its unfinished upload ({up.upload_id}) could not be aborted ({exc}): nothing is visible, but "
+            "its parts take space on the volume until it is (aws s3api abort-multipart-upload)."
+        )
 
 
 def _complete(client: Any, bucket: str, up: _Upload) -> None:

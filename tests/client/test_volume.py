@@ -294,23 +294,24 @@ def test_a_multipart_file_that_does_not_match_the_registry_is_aborted_and_never_
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
 
 
+class HeldHashes(vol.HashCache):
+    """The hash ends only once every part was uploaded (the check as slow as can be)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.release = threading.Event()
+
+    def sha256(self, file: Path) -> str:
+        assert self.release.wait(60), "the parts were not uploaded while the file was being hashed"
+        return super().sha256(file)
+
+
 def test_a_mismatch_found_after_every_part_was_sent_aborts_the_upload(s3_url, bucket, tmp_path):
     """The check holds the completion: even with all parts on the server, a wrong file is never completed."""
     size = 2 * 5 * MiB + 99
     local = tmp_path / "late.safetensors"
     local.write_bytes(blob(size, "late"))
     sent: list[int] = []
-
-    class HeldHashes(vol.HashCache):
-        """The hash ends only once every part was uploaded (the check as slow as can be)."""
-
-        def __init__(self) -> None:
-            super().__init__(None)
-            self.release = threading.Event()
-
-        def sha256(self, file: Path) -> str:
-            assert self.release.wait(60), "the parts were not uploaded while the file was being hashed"
-            return super().sha256(file)
 
     hashes = HeldHashes()
 
@@ -618,3 +619,70 @@ def test_a_killed_push_resumes_where_it_stopped(s3_url, bucket, tmp_path):
         hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
         == hashlib.sha256(local.read_bytes()).hexdigest()
     )
+
+
+def test_a_match_found_after_every_part_was_sent_completes_the_upload(s3_url, bucket, tmp_path):
+    """The other side of the held check: the right file, hashed last, is completed whole."""
+    size = 2 * 5 * MiB + 99
+    local = tmp_path / "right.safetensors"
+    local.write_bytes(blob(size, "right"))
+    hashes, sent = HeldHashes(), []
+
+    def on_part(item: vol.PushItem, number: int) -> None:
+        sent.append(number)
+        if len(sent) == 3:
+            hashes.release.set()
+
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    item = vol.PushItem(str(local), "models/loras/right.safetensors", size, "upload", expect_sha256=digest)
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
+    assert sorted(sent) == [1, 2, 3] and (item.action, item.verified) == ("uploaded", "sha256+size")
+    s3 = raw(s3_url)
+    assert s3.get_object(Bucket=bucket, Key=item.key)["Body"].read() == local.read_bytes()
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+
+
+def test_a_resumed_part_is_kept_only_when_its_md5_or_crc32_matches_the_local_bytes(tmp_path):
+    local = tmp_path / "part.bin"
+    local.write_bytes(b"ours" * 1000)
+    ours, theirs = vol._crc32(local.read_bytes()), vol._crc32(b"else" * 1000)
+    opaque = {"ETag": '"not-an-md5"'}  # a server whose ETags are not MD5s
+    assert vol._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": ours}, "CRC32") == {
+        "ETag": '"not-an-md5"',
+        "ChecksumCRC32": ours,
+    }
+    assert vol._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": theirs}, "CRC32") == {}
+    assert vol._part_kept(str(local), 0, 4000, opaque, None) == {}  # nothing vouches for it: sent again
+    md5 = hashlib.md5(b"else" * 1000).hexdigest()
+    assert vol._part_kept(str(local), 0, 4000, {"ETag": f'"{md5}"', "ChecksumCRC32": ours}, "CRC32") == {}
+
+
+def _foreign_upload(s3, bucket: str, key: str, parts: list[bytes]) -> str:
+    """An unfinished upload of `key` that somebody else started (another machine, aws s3 cp)."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+    for number, body in enumerate(parts, 1):
+        s3.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumAlgorithm="CRC32"
+        )
+    return upload_id
+
+
+def test_a_refused_file_never_aborts_an_upload_that_holds_parts_it_did_not_send(s3_url, bucket, tmp_path):
+    size = 2 * 5 * MiB
+    local = tmp_path / "mixed.safetensors"
+    local.write_bytes(blob(size, "mine"))
+    key = "models/loras/mixed.safetensors"
+    s3 = raw(s3_url)
+    data = local.read_bytes()
+    # one upload shares nothing with the local file (not adopted), one shares its first part (adopted)
+    strangers = _foreign_upload(s3, bucket, key, [blob(5 * MiB, "x"), blob(5 * MiB, "y")])
+    half = _foreign_upload(s3, bucket, key, [data[: 5 * MiB], blob(5 * MiB, "z")])
+    item = vol.PushItem(str(local), key, size, "upload", expect_sha256="0" * 64)
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=2)
+    assert (item.action, item.code) == ("refused", "PUSH_HASH_MISMATCH")
+    assert f"({half}) that holds parts this push did not send: left as it was" in str(item.message)
+    left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    assert left == {strangers, half}
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
