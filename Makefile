@@ -16,7 +16,7 @@ help:
 	@echo "make demo   - install what is missing, start the stack, run test/diagnose/generate, stop"
 	@echo "make test   - install dev deps and run the whole suite against the real stack"
 	@echo "make up / make down / make status - the local stack (ComfyUI :8188, worker API :8000)"
-	@echo "make lint   - ruff, mypy (handler, workflows, comfyui_client, client), shellcheck, hadolint"
+	@echo "make lint   - ruff (lint and format), mypy (handler, workflows, comfyui_client, client), shellcheck, hadolint"
 	@echo "make chromium - install headless Chromium for the HTML report tests (Debian package)"
 	@echo "make lock   - regenerate the hash-locked requirements/*.txt from pyproject.toml's pins"
 	@echo "make fuzz   - 10,000 fuzzed job inputs against the worker, figures in benchmarks/results/fuzz.json"
@@ -69,6 +69,7 @@ test: venv comfyui chromium
 # [tool.mypy]; its cache is .mypy_cache/.
 lint: venv lint-docker
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 
 clean: down

@@ -102,9 +102,10 @@ class ComfyClient:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
 
     def queue_prompt(self, workflow: dict[str, Any], *, prompt_id: str, client_id: str) -> dict[str, Any]:
+        # allow_nan=False: NaN is not JSON (ComfyUI's parser would refuse the whole body); the analysis
+        # refuses a NaN value before this, so a ValueError here is a bug, not ComfyUI's silence.
+        payload = json.dumps({"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}, allow_nan=False)
         try:
-            # allow_nan=False: NaN is not JSON (ComfyUI's parser would refuse the whole body)
-            payload = json.dumps({"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}, allow_nan=False)
             response = self._prompt_pool.request(
                 "POST",
                 self.base_url + "/prompt",
@@ -112,7 +113,7 @@ class ComfyClient:
                 headers={"Content-Type": "application/json"},
                 timeout=self.timeout,
             )
-        except (ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise ComfyUnavailable(
                 f"ComfyUI at {self.base_url} did not answer POST /prompt: {type(exc).__name__}"
             ) from exc

@@ -15,9 +15,10 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
-def test_ruff_is_clean():
-    proc = _run(str(BIN / "ruff"), "check", "--no-cache", ".")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_ruff_is_clean_and_the_tree_formatted():
+    for argv in (("check", "--no-cache", "."), ("format", "--check", "--no-cache", ".")):
+        proc = _run(str(BIN / "ruff"), *argv)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_is_clean_on_the_four_packages(tmp_path):

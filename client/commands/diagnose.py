@@ -73,7 +73,8 @@ def diagnose(
     if direct and workflow_file is not None:
         from client.direct import DirectComfy  # only direct mode pays for its imports
 
-        assert isinstance(api, DirectComfy), "kind 'comfy' is DirectComfy's"
+        if not isinstance(api, DirectComfy):
+            raise TypeError(f"a backend of kind 'comfy' must be DirectComfy, not {type(api).__name__}")
         request = DiagnoseRequest(checksums=checksums)
         response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))
         job_id = "direct"
