@@ -250,11 +250,13 @@ def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
         if len(parts) > 1 and parts[0].lower() in ROOT_HINT_FOLDERS:
             found.add(".")
-        for i, part in enumerate(parts[: depth + 1]):
+        for i, part in enumerate(parts[:depth]):  # as the walk: `models` up to `depth` levels down
             if part.lower() == "models" and i + 2 < len(parts) and parts[i + 1].lower() in known:
                 rel = "/".join(parts[: i + 1])
                 if rel not in VOLUME_LAYOUTS:
                     found.add(rel)
+                break
+            if part.lower() in known or part.startswith("."):  # the walk doesn't descend into these
                 break
     return sorted(found)
 

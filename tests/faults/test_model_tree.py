@@ -130,6 +130,9 @@ def test_layouts_from_a_bucket_listing_match_the_directory_walk(tmp_path: Path):
         "a/b/Models/VAE/d.safetensors",
         "loras/e.safetensors",
         "x/models/none/f.bin",
+        "a/b/c/models/loras/g.safetensors",  # deeper than the walk looks
+        "checkpoints/models/vae/h.safetensors",  # inside a model folder: the walk doesn't descend
+        ".cache/models/vae/i.safetensors",  # a hidden folder: neither
     ]
     for rel in files:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
