@@ -104,6 +104,9 @@ def machine_facts(comfy_stats: dict[str, Any] | None = None) -> dict[str, Any]:
             system = {"comfyui_version": text.split('"')[1]}
         except (OSError, IndexError):
             pass
+        # ComfyUI's own venv names torch's version in its dist-info folder (torch-2.13.0+cpu.dist-info)
+        for info in sorted((DEFAULT_COMFY_HOME / "venv").glob("lib/python*/site-packages/torch-*.dist-info")):
+            system["pytorch_version"] = info.name.removeprefix("torch-").removesuffix(".dist-info")
     return {
         "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),

@@ -15,9 +15,15 @@ is measured two ways:
 All times are wall-clock on this one machine, relative to the spawn; the 10 ms polls bound their
 precision.
 
-worker start = first job accepted − later of (ComfyUI ready, handler imported).
+The worker starts the SDK before ComfyUI is ready (a job taken meanwhile waits for it, and `test`
+answers at once with the cause), so a job is accepted as soon as the SDK runs, usually seconds before
+ComfyUI is ready. A job that needs ComfyUI can be served once the worker both takes jobs and knows
+ComfyUI is up:
+worker start = later of (first job accepted, the worker's "taking jobs" line) − later of (ComfyUI
+ready, handler imported).
 readiness detection = the worker's "taking jobs" line − ComfyUI ready (how fast the worker notices
-ComfyUI is up); first job accepted − ComfyUI ready is reported beside it.
+ComfyUI is up); first job accepted − ComfyUI ready (negative: accepted before) and first job
+accepted − handler imported are reported beside them.
 """
 
 from __future__ import annotations
@@ -167,9 +173,12 @@ def one_start(mode: str, timeout: float = 120.0, env: dict[str, str] | None = No
         "self_check_done_s": rel(line_time("self-check:")),
     }
     later = max(marks["comfyui_ready_s"], marks["handler_imported_s"] or 0.0)
+    serving = max(marks["first_job_accepted_s"], marks["worker_taking_jobs_line_s"] or 0.0)
+    imported = marks["handler_imported_s"] or 0.0
     ms = 1000.0
     derived: dict[str, Any] = {
-        "worker_start_ms": round((marks["first_job_accepted_s"] - later) * ms, 1),
+        "worker_start_ms": round((serving - later) * ms, 1),
+        "first_job_after_import_ms": round((marks["first_job_accepted_s"] - imported) * ms, 1),
         "readiness_detection_ms": None,
         "comfy_ready_to_first_job_ms": round((marks["first_job_accepted_s"] - marks["comfyui_ready_s"]) * ms, 1),
         "later_of": "ComfyUI ready" if later == marks["comfyui_ready_s"] else "handler imported",
@@ -196,6 +205,7 @@ def summarise(starts: list[dict[str, Any]]) -> dict[str, Any]:
         "worker_start_ms": stats(x["worker_start_ms"] for x in d),
         "readiness_detection_ms": stats(x["readiness_detection_ms"] for x in d),
         "comfy_ready_to_first_job_ms": stats(x["comfy_ready_to_first_job_ms"] for x in d),
+        "first_job_after_import_ms": stats(x["first_job_after_import_ms"] for x in d),
         "comfyui_ready_s": stats((s["marks_s"]["comfyui_ready_s"] for s in starts), 3),
         "handler_imported_s": stats((s["marks_s"]["handler_imported_s"] for s in starts), 3),
         "first_job_accepted_s": stats((s["marks_s"]["first_job_accepted_s"] for s in starts), 3),

@@ -72,6 +72,11 @@ def _push(c: Any, d: dict[str, Any], code: int) -> None:
         if item["action"] == "refused":
             c.print(f"      [red]{item['code']}[/] {_esc(item['message'])}")
             c.print(f"      fix: {_esc(item['fix'])}")
+        for left in item.get("left_open") or ():
+            c.print(
+                f"      [yellow]left open[/]: unfinished upload {_esc(left['upload_id'])} ({left['parts']} parts) "
+                "that this push can't vouch for; abort it with aws s3api abort-multipart-upload if it is stale"
+            )
     s, t = d["summary"], d["timings"]
     rate = f" in {t['upload_s']:.1f} s ({t['rate_mb_s']} MB/s)" if t.get("rate_mb_s") else ""
     verb = "would upload" if d["dry_run"] else "uploaded"

@@ -54,7 +54,7 @@ def store_image(
         with contextlib.suppress(OSError):  # NotADirectoryError too, which missing_ok doesn't cover
             path.unlink(missing_ok=True)
         raise JobError(
-            "DISK_FULL" if exc.errno == errno.ENOSPC else "INPUT_DIR_UNUSABLE",
+            "DISK_FULL" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "INPUT_DIR_UNUSABLE",
             f"could not store {stored_name} in {input_dir}: {exc.strerror}",
             {"input_dir": str(input_dir), "errno": exc.errno},
         ) from None

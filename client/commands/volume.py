@@ -287,6 +287,7 @@ class PushItem:
     replaces: int | None = None  # size of the object an upload replaces (--replace)
     expect_sha256: str | None = None  # checked by the upload before the file becomes visible on the volume
     url: str | None = None  # the registry's download URL, for a refusal's fix
+    left_open: list[dict[str, Any]] | None = None  # unfinished uploads of the key push didn't touch or couldn't abort
 
     def to_dict(self) -> dict[str, Any]:
         shown = (f for f in self.__slots__ if f not in ("expect_sha256", "url"))
@@ -497,7 +498,6 @@ class _Upload:
     sending: list[Future[Any]] = field(default_factory=list)  # this upload's part futures not finished yet
     checked: bool = True  # False while the file's sha256 is still being compared with the registry's
     refused: bool = False  # the sha256 didn't match: no more parts, the upload is aborted
-    own: bool = False  # this push created the multipart upload, or holds every part of it: it may abort it
 
     @property
     def total_parts(self) -> int:
@@ -533,7 +533,7 @@ def _part_kept(path: str, offset: int, length: int, listed: Mapping[str, Any], c
     etag = str(listed["ETag"])
     name = f"Checksum{checksum}" if checksum else ""
     given = str(listed.get(name) or "") if name else ""
-    md5 = etag.strip('"') if re.fullmatch(r"[0-9a-f]{32}", etag.strip('"')) else ""
+    md5 = etag.strip('"').lower() if re.fullmatch(r"[0-9a-fA-F]{32}", etag.strip('"')) else ""
     if not md5 and not given:
         return {}
     data = _read(path, offset, length)
@@ -547,20 +547,35 @@ def _part_kept(path: str, offset: int, length: int, listed: Mapping[str, Any], c
 
 
 def _resume(client: Any, bucket: str, up: _Upload, checksum: str | None) -> None:
-    """Continue an unfinished multipart upload of this key whose parts hold the local file's bytes,
-    else start one. Another's upload of the key (no part of it verifies) is left alone."""
-    for upload_id, algorithm, parts, listed in sorted(_open_uploads(client, bucket, up), key=lambda c: -len(c[2])):
-        kept = {n: _part_kept(up.item.local, *up.part_range(n), p, algorithm) for n, p in parts.items()}
-        done = {n: part for n, part in kept.items() if part}
+    """Continue an unfinished multipart upload of this key whose every part holds the local file's
+    bytes, else start one. Any other upload of the key (another machine's, another version's, or one
+    whose parts the server gives no MD5 or CRC32 to check) is left as it is and named in `left_open`:
+    continuing it would overwrite or complete parts this push can't vouch for."""
+    candidates = sorted(_open_uploads(client, bucket, up), key=lambda c: -len(c[2]))
+    for upload_id, algorithm, parts, listed in candidates:
+        done = _all_parts_ours(up, parts, algorithm) if len(parts) == listed else None
         if done:
             up.upload_id, up.checksum, up.done = upload_id, algorithm, done
-            up.own = len(done) == listed  # every part it holds is ours: ours to abort as well
             break
+        up.item.left_open = [*(up.item.left_open or []), {"upload_id": upload_id, "parts": listed}]
     else:
         extra = {"ChecksumAlgorithm": checksum} if checksum else {}
         up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=up.item.key, **extra)["UploadId"]
-        up.checksum, up.own = checksum, True
+        up.checksum = checksum
     up.todo = [n for n in range(1, up.total_parts + 1) if n not in up.done]
+
+
+def _all_parts_ours(
+    up: _Upload, parts: Mapping[int, Mapping[str, Any]], algorithm: str | None
+) -> dict[int, dict[str, str]] | None:
+    """Every listed part as Complete needs it, if each one holds the local bytes; None at the first that doesn't."""
+    done: dict[int, dict[str, str]] = {}
+    for number, listed in sorted(parts.items()):
+        kept = _part_kept(up.item.local, *up.part_range(number), listed, algorithm)
+        if not kept:
+            return None
+        done[number] = kept
+    return done
 
 
 def _open_uploads(
@@ -614,7 +629,8 @@ def upload(
     Items with `expect_sha256` are hashed one after the other in a thread beside the transfer. A
     multipart upload is invisible until CompleteMultipartUpload, so its parts go up while the file is
     hashed, and it is completed only once the sha256 matched; a mismatch stops its parts, aborts it
-    (AbortMultipartUpload: nothing visible, nothing left) and refuses the file (PUSH_HASH_MISMATCH).
+    (AbortMultipartUpload: nothing visible; if the abort fails, `left_open` says so) and refuses the file
+    (PUSH_HASH_MISMATCH).
     A file sent as one PutObject (visible at once) is hashed before its first byte is sent.
 
     Files up to the part size go up as one PutObject (RunPod: PutObject < 500 MB); larger ones as a
@@ -758,16 +774,11 @@ def _lower_priority() -> None:
 
 
 def _abort(client: Any, bucket: str, up: _Upload) -> None:
-    """Abort a refused file's unfinished upload if it is ours; say in its refusal what was left open."""
-    if not up.own:
-        up.item.message = (up.item.message or "") + (
-            f" Its parts went to an unfinished upload ({up.upload_id}) that holds parts this push did not "
-            "send: left as it was."
-        )
-        return
+    """Abort a refused file's unfinished upload (push's own: created, or every part verified as ours)."""
     try:
         s3_call(client.abort_multipart_upload, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id)
     except VolumeError as exc:
+        up.item.left_open = [*(up.item.left_open or []), {"upload_id": up.upload_id, "parts": len(up.done)}]
         up.item.message = (up.item.message or "") + (
             f" Its unfinished upload ({up.upload_id}) could not be aborted ({exc}): nothing is visible, but "
             "its parts take space on the volume until it is (aws s3api abort-multipart-upload)."

@@ -668,21 +668,57 @@ def _foreign_upload(s3, bucket: str, key: str, parts: list[bytes]) -> str:
     return upload_id
 
 
-def test_a_refused_file_never_aborts_an_upload_that_holds_parts_it_did_not_send(s3_url, bucket, tmp_path):
+def _part_etags(s3, bucket: str, key: str, upload_id: str) -> list[str]:
+    return [p["ETag"] for p in s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id).get("Parts", [])]
+
+
+@pytest.mark.parametrize("right_hash", [False, True], ids=["refused", "uploaded"])
+def test_a_push_never_touches_an_unfinished_upload_with_parts_it_did_not_send(s3_url, bucket, tmp_path, right_hash):
     size = 2 * 5 * MiB
     local = tmp_path / "mixed.safetensors"
     local.write_bytes(blob(size, "mine"))
     key = "models/loras/mixed.safetensors"
     s3 = raw(s3_url)
     data = local.read_bytes()
-    # one upload shares nothing with the local file (not adopted), one shares its first part (adopted)
+    # one upload shares nothing with the local file, one shares its first part: neither is ours
     strangers = _foreign_upload(s3, bucket, key, [blob(5 * MiB, "x"), blob(5 * MiB, "y")])
     half = _foreign_upload(s3, bucket, key, [data[: 5 * MiB], blob(5 * MiB, "z")])
-    item = vol.PushItem(str(local), key, size, "upload", expect_sha256="0" * 64)
+    before = {u: _part_etags(s3, bucket, key, u) for u in (strangers, half)}
+    expected = hashlib.sha256(data).hexdigest() if right_hash else "0" * 64
+    item = vol.PushItem(str(local), key, size, "upload", expect_sha256=expected)
     target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
     vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=2)
-    assert (item.action, item.code) == ("refused", "PUSH_HASH_MISMATCH")
-    assert f"({half}) that holds parts this push did not send: left as it was" in str(item.message)
+    assert {u: _part_etags(s3, bucket, key, u) for u in (strangers, half)} == before  # not one part changed
+    assert sorted(x["upload_id"] for x in item.left_open or []) == sorted([strangers, half])
     left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
-    assert left == {strangers, half}
-    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    assert left == {strangers, half}  # ours completed or aborted, theirs as they were
+    if right_hash:
+        assert item.action == "uploaded" and s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    else:
+        assert (item.action, item.code) == ("refused", "PUSH_HASH_MISMATCH")
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_an_abort_that_fails_is_said_in_the_refusal_and_the_other_files_still_go_up(s3_url, bucket, tmp_path):
+    from botocore.exceptions import ClientError
+
+    bad, good = tmp_path / "bad.safetensors", tmp_path / "good.safetensors"
+    bad.write_bytes(blob(2 * 5 * MiB, "bad"))
+    good.write_bytes(blob(2 * 5 * MiB, "good"))
+    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    client = vol.s3_client(target)
+
+    def abort_fails(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "try later"}}, "AbortMultipartUpload")
+
+    client.abort_multipart_upload = abort_fails
+    refused = vol.PushItem(str(bad), "models/loras/bad.safetensors", 2 * 5 * MiB, "upload", expect_sha256="0" * 64)
+    fine = vol.PushItem(str(good), "models/loras/good.safetensors", 2 * 5 * MiB, "upload")
+    vol.upload(client, bucket, [refused, fine], part_size=5 * MiB, workers=2)
+    assert (refused.action, refused.code) == ("refused", "PUSH_HASH_MISMATCH")
+    assert "could not be aborted" in str(refused.message) and "abort-multipart-upload" in str(refused.message)
+    [left] = refused.left_open or []
+    s3 = raw(s3_url)
+    assert {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]} == {left["upload_id"]}
+    assert fine.action == "uploaded" and s3.get_object(Bucket=bucket, Key=fine.key)["Body"].read() == good.read_bytes()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=refused.key)

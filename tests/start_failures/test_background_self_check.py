@@ -59,23 +59,34 @@ def test_wait_quiet_gives_up_when_jobs_keep_coming():
 
 
 @pytest.mark.stack
-def test_the_smoke_job_waits_for_a_lull_and_runs_after_it(stack, monkeypatch):
-    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.5)
+def test_the_smoke_job_waits_for_a_lull_after_a_job_that_came_during_the_wait(stack, monkeypatch):
+    quiet = 2.0
+    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", quiet)
     rt = _runtime(stack)
-    rt.begin_job("real")  # a real job is running when the check starts
-    ended = False
+    waiting = threading.Event()
+    real_wait_quiet = rt.wait_quiet
+
+    def wait_quiet(quiet_s: float, timeout: float) -> bool:
+        waiting.set()
+        return real_wait_quiet(quiet_s, timeout)
+
+    rt.wait_quiet = wait_quiet  # type: ignore[method-assign]
+    result: dict = {}
+    check = threading.Thread(target=lambda: result.update(live_check(rt, yield_to_jobs=True)), daemon=True)
+    check.start()
+    ended = True
     try:
-        result: dict = {}
-        check = threading.Thread(target=lambda: result.update(live_check(rt, yield_to_jobs=True)), daemon=True)
-        check.start()
-        check.join(timeout=0.3)
-        assert check.is_alive() and "first_output" not in rt.state.phases  # waiting, nothing queued
+        assert waiting.wait(120), "the check never reached its wait for a lull"
+        rt.begin_job("real")  # a job arrives while the check waits for its lull
+        ended = False
+        check.join(timeout=0.5)
+        assert check.is_alive() and "first_output" not in rt.state.phases  # nothing queued meanwhile
         rt.end_job("real")
         ended = True
         job_ended = time.time() - rt.state.origin
         check.join(timeout=120)
         assert result["smoke"]["ok"] is True and result["smoke"]["ms"] > 0
-        assert rt.state.phases["first_output"] >= job_ended + 0.5 - 0.01  # only after the lull
+        assert rt.state.phases["first_output"] >= job_ended + quiet - 0.01  # a whole lull after that job
     finally:
         if not ended:
             rt.end_job("real")
@@ -124,3 +135,20 @@ def test_a_real_worker_skips_the_smoke_job_when_the_first_job_came_first(tmp_pat
         assert "smoke job skipped: a job's prompt ran to its outputs first" in line, line
     finally:
         stack.stop()
+
+
+def test_a_job_that_ran_to_its_outputs_during_the_wait_makes_the_smoke_job_moot(monkeypatch):
+    monkeypatch.setattr(selfcheck, "SMOKE_AFTER_QUIET_S", 0.2)
+    rt = Runtime(Settings.from_env({}))
+    rt.state = WorkerState()
+    rt.begin_job("real")
+
+    def job_done() -> None:
+        rt.state.phase("first_output")
+        rt.end_job("real")
+
+    timer = threading.Timer(0.1, job_done)
+    timer.start()
+    skipped = selfcheck._smoke_skipped(rt, yield_to_jobs=True)
+    timer.join()
+    assert skipped["ok"] is True and "ran to its outputs first" in skipped["skipped"]
