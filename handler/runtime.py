@@ -127,8 +127,7 @@ class Runtime:
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no job runs (background work yields to jobs); False if `timeout` passed first."""
-        with self._jobs:
-            return self._jobs.wait_for(lambda: self._active_jobs == 0, timeout)
+        return self.wait_quiet(0.0, timeout)
 
     def wait_quiet(self, quiet_s: float, timeout: float) -> bool:
         """Wait until no job has run for `quiet_s` seconds of this wait (background work that would

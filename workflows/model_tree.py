@@ -241,6 +241,11 @@ def is_models_dir(children: Iterable[str]) -> bool:
 ROOT_HINT_FOLDERS = frozenset(f.lower() for f in MODEL_FOLDERS) - {"configs", "diffusers"}
 
 
+def _in_root_hint_folder(parts: list[str]) -> bool:
+    """A file inside a model folder straight on the volume's root (/runpod-volume/loras/x)."""
+    return len(parts) > 1 and parts[0].lower() in ROOT_HINT_FOLDERS
+
+
 def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
     """The off-layout models trees (as `layout_findings` takes them) seen in a list of file paths
     relative to the volume root: the same judgement from a bucket listing as from a directory walk."""
@@ -248,7 +253,7 @@ def layouts_from_paths(paths: Iterable[str], depth: int = 3) -> list[str]:
     found: set[str] = set()
     for path in paths:
         parts = [p for p in path.replace("\\", "/").split("/") if p]
-        if len(parts) > 1 and parts[0].lower() in ROOT_HINT_FOLDERS:
+        if _in_root_hint_folder(parts):
             found.add(".")
         for i, part in enumerate(parts[:depth]):  # as the walk: `models` up to `depth` levels down
             if part.lower() == "models" and i + 2 < len(parts) and parts[i + 1].lower() in known:
@@ -265,7 +270,7 @@ def in_models_tree(path: str, trees: Iterable[str]) -> bool:
     """Is `path` (relative to the volume root) inside one of the off-layout models trees that
     `layouts_from_paths` found ("." stands for model folders straight on the root)?"""
     for rel in trees:
-        if rel == "." and "/" in path and path.split("/", 1)[0].lower() in ROOT_HINT_FOLDERS:
+        if rel == "." and _in_root_hint_folder(path.split("/")):
             return True
         if rel != "." and path.startswith(rel + "/"):
             return True

@@ -134,6 +134,10 @@ def judge_volume(
     }
 
 
+def _first_five(mount: str, paths: Sequence[str]) -> str:
+    return ", ".join(mount + p for p in paths[:5]) + (" …" if len(paths) > 5 else "")
+
+
 def view_mismatch(worker: Mapping[str, Any], volume: Mapping[str, Any], volume_id: str = "") -> list[Finding]:
     """Where the worker's diagnose and the volume check disagree about the same volume.
 
@@ -169,7 +173,7 @@ def view_mismatch(worker: Mapping[str, Any], volume: Mapping[str, Any], volume_i
     # The worker scans only the layouts; a file elsewhere on the volume is not on its list either.
     unseen = [p for p in unseen if any(p.startswith(f"/{layout}/") for layout in VOLUME_LAYOUTS)]
     if unseen:
-        shown = ", ".join(mount + p for p in unseen[:5]) + (" …" if len(unseen) > 5 else "")
+        shown = _first_five(mount, unseen)
         findings.append(
             warning(
                 "VOLUME_VIEW_MISMATCH",
@@ -181,7 +185,7 @@ def view_mismatch(worker: Mapping[str, Any], volume: Mapping[str, Any], volume_i
         )
     extra = sorted(set(rel_worker) - set(rel_volume))
     if extra:
-        shown = ", ".join(mount + p for p in extra[:5]) + (" …" if len(extra) > 5 else "")
+        shown = _first_five(mount, extra)
         findings.append(
             warning(
                 "VOLUME_VIEW_MISMATCH",

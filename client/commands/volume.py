@@ -293,6 +293,10 @@ class PushItem:
         shown = (f for f in self.__slots__ if f not in ("expect_sha256", "url"))
         return {k: v for k, v in {f: getattr(self, f) for f in shown}.items() if v not in (None, "", {})}
 
+    def leave_open(self, upload_id: str, parts: int) -> None:
+        """Name an unfinished upload of this key that the push leaves on the volume."""
+        self.left_open = [*(self.left_open or []), {"upload_id": upload_id, "parts": parts}]
+
     def refuse_hash(self, digest: str, expected: str, url: str | None = None) -> None:
         self.action, self.code = "refused", "PUSH_HASH_MISMATCH"
         self.message = f"{self.local} has sha256 {digest[:12]}…; the registry expects {expected[:12]}…."
@@ -557,7 +561,7 @@ def _resume(client: Any, bucket: str, up: _Upload, checksum: str | None) -> None
         if done:
             up.upload_id, up.checksum, up.done = upload_id, algorithm, done
             break
-        up.item.left_open = [*(up.item.left_open or []), {"upload_id": upload_id, "parts": listed}]
+        up.item.leave_open(upload_id, listed)
     else:
         extra = {"ChecksumAlgorithm": checksum} if checksum else {}
         up.upload_id = s3_call(client.create_multipart_upload, Bucket=bucket, Key=up.item.key, **extra)["UploadId"]
@@ -778,7 +782,7 @@ def _abort(client: Any, bucket: str, up: _Upload) -> None:
     try:
         s3_call(client.abort_multipart_upload, Bucket=bucket, Key=up.item.key, UploadId=up.upload_id)
     except VolumeError as exc:
-        up.item.left_open = [*(up.item.left_open or []), {"upload_id": up.upload_id, "parts": len(up.done)}]
+        up.item.leave_open(str(up.upload_id), len(up.done))
         up.item.message = (up.item.message or "") + (
             f" Its unfinished upload ({up.upload_id}) could not be aborted ({exc}): nothing is visible, but "
             "its parts take space on the volume until it is (aws s3api abort-multipart-upload)."
