@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("workflow", "client.workflow"),
     ("volume", "client.volume"),
     ("report", "client.report"),
+    ("ui", "client.ui.command"),
 )
 
 EPILOG = """environment:

@@ -290,6 +290,7 @@ class DirectComfy:
             "models": {f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},
             "custom_nodes": {"packs": [], "failed": []},
             "node_check": node_check(self.registry, object_info),
+            "node_classes": sorted(object_info),
             "workflow_checks": checks,
             "findings": findings,
             "summary": {

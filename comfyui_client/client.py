@@ -141,8 +141,12 @@ class ComfyClient:
         )
         return self._ok(response, "GET", "/view").content
 
-    def upload_image(self, name: str, data: bytes) -> str:
-        response = self._request("POST", "/upload/image", files={"image": (name, data)}, data={"overwrite": "true"})
+    def upload_image(
+        self, name: str, data: bytes, *, folder_type: str = "input", subfolder: str = "", overwrite: bool = True
+    ) -> str:
+        """Store a file in ComfyUI's input (or output / temp) folder; the name ComfyUI stored it under."""
+        form = {"overwrite": "true" if overwrite else "false", "type": folder_type, "subfolder": subfolder}
+        response = self._request("POST", "/upload/image", files={"image": (name, data)}, data=form)
         return self._ok(response, "POST", "/upload/image").json()["name"]
 
     def close(self) -> None:

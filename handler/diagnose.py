@@ -622,6 +622,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         "models": _models_view(files, comfy.sees, checksums),
         "custom_nodes": {"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
         "node_check": checked_nodes,
+        # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)
+        "node_classes": sorted(comfy.object_info) if comfy.reachable else [],
         "workflow_checks": workflow_checks,
         "findings": dicts,
         "summary": {
