@@ -62,7 +62,7 @@ def timing_text(job_id: str, timing: Mapping[str, Any]) -> str:
     runpod = timing.get("runpod") or {}
     worker = timing.get("worker") or {}
     client = timing.get("client") or {}
-    parts = [f"ran on RunPod ({job_id})"]
+    parts = ["ran on RunPod"]
     if isinstance(client.get("wall_s"), int | float):
         parts.append(f"total {client['wall_s']:.2f} s")
     if isinstance(runpod.get("delayTime_ms"), int | float):
@@ -73,4 +73,5 @@ def timing_text(job_id: str, timing: Mapping[str, Any]) -> str:
         parts.append(f"run {worker['run_ms'] / 1000:.2f} s")
     if isinstance(client.get("save_ms"), int | float):
         parts.append(f"saved in {client['save_ms']:.0f} ms")
+    parts.append(f"job {job_id[:13]}")
     return " · ".join(parts)
