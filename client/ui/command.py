@@ -27,8 +27,12 @@ DEFAULT_PORT = 8189
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve the editor on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve the editor on (default {DEFAULT_PORT})")
-    p.add_argument("--mode", choices=("endpoint", "local"), default="endpoint", help="where Queue runs (default endpoint)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to serve the editor on (default {DEFAULT_PORT})"
+    )
+    p.add_argument(
+        "--mode", choices=("endpoint", "local"), default="endpoint", help="where Queue runs (default endpoint)"
+    )
     p.add_argument("--local-comfy", metavar="URL", help="a ComfyUI you run (with its editor) instead of starting one")
     p.add_argument(
         "--comfy-home",

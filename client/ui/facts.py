@@ -50,7 +50,11 @@ class EndpointFacts:
         }
         imports = tuple(
             PackImport(
-                str(p.get("name")), str(p.get("path")), float(p.get("seconds") or 0), bool(p.get("failed")), p.get("error")
+                str(p.get("name")),
+                str(p.get("path")),
+                float(p.get("seconds") or 0),
+                bool(p.get("failed")),
+                p.get("error"),
             )
             for p in ((report.get("custom_nodes") or {}).get("packs") or ())
             if isinstance(p, Mapping)

@@ -82,7 +82,10 @@ def referenced_inputs(prompt: Mapping[str, Any], object_info: Mapping[str, Any])
         if not isinstance(node, Mapping):
             continue
         info = object_info.get(str(node.get("class_type"))) or {}
-        specs = {**((info.get("input") or {}).get("required") or {}), **((info.get("input") or {}).get("optional") or {})}
+        specs = {
+            **((info.get("input") or {}).get("required") or {}),
+            **((info.get("input") or {}).get("optional") or {}),
+        }
         for name, value in (node.get("inputs") or {}).items():
             spec = specs.get(name)
             options = spec[1] if isinstance(spec, list | tuple) and len(spec) > 1 and isinstance(spec[1], dict) else {}
@@ -205,10 +208,11 @@ class JobRunner:
             stored = self.local.upload_image(
                 f"{job8}_{saved}", (directory / saved).read_bytes(), folder_type="output", subfolder=OUTPUT_SUBFOLDER
             )
-            ref = {"filename": stored, "subfolder": OUTPUT_SUBFOLDER, "type": "output"}
-            if out.get("kind") in ("video", "animation"):
-                ref["animated"] = True  # type: ignore[assignment]
-            job.outputs.setdefault(node, {"images": []})["images"].append(ref)
+            ref: dict[str, Any] = {"filename": stored, "subfolder": OUTPUT_SUBFOLDER, "type": "output"}
+            if out.get("kind") == "video":  # as ComfyUI's SaveVideo lists an MP4: under images, animated
+                ref["animated"] = True
+            key = "audio" if out.get("kind") == "audio" else "images"
+            job.outputs.setdefault(node, {}).setdefault(key, []).append(ref)
         timing = dict(data.get("timing") or {})
         timing.setdefault("client", {})["show_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         job.timing, job.directory, job.state = timing, str(directory), "success"

@@ -130,9 +130,7 @@ class Launcher:
         try:
             info = self.object_info(classes)
             images = self.runner.input_images(prompt, info)
-            findings = judge_prompt(
-                prompt, self.facts.get(), info, self.registry, frozenset(i["name"] for i in images)
-            )
+            findings = judge_prompt(prompt, self.facts.get(), info, self.registry, frozenset(i["name"] for i in images))
         except ClientError as exc:
             return 400, client_error(exc)
         if findings:
@@ -145,7 +143,9 @@ class Launcher:
             client_id=str(body["client_id"]) if body.get("client_id") else None,
             prompt=prompt,
             extra_data=dict(extra or {}),
-            output_nodes=[k for k, v in prompt.items() if (info.get(str(v.get("class_type"))) or {}).get("output_node")],
+            output_nodes=[
+                k for k, v in prompt.items() if (info.get(str(v.get("class_type"))) or {}).get("output_node")
+            ],
         )
         self.jobs[job.prompt_id] = job
         self.pool.submit(self.runner.run, job, images)

@@ -37,7 +37,11 @@ class Editor:
         for domain in ("Runtime", "Log", "Page"):
             self.s.call(f"{domain}.enable")
         self.s.call(
-            "Emulation.setDeviceMetricsOverride", width=self.width, height=self.height, deviceScaleFactor=1, mobile=False
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=self.height,
+            deviceScaleFactor=1,
+            mobile=False,
         )
         return self
 
@@ -64,7 +68,9 @@ class Editor:
             "Runtime.evaluate", expression=f"(async () => JSON.stringify(await ({expression})))()", awaitPromise=True
         )
         if "exceptionDetails" in answer:
-            raise RuntimeError(f"{expression[:80]}: {answer['exceptionDetails'].get('exception', {}).get('description')}")
+            raise RuntimeError(
+                f"{expression[:80]}: {answer['exceptionDetails'].get('exception', {}).get('description')}"
+            )
         value = answer.get("result", {}).get("value")
         return json.loads(value) if isinstance(value, str) else None
 

@@ -43,7 +43,7 @@ pytestmark = [
 ]
 
 # A pack only the editor's ComfyUI has: the endpoint lacks its node.
-LOCAL_ONLY_PACK = '''
+LOCAL_ONLY_PACK = """
 class RPLocalOnly:
     @classmethod
     def INPUT_TYPES(cls):
@@ -58,7 +58,7 @@ class RPLocalOnly:
 
 
 NODE_CLASS_MAPPINGS = {"RPLocalOnly": RPLocalOnly}
-'''
+"""
 READY = (
     "window.app && window.app.graph && window.comfyAPI && window.comfyAPI.api.api.socket"
     " && window.comfyAPI.api.api.socket.readyState === 1"
@@ -109,7 +109,9 @@ def launch(target: list[str], local: LocalComfy, tmp_path: Path, env: dict[str, 
     command = [sys.executable, "-m", "client.cli", "ui", *target, "--local-comfy", local.url, "--port", str(port),
                "--poll-interval", "0.2", "-v"]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     launched = Launched(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -180,7 +182,8 @@ def test_queue_runs_on_the_endpoint_and_the_output_appears_on_its_node(
         editor.click(RUN_BUTTON)
         shown = editor.wait(
             "(() => { const n = window.app.graph.getNodeById(3); const i = n && n.imgs && n.imgs[0];"
-            " return i && i.complete && i.naturalWidth ? {src: i.src, w: i.naturalWidth, h: i.naturalHeight} : null })()",
+            " return i && i.complete && i.naturalWidth"
+            " ? {src: i.src, w: i.naturalWidth, h: i.naturalHeight} : null })()",
             120,
             "the output image on the SaveImage node",
             explain=lambda: explain(on_stack),
@@ -293,6 +296,20 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
         assert fake.calls("POST /cancel")[0].path == f"/cancel/{job['job_id']}"
         seen = [requests.get(f"{launched.url}{p}", timeout=10).text for p in ("/comfy-runpod/state", "/api/history")]
         assert all(fake.api_key not in text for text in seen) and fake.api_key not in launched.log.read_text()
+
+        missing = {"1": {"class_type": "LoadImage", "inputs": {"image": "never-uploaded.png"}}, "2": workflow["2"]}
+        missing["2"] = {**workflow["2"], "inputs": {"images": ["1", 0], "filename_prefix": "ui_rp"}}
+        refused = requests.post(f"{launched.url}/api/prompt", json={"prompt": missing}, timeout=30)
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "INPUT_UNREADABLE"
+
+        switched = requests.post(f"{launched.url}/comfy-runpod/mode", json={"mode": "local"}, timeout=10)
+        assert switched.json()["mode"] == "local"
+        local = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow}, timeout=30).json()
+        deadline = time.monotonic() + 60  # it ran on the local ComfyUI, and RunPod saw no second job
+        while local["prompt_id"] not in requests.get(f"{editor_comfy.url}/history", timeout=10).json():
+            assert time.monotonic() < deadline, "the prompt did not run on the local ComfyUI"
+            time.sleep(0.1)
+        assert fake.count("POST /run") == 1 and len(launched.state()["jobs"]) == 1
     finally:
         stop(launched)
         fake.stop()
