@@ -160,7 +160,10 @@ class JobRunner:
         job.cancel_requested.set()
         if job.job_id is None:
             return {"sent": False, "reason": "not submitted yet: it will not be sent"}
-        return cancel_quietly(self.api, job.job_id)
+        answer = cancel_quietly(self.api, job.job_id)
+        if not answer["sent"]:  # e.g. RunPod's local dev API has no /cancel: the job runs to its end
+            log.warning("job %s could not be cancelled: %s", job.job_id, answer["error"].get("message"))
+        return answer
 
     # -- steps ------------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ def open_editor(editor: Editor, launched: Launched, workflow: dict[str, Any]) ->
 def upload_input(launched: Launched, color: tuple[int, int, int]) -> str:
     """An input image uploaded through the launcher, as the editor's LoadImage upload button does."""
     buf = io.BytesIO()
-    Image.new("RGB", (96, 64), color).save(buf, "PNG")
+    Image.new("RGB", (256, 160), color).save(buf, "PNG")
     name = f"ui-in-{uuid.uuid4().hex[:8]}.png"
     r = requests.post(f"{launched.url}/upload/image", files={"image": (name, buf.getvalue())}, timeout=30)
     assert r.ok, r.text
@@ -201,13 +201,13 @@ def test_queue_runs_on_the_endpoint_and_the_output_appears_on_its_node(
 
     job = on_stack.wait_job(("success",))
     assert job["job_id"].startswith("test-")  # the RunPod local API's job id: it ran on the worker
-    assert (shown["w"], shown["h"]) == (96, 64) and "subfolder=comfy-runpod" in shown["src"]
+    assert (shown["w"], shown["h"]) == (256, 160) and "subfolder=comfy-runpod" in shown["src"]
     assert "total" in text and "ComfyUI" in text
     ref = job["outputs"]["3"]["images"][0]
     saved = editor_comfy.base_dir / "output" / ref["subfolder"] / ref["filename"]
     with Image.open(saved) as img:  # saved locally, and the worker really inverted the uploaded input
         pixel = img.convert("RGB").getpixel((5, 5))
-        assert img.size == (96, 64) and all(abs(a - b) <= 2 for a, b in zip(pixel, (55, 225, 225), strict=True))
+        assert img.size == (256, 160) and all(abs(a - b) <= 2 for a, b in zip(pixel, (55, 225, 225), strict=True))
     rows = Ledger(Path(client_env["COMFY_RUNPOD_LEDGER"])).recent()
     assert [(r.job_id, r.status) for r in rows] == [(job["job_id"], "COMPLETED")]
     assert Path(rows[0].output_dir or "").is_dir() and (Path(rows[0].output_dir or "") / "result.json").is_file()
