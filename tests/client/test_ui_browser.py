@@ -215,6 +215,34 @@ def test_queue_runs_on_the_endpoint_and_the_output_appears_on_its_node(
     assert history[job["prompt_id"]]["status"]["status_str"] == "success"
 
 
+def test_closing_the_browser_mid_job_loses_nothing(
+    on_stack: Launched, editor_comfy: LocalComfy, client_env: dict[str, str]
+):
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 255}},
+        "2": {"class_type": "RPTestSleep", "inputs": {"image": ["1", 0], "seconds": 3}},
+        "3": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["2", 0], "filename_prefix": f"ui_{uuid.uuid4().hex[:6]}"},
+        },
+    }
+    with Editor() as editor:
+        open_editor(editor, on_stack, workflow)
+        editor.js(
+            "(window.__seen = [], window.comfyAPI.api.api.addEventListener('execution_start',"
+            " () => window.__seen.push(1)), true)"
+        )
+        editor.click(RUN_BUTTON)
+        editor.wait("window.__seen.length", 60, "the job started")
+    # the browser is gone; the launcher still follows the job to its end and saves its output
+    job = on_stack.wait_job(("success", "error", "cancelled"), 120)
+    assert job["state"] == "success", explain(on_stack)
+    ref = job["outputs"]["3"]["images"][0]
+    assert (editor_comfy.base_dir / "output" / ref["subfolder"] / ref["filename"]).is_file()
+    rows = Ledger(Path(client_env["COMFY_RUNPOD_LEDGER"])).recent()
+    assert [(r.job_id, r.status) for r in rows] == [(job["job_id"], "COMPLETED")]
+
+
 def test_a_node_the_endpoint_lacks_shows_its_finding_in_the_editor_and_nothing_is_sent(
     on_stack: Launched, client_env: dict[str, str]
 ):
