@@ -58,7 +58,7 @@ def serve(
     launcher = Launcher(
         local_comfy,
         runner,
-        FactsCache(api, poll_interval_s=min(settings.poll_interval_s, 1.0)),
+        FactsCache(api, timeout_s=settings.timeout_s, poll_interval_s=min(settings.poll_interval_s, 1.0)),
         registry,
         mode=mode,
         endpoint_label=target.label,

@@ -26,8 +26,6 @@ from workflows.policy import JobPolicy
 from workflows.registry import Registry
 from workflows.startup_log import PackImport
 
-DIAGNOSE_TIMEOUT_S = 120.0
-
 
 @dataclass(frozen=True, slots=True)
 class EndpointFacts:
@@ -148,16 +146,16 @@ def _error_item(f: Finding) -> dict[str, Any]:
 class FactsCache:
     """The endpoint's facts, fetched once (a diagnose job) and again on demand; thread-safe."""
 
-    def __init__(self, api: Backend, poll_interval_s: float = 1.0) -> None:
-        self.api, self.poll_interval_s = api, poll_interval_s
+    def __init__(self, api: Backend, *, timeout_s: float, poll_interval_s: float = 1.0) -> None:
+        self.api, self.timeout_s, self.poll_interval_s = api, timeout_s, poll_interval_s
         self._facts: EndpointFacts | None = None
         self._lock = threading.Lock()
 
     def get(self, refresh: bool = False) -> EndpointFacts:
         with self._lock:
             if self._facts is None or refresh:
-                result = run_sync(
-                    self.api, {"mode": "diagnose"}, timeout_s=DIAGNOSE_TIMEOUT_S, poll_interval_s=self.poll_interval_s
+                result = run_sync(  # a cold endpoint starts a worker first: the job deadline applies
+                    self.api, {"mode": "diagnose"}, timeout_s=self.timeout_s, poll_interval_s=self.poll_interval_s
                 )
                 self._facts = EndpointFacts.from_diagnose(result.output if isinstance(result.output, dict) else {})
             return self._facts

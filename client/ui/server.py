@@ -21,10 +21,12 @@ import asyncio
 import itertools
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -81,8 +83,11 @@ class Launcher:
     def changed(self) -> None:
         self.emit(None, protocol.status(self.remaining()))
 
+    def all_jobs(self) -> list[RemoteJob]:
+        return list(self.jobs.values())  # one C-level copy: job threads add to the dict meanwhile
+
     def active(self) -> list[RemoteJob]:
-        return [j for j in self.jobs.values() if not j.done.is_set()]
+        return [j for j in self.all_jobs() if not j.done.is_set()]
 
     def remaining(self) -> int:
         return self.local_remaining + len(self.active())
@@ -102,6 +107,12 @@ class Launcher:
 
     # -- facts ------------------------------------------------------------------------------
 
+    def prefetch(self) -> None:
+        try:
+            self.facts.get()
+        except ClientError as exc:  # asked again when a prompt needs them
+            log.warning("the endpoint's diagnose could not be fetched: %s", exc.message)
+
     def object_info(self, classes: set[str]) -> Mapping[str, Any]:
         """The local ComfyUI's node definitions (again when the prompt uses a class not seen yet)."""
         if self._object_info is None or not classes <= set(self._object_info):
@@ -115,7 +126,7 @@ class Launcher:
             "endpoint": self.endpoint_label,
             "local_comfyui": self.local_url,
             "facts": facts.describe() if facts is not None else None,
-            "jobs": [j.describe() for j in self.jobs.values()],
+            "jobs": [j.describe() for j in self.all_jobs()],
         }
 
     # -- the prompt -------------------------------------------------------------------------
@@ -176,8 +187,25 @@ async def _json_body(request: web.Request) -> Any:
         return None
 
 
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@web.middleware
+async def same_origin_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    """What ComfyUI's own origin check does, kept here because the proxy can't pass the Origin on: a page
+    from another site in the same browser must not queue paid jobs through the launcher."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        return web.Response(status=403, text="cross-origin requests are refused")
+    return await handler(request)
+
+
 def build_app(launcher: Launcher) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only])
     routes = web.RouteTableDef()
 
     async def forward(request: web.Request, body: bytes | None = None) -> web.Response:
@@ -226,7 +254,7 @@ def build_app(launcher: Launcher) -> web.Application:
         @routes.post(path)
         async def queue_post(request: web.Request) -> web.Response:
             raw = await request.read()
-            body = json.loads(raw or b"{}") if raw else {}
+            body = _json(raw)
             ids = [str(i) for i in body.get("delete") or []] if isinstance(body, dict) else []
             ours = [i for i in ids if i in launcher.jobs]
             if ours:
@@ -241,7 +269,7 @@ def build_app(launcher: Launcher) -> web.Application:
         @routes.post(path)
         async def interrupt(request: web.Request) -> web.Response:
             raw = await request.read()
-            body = json.loads(raw) if raw else {}
+            body = _json(raw)
             wanted = body.get("prompt_id") if isinstance(body, dict) else None
             if wanted is None or wanted in launcher.jobs:
                 await asyncio.to_thread(launcher.cancel, [wanted] if wanted else None)
@@ -254,7 +282,7 @@ def build_app(launcher: Launcher) -> web.Application:
         @routes.get(path)
         async def history(request: web.Request) -> web.Response:
             local = await upstream_json(request) or {}
-            for job in launcher.jobs.values():
+            for job in launcher.all_jobs():
                 if job.done.is_set():
                     local[job.prompt_id] = job.history()
             return web.json_response(local)
@@ -299,6 +327,8 @@ def build_app(launcher: Launcher) -> web.Application:
     async def start(app: web.Application) -> None:
         launcher.loop = asyncio.get_running_loop()
         launcher.http = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        if launcher.mode == "endpoint":  # the endpoint's facts, fetched now: ready when Run is first pressed
+            threading.Thread(target=launcher.prefetch, name="endpoint-facts", daemon=True).start()
 
     async def stop(app: web.Application) -> None:
         for group in list(launcher.sockets.values()):
@@ -336,8 +366,8 @@ async def _socket(launcher: Launcher, request: web.Request) -> web.StreamRespons
         async for msg in upstream:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 text = msg.data
-                data = json.loads(text)
-                if data.get("type") == "status":
+                data = _json(text.encode())
+                if isinstance(data, dict) and data.get("type") == "status":
                     info = data.get("data") or {}
                     sid = info.get("sid")
                     if sid and not client_id:

@@ -313,6 +313,9 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ui_rp"}},
     }
     try:
+        evil = {"Origin": "http://elsewhere.example"}  # another site's page in the same browser
+        forged = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow}, headers=evil, timeout=30)
+        assert forged.status_code == 403
         answer = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow, "client_id": "c1"}, timeout=30)
         assert answer.ok, answer.text
         assert fake.wait_for("POST /run") and fake.wait_for("GET /status", 2)
