@@ -162,7 +162,10 @@ class JobRunner:
             return {"sent": False, "reason": "not submitted yet: it will not be sent"}
         answer = cancel_quietly(self.api, job.job_id)
         if not answer["sent"]:  # e.g. RunPod's local dev API has no /cancel: the job runs to its end
-            log.warning("job %s could not be cancelled: %s", job.job_id, answer["error"].get("message"))
+            reason = str(answer["error"].get("message"))
+            log.warning("job %s could not be cancelled: %s", job.job_id, reason)
+            for node in job.output_nodes:  # said where the person looks: on the nodes waiting for the output
+                self.emit(job.client_id, protocol.progress_text(node, f"cancel refused by the endpoint: {reason}"))
         return answer
 
     # -- steps ------------------------------------------------------------------------------

@@ -205,6 +205,7 @@ async def same_origin_only(request: web.Request, handler: Any) -> web.StreamResp
 
 
 def build_app(launcher: Launcher) -> web.Application:
+    """The routes, as closures over the one launcher (long: one short handler per route ComfyUI serves)."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only])
     routes = web.RouteTableDef()
 

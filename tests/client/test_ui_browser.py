@@ -243,6 +243,31 @@ def test_closing_the_browser_mid_job_loses_nothing(
     assert [(r.job_id, r.status) for r in rows] == [(job["job_id"], "COMPLETED")]
 
 
+def test_an_error_on_the_worker_shows_its_code_message_and_fix_in_the_editor(
+    on_stack: Launched, client_env: dict[str, str]
+):
+    marker = f"boom-{uuid.uuid4().hex[:6]}"
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "RPTestRaise", "inputs": {"image": ["1", 0], "message": marker}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "ui_raise"}},
+    }
+    with Editor() as editor:
+        open_editor(editor, on_stack, workflow)
+        editor.click(RUN_BUTTON)
+        job = on_stack.wait_job(("error",), 120)
+        shown = editor.wait(
+            f"(() => {{ const t = document.body.innerText; return t.includes({json.dumps(job['error']['code'])})"
+            f" && t.includes({json.dumps(marker)}) ? t : null }})()",
+            60,
+            "the worker's error in the editor",
+            explain=lambda: explain(on_stack),
+        )
+    assert "Fix:" in shown and job["error"]["fix"].split(".")[0] in shown
+    rows = Ledger(Path(client_env["COMFY_RUNPOD_LEDGER"])).recent()
+    assert [(r.job_id, r.status, r.error_code) for r in rows] == [(job["job_id"], "FAILED", job["error"]["code"])]
+
+
 def test_a_node_the_endpoint_lacks_shows_its_finding_in_the_editor_and_nothing_is_sent(
     on_stack: Launched, client_env: dict[str, str]
 ):
