@@ -11,6 +11,7 @@ Layers (one module per external system, commands that return data, one renderer,
     render.py          human text (rich) or a versioned JSON envelope; reports.py writes report files
     config.py          flags over environment, read once; redact.py keeps the API key out of every output
     cli.py             `comfy-runpod`: one parser, one dispatcher; COMMANDS lists the subcommands
+    ui/                `comfy-runpod ui`: the local ComfyUI editor behind a proxy whose Queue runs on the endpoint
     health.py diagnose.py generate.py jobs.py validate.py bench.py   the subcommands' arguments
                        (also runnable as `python client/<name>.py`)
 

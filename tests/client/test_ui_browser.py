@@ -32,7 +32,7 @@ from client.ledger import Ledger
 from client.ui.local_comfy import LocalComfy
 from tests.client import chromium
 from tests.client.editor import Editor
-from tests.client.fake_runpod import DIAGNOSE_OUTPUT, FakeRunPod, completed, running
+from tests.client.fake_runpod import DIAGNOSE_OUTPUT, FakeRunPod, completed, generate_output, running
 from tests.conftest import DEFAULT_COMFY_HOME, FIXTURES, REPO, free_port
 
 pytestmark = [
@@ -323,6 +323,55 @@ def test_cancel_in_the_editor_cancels_the_running_job(
         assert [(r.job_id, r.status) for r in rows] == [(job["job_id"], "CANCELLED")]
     finally:
         stop(launched)
+
+
+def test_runpod_progress_outputs_and_timings_reach_the_editors_socket(
+    editor_comfy: LocalComfy, client_env: dict[str, str], tmp_path: Path
+):
+    import websocket
+
+    fake = FakeRunPod().start()
+    fake.diagnose_result = completed({**DIAGNOSE_OUTPUT, "node_classes": ["EmptyImage", "SaveImage"]})
+    progress = {"node": "2", "value": 3, "max": 10, "nodes_done": 1, "nodes_total": 2}
+    fake.script = [{"status": "IN_PROGRESS", "output": progress, "delayTime": 900}] * 3 + [
+        completed(generate_output(width=40, height=30), delay_ms=1500)
+    ]
+    env = {"RUNPOD_API_KEY": fake.api_key, "RUNPOD_ENDPOINT_ID": fake.endpoint_id, "RUNPOD_API_BASE": fake.api_base}
+    launched = launch([], editor_comfy, tmp_path, env)
+    workflow = {
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 40, "height": 30, "batch_size": 1, "color": 0}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "ui_ws"}},
+    }
+    sock = websocket.create_connection(launched.url.replace("http", "ws") + "/ws?clientId=c2", timeout=60)
+    try:
+        answer = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow, "client_id": "c2"}, timeout=30)
+        seen: list[tuple[str, Any]] = []
+        while not any(kind == "execution_success" for kind, _ in seen):
+            frame = sock.recv()
+            if isinstance(frame, bytes):
+                seen.append(("binary", frame))
+            else:
+                message = json.loads(frame)
+                seen.append((message["type"], message["data"]))
+        mine = [(k, d) for k, d in seen if k == "binary" or d.get("prompt_id") == answer.json()["prompt_id"]]
+        kinds = [k for k, _ in mine]
+        assert kinds.index("execution_start") < kinds.index("progress") < kinds.index("executed")
+        shown = next(d for k, d in mine if k == "progress")  # the worker's progress_update, from /status
+        assert (shown["node"], shown["value"], shown["max"]) == ("2", 3, 10)
+        executed = next(d for k, d in mine if k == "executed")
+        ref = executed["output"]["images"][0]
+        assert executed["node"] == "3" and ref["subfolder"] == "comfy-runpod" and ref["type"] == "output"
+        with Image.open(editor_comfy.base_dir / "output" / ref["subfolder"] / ref["filename"]) as img:
+            assert img.size == (40, 30)
+        timing = next(d for k, d in mine if k == "execution_success")["timing"]
+        assert timing["runpod"]["delayTime_ms"] == 1500 and timing["worker"]["total_ms"] == 305.0
+        text = next(d for k, d in mine if k == "binary")
+        assert text[:4] == b"\0\0\0\3" and b"queue 1.50 s" in text and b"ComfyUI 0.28 s" in text
+        assert any(k == "status" for k, _ in seen)  # the queue count the editor shows
+    finally:
+        sock.close()
+        stop(launched)
+        fake.stop()
 
 
 def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
