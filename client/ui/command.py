@@ -1,7 +1,7 @@
 """Design locally, run on RunPod: the ComfyUI editor, served by a local launcher whose Queue runs on the endpoint.
 
 comfy-runpod ui                                  # the project's CPU ComfyUI as the editor, RUNPOD_ENDPOINT_ID
-comfy-runpod ui --url http://127.0.0.1:8000      # the local stack's worker as the endpoint
+comfy-runpod ui --url http://127.0.0.1:8000      # the local stack's worker (or RUNPOD_ENDPOINT_URL=...)
 comfy-runpod ui --local-comfy http://127.0.0.1:8188 --mode local
 
 Open the printed address. Queue judges the workflow against the endpoint's own diagnose (nodes,
@@ -47,10 +47,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", metavar="DIR", help="local workflow registry, for pack hints (default: ours)")
 
 
+def answers_as_comfyui(url: str) -> bool:
+    """RUNPOD_ENDPOINT_URL names a ComfyUI (direct mode) or a RunPod-style API (the local stack's worker):
+    asked, not guessed from the URL — ComfyUI answers GET /system_stats, RunPod's API does not."""
+    import requests
+
+    try:
+        answer = requests.get(f"{url}/system_stats", timeout=10)
+        return answer.ok and isinstance(answer.json(), dict) and "system" in answer.json()
+    except (requests.RequestException, ValueError):
+        return False
+
+
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict[str, Any], int]:
     from client.ui.app import serve
 
     settings = cli.settings_from(args)
+    target = settings.require_target()
+    if target.kind == "comfy" and not args.comfy_url and not answers_as_comfyui(target.url):
+        settings = cli.settings_from(argparse.Namespace(**{**vars(args), "url": target.url}))
     home = Path.home() / ".cache/comfy-runpod"
     comfy_home = args.comfy_home or home / "comfyui-0.3.75"
     return serve(

@@ -136,7 +136,8 @@ def stop(launched: Launched) -> None:
 
 @pytest.fixture
 def on_stack(stack, editor_comfy: LocalComfy, tmp_path: Path) -> Iterator[Launched]:
-    launched = launch(["--url", stack.api_url], editor_comfy, tmp_path)
+    # RUNPOD_ENDPOINT_URL names the worker's RunPod API (asked: it is no ComfyUI), as for the local stack
+    launched = launch([], editor_comfy, tmp_path, {"RUNPOD_ENDPOINT_URL": stack.api_url})
     try:
         yield launched
     finally:
