@@ -30,6 +30,7 @@ from workflows.ui_convert import UPLOAD_FLAGS
 
 log = logging.getLogger("client.ui")
 OUTPUT_SUBFOLDER = "comfy-runpod"
+RUNNING = frozenset({"IN_PROGRESS", "RUNNING"})  # RunPod's states of a job a worker has
 Emit = Callable[[str | None, "dict[str, Any] | bytes"], None]
 
 
@@ -53,6 +54,11 @@ class RemoteJob:
     directory: str | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def executing(self) -> bool:
+        """Running on the endpoint (not waiting in the launcher or in RunPod's queue)."""
+        return self.endpoint_status in RUNNING
 
     def item(self) -> list[Any]:
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.output_nodes]
@@ -194,6 +200,9 @@ class JobRunner:
         if update.status != job.endpoint_status:
             job.endpoint_status = update.status
             self.on_change()
+            text = f"RunPod job {job.job_id or ''}: {update.status} after {update.elapsed_s:.1f} s"
+            for output in job.output_nodes:  # where the job is (a cold start waits IN_QUEUE), on its nodes
+                self.emit(job.client_id, protocol.progress_text(output, text))
         progress = update.progress if isinstance(update.progress, Mapping) else {}
         node = progress.get("node")
         if node is None:

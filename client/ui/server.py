@@ -166,8 +166,8 @@ class Launcher:
     def cancel(self, prompt_ids: list[str] | None) -> list[dict[str, Any]]:
         """Cancel the named endpoint jobs (all running ones when None). Blocking."""
         chosen = [j for j in self.active() if prompt_ids is None or j.prompt_id in prompt_ids]
-        if prompt_ids is None:
-            chosen = [j for j in chosen if j.state == "running"] or chosen
+        if prompt_ids is None:  # the editor's "cancel current run": the ones a worker has, else all
+            chosen = [j for j in chosen if j.executing] or chosen
         return [{"prompt_id": j.prompt_id, **self.runner.cancel(j)} for j in chosen]
 
 
@@ -248,8 +248,8 @@ def build_app(launcher: Launcher) -> web.Application:
         async def queue(request: web.Request) -> web.Response:
             local = await upstream_json(request) or {"queue_running": [], "queue_pending": []}
             mine = launcher.active()
-            local["queue_running"] = local.get("queue_running", []) + [j.item() for j in mine if j.state == "running"]
-            local["queue_pending"] = local.get("queue_pending", []) + [j.item() for j in mine if j.state == "pending"]
+            local["queue_running"] = local.get("queue_running", []) + [j.item() for j in mine if j.executing]
+            local["queue_pending"] = local.get("queue_pending", []) + [j.item() for j in mine if not j.executing]
             return web.json_response(local)
 
         @routes.post(path)
@@ -261,7 +261,7 @@ def build_app(launcher: Launcher) -> web.Application:
             if ours:
                 await asyncio.to_thread(launcher.cancel, ours)
             if isinstance(body, dict) and body.get("clear"):
-                pending = [j.prompt_id for j in launcher.active() if j.state == "pending"]
+                pending = [j.prompt_id for j in launcher.active() if not j.executing]
                 await asyncio.to_thread(launcher.cancel, pending)
             return await forward(request, raw)
 
