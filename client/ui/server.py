@@ -31,11 +31,12 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from client.errors import ClientError
+from client.errors import ClientError, Unreachable
 from client.ui import protocol
 from client.ui.facts import FactsCache, client_error, comfy_error, judge_prompt
 from client.ui.jobs import JobRunner, RemoteJob
 from comfyui_client import ComfyClient
+from comfyui_client.errors import ComfyError
 from workflows.registry import Registry
 
 log = logging.getLogger("client.ui")
@@ -144,6 +145,9 @@ class Launcher:
             findings = judge_prompt(prompt, self.facts.get(), info, self.registry, frozenset(i["name"] for i in images))
         except ClientError as exc:
             return 400, client_error(exc)
+        except ComfyError as exc:
+            fix = "Is the local ComfyUI (the editor's) still running? See the launcher's output."
+            return 400, client_error(Unreachable(f"the local ComfyUI did not answer: {exc}", fix=fix))
         if findings:
             log.info("prompt refused before sending: %s", ", ".join(f.code for f in findings))
             return 400, comfy_error(findings, prompt)
@@ -305,6 +309,10 @@ def build_app(launcher: Launcher) -> web.Application:
     async def state(request: web.Request) -> web.Response:
         return web.json_response(launcher.state())
 
+    @routes.get("/comfy-runpod/mode")
+    async def mode_now(request: web.Request) -> web.Response:
+        return web.json_response({"mode": launcher.mode})
+
     @routes.post("/comfy-runpod/mode")
     async def mode(request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -345,7 +353,9 @@ def build_app(launcher: Launcher) -> web.Application:
 
 
 async def _socket(launcher: Launcher, request: web.Request) -> web.StreamResponse:
-    """The editor's socket: ComfyUI's own (both ways), plus the endpoint jobs' messages."""
+    """The editor's socket: ComfyUI's own (both ways), plus the endpoint jobs' messages.
+
+    Long because the two pumps share the socket pair and the registration by client id: one place."""
     assert launcher.http is not None
     browser = web.WebSocketResponse(max_msg_size=0)
     await browser.prepare(request)
