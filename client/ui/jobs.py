@@ -20,7 +20,7 @@ from typing import Any
 
 from client.commands.generate import GenerateRequest, generate
 from client.config import Settings
-from client.errors import ClientError, JobCancelled, JobFailed, UsageError
+from client.errors import ClientError, JobCancelled, JobFailed, Unreachable, UsageError
 from client.jobflow import Backend, JobUpdate, cancel_quietly
 from client.ledger import Ledger
 from client.ui import protocol
@@ -154,6 +154,9 @@ class JobRunner:
             self._end(job, "cancelled", exc)
         except ClientError as exc:
             self._end(job, "error", exc)
+        except ComfyError as exc:  # the job ended well; only showing it in the editor failed
+            where = f" (saved in {job.directory})" if job.directory else ""
+            self._end(job, "error", Unreachable(f"the outputs could not be shown: the local ComfyUI: {exc}{where}"))
         except Exception as exc:  # a bug must still end the job in the editor, never leave it spinning
             log.exception("job %s failed in the launcher", job.prompt_id)
             self._end(job, "error", ClientError(f"{type(exc).__name__}: {exc}"[:500], code="CLIENT_BUG"))
@@ -215,6 +218,7 @@ class JobRunner:
         """Show each saved output on its node (copied into ComfyUI's output folder for /view), then success."""
         t0 = time.perf_counter()
         directory = Path(data["directory"])
+        job.directory = str(directory)
         job8 = "".join(c for c in (job.job_id or "job") if c.isalnum())[:8]
         for out in data.get("outputs") or []:
             node, saved = str(out.get("node_id")), out.get("saved_as")

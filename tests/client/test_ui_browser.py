@@ -412,6 +412,7 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
 
         switched = requests.post(f"{launched.url}/comfy-runpod/mode", json={"mode": "local"}, timeout=10)
         assert switched.json()["mode"] == "local"
+        assert requests.get(f"{launched.url}/comfy-runpod/mode", timeout=10).json() == {"mode": "local"}
         local = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow}, timeout=30).json()
         deadline = time.monotonic() + 60  # it ran on the local ComfyUI, and RunPod saw no second job
         while local["prompt_id"] not in requests.get(f"{editor_comfy.url}/history", timeout=10).json():
