@@ -4,8 +4,9 @@ Real parts: headless Chromium (Debian's) drives the editor (comfyui-frontend-pac
 ComfyUI that the launcher proxies; the endpoint is the session stack's worker behind the RunPod SDK's
 local API (`--url`). Two things RunPod's local API can't do are done with the nearest real part: cancel
 (it has no /cancel) runs against the stack's ComfyUI in the client's direct mode (`--comfy-url`), whose
-cancel interrupts the running prompt there; RunPod's own /cancel is checked against the replay of its
-documented API (fake_runpod), which is also where the API key is sent and must not come back.
+cancel interrupts the running prompt there; RunPod's own /cancel, and progress updates read from
+/status, are checked against the replay of its documented API (fake_runpod), which is also where the
+API key is sent and must not come back.
 """
 
 from __future__ import annotations
