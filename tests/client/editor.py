@@ -27,7 +27,7 @@ class Editor:
     def __enter__(self) -> Editor:
         exe = binary()
         assert exe, "chromium is not installed (make chromium)"
-        self._profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)  # late writers
         self.proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
             stdout=subprocess.DEVNULL,
