@@ -1,9 +1,9 @@
 """Self-contained HTML reports (one file, no network, readable on a phone) for validate, bench and history.
 
 The verdict comes first, then the key figures (each cell carries `data-key`, so a test can read the
-page's numbers back and compare them with the JSON), the charts (client.charts: matplotlib SVG inline),
+page's numbers back and compare them with the JSON), the charts (client.render.charts: matplotlib SVG inline),
 the outputs as thumbnails with their parameters, and every failure with its code, fix and log tail.
-Callers redact the data first; client.reports redacts the written text again.
+Callers redact the data first; client.render.report_files redacts the written text again.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
-from client import charts
 from client.commands.report import runs_by_workflow, workflow_figures
+from client.render import charts
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1c2127;background:#f6f7f9}
