@@ -23,7 +23,7 @@ from comfyui_client import (
     run_prompt,
 )
 from handler.config import Settings
-from handler.diagnose import model_index, pack_commits, pack_imports
+from handler.facts import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
