@@ -151,7 +151,7 @@ def test_the_pure_core_imports_without_the_clients_dependencies():
         "        if name.split('.')[0] in ('websocket', 'requests', 'urllib3'):\n"
         "            raise ImportError(f'blocked: {name}')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import workflows.failures, comfyui_client, comfyui_client.errors\n"
+        "import workflows.failures, workflows.pipeline, comfyui_client, comfyui_client.errors\n"
         "assert comfyui_client.errors.PromptTimeout.kind == 'timeout'\n"
         "assert 'websocket' not in sys.modules\n"
     )

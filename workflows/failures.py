@@ -8,7 +8,7 @@ this package does not import comfyui_client (tests/test_layers.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from workflows.analysis import pack_lookup
 from workflows.errors import JobError
@@ -18,16 +18,10 @@ from workflows.registry import Registry
 FAILURE_KINDS = frozenset({"error", "unavailable", "http", "rejected", "execution", "interrupted", "timeout"})
 
 
-class ComfyFailure(Protocol):
-    """What a ComfyUI client's exception tells (comfyui_client.ComfyError and its subclasses): `kind`
-    is one of FAILURE_KINDS; a `rejected` one has `body` (ComfyUI's JSON answer), an `execution`
-    one `data` (its execution_error message)."""
-
-    kind: str
-
-
 def failure_kind(exc: BaseException) -> str | None:
-    """The exception's failure kind when it is a ComfyUI client's failure, else None."""
+    """The exception's failure kind when it is a ComfyUI client's failure (comfyui_client.ComfyError
+    and its subclasses carry `kind`; a `rejected` one also `body`, ComfyUI's JSON answer, and an
+    `execution` one `data`, its execution_error message), else None."""
     kind = getattr(exc, "kind", None)
     return kind if isinstance(kind, str) and kind in FAILURE_KINDS else None
 
@@ -87,11 +81,11 @@ def execution_failed(data: Mapping[str, Any], message: str) -> JobError:
 
 
 def prompt_error(
-    exc: ComfyFailure, registry: Registry | None, workflow: Mapping[str, Any], prompt_id: str | None = None
+    exc: BaseException, registry: Registry | None, workflow: Mapping[str, Any], prompt_id: str | None = None
 ) -> JobError:
     """The job error for anything running a prompt raised. The caller has already interrupted and
     dequeued a timed-out prompt (what "interrupted" in the TIMEOUT message promises)."""
-    kind = exc.kind
+    kind = failure_kind(exc)
     if kind == "rejected":
         return queue_failed(getattr(exc, "body", None), str(exc), registry, workflow)
     if kind == "timeout":
