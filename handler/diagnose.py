@@ -50,6 +50,7 @@ from workflows.models import (
     ModelIndex,
 )
 from workflows.request import DiagnoseRequest
+from workflows.responses import DiagnoseResponse, diagnose_response
 from workflows.startup_log import PackImport, parse_import_report
 from workflows.timing import lap
 
@@ -259,7 +260,7 @@ def _models_view(
     return models
 
 
-def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
+def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     t0 = time.perf_counter()
     s = runtime.settings
     registry = runtime.registry
@@ -303,28 +304,23 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     t = lap(timings, "analysis_ms", t)
 
     dicts = [f.to_dict() for f in findings] + tagged
-    result: dict[str, Any] = {
-        "ok": comfy.reachable and not any(f["severity"] == "error" for f in dicts),
-        "comfyui_reachable": comfy.reachable,
-        **({"worker": runtime.state.snapshot()} if runtime.state is not None else {}),
-        "system": {
+    result = diagnose_response(
+        reachable=comfy.reachable,
+        findings=dicts,
+        worker=runtime.state.snapshot() if runtime.state is not None else None,
+        system={
             "handler_version": HANDLER_VERSION,
             **(comfy.stats.get("system") or {}),
             "devices": comfy.stats.get("devices", []),
         },
-        "disks": disks,
-        "volume": volume,
-        "models": _models_view(files, comfy.sees, checksums),
-        "custom_nodes": {"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
-        "node_check": checked_nodes,
-        "workflow_checks": workflow_checks,
-        "findings": dicts,
-        "summary": {
-            "errors": sum(f["severity"] == "error" for f in dicts),
-            "warnings": sum(f["severity"] == "warning" for f in dicts),
-        },
-        "timings": timings,
-    }
+        disks=disks,
+        volume=volume,
+        models=_models_view(files, comfy.sees, checksums),
+        custom_nodes={"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
+        node_check=checked_nodes,
+        workflow_checks=workflow_checks,
+        timings=timings,
+    )
     if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)

@@ -27,6 +27,7 @@ from workflows.errors import JobError
 from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.pipeline import DiskFacts, ProgressSink, run_job
 from workflows.request import GenerateRequest
+from workflows.responses import GenerateResponse
 
 
 def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
@@ -205,7 +206,7 @@ def generate(
     job_id: str,
     on_progress: ProgressSink | None = None,
     arrived: float | None = None,
-) -> dict[str, Any]:
+) -> GenerateResponse:
     """One job through the pipeline (workflows.pipeline.run_job), its files removed afterwards.
     `arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]

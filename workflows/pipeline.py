@@ -33,6 +33,7 @@ from workflows.policy import JobPolicy
 from workflows.registry import Entry, ModelSpec, Registry
 from workflows.request import GenerateRequest, require_images
 from workflows.resolve import Resolved, resolve_workflow
+from workflows.responses import GenerateResponse
 from workflows.startup_log import PackImport
 from workflows.timing import lap
 
@@ -123,7 +124,7 @@ def run_job(
     *,
     arrived: float | None = None,
     on_progress: ProgressSink | None = None,
-) -> dict[str, Any]:
+) -> GenerateResponse:
     """The documented generate answer for one job. `arrived`: when the job arrived (monotonic); its
     deadline counts from then, waits included. Failures are JobErrors with their codes."""
     t0 = time.perf_counter()
@@ -234,6 +235,6 @@ def job_response(
     outputs: list[dict[str, Any]],
     timings: dict[str, Any],
     from_history: bool,
-) -> dict[str, Any]:
+) -> GenerateResponse:
     seed = request.params.get("seed")
     return generate_response(entry.id if entry else "inline", prompt_id, outputs, timings, seed, from_history)
