@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from handler.config import Settings
@@ -123,7 +124,7 @@ class _RedactingStream:
         return getattr(self._stream, name)
 
 
-def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | None]:
     """The response in our own shape, and the shape a successful generate asked to be answered in."""
     arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
     job_id = str(job.get("id", "local"))
