@@ -36,7 +36,11 @@ MAX_IMAGE_BYTES = 40 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class GenerateRequest:
+class GenerateJob:
+    """A generate job ready to submit: how it is named to people, and the worker's job input.
+
+    (workflows.request.GenerateRequest is the worker's parsed view of that input.)"""
+
     label: str  # registry name, or the workflow file's stem
     job_input: dict[str, Any]
 
@@ -93,7 +97,7 @@ def build_request(
     params: dict[str, Any] | None = None,
     sets: Sequence[str] = (),
     timeout_s: float | None = None,
-) -> GenerateRequest:
+) -> GenerateJob:
     """The job input for the worker's generate mode; UsageError for anything the worker would reject."""
     label, job_input, entry = _workflow_input(registry, workflow)
     job_input.update(_checked_params(params or {}, job_input, entry))
@@ -105,7 +109,7 @@ def build_request(
         job_input["overrides"] = parse_set(sets)
     if timeout_s is not None:
         job_input["timeout_s"] = round(min(max(timeout_s, 1), 86_400), 1)  # the worker stops the prompt too
-    return GenerateRequest(label, job_input)
+    return GenerateJob(label, job_input)
 
 
 def _workflow_input(registry: Registry, workflow: str | None) -> tuple[str, dict[str, Any], Entry | None]:
@@ -176,7 +180,7 @@ def _reuse(row_dir: str | None) -> dict[str, Any] | None:
 def generate(
     api: Backend,
     settings: Settings,
-    request: GenerateRequest,
+    request: GenerateJob,
     *,
     ledger: Ledger | None = None,
     idempotency_key: str | None = None,
@@ -222,7 +226,7 @@ def generate(
 class _Claim:
     """This request's row in the job ledger: reuse a finished job, re-attach to a submitted one, or record."""
 
-    def __init__(self, ledger: Ledger | None, endpoint: str, request: GenerateRequest, key: str | None) -> None:
+    def __init__(self, ledger: Ledger | None, endpoint: str, request: GenerateJob, key: str | None) -> None:
         self.ledger, self.endpoint, self.request = ledger, endpoint, request
         self.digest = request_hash(request.job_input)
         self.rowid: int | None = None
@@ -313,7 +317,7 @@ def _summaries(response: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: o[k] for k in keys if k in o} for o in response.get("outputs") or [] if isinstance(o, dict)]
 
 
-def _save(result: JobResult, request: GenerateRequest, target: str, key: str | None, out_root: Path) -> dict[str, Any]:
+def _save(result: JobResult, request: GenerateJob, target: str, key: str | None, out_root: Path) -> dict[str, Any]:
     response = result.output
     if not isinstance(response, dict) or not isinstance(response.get("outputs"), list):
         raise ClientError(
