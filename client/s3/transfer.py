@@ -40,6 +40,9 @@ PartSink = Callable[["PushItem", int], None]
 
 @dataclass(slots=True)
 class PushItem:
+    """One local file of a push: where it goes and what became of it (planned by client.commands.volume,
+    moved by Transfer; `to_dict` is its row in the push report)."""
+
     local: str
     key: str
     size_bytes: int
