@@ -2,12 +2,11 @@
 
 For a ComfyUI you run yourself (a pod, a laptop) with no RunPod in between. It offers the same
 run / runsync / status / cancel methods as client.runpod_api.RunPodAPI, so every command works the
-same way, and answers in the worker's shapes. Everything the worker decides, it decides with the
-worker's own pure code: the request schema (workflows.request), workflow resolution and editor-format
-conversion (workflows.resolve), patching and output scoping (workflows.patch), the pre-queue
-judgement (workflows.judge), image checks (workflows.images), ComfyUI's failures (workflows.failures),
-output collection and the response (workflows.outputs), codes and fixes (workflows.errors). What is
-left here is talking to ComfyUI over HTTP instead of reading its disk. What it cannot do from
+same way, and answers in the worker's typed shapes (workflows.responses). A generate job runs through
+the worker's own pipeline (workflows.pipeline.run_job): _DirectSite only says what differs here —
+images uploaded through /upload/image, no disk facts, the prompt run over this client's event stream,
+outputs fetched through /view and returned as base64. `test` and `diagnose` are built from ComfyUI's
+API with the worker's pure code (workflows.analysis, workflows.responses). What it cannot do from
 outside: scan disks and the network volume, read ComfyUI's start-up log (failed pack imports),
 clean up job files — the responses say so under `limitations`.
 """

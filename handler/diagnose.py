@@ -260,22 +260,25 @@ def _models_view(
     return models
 
 
-def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
-    t0 = time.perf_counter()
-    s = runtime.settings
+def _require_registered(runtime: Runtime, workflow: str | None) -> None:
     registry = runtime.registry
-    if request.workflow is not None and registry.get(request.workflow) is None:
+    if workflow is not None and registry.get(workflow) is None:
         raise JobError(
-            "WORKFLOW_NOT_FOUND",
-            f"no registered workflow {request.workflow!r}",
-            {"registered": sorted(registry.entries)},
+            "WORKFLOW_NOT_FOUND", f"no registered workflow {workflow!r}", {"registered": sorted(registry.entries)}
         )
+
+
+def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
+    """Scan, ask ComfyUI, judge: every finding with a fix; laps in `timings`."""
+    t0 = time.perf_counter()
+    registry = runtime.registry
+    _require_registered(runtime, request.workflow)
     timings: dict[str, Any] = {}
     tree, raw_files, comfy = _scan_and_ask(runtime, timings)
     t = time.perf_counter()
     findings = worker_findings(runtime, comfy.reachable)
     findings += tree_findings(tree.folders, tree.files)
-    findings += layout_findings(tree.layouts, str(s.volume_dir))
+    findings += layout_findings(tree.layouts, str(runtime.settings.volume_dir))
     findings += _model_list_failed(comfy.unlisted)
 
     checksums = None

@@ -18,6 +18,7 @@ class Cause(TypedDict):
     code: str
     message: str
     fix: str
+    details: NotRequired[dict[str, Any]]
 
 
 class TestResponse(TypedDict):
