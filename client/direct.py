@@ -48,7 +48,7 @@ from workflows.request import (
     parse_request,
 )
 from workflows.resolve import Resolved, resolve_workflow
-from workflows.responses import DiagnoseResponse, TestResponse, describe_output, diagnose_response
+from workflows.responses import DiagnoseResponse, TestResponse, describe_output, diagnose_response, test_response
 
 DEFAULT_WORKFLOW = "smoke_image"
 DEFAULT_TIMEOUT_S = 600.0
@@ -215,17 +215,8 @@ class DirectComfy:
         """The worker's `test` answer from /system_stats; what only the worker can measure is None."""
         started = time.perf_counter()
         stats = self.comfy.system_stats(timeout=5)
-        result: TestResponse = {
-            "ok": True,
-            "comfyui_up": True,
-            "disk_free_gb": None,
-            "volume_mounted": None,
-            "comfyui_version": comfyui_version(stats),
-            "handler_version": None,
-            "uptime_s": None,
-            "direct": True,
-            "limitations": LIMITATIONS[:1],
-        }
+        result = test_response(ok=True, comfyui_up=True, comfyui_version=comfyui_version(stats))
+        result["direct"], result["limitations"] = True, LIMITATIONS[:1]
         if gpu := gpu_summary(stats):
             result["gpu"] = gpu
         result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}

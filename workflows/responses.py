@@ -109,6 +109,28 @@ class GenerateResponse(TypedDict):
     seed: NotRequired[int]
 
 
+def test_response(
+    *,
+    ok: bool,
+    comfyui_up: bool,
+    comfyui_version: str | None,
+    disk_free_gb: float | None = None,
+    volume_mounted: bool | None = None,
+    handler_version: str | None = None,
+    uptime_s: float | None = None,
+) -> TestResponse:
+    """The `test` answer's fixed keys; what a site can't measure stays None (direct mode: the disk)."""
+    return {
+        "ok": ok,
+        "comfyui_up": comfyui_up,
+        "disk_free_gb": disk_free_gb,
+        "volume_mounted": volume_mounted,
+        "comfyui_version": comfyui_version,
+        "handler_version": handler_version,
+        "uptime_s": uptime_s,
+    }
+
+
 def describe_output(
     node_id: str, kind: str, filename: str, mime: str, size_bytes: int, meta: dict[str, Any]
 ) -> dict[str, Any]:
