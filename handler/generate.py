@@ -54,6 +54,28 @@ def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, 
     return facts
 
 
+def store_inputs(runtime: Runtime, request: GenerateRequest, job_key: str, files: JobFiles) -> list[StoredImage]:
+    """Each image of the job written to ComfyUI's input dir (checked, within the pixel budget), as the
+    job's own file."""
+    settings = runtime.settings
+    stored: list[StoredImage] = []
+    budget = settings.max_input_pixels  # every frame of every image of the job counts
+    for index, image in enumerate(request.images):
+        item = store_image(
+            settings.input_dir,
+            job_key,
+            index,
+            image.name,
+            image.role,
+            image.data,
+            max_pixels=budget - sum(s.pixels for s in stored),
+            max_frames=settings.policy.max_frames,
+        )
+        files.paths.append(item.path)
+        stored.append(item)
+    return stored
+
+
 class WorkerSite:
     """The worker's JobSite (workflows.pipeline): inputs written to ComfyUI's input dir, outputs read
     from its output/temp dirs, disk facts from handler.facts, every file the job wrote in `files`."""
@@ -69,23 +91,7 @@ class WorkerSite:
         return self.runtime.object_info(refresh)
 
     def store_inputs(self, request: GenerateRequest) -> list[str]:
-        settings = self.runtime.settings
-        stored: list[StoredImage] = []
-        budget = settings.max_input_pixels  # every frame of every image of the job counts
-        for index, image in enumerate(request.images):
-            item = store_image(
-                settings.input_dir,
-                self.job_key,
-                index,
-                image.name,
-                image.role,
-                image.data,
-                max_pixels=budget - sum(s.pixels for s in stored),
-                max_frames=settings.policy.max_frames,
-            )
-            self.files.paths.append(item.path)
-            stored.append(item)
-        return [s.stored_name for s in stored]
+        return [s.stored_name for s in store_inputs(self.runtime, request, self.job_key, self.files)]
 
     def path_facts(self, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
         return path_facts(self.runtime.settings, workflow)
