@@ -1,6 +1,7 @@
 """`comfy-runpod ui`: the local ComfyUI editor, with its Queue button running the workflow on the endpoint.
 
-command.py     the subcommand's arguments (argparse only there)
+Its flags are client/parsers/ui.py; this package is what it runs:
+
 app.py         wires the parts together and serves until Ctrl-C
 server.py      the HTTP + WebSocket reverse proxy in front of the local ComfyUI (aiohttp)
 facts.py       the endpoint's diagnose, and the judgement of a prompt against it

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.commands.generate import GenerateRequest, generate
+from client.commands.generate import JobSubmission, generate
 from client.config import Settings
 from client.errors import ClientError, JobCancelled, JobFailed, Unreachable, UsageError
 from client.jobflow import Backend, JobUpdate, cancel_quietly
@@ -26,6 +26,7 @@ from client.ledger import Ledger
 from client.ui import protocol
 from comfyui_client import ComfyClient
 from comfyui_client.errors import ComfyError
+from workflows.request import JobInput, NamedImage
 from workflows.ui_convert import UPLOAD_FLAGS
 
 log = logging.getLogger("client.ui")
@@ -118,9 +119,9 @@ class JobRunner:
         self.api, self.settings, self.local, self.emit = api, settings, local, emit
         self.ledger, self.on_change = ledger, on_change
 
-    def input_images(self, prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> list[dict[str, str]]:
+    def input_images(self, prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> list[NamedImage]:
         """The files the editor uploaded locally, read back from the local ComfyUI, named as the prompt names them."""
-        images = []
+        images: list[NamedImage] = []
         for value, (subfolder, filename) in referenced_inputs(prompt, object_info).items():
             try:
                 raw = self.local.view(filename, subfolder, "input")
@@ -133,13 +134,16 @@ class JobRunner:
             images.append({"name": value, "image": base64.b64encode(raw).decode("ascii")})
         return images
 
-    def run(self, job: RemoteJob, images: list[dict[str, str]]) -> None:
+    def run(self, job: RemoteJob, images: list[NamedImage]) -> None:
         """The whole job (blocking: call in a thread). Never raises: every end is told to the editor."""
         try:
             if job.cancel_requested.is_set():
                 raise JobCancelled(f"prompt {job.prompt_id} was cancelled before it was sent")
             self._start(job)
-            request = GenerateRequest("ui", {"workflow": job.prompt, **({"images": images} if images else {})})
+            job_input: JobInput = {"workflow": job.prompt}
+            if images:
+                job_input["images"] = images
+            request = JobSubmission("ui", job_input)
             data = generate(
                 self.api,
                 self.settings,

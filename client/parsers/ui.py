@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from client import cli
+from client.parsers import shared
 from client.render import Renderer
 
 HELP = "serve the ComfyUI editor locally; its Queue button runs the workflow on the endpoint"
@@ -62,16 +62,16 @@ def answers_as_comfyui(url: str) -> bool:
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict[str, Any], int]:
     from client.ui.app import serve
 
-    settings = cli.settings_from(args)
+    settings = shared.settings_from(args)
     target = settings.require_target()
     if target.kind == "comfy" and not args.comfy_url and not answers_as_comfyui(target.url):
-        settings = cli.settings_from(argparse.Namespace(**{**vars(args), "url": target.url}))
+        settings = shared.settings_from(argparse.Namespace(**{**vars(args), "url": target.url}))
     home = Path.home() / ".cache/comfy-runpod"
     comfy_home = args.comfy_home or home / "comfyui-0.3.75"
     return serve(
         settings,
-        cli.backend(settings),
-        registry=cli.registry_from(args.registry),
+        shared.backend(settings),
+        registry=shared.registry_from(args.registry),
         host=args.host,
         port=args.port,
         mode=args.mode,
