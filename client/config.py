@@ -49,6 +49,8 @@ class Settings:
     ledger_path: Path = Path.home() / ".cache/comfy-runpod/jobs.sqlite"
     history_path: Path = Path.home() / ".cache/comfy-runpod/history.sqlite"  # validate/bench runs (client.history)
     outputs_dir: Path = Path("outputs")
+    ecosystem_dir: Path | None = None  # COMFY_RUNPOD_ECOSYSTEM: ComfyUI-Manager's lists, read instead of fetched
+    hf_endpoint: str | None = None  # HF_ENDPOINT (huggingface_hub reads it too): a Hugging Face stand-in
 
     def require_target(self) -> Target:
         if self.target is None:
@@ -135,4 +137,6 @@ def load_settings(
         ledger_path=Path(ledger).expanduser(),
         history_path=Path(env.get("COMFY_RUNPOD_HISTORY") or Path(ledger).expanduser().parent / "history.sqlite"),
         outputs_dir=Path(env.get("COMFY_RUNPOD_OUTPUTS") or "outputs"),
+        ecosystem_dir=Path(env["COMFY_RUNPOD_ECOSYSTEM"]).expanduser() if env.get("COMFY_RUNPOD_ECOSYSTEM") else None,
+        hf_endpoint=env.get("HF_ENDPOINT") or None,
     )
