@@ -51,6 +51,9 @@ class Settings:
     outputs_dir: Path = Path("outputs")
     ecosystem_dir: Path | None = None  # COMFY_RUNPOD_ECOSYSTEM: ComfyUI-Manager's lists, read instead of fetched
     hf_endpoint: str | None = None  # HF_ENDPOINT (huggingface_hub reads it too): a Hugging Face stand-in
+    hf_token: str | None = field(default=None, repr=False)  # HF_TOKEN: gated model files' metadata
+    packs_snapshots: Path | None = None  # COMFY_PACKS_SNAPSHOTS: NAME-COMMIT.tar.gz pack snapshots
+    comfy_home: Path = Path.home() / ".cache/comfy-runpod/comfyui-0.3.75"  # COMFY_HOME: the local ComfyUI
 
     def require_target(self) -> Target:
         if self.target is None:
@@ -139,4 +142,7 @@ def load_settings(
         outputs_dir=Path(env.get("COMFY_RUNPOD_OUTPUTS") or "outputs"),
         ecosystem_dir=Path(env["COMFY_RUNPOD_ECOSYSTEM"]).expanduser() if env.get("COMFY_RUNPOD_ECOSYSTEM") else None,
         hf_endpoint=env.get("HF_ENDPOINT") or None,
+        hf_token=env.get("HF_TOKEN") or None,
+        packs_snapshots=Path(env["COMFY_PACKS_SNAPSHOTS"]) if env.get("COMFY_PACKS_SNAPSHOTS") else None,
+        comfy_home=Path(env.get("COMFY_HOME") or home / ".cache/comfy-runpod/comfyui-0.3.75").expanduser(),
     )

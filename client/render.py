@@ -483,4 +483,8 @@ def _text_builder(command: str) -> Callable[[Any, dict[str, Any], int], None] | 
         from client.volume_render import HUMAN
 
         return HUMAN.get(command)
+    if command == "workflow":
+        from client.workflow_render import render
+
+        return render
     return _HUMAN.get(command)

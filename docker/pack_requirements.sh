@@ -29,9 +29,12 @@ if [[ -s "$pack/requirements.txt" ]] && grep -qvE '^[[:space:]]*(#|$)' "$pack/re
     constraints+=(-c "$file")
   done
   echo "pack_requirements: $name: resolving $(grep -cvE '^[[:space:]]*(#|$)' "$work/requirements.txt") requirement(s)"
-  if ! "$py" -m pip install --disable-pip-version-check --quiet --dry-run --report "$work/report.json" \
-      "${constraints[@]}" -r "$work/requirements.txt" 2> "$work/resolve.err"; then
-    grep -vE '^WARNING: Location' "$work/resolve.err" | sed "s/^/pack_requirements: cannot install: $name: /" >&2
+  if ! "$py" -m pip install --disable-pip-version-check --dry-run --report "$work/report.json" \
+      "${constraints[@]}" -r "$work/requirements.txt" > "$work/resolve.log" 2>&1; then
+    # pip's own words: the requirement, and what it conflicts with
+    grep -E '^(ERROR: (Cannot|Could not|No matching)|    .* depends on |    The user requested )' "$work/resolve.log" \
+      | sed "s/^ *//; s/^/pack_requirements: cannot install: $name: /" >&2 \
+      || tail -5 "$work/resolve.log" | sed "s/^/pack_requirements: cannot install: $name: /" >&2
     exit 4
   fi
   # The set to install: what is not in the venv yet, GUI OpenCV builds swapped for the headless ones.
