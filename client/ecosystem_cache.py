@@ -40,8 +40,8 @@ def default_cache() -> Path:
     return Path.home() / ".cache/comfy-runpod/ecosystem"
 
 
-def _fetch(name: str, cache: Path, timeout_s: float) -> None:
-    response = requests.get(f"{CHANNEL}/{name}", timeout=timeout_s)
+def _fetch(channel: str, name: str, cache: Path, timeout_s: float) -> None:
+    response = requests.get(f"{channel}/{name}", timeout=timeout_s)
     response.raise_for_status()
     json.loads(response.content)  # a proxy's error page is not the list
     tmp = cache / f".{name}.part"
@@ -56,6 +56,7 @@ def load_ecosystem(
     refresh: bool = False,
     timeout_s: float = 30.0,
     now: float | None = None,
+    channel: str = CHANNEL,
 ) -> Loaded:
     """The parsed lists: from `directory` when given (COMFY_RUNPOD_ECOSYSTEM), else the cache, fetched
     when missing, older than a day, or `refresh`. UsageError when a list can be had from nowhere."""
@@ -65,7 +66,7 @@ def load_ecosystem(
     else:
         source = cache or default_cache()
         source.mkdir(parents=True, exist_ok=True)
-        where = f"{CHANNEL} (cached in {source})"
+        where = f"{channel} (cached in {source})"
         current = time.time() if now is None else now
         for name in FILES:
             path = source / name
@@ -73,7 +74,7 @@ def load_ecosystem(
             if not (refresh or stale):
                 continue
             try:
-                _fetch(name, source, timeout_s)
+                _fetch(channel, name, source, timeout_s)
             except (requests.RequestException, ValueError) as exc:
                 if not path.is_file():
                     raise UsageError(
