@@ -83,7 +83,9 @@ def load_ecosystem(
                         fix=FIX,
                     ) from None
                 age_h = (current - path.stat().st_mtime) / 3600
-                notes.append(f"{name}: download failed ({type(exc).__name__}); using the cached copy ({age_h:.0f} h old)")
+                notes.append(
+                    f"{name}: download failed ({type(exc).__name__}); using the cached copy ({age_h:.0f} h old)"
+                )
     documents: list[Any] = []
     for name in FILES:
         try:

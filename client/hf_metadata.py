@@ -18,7 +18,9 @@ import requests
 
 HF_HOSTS = ("huggingface.co", "hf.co")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RESOLVE = re.compile(r"^/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<rev>[^/]+)/(?P<path>.+)$")
+_RESOLVE = re.compile(
+    r"^/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<rev>[^/]+)/(?P<path>.+)$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,9 @@ def other_facts(url: str, *, download_sha256: bool, timeout_s: float) -> FileFac
         length = head.headers.get("Content-Length")
         size = int(length) if length and length.isdigit() else None
         if not download_sha256:
-            return FileFacts(size, None, f"{urlsplit(url).hostname} publishes no sha256: pass --download-sha256 to hash it")
+            return FileFacts(
+                size, None, f"{urlsplit(url).hostname} publishes no sha256: pass --download-sha256 to hash it"
+            )
         digest, total = hashlib.sha256(), 0
         with requests.get(url, stream=True, timeout=timeout_s) as r:
             r.raise_for_status()
@@ -102,7 +106,12 @@ def other_facts(url: str, *, download_sha256: bool, timeout_s: float) -> FileFac
 
 
 def file_facts(
-    url: str, *, endpoint: str | None = None, token: str | None = None, download_sha256: bool = False, timeout_s: float = 30.0
+    url: str,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    download_sha256: bool = False,
+    timeout_s: float = 30.0,
 ) -> FileFacts:
     """Size and sha256 of the file at `url` (see the module docstring)."""
     hf = hf_file(url)

@@ -138,7 +138,8 @@ def _local_definitions(
     if not has_checkout():
         raise UsageError(
             "workflow add starts a local ComfyUI with the workflow's packs, which needs this project's checkout",
-            fix="Run it from a checkout (git clone; pip install -e .), or pass --comfy-url of a ComfyUI with the packs.",
+            fix="Run it from a checkout (git clone; pip install -e .), "
+            "or pass --comfy-url of a ComfyUI with the packs.",
         )
     python = comfy_home / "venv/bin/python"
     if not (comfy_home / "launch.py").is_file() or not python.is_file():
@@ -231,9 +232,7 @@ def model_sources(
         source["folder"] = canonical_folder(folder) if isinstance(folder, str) and folder in MODEL_FOLDERS else None
         if source.get("url") and not (source.get("size_bytes") and source.get("sha256")):
             progress(f"reading {name}'s size and sha256")
-            facts = file_facts(
-                source["url"], endpoint=hf_endpoint, token=hf_token, download_sha256=download_sha256
-            )
+            facts = file_facts(source["url"], endpoint=hf_endpoint, token=hf_token, download_sha256=download_sha256)
             source.update({"size_bytes": facts.size_bytes, "sha256": facts.sha256, "problem": facts.problem})
         out[name] = source
     return out

@@ -78,7 +78,9 @@ class HubStandIn:
 
             def _error(self, status: int, code: str, message: str) -> None:
                 body = json.dumps({"error": message}).encode()
-                self._send(status, {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"}, body)
+                self._send(
+                    status, {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"}, body
+                )
 
             def _access(self, repo: str) -> bool:
                 if repo not in hub.gated:
@@ -86,7 +88,12 @@ class HubStandIn:
                 auth = self.headers.get("Authorization", "")
                 if auth != f"Bearer {hub.token}":
                     status = 403 if auth else 401
-                    self._error(status, "GatedRepo", f"Access to model {repo} is restricted. You must have access to it and be authenticated to access it. Please log in.")
+                    self._error(
+                        status,
+                        "GatedRepo",
+                        f"Access to model {repo} is restricted. You must have access to it and be "
+                        "authenticated to access it. Please log in.",
+                    )
                     return False
                 return True
 

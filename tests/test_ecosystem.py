@@ -80,10 +80,14 @@ def test_a_saves_packs_are_planned_from_its_own_records(eco):
     assert set(by_name) == {"ComfyUI-GGUF", "rgthree-comfy", "ComfyUI_essentials", "ComfyUI-KJNodes"}
     assert by_name["ComfyUI-KJNodes"].nodes == ["ColorMatch", "GetImageSizeAndCount"]
     assert by_name["rgthree-comfy"].saved_commit == "13b4399c00b5ef5a97b1b6800fc1185874740f5d"
-    assert by_name["ComfyUI_essentials"].saved_versions == ["1.1.0"] and by_name["ComfyUI_essentials"].saved_commit is None
+    assert (
+        by_name["ComfyUI_essentials"].saved_versions == ["1.1.0"] and by_name["ComfyUI_essentials"].saved_commit is None
+    )
     assert {"KSampler", "DualCLIPLoader", "GetImageSize"} <= set(plan.core) and not plan.unresolved
     assert saved_models(save)["ae.safetensors"].directory == "vae"
-    override = plan_packs({"ColorMatch": NodeEvidence()}, eco, default_registry(), {"ColorMatch": "okdalto/ComfyUI-Color-Matcher"})
+    override = plan_packs(
+        {"ColorMatch": NodeEvidence()}, eco, default_registry(), {"ColorMatch": "okdalto/ComfyUI-Color-Matcher"}
+    )
     assert override.packs[0].repo == "https://github.com/okdalto/ComfyUI-Color-Matcher"
     assert override.packs[0].reasons["ColorMatch"] == "chosen with --pack"
 
@@ -122,7 +126,9 @@ def test_the_lists_are_fetched_cached_refreshed_and_a_failed_download_falls_back
     finally:
         server.shutdown()
         server.server_close()
-    stale = load_ecosystem(cache=cache_dir, channel=channel, now=(cache_dir / FILES[0]).stat().st_mtime + MAX_AGE_S + 60)
+    stale = load_ecosystem(
+        cache=cache_dir, channel=channel, now=(cache_dir / FILES[0]).stat().st_mtime + MAX_AGE_S + 60
+    )
     assert len(stale.notes) == len(FILES) and "using the cached copy" in stale.notes[0]
     with pytest.raises(UsageError) as exc:
         load_ecosystem(cache=tmp_path / "empty", channel=channel)

@@ -88,8 +88,14 @@ def test_static_takes_the_registry_record_for_a_pack_installed_at_its_pin_and_on
 
     def run() -> tuple[int, dict]:
         proc = selfcheck(
-            "--static", "--json", "--comfy-dir", str(root),
-            env={"COMFY_EXTRA_MODEL_PATHS": str(REPO / "extra_model_paths.yaml"), "WORKFLOW_REGISTRY_DIR": str(registry)},
+            "--static",
+            "--json",
+            "--comfy-dir",
+            str(root),
+            env={
+                "COMFY_EXTRA_MODEL_PATHS": str(REPO / "extra_model_paths.yaml"),
+                "WORKFLOW_REGISTRY_DIR": str(registry),
+            },
         )
         return proc.returncode, json.loads(proc.stdout)
 

@@ -63,7 +63,9 @@ def install_packs(
     return installed
 
 
-def requirements_python(comfy_python: Path, names: list[str], cache: Path = CACHE, registry: Registry | None = None) -> tuple[Path, dict[str, str]]:
+def requirements_python(
+    comfy_python: Path, names: list[str], cache: Path = CACHE, registry: Registry | None = None
+) -> tuple[Path, dict[str, str]]:
     """A python for ComfyUI with the named packs' requirements installed (an overlay venv over `comfy_python`):
     (its path, pack -> the requirement that could not be installed)."""
     sources = [ensure_pack(name, cache, registry) for name in names]

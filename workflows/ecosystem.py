@@ -192,9 +192,7 @@ class Ecosystem:
         listed = list(self.by_node.get(node, ()))
         return listed + [k for k, p in self.packs.items() if k not in listed and p.pattern and _search(p.pattern, node)]
 
-    def resolve_node(
-        self, node: str, evidence: NodeEvidence | None = None, used: Iterable[str] = ()
-    ) -> NodeResolution:
+    def resolve_node(self, node: str, evidence: NodeEvidence | None = None, used: Iterable[str] = ()) -> NodeResolution:
         """The pack that provides `node` (see the module docstring); `used`: repos the save already uses."""
         evidence = evidence or NodeEvidence()
         if evidence.cnr_id == CORE_CNR_ID:

@@ -513,7 +513,9 @@ class _Converter:
         saved_ver, installed, same = self.layout_known(node, info)
         parts = []
         if shifted:
-            parts.append(", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted))
+            parts.append(
+                ", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted)
+            )
         if extra:
             parts.append(f"{extra} saved value(s) left over")
         if lost:

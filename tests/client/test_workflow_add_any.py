@@ -37,7 +37,11 @@ def snapshot_commit(name: str) -> str:
     snapshots = os.environ.get("COMFY_PACKS_SNAPSHOTS")
     if not snapshots:
         pytest.fail("COMFY_PACKS_SNAPSHOTS is not set (make test sets it to ../shared/packs)", pytrace=False)
-    found = [m.group(1) for p in Path(snapshots).iterdir() if (m := re.fullmatch(rf"{re.escape(name)}-([0-9a-f]{{40}})\.tar\.gz", p.name))]
+    found = [
+        m.group(1)
+        for p in Path(snapshots).iterdir()
+        if (m := re.fullmatch(rf"{re.escape(name)}-([0-9a-f]{{40}})\.tar\.gz", p.name))
+    ]
     if len(found) != 1:
         pytest.fail(f"expected one snapshot of {name} in {snapshots}, found {found}", pytrace=False)
     return found[0]
@@ -71,7 +75,11 @@ def test_an_editor_save_with_four_packs_becomes_a_complete_entry_that_a_stack_an
     pins = {p["name"]: p["commit"] for p in entry["packs"]}
     assert pins == {name: snapshot_commit(name) for name in PACKS}
     assert {n for p in entry["packs"] for n in p["nodes"]} == {
-        "UnetLoaderGGUF", "Seed (rgthree)", "ImageResize+", "ColorMatch", "GetImageSizeAndCount"
+        "UnetLoaderGGUF",
+        "Seed (rgthree)",
+        "ImageResize+",
+        "ColorMatch",
+        "GetImageSizeAndCount",
     }
     by_name = {m["name"]: m for m in entry["models"]}
     for f in HUB_FILES:
@@ -98,7 +106,17 @@ def test_an_editor_save_with_four_packs_becomes_a_complete_entry_that_a_stack_an
 
     install_packs(root / "custom_nodes", PACKS, registry=loaded)
     static = subprocess.run(
-        [sys.executable, "-m", "handler.selfcheck", "--static", "--json", "--comfy-dir", str(root), "--only-packs", ",".join(PACKS)],
+        [
+            sys.executable,
+            "-m",
+            "handler.selfcheck",
+            "--static",
+            "--json",
+            "--comfy-dir",
+            str(root),
+            "--only-packs",
+            ",".join(PACKS),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -146,11 +164,20 @@ def test_a_gated_model_says_a_token_is_needed_and_which(registry: Path, tmp_path
         source.write_text(json.dumps(save))
         proc = add(source, registry, hub)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert "TODO: model flux1-schnell-Q4_K_S.gguf: add its size_bytes (city96/FLUX.1-schnell-gguf is gated" in proc.stdout
+        assert (
+            "TODO: model flux1-schnell-Q4_K_S.gguf: add its size_bytes (city96/FLUX.1-schnell-gguf is gated"
+            in proc.stdout
+        )
         assert "set HF_TOKEN" in proc.stdout
         with_token = run_cli(
-            "workflow", "add", str(source), "--registry", str(registry), "--force",
-            env={"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test"}, timeout=1500,
+            "workflow",
+            "add",
+            str(source),
+            "--registry",
+            str(registry),
+            "--force",
+            env={"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test"},
+            timeout=1500,
         )
     assert with_token.returncode == 0, with_token.stdout + with_token.stderr
     assert "hf_test" not in with_token.stdout + with_token.stderr
