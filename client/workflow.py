@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Add your own workflow to the registry: `comfy-runpod workflow add FILE`.
 
-    comfy-runpod workflow add my_flow.json --comfy-url http://127.0.0.1:8188 \\
-        --registry workflows/registry --suites client/suites.yaml
+    comfy-runpod workflow add my_flow.json [--suites client/suites.yaml] [--registry DIR] [--comfy-url URL]
 
-Writes <id>.json (API format; an editor save is converted) and <id>.yaml (packs, models, parameters,
-outputs) and a validation suite named after it; prints the TODOs a person must fill in. Exit 0 when
-the entry is complete, 1 when TODOs remain, 2 on bad usage.
+Needs nothing but the file: packs and models are resolved (client/workflow_add.py) and a private local
+ComfyUI with those packs gives the node definitions (or --comfy-url). Writes <id>.json (API format; an
+editor save is converted) and <id>.yaml (packs, models, parameters, outputs) into the checkout's
+registry (or --registry), and a validation suite named after it; prints the TODOs a person must fill
+in. Exit 0 when the entry is complete, 1 when TODOs remain or the draft is invalid, 2 on bad usage.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ def _local_definitions(
             failed = [ln for ln in comfy.tail(400).splitlines() if "IMPORT FAILED" in ln and str(custom) in ln]
         except (LocalComfyError, OSError, ValueError) as exc:
             raise UsageError(
-                f"the local ComfyUI with the workflow's packs did not start: {exc}", code="COMFY_UNAVAILABLE"
+                f"the local ComfyUI with the workflow's packs did not start: {exc}", code="UNREACHABLE"
             ) from None
         finally:
             comfy.stop()
