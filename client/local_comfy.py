@@ -103,7 +103,10 @@ def pack_python(
     root = (cache or cache_root()) / "venvs" / key
     stamp = root / ".complete"
     if stamp.is_file():
-        return root / "bin/python", json.loads(stamp.read_text())
+        problems: dict[str, str] = json.loads(stamp.read_text())
+        if not problems:
+            return root / "bin/python", problems
+        shutil.rmtree(root, ignore_errors=True)  # a failed install is tried again, not remembered
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{key}-"))
     try:

@@ -105,9 +105,19 @@ def _planned_packs(
             todos.append(f"pack {pack['name']}: add the commit to pin (40 hex characters): no snapshot or git source")
             pack["commit"] = "TODO"
     missing: list[str] = []
+    undefined: list[str] = []
     for node_id, class_type, _ in nodes:
         info = object_info.get(class_type)
         module = str((info or {}).get("python_module", ""))
+        if class_type in listed and info is None and class_type not in undefined:
+            undefined.append(class_type)  # resolved, but the ComfyUI that was read does not define it
+            owner = next(p["name"] for p in packs if class_type in p.get("nodes", []))
+            todos.append(
+                f"node {node_id}: {class_type!r} (pack {owner}) is not defined in the ComfyUI whose definitions "
+                "were read (the pack is missing there or failed to import), so its values were not converted: "
+                "install the pack there and run workflow add again"
+            )
+            continue
         if class_type in listed or (info is not None and not module.startswith("custom_nodes.")):
             continue
         if class_type in missing:
@@ -120,8 +130,8 @@ def _planned_packs(
             f"node {node_id}: {class_type!r} is not provided by any known pack ({why}): install the pack that "
             "provides it and pass --pack 'NODE=owner/repo', or remove the node"
         )
-    if missing:  # the entry stays disabled (WORKFLOW_BROKEN) until a person names the pack
-        packs.append({"name": "TODO", "repo": "TODO", "commit": "TODO", "nodes": missing})
+    if missing or undefined:  # the entry stays disabled (WORKFLOW_BROKEN) until a person names the pack
+        packs.append({"name": "TODO", "repo": "TODO", "commit": "TODO", "nodes": missing + undefined})
     return packs
 
 

@@ -9,6 +9,7 @@ is invalid and names it. Fetching and pinning (snapshot, git) are the client's: 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from workflows.ecosystem import Candidate, Ecosystem, NodeEvidence, NodeResoluti
 from workflows.registry import Registry
 
 HEX40 = frozenset("0123456789abcdef")
+SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a pack's folder name (docker/plan.py requires the same)
 
 
 def is_commit(ver: str | None) -> bool:
@@ -78,6 +80,9 @@ def plan_packs(
             continue
         if res.is_core:
             core.append(node)
+            continue
+        if not SAFE_NAME.fullmatch(repo_name(res.repo)) or repo_name(res.repo) in {".", ".."}:
+            unresolved[node] = f"{res.repo} does not name a repository usable as a folder"
             continue
         key = normal_repo(res.repo)
         pack = by_repo.get(key)
