@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     data["notes"] = resolved.notes
     data["findings"] = [f.to_dict() for f in resolved.findings]
     data["node_definitions_from"] = resolved.comfy
-    failed = any(f.severity == "error" for f in resolved.findings)
+    failed = any(f.severity == "error" for f in resolved.findings)  # a pack that failed to import
     return data, 0 if data["valid"] and not data["todos"] and not failed else 1
 
 

@@ -28,7 +28,7 @@ from client.pack_pins import Pin, choose_pin, release_findings
 from workflows.analysis import is_ui_format
 from workflows.ecosystem import Ecosystem, NodeEvidence
 from workflows.editor_save import node_types, saved_models
-from workflows.findings import Finding, error
+from workflows.findings import Finding, error, warning
 from workflows.models import MODEL_FOLDERS, canonical_folder
 from workflows.pack_plan import PackPlan, plan_packs
 from workflows.registry import Registry
@@ -164,9 +164,9 @@ def _local_definitions(
     problems: dict[str, str] = {}
     if dirs:
         python, problems = pack_python(python, list(dirs.values()), progress=progress)
-    for name, problem in problems.items():
+    for name, problem in problems.items():  # the pack may still load: its nodes decide (a TODO if missing)
         findings.append(
-            error(
+            warning(
                 "PACK_REQUIREMENTS_FAILED",
                 f"Pack {name}: a requirement cannot be installed: {problem}",
                 f"Install it by hand into ComfyUI's venv, or pin {name} to a commit whose requirements install.",
@@ -219,10 +219,12 @@ def model_sources(
     out: dict[str, dict[str, Any]] = {}
     for name in names:
         source: dict[str, Any] = {}
-        record = ecosystem.model(name)
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]  # "flux/ae.safetensors": a subfolder of the folder
+        record = ecosystem.model(name) or ecosystem.model(base)
         known = next((m for e in registry.entries.values() for m in e.models if m.name == name), None)
-        if name in saved and saved[name].url:
-            source = {"url": saved[name].url, "folder": saved[name].directory, "from": "the save"}
+        mine = saved.get(name) or saved.get(base)
+        if mine is not None and mine.url:
+            source = {"url": mine.url, "folder": mine.directory, "from": "the save"}
         elif record is not None:
             source = {"url": record.url, "folder": record.folder, "from": "ComfyUI-Manager's model list"}
         elif known is not None and known.url:

@@ -86,9 +86,10 @@ FINDINGS: dict[str, FindingCode] = _codes(
     ),
     (
         "PACK_REQUIREMENTS_FAILED",
-        "error",
+        "error / warning",
         "A pack's requirements.txt (or install.py) could not be installed under the venv's constraints; the "
-        "message names the requirement and what it conflicts with (docker/pack_requirements.sh).",
+        "message names the requirement and what it conflicts with (docker/pack_requirements.sh). The image "
+        "build stops on it; `workflow add` warns and judges the pack by the nodes it still registers.",
         "Install the requirement by hand, or pin a pack commit whose requirements fit ComfyUI's venv.",
     ),
     (
