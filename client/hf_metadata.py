@@ -52,8 +52,11 @@ def hf_file(url: str) -> HfFile | None:
 
 def hf_facts(file: HfFile, *, endpoint: str | None, token: str | None, timeout_s: float) -> FileFacts:
     """Size and sha256 from the Hub's metadata (HEAD /resolve, then paths-info for a non-LFS ETag)."""
-    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    try:
+        from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    except ImportError:
+        return FileFacts(problem="huggingface_hub is not installed: pip install 'comfy-runpod[client]'")
 
     where = f"{file.repo_id}/{file.path}@{file.revision}"
     try:
