@@ -68,8 +68,23 @@ def _overrides(values: list[str]) -> dict[str, str]:
     return out
 
 
+def _comfy_url_info(url: str, timeout_s: float) -> tuple[dict, dict]:
+    """--comfy-url: the node definitions and /system_stats (ComfyUI's version) of a ComfyUI the user runs."""
+    from client.commands.workflow import object_info_from
+    from comfyui_client import ComfyClient, ComfyUnavailable
+
+    info = object_info_from(url, timeout_s)
+    client = ComfyClient(url, timeout=timeout_s)
+    try:
+        return info, client.system_stats()
+    except ComfyUnavailable:
+        return info, {}
+    finally:
+        client.close()
+
+
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
-    from client.commands.workflow import add_workflow, object_info_from, workflow_id_for
+    from client.commands.workflow import add_workflow, workflow_id_for
     from client.errors import UsageError
     from client.workflow_add import model_sources, resolve
     from client.workflow_files import load_workflow_file
@@ -89,19 +104,6 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     base = checkout_registry() or registry_dir
     registry = load_registry(registry_dir if registry_dir.is_dir() and any(registry_dir.glob("*.yaml")) else base)
 
-    def from_url() -> tuple[dict, dict]:
-        from comfyui_client import ComfyClient, ComfyUnavailable
-
-        assert target is not None
-        info = object_info_from(target.url, settings.http_timeout_s)
-        client = ComfyClient(target.url, timeout=settings.http_timeout_s)
-        try:
-            return info, client.system_stats()
-        except ComfyUnavailable:
-            return info, {}
-        finally:
-            client.close()
-
     resolved = resolve(
         workflow,
         registry=registry,
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
         overrides=_overrides(args.pack),
         snapshots=settings.packs_snapshots,
         comfy_home=settings.comfy_home,
-        comfy_url_info=from_url if target is not None else None,
+        comfy_url_info=(lambda: _comfy_url_info(target.url, settings.http_timeout_s)) if target is not None else None,
         progress=lambda line: r.note(f"workflow add: {line}"),
     )
     data = add_workflow(

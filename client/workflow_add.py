@@ -134,7 +134,10 @@ def _core_version(stats: Mapping[str, Any]) -> dict[str, list[str]]:
 def _local_definitions(
     pins: Mapping[str, Pin], snapshots: Path | None, comfy_home: Path, progress: Progress, findings: list[Finding]
 ) -> tuple[dict[str, Any], dict[str, list[str]], list[str]]:
-    """Fetch the pinned packs, install their requirements, start a private ComfyUI, read its definitions."""
+    """Fetch the pinned packs, install their requirements, start a private ComfyUI, read its definitions.
+
+    One function on purpose: the steps share the run directory and the ComfyUI process, which must be
+    stopped whatever happens; each step is a call into client/local_comfy.py."""
     if not has_checkout():
         raise UsageError(
             "workflow add starts a local ComfyUI with the workflow's packs, which needs this project's checkout",

@@ -60,6 +60,7 @@ class HubStandIn:
         self.server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
+        # one class per server (it closes over the hub): the three routes Hugging Face answers, as it does
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
