@@ -44,7 +44,8 @@ def _quiet(_: str) -> None:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("COMFY_PACKS_CACHE", Path.home() / ".cache/comfy-runpod/packs"))
+    """The default pack cache (the client's Settings.packs_cache and tools/packs.py honour COMFY_PACKS_CACHE)."""
+    return Path.home() / ".cache/comfy-runpod/packs"
 
 
 def has_checkout() -> bool:
@@ -52,23 +53,25 @@ def has_checkout() -> bool:
     return (DOCKER / "fetch_pack.sh").is_file() and (DOCKER / "pack_requirements.sh").is_file()
 
 
-def fetch_pack(name: str, repo: str, commit: str, cache: Path | None = None, snapshots: Path | None = None) -> Path:
-    """The pack's tree at `commit` in the cache, fetched the first time (safe to race)."""
+def fetch_pack(
+    name: str, repo: str, commit: str, cache: Path | None = None, snapshots: Path | None = None, git_attempts: int = 1
+) -> Path:
+    """The pack's tree at `commit` in the cache, fetched the first time (safe to race). `snapshots`:
+    COMFY_PACKS_SNAPSHOTS for the script (else the process's own environment is inherited)."""
     cache = cache or cache_root()
     target = cache / f"{name}-{commit}" / name
     if target.is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FETCH_GIT_ATTEMPTS": os.environ.get("FETCH_GIT_ATTEMPTS", "1")}
+    settings = [f"FETCH_GIT_ATTEMPTS={git_attempts}"]
     if snapshots is not None:
-        env["COMFY_PACKS_SNAPSHOTS"] = str(snapshots)
+        settings.append(f"COMFY_PACKS_SNAPSHOTS={snapshots}")
     with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
         dest = Path(tmp) / name
         proc = subprocess.run(
-            ["bash", str(DOCKER / "fetch_pack.sh"), name, repo, commit, str(dest)],
+            ["env", *settings, "bash", str(DOCKER / "fetch_pack.sh"), name, repo, commit, str(dest)],
             capture_output=True,
             text=True,
-            env=env,
             timeout=600,
         )
         if proc.returncode != 0:

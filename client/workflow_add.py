@@ -101,6 +101,7 @@ def resolve(
     overrides: Mapping[str, str],
     snapshots: Path | None,
     comfy_home: Path,
+    packs_cache: Path | None = None,
     comfy_url_info: Callable[[], tuple[dict[str, Any], dict[str, Any]]] | None,
     progress: Progress,
 ) -> Resolved:
@@ -119,7 +120,7 @@ def resolve(
         object_info, stats = comfy_url_info()
         versions = _core_version(stats)
         return Resolved(plan, pins, object_info, versions, loaded.ecosystem, "--comfy-url", notes, findings)
-    object_info, versions, more = _local_definitions(pins, snapshots, comfy_home, progress, findings)
+    object_info, versions, more = _local_definitions(pins, snapshots, comfy_home, packs_cache, progress, findings)
     for pack in plan.packs:
         findings += release_findings(pack, versions.get(pack.name, []))
     return Resolved(plan, pins, object_info, versions, loaded.ecosystem, "a local ComfyUI", notes + more, findings)
@@ -132,7 +133,12 @@ def _core_version(stats: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def _local_definitions(
-    pins: Mapping[str, Pin], snapshots: Path | None, comfy_home: Path, progress: Progress, findings: list[Finding]
+    pins: Mapping[str, Pin],
+    snapshots: Path | None,
+    comfy_home: Path,
+    cache: Path | None,
+    progress: Progress,
+    findings: list[Finding],
 ) -> tuple[dict[str, Any], dict[str, list[str]], list[str]]:
     """Fetch the pinned packs, install their requirements, start a private ComfyUI, read its definitions.
 
@@ -159,14 +165,14 @@ def _local_definitions(
             continue
         progress(f"fetching {name} @ {pin.commit[:12]} ({pin.source})")
         try:
-            dirs[name] = fetch_pack(name, pin.repo, pin.commit, snapshots=snapshots)
+            dirs[name] = fetch_pack(name, pin.repo, pin.commit, cache, snapshots=snapshots)
         except LocalComfyError as exc:
             notes.append(f"{name}: {exc}")
             continue
         versions[name] = pack_versions(dirs[name], pin.commit)
     problems: dict[str, str] = {}
     if dirs:
-        python, problems = pack_python(python, list(dirs.values()), progress=progress)
+        python, problems = pack_python(python, list(dirs.values()), cache, progress=progress)
     for name, problem in problems.items():  # the pack may still load: its nodes decide (a TODO if missing)
         findings.append(
             warning(

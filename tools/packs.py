@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("COMFY_PACKS_CACHE", Path.home() / ".cache/comfy-runpod/packs"))
+GIT_ATTEMPTS = int(os.environ.get("FETCH_GIT_ATTEMPTS", "1"))
 
 sys.path.insert(0, str(REPO))
 from client.local_comfy import LocalComfyError, fetch_pack, pack_python  # noqa: E402
@@ -45,7 +46,7 @@ def ensure_pack(name: str, cache: Path = CACHE, registry: Registry | None = None
     pack = pinned(name, registry)
     assert pack.commit is not None
     try:
-        return fetch_pack(name, pack.repo, pack.commit, cache)
+        return fetch_pack(name, pack.repo, pack.commit, cache, git_attempts=GIT_ATTEMPTS)
     except LocalComfyError as exc:
         raise PackUnavailable(str(exc)) from None
 
