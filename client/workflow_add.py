@@ -112,6 +112,8 @@ def resolve(
     plan = plan_packs(evidence(workflow), loaded.ecosystem, registry, overrides)
     for pack in plan.packs:
         progress(f"{pack.name} ({pack.repo}) provides {', '.join(pack.nodes)}")
+    for node, why in plan.unresolved.items():
+        progress(f"{node}: {why}")
     pins = {p.name: choose_pin(p, snapshots) for p in plan.packs}
     findings = [f for pin in pins.values() for f in pin.findings]
     notes += [n for pin in pins.values() for n in pin.notes]

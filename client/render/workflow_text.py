@@ -6,14 +6,23 @@ written at the top of the entry's YAML, one per line, so they can be grepped and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+
+def _shown(path: Any) -> str:
+    """A path as the person typed it: relative to the working directory when it is under it."""
+    try:
+        return str(Path(str(path)).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def render(c: Any, d: dict[str, Any], code: int) -> None:
     state = "complete" if code == 0 else ("invalid" if not d.get("valid") else "TODOs remain")
     c.print(f"workflow {d.get('workflow')}: {state}")
-    c.print(f"  wrote {d.get('entry_file')}")
-    c.print(f"  wrote {d.get('workflow_file')}")
+    c.print(f"  wrote {_shown(d.get('entry_file'))}")
+    c.print(f"  wrote {_shown(d.get('workflow_file'))}")
     if d.get("suite"):
         c.print(f"  suite {d['suite']}")
     for pack in d.get("packs") or []:
