@@ -217,7 +217,7 @@ def main() -> int:
     rt = start_worker(settings)
     try:
         import runpod  # ~1.5 s, while ComfyUI boots
-    except BaseException:  # a worker without the SDK can't answer anything: the one exit before start
+    except BaseException:  # no SDK: nothing can answer (entrypoint.sh tries handler/last_resort.py, which needs it too)
         rt.supervisor.stop()
         raise
     try:

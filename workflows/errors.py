@@ -91,6 +91,23 @@ CODES: dict[str, Code] = {
             True,
             True,
         ),
+        # Answered by handler/last_resort.py (standalone: its own copy of these fixes, kept equal by a test)
+        # when the real handler can't run at all; the container stays up instead of a restart loop.
+        Code(
+            "HANDLER_IMPORT_FAILED",
+            "The worker's handler can't be imported, so only this last-resort handler answers: "
+            "install what the message names into the handler's Python (HANDLER_PYTHON; the image installs "
+            "requirements/worker.txt into /opt/venv) or fix the file and line it names, then redeploy.",
+            False,
+        ),
+        Code(
+            "HANDLER_EXITED",
+            "The worker's handler imported but its process ended (exit code in the message; its last "
+            "lines are in the container log): fix what they name and redeploy. This last-resort handler answers "
+            "meanwhile.",
+            False,
+            True,
+        ),
         Code(
             "SELF_CHECK_FAILED",
             "SELF_CHECK_STRICT=1 and the start-up self-check found errors: fix the findings listed, or set "

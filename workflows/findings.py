@@ -308,6 +308,19 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "If it repeats, read last_death: often out of memory, so a lighter workflow or a bigger GPU.",
     ),
     (
+        "HANDLER_IMPORT_FAILED",
+        "error",
+        "The worker's handler can't be imported (a dependency missing from its venv, a broken file): a "
+        "last-resort handler answers every job with the import error and the traceback's last lines.",
+        "Install the module the message names into HANDLER_PYTHON's venv, or fix the file and line it names; redeploy.",
+    ),
+    (
+        "HANDLER_EXITED",
+        "error",
+        "The worker's process ended after its handler imported; a last-resort handler answers every job.",
+        "Read the container log for its last lines, fix what they name and redeploy.",
+    ),
+    (
         "SELF_CHECK_FAILED",
         "error",
         "SELF_CHECK_STRICT=1 and the start-up self-check found errors.",
