@@ -175,7 +175,7 @@ class Runtime:
                 snap = state.snapshot()
                 cause = state.cause
                 if settled is State.BROKEN and cause is not None:
-                    raise JobError(cause.code, cause.message, {"state": snap["state"], **cause.details})
+                    raise JobError(cause.code, cause.message, {"state": snap["state"], **cause.details}, fix=cause.fix)
                 raise JobError(
                     "COMFY_STARTING",
                     f"ComfyUI was still {settled.value} when the job's deadline passed "

@@ -54,7 +54,8 @@ def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dic
     body = exc.body()
     if spec.comfy_involved:
         # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
-        body["logs_tail"] = rt.logs_tail(job=None if exc.code in _CAUSE_CODES else job_id)
+        cause = exc.code in _CAUSE_CODES or exc.details.get("state") == "broken"  # the worker's, not the job's
+        body["logs_tail"] = rt.logs_tail(job=None if cause else job_id)
     # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
     body = redact_data(json.loads(json.dumps(body, default=str)), tuple(rt.settings.secrets()))
     text = json.dumps(body)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
+from workflows import signatures
 from workflows.findings import Finding, error, warning
 from workflows.model_tree import not_seen_finding
 from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS, ModelFile, ModelIndex, canonical_folder
@@ -279,12 +280,12 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
         )
     broken = _failed_import(pack, ctx.imports)
     if broken is not None:
+        cause, fix = import_failure_cause(broken)
         return error(
             "PACK_IMPORT_FAILED",
             f"Node {node_id}: {class_type!r} comes from pack {pack.name}, which failed to import: "
-            f"{broken.error or 'see the start-up log'}.",
-            f"Fix the import error of {pack.name} (usually a missing Python requirement: "
-            f"pip install -r {broken.path}/requirements.txt) and restart ComfyUI.",
+            f"{broken.error or 'see the start-up log'}{cause}.",
+            fix,
             node_id=node_id,
             path=broken.path,
         )
@@ -675,17 +676,33 @@ def unscanned_model_findings(files: Iterable[ModelFile]) -> list[Finding]:
     return [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
 
 
-def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
-    return [
-        error(
-            "PACK_IMPORT_FAILED",
-            f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}.",
-            f"Install its requirements (pip install -r {p.path}/requirements.txt) or remove the pack, then restart.",
-            path=p.path,
+def import_failure_cause(p: PackImport) -> tuple[str, str]:
+    """What a pack's import error means and how to fix it, from the field-drawn signature table
+    (" [CODE: cause]", fix); without a match, the pack's requirements are the usual cause."""
+    found = signatures.match(None, p.error or "", stage="import")
+    if found is None:
+        return "", (
+            f"Read the import error above (the traceback is in logs_tail): usually a missing requirement, "
+            f"pip install -r {p.path}/requirements.txt into ComfyUI's venv; or remove the pack. Then restart."
         )
-        for p in imports
-        if p.failed
-    ]
+    return f" [{found.code}: {found.cause}]", f"{found.fix} (pack {p.name} at {p.path})"
+
+
+def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
+    findings = []
+    for p in imports:
+        if not p.failed:
+            continue
+        cause, fix = import_failure_cause(p)
+        findings.append(
+            error(
+                "PACK_IMPORT_FAILED",
+                f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}{cause}.",
+                fix,
+                path=p.path,
+            )
+        )
+    return findings
 
 
 # ---------------------------------------------------------------------------------------------

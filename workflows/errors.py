@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.findings import Finding
+from workflows.findings import FAILURE_CODES, Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +180,9 @@ CODES: dict[str, Code] = {
             False,
         ),
         Code("INTERNAL_ERROR", "An unexpected error in the worker: report it with details."),
+        # What a failure signature (workflows/signatures.yaml) or a system probe names: the response's
+        # fix is the signature's own, naming the module, file or host; these are the table's.
+        *(Code(c.code, c.fix, True, c.refresh_worker) for c in FAILURE_CODES),
     )
 }
 
