@@ -316,7 +316,7 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
 def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entry | None) -> str | None:
     if entry is not None:
         for model in entry.models:
-            if model.node is not None and model.input == name and model.name == value:
+            if model.node is not None and model.input == name and model.name in (value, _stripped(value)):
                 return model.folder
     if (class_type, name) in LOADER_INPUTS:
         return LOADER_INPUTS[(class_type, name)]
@@ -326,8 +326,13 @@ def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entr
 
 
 def looks_like_model(value: str) -> bool:
+    value = value.strip()  # a stray space must not hide that it names a model file
     dot = value.rfind(".")
     return dot > 0 and value[dot:].lower() in MODEL_EXTENSIONS
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _model_findings(
@@ -339,8 +344,11 @@ def _model_findings(
     entry: Entry | None,
     choices: Iterable[Any] = (),
 ) -> list[Finding]:
-    spec = next((m for m in entry.models if m.name == value), None) if entry else None
-    spec = spec or ctx.known_models.get(value) or ctx.known_models.get(value.rsplit("/", 1)[-1])
+    # The registry's spec by the name as written or without stray whitespace (a pasted trailing space).
+    names = (value, value.strip())
+    spec = next((m for m in entry.models if m.name in names), None) if entry else None
+    spec = spec or next((ctx.known_models[n] for n in names if n in ctx.known_models), None)
+    spec = spec or ctx.known_models.get(value.strip().rsplit("/", 1)[-1])
     index = ctx.models
     if index is not None and folder and index.sees(folder, value):
         if index is None or spec is None:
@@ -390,6 +398,24 @@ def _model_findings(
         ]
     listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else choices
     hint, hit = _did_you_mean(value, sorted(c for c in listed if isinstance(c, str)))
+    if hit is None:
+        # Not on the worker under any near name either: the registry's names still say what was meant,
+        # so "did you mean" survives a model that is missing as well as misspelled.
+        hit = near_match(value, _registered_names(folder, ctx, entry))
+        if hit is not None:
+            url = f" Download: {spec.url}" if spec and spec.url else ""
+            return [
+                error(
+                    "MODEL_MISSING",
+                    f"Model {value!r} is not available to ComfyUI ({where})"
+                    + (f" (node {node_id}, {name})" if node_id else "")
+                    + f". Did you mean {hit!r}? That file is not on the worker either.",
+                    f"Set {name or 'the input'} to {hit!r} (mind spaces, case, extension and sub-folder) and put "
+                    f"{hit} into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
+                    node_id=node_id,
+                    input=name,
+                )
+            ]
     if hit is not None:
         return [
             error(
@@ -618,6 +644,13 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
             )
         )
     return findings
+
+
+def _registered_names(folder: str, ctx: Context, entry: Entry | None) -> list[str]:
+    """Model names the registry knows for this folder (the entry's first, then every entry's)."""
+    specs = [*(entry.models if entry else ()), *ctx.known_models.values()]
+    wanted = canonical_folder(folder) if folder else None
+    return sorted({m.name for m in specs if wanted is None or canonical_folder(m.folder) == wanted})
 
 
 def _model_findings_for(
