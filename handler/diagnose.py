@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyHTTPError, ComfyUnavailable
+from handler import system_facts
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
 from handler.state import State
@@ -595,6 +596,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         findings += unscanned_model_findings(files)
     disks, volume, disk_findings = _disks_and_volume(runtime)
     findings += disk_findings
+    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
     t = lap(timings, "inspect_ms", t)

@@ -182,6 +182,10 @@ class Runtime:
                     f"({snap['since_start_s']} s after the worker started)",
                     {"state": snap["state"], "phases": snap["phases"]},
                 )
+        from handler.system_facts import job_blocker  # the system's facts, not the settings' (cached)
+
+        if (blocker := job_blocker(self)) is not None:  # read-only, inode-starved, ComfyUI elsewhere
+            raise blocker
         if (full := self.disk_full()) is not None:
             raise JobError("DISK_FULL", full, {"path": str(self.settings.output_dir)})
 
