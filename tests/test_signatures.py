@@ -116,3 +116,14 @@ def test_stage_and_exception_filters():
     assert signatures.match("torch.OutOfMemoryError", "weird", stage="execution").code == "GPU_OUT_OF_MEMORY"
     assert signatures.match("OSError", "[Errno 98] address already in use", stage="execution") is None
     assert signatures.match(None, "nothing we know", stage="start") is None
+
+
+def test_a_node_no_pack_provides_says_so_and_a_near_class_is_named():
+    from workflows.analysis import Context, analyze_workflow
+
+    info = {"KSampler": {"input": {"required": {}}, "output": [], "output_node": False}}
+    near = analyze_workflow({"1": {"class_type": "Ksampler ", "inputs": {}}}, Context(info))
+    assert near[0].code == "NODE_MISSING" and "Did you mean 'KSampler'?" in near[0].message
+    unknown = analyze_workflow({"1": {"class_type": "PrivateThing", "inputs": {}}}, Context(info))
+    assert unknown[0].code == "NODE_MISSING" and "no pack the registry" in unknown[0].message
+    assert "Install the custom node pack that provides it" not in unknown[0].fix

@@ -7,6 +7,7 @@ deployment the same way. Nothing here touches the network or the disk.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
@@ -225,6 +226,13 @@ def _stem(name: str) -> str:
     return name[:dot] if dot > 0 and name[dot:] in MODEL_EXTENSIONS | {".png", ".jpg", ".jpeg", ".webp"} else name
 
 
+def near_class(class_type: str, object_info: Mapping[str, Any]) -> str | None:
+    """A node class ComfyUI has that differs from `class_type` only by case, spaces or punctuation."""
+    key = re.sub(r"[\W_]+", "", class_type).lower()
+    hits = [c for c in object_info if c != class_type and re.sub(r"[\W_]+", "", c).lower() == key]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _did_you_mean(value: Any, choices: Iterable[Any]) -> tuple[str, str | None]:
     hit = near_match(value, choices)
     return (f" Did you mean {hit!r}?" if hit is not None else ""), hit
@@ -271,11 +279,22 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
             path=failed[0].path,
         )
     if pack is None:
+        # No pack this worker knows of provides it: a near miss of a class ComfyUI has says what was meant.
+        hit = near_class(class_type, ctx.object_info)
+        if hit is not None:
+            return error(
+                "NODE_MISSING",
+                f"Node {node_id}: class {class_type!r} is not defined; ComfyUI has {hit!r}. Did you mean {hit!r}?",
+                f"Set the node's class_type to {hit!r} (class names are exact: case, spaces and punctuation count).",
+                node_id=node_id,
+            )
         return error(
             "NODE_MISSING",
-            f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack.",
-            "Install the custom node pack that provides it (search the node name in ComfyUI-Manager), "
-            "or remove the node.",
+            f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack, and no pack the "
+            "registry or its known-packs map names provides it (a private pack, a renamed class, or a typo).",
+            f"Find the pack that defines {class_type!r} where the workflow came from (ComfyUI-Manager's "
+            "'Install Missing Custom Nodes' lists it by name), add it to the image with its requirements, and pin "
+            "it in the registry; or remove the node.",
             node_id=node_id,
         )
     broken = _failed_import(pack, ctx.imports)
