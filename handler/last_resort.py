@@ -52,10 +52,40 @@ def _secrets_module() -> Any:
     return module
 
 
+# Used only when workflows/secrets.py itself can't be loaded (it may be the broken file): a name that
+# merely contains one of these marks a secret, broader than secrets.py's rule, so nothing leaks.
+_FALLBACK_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASS", "AUTH", "CREDENTIAL", "PRIVATE", "COOKIE", "SESSION")
+
+
+def _fallback_secret_values(env: Mapping[str, str]) -> list[str]:
+    listed = {n.strip().upper() for n in env.get("SECRET_ENV_VARS", "").split(",") if n.strip()}
+    names = [k for k in env if k.upper() in listed or any(w in k.upper() for w in _FALLBACK_SECRET_WORDS)]
+    return sorted({env[k] for k in names if len(env[k]) >= 6}, key=len, reverse=True)
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
+
+
 def masked(cause: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """The cause with every secret of the environment masked (a traceback can quote one)."""
-    secrets = _secrets_module()
-    return secrets.redact_data(cause, secrets.secret_values(env)) if secrets is not None else cause
+    """The cause with every secret of the environment masked (a traceback can quote one). Never raises:
+    when workflows/secrets.py can't be loaded (a syntax error there is one way the handler breaks), a
+    broader stdlib rule masks instead, so this handler still starts."""
+    try:
+        secrets = _secrets_module()
+        if secrets is not None:
+            return dict(secrets.redact_data(cause, secrets.secret_values(env)))
+    except Exception:  # any failure of that file must not stop the last resort
+        pass
+    return dict(_redact(cause, _fallback_secret_values(env)))
 
 
 def probe_import(python: str, timeout: float = 120.0) -> tuple[int | None, list[str]]:

@@ -84,15 +84,24 @@ def test_the_last_resort_imports_nothing_of_the_project():
     source = Path(last_resort.__file__).read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in imports if any(p in line for p in ("handler", "workflows", "comfyui_client"))]
+    # Load it and mask a cause as main() does (everything before `import runpod`): only the standard
+    # library may be imported, in an interpreter without site-packages or PYTHONPATH (-I -S).
+    code = (
+        "import runpy; m = runpy.run_path('handler/last_resort.py'); "
+        "m['masked'](m['cause_of'](1, 1, ['ValueError: x'], 'py'), {'HF_TOKEN': 'hf_abcdefgh'})"
+    )
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import runpy; runpy.run_path('handler/last_resort.py')"],
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
         cwd=Path(last_resort.__file__).parent.parent,
         check=True,
     )
     loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
-    assert not loaded & {"handler", "workflows", "comfyui_client"}, loaded
+    loaded -= {"import time:", "imported package"}
+    assert loaded and not loaded - set(sys.stdlib_module_names) - {"_last_resort_secrets"}, sorted(
+        loaded - set(sys.stdlib_module_names)
+    )
 
 
 SYNTAX = [
@@ -137,3 +146,14 @@ def test_secrets_in_the_traceback_are_masked():
     lines = [*SYNTAX[:-1], "ValueError: bad token hf_abcdefghijklmnop"]
     cause = last_resort.masked(last_resort.cause_of(1, 1, lines, "py"), {"HF_TOKEN": "hf_abcdefghijklmnop"})
     assert "hf_abcdefghijklmnop" not in str(cause) and "***" in cause["message"]
+
+
+def test_secrets_are_masked_even_when_the_project_secrets_module_is_the_broken_file(tmp_path, monkeypatch):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "secrets.py").write_text("def broken(:\n")
+    monkeypatch.setattr(last_resort, "APP_DIR", tmp_path)
+    lines = [*SYNTAX[:-1], "ValueError: bad token hf_abcdefghijklmnop and pw s3cr3t-pw"]
+    env = {"HF_TOKEN": "hf_abcdefghijklmnop", "DB_PASS": "s3cr3t-pw", "HOME": "/root/home"}
+    cause = last_resort.masked(last_resort.cause_of(1, 1, lines, "py"), env)
+    assert "hf_abcdefghijklmnop" not in str(cause) and "s3cr3t-pw" not in str(cause), cause
+    assert cause["code"] == "HANDLER_IMPORT_FAILED" and "***" in cause["message"]
