@@ -271,13 +271,17 @@ class _Cache:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_CACHES: dict[int, _Cache] = {}
+def _cache_of(rt: Runtime) -> _Cache:
+    """The runtime's own cache, kept on the object (not in a module dict keyed by id(), which a later
+    Runtime can reuse and so inherit stale findings). setdefault is atomic under the GIL."""
+    cache: _Cache = vars(rt).setdefault("_system_facts_cache", _Cache())
+    return cache
 
 
 def job_blocker(rt: Runtime) -> JobError | None:
     """Before a job: the output/temp directories' facts (re-probed every PROBE_TTL_S) and ComfyUI's
     command line (read once per ComfyUI process); the first error as the job's failure, else None."""
-    cache = _CACHES.setdefault(id(rt), _Cache())
+    cache = _cache_of(rt)
     now = time.monotonic()
     with cache.lock:
         if cache.dirs is None or now - cache.at > PROBE_TTL_S:

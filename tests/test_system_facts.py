@@ -146,3 +146,27 @@ def test_the_worker_asks_the_system_before_a_job_and_in_diagnose(tmpfs, tmp_path
         assert {f["code"] for f in err["findings"]} == {"DISK_READ_ONLY", "CONFIG_MISMATCH"}
     finally:
         stack.stop()
+
+
+def test_the_pre_job_check_is_cached_per_runtime_and_re_probed_after_its_ttl(tmp_path):
+    from handler import system_facts
+
+    dirs = {name: tmp_path / name for name in ("out", "temp", "in")}
+    for d in dirs.values():
+        d.mkdir()
+    env = {
+        "COMFY_OUTPUT_DIR": str(dirs["out"]),
+        "COMFY_TEMP_DIR": str(dirs["temp"]),
+        "COMFY_INPUT_DIR": str(dirs["in"]),
+    }
+    # an unreachable ComfyUI port: no command line to read, only the disks count
+    rt = Runtime(Settings.from_env({**env, "COMFY_PORT": "9"}))
+    assert system_facts.job_blocker(rt) is None
+    dirs["temp"].rmdir()
+    assert system_facts.job_blocker(rt) is None  # within the TTL: the cached probe, no disk access
+    vars(rt)["_system_facts_cache"].at -= system_facts.PROBE_TTL_S + 1
+    blocker = system_facts.job_blocker(rt)
+    assert blocker is not None and blocker.code == "CONFIG_MISMATCH" and "COMFY_TEMP_DIR" in blocker.message
+    # a new runtime never inherits another's findings
+    dirs["temp"].mkdir()
+    assert system_facts.job_blocker(Runtime(Settings.from_env({**env, "COMFY_PORT": "9"}))) is None
