@@ -542,7 +542,7 @@ FAILURE_CODES: tuple[FailureCode, ...] = (
     FailureCode(
         "BUCKET_UNREACHABLE",
         "The output bucket the settings name does not answer (endpoint, name or keys).",
-        "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the bucket keys; outputs fall back to base64 meanwhile.",
+        "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the keys; until it answers, uploads fail (OUTPUT_UPLOAD_FAILED).",
     ),
 )
 FINDINGS.update(
