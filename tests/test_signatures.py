@@ -127,3 +127,15 @@ def test_a_node_no_pack_provides_says_so_and_a_near_class_is_named():
     unknown = analyze_workflow({"1": {"class_type": "PrivateThing", "inputs": {}}}, Context(info))
     assert unknown[0].code == "NODE_MISSING" and "no pack the registry" in unknown[0].message
     assert "Install the custom node pack that provides it" not in unknown[0].fix
+
+
+def test_a_signature_code_carries_comfyuis_output_even_when_its_table_row_does_not():
+    # INVALID_IMAGE is also a request error (no ComfyUI involved); read from a node's exception it needs logs_tail
+    from handler.config import Settings
+    from handler.runtime import Runtime
+    from handler.worker import error_response
+
+    data = {"exception_type": "PIL.UnidentifiedImageError", "exception_message": "cannot identify image file 'x'"}
+    err = execution_failed(data, "node failed")
+    assert err.code == "INVALID_IMAGE" and not CODES[err.code].comfy_involved
+    assert "logs_tail" in error_response(Runtime(Settings.from_env({})), err, "job-1")
