@@ -51,8 +51,21 @@ class DirFacts:
 
 def probe_dir(label: str, setting: str, path: Path) -> DirFacts:
     """A real write probe and statvfs of `path`."""
-    exists = path.is_dir()
     write_error = errno_name = None
+    try:
+        exists = path.is_dir()
+    except OSError as exc:  # EACCES on a parent: is_dir raises for what it can't classify
+        return DirFacts(
+            label,
+            setting,
+            str(path),
+            True,
+            f"{type(exc).__name__}: {exc.strerror or exc}",
+            errno.errorcode.get(exc.errno or 0),
+            False,
+            None,
+            None,
+        )
     read_only = False
     free_bytes = free_inodes = None
     if exists:

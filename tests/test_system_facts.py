@@ -170,3 +170,11 @@ def test_the_pre_job_check_is_cached_per_runtime_and_re_probed_after_its_ttl(tmp
     # a new runtime never inherits another's findings
     dirs["temp"].mkdir()
     assert system_facts.job_blocker(Runtime(Settings.from_env({**env, "COMFY_PORT": "9"}))) is None
+
+
+def test_a_directory_the_system_cannot_even_stat_is_a_finding_not_a_crash(tmp_path):
+    # is_dir() raises for errors it does not classify (EACCES on a parent, ENAMETOOLONG): never escape a job
+    facts = probe_dir("output", "COMFY_OUTPUT_DIR", tmp_path / ("x" * 300))
+    assert facts.errno_name == "ENAMETOOLONG" and "File name too long" in (facts.write_error or "")
+    finding = dir_finding(facts)
+    assert finding is not None and finding.code == "PERMISSION_DENIED" and "COMFY_OUTPUT_DIR" in finding.fix
