@@ -139,3 +139,10 @@ def test_a_signature_code_carries_comfyuis_output_even_when_its_table_row_does_n
     err = execution_failed(data, "node failed")
     assert err.code == "INVALID_IMAGE" and not CODES[err.code].comfy_involved
     assert "logs_tail" in error_response(Runtime(Settings.from_env({})), err, "job-1")
+
+
+def test_a_cublas_or_cudnn_allocation_failure_is_gpu_memory_not_a_gpu_fault():
+    text = "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"
+    assert signatures.match("RuntimeError", text).code == "GPU_OUT_OF_MEMORY"
+    assert signatures.match("RuntimeError", "cuDNN error: CUDNN_STATUS_ALLOC_FAILED").code == "GPU_OUT_OF_MEMORY"
+    assert signatures.match("RuntimeError", "CUDA error: CUBLAS_STATUS_EXECUTION_FAILED").code == "GPU_FAULT"
