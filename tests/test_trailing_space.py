@@ -90,3 +90,12 @@ def test_overridden(object_info, disk):
     workflow = apply_parameters(ENTRY.workflow(), ENTRY, {}, overrides={LOADER: {"ckpt_name": SPEC.name + " "}})
     found = _meant(_judge(object_info, workflow, disk, ENTRY))
     assert found and found[0].node_id == LOADER and found[0].input == "ckpt_name"
+
+
+def test_a_registered_name_written_exactly_is_not_mistaken_for_a_sibling(object_info):
+    # The registry also knows a file of the same stem (another extension): the exact, registered name
+    # that is only missing must not get "did you mean" the sibling.
+    sibling = replace(SPEC, name=SPEC.name.rsplit(".", 1)[0] + ".ckpt", node=None, input=None)
+    entry = replace(ENTRY, models=(*ENTRY.models, sibling))
+    found = [f for f in _judge(object_info, entry.workflow(), _missing(), entry) if f.code == "MODEL_MISSING"]
+    assert found and not [f for f in found if "Did you mean" in f.message], [f.message for f in found]

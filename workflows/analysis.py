@@ -420,7 +420,9 @@ def _model_findings(
     if hit is None:
         # Not on the worker under any near name either: the registry's names still say what was meant,
         # so "did you mean" survives a model that is missing as well as misspelled.
-        hit = near_match(value, _registered_names(folder, ctx, entry))
+        registered = _registered_names(folder, ctx, entry)
+        # a registered name written exactly is only missing: no sibling of the same stem was meant
+        hit = near_match(value, registered) if value not in registered else None
         if hit is not None:
             url = f" Download: {spec.url}" if spec and spec.url else ""
             return [
