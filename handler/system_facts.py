@@ -24,14 +24,25 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from handler.runtime import Runtime
+from handler.config import Settings
 from workflows.errors import JobError
 from workflows.findings import Finding, error
 
 PROBE_TTL_S = 30.0
 MIN_FREE_INODES = 16  # fewer than this: the next job's outputs and temp files can't all be created
+
+
+class Runtime(Protocol):
+    """What these checks read of handler.runtime.Runtime. Not imported from there: Runtime.require_ready
+    calls job_blocker, and the layers test forbids the import cycle."""
+
+    settings: Settings
+    supervisor: Any
+
+    @property
+    def comfy(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
