@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyUnavailable
+from handler import system_facts
 from handler.config import HANDLER_VERSION
 from handler.facts import (
     TreeFacts,
@@ -294,6 +295,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         findings += unscanned_model_findings(files)
     disks, volume, disk_findings = _disks_and_volume(runtime)
     findings += disk_findings
+    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
     t = lap(timings, "inspect_ms", t)
