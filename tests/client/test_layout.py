@@ -81,8 +81,12 @@ def test_only_config_reads_the_environment():
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)
-                and node.attr in ("environ", "getenv")
+                and node.attr in ("environ", "getenv", "environb", "getenvb")
                 and getattr(node.value, "id", "") == "os"
+            ) or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
+                and any(a.name in ("environ", "getenv", "environb", "getenvb") for a in node.names)
             ):
                 readers.add(name)
     assert readers == {"client.config"}
