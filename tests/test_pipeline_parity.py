@@ -7,8 +7,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import requests
 
-from tests.conftest import png_base64, runsync
+from tests.conftest import png_base64, runsync, sleep_workflow
 
 FILE_CONTENT = {"base64", "url"}
 
@@ -49,3 +50,14 @@ def test_a_job_answers_in_the_same_shape_through_the_worker_and_directly(stack, 
     if workflow == "smoke_i2v":  # described alike: dimensions and frames from the file itself
         for answer in (worker["output"], mine["output"]):
             assert answer["frames"] == 4 and answer["metadata"]["width"] > 0
+
+
+def test_a_timed_out_job_fails_with_timeout_directly_as_through_the_worker_and_leaves_the_queue(stack, direct):
+    """Direct mode stops a prompt past its deadline the worker's way (workflows.pipeline.execute): the job
+    is FAILED with TIMEOUT (before the one pipeline it was CANCELLED), and ComfyUI lets go of the prompt."""
+    envelope = direct.runsync({"workflow": sleep_workflow(600, prefix="client_hung"), "timeout_s": 2}, wait_s=60)
+    assert envelope["status"] == "FAILED", envelope
+    assert envelope["output"]["error_code"] == "TIMEOUT"
+    prompt_id = envelope["output"]["details"]["prompt_id"]
+    queue = requests.get(f"{stack.comfy_url}/queue", timeout=5).json()
+    assert prompt_id not in [item[1] for item in queue["queue_running"] + queue["queue_pending"]], queue
