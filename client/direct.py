@@ -28,7 +28,7 @@ from client.errors import JobNotFound, NotSupported, Unreachable
 from client.media import probe
 from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt, stop_prompt
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
-from comfyui_client.stats import comfyui_version, gpu_summary
+from comfyui_client.stats import comfyui_version, gpu_summary, system_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
 from workflows.compat import shaped
 from workflows.errors import JobError
@@ -265,7 +265,7 @@ class DirectComfy:
             reachable=True,
             findings=findings,
             limitations=LIMITATIONS,
-            system={"handler_version": None, **(stats.get("system") or {}), "devices": stats.get("devices", [])},
+            system=system_summary(stats, None),
             disks=[],
             volume={"mounted": None, "path": None, "layouts": []},
             models={f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},

@@ -61,3 +61,24 @@ def test_a_timed_out_job_fails_with_timeout_directly_as_through_the_worker_and_l
     prompt_id = envelope["output"]["details"]["prompt_id"]
     queue = requests.get(f"{stack.comfy_url}/queue", timeout=5).json()
     assert prompt_id not in [item[1] for item in queue["queue_running"] + queue["queue_pending"]], queue
+
+
+def test_test_and_diagnose_answer_in_the_same_shape_through_the_worker_and_directly(stack, direct):
+    """Both build their answers with workflows.responses (the `system` facts with comfyui_client.stats):
+    direct mode has every key the worker has, but for what only the worker can know (its state machine,
+    its logs), and adds only what says it is direct."""
+    from workflows.responses import test_response
+
+    fixed = set(test_response(ok=True, comfyui_up=True, comfyui_version=None))
+    worker, mine = runsync(stack, {"mode": "test"})["output"], direct.runsync({"mode": "test"})["output"]
+    assert fixed <= set(worker) and fixed | {"timings"} <= set(mine)
+    assert set(mine) - set(worker) <= {"direct", "limitations"}, sorted(mine)
+
+    job = {"mode": "diagnose", "workflow": "smoke_image"}
+    worker, mine = runsync(stack, job)["output"], direct.runsync(job)["output"]
+    assert set(worker) - set(mine) <= {"worker", "logs_tail"}, sorted(worker)
+    assert set(mine) - set(worker) == {"direct", "limitations"}, sorted(mine)
+    assert set(mine["system"]) == set(worker["system"]) and worker["system"]["handler_version"]
+    assert mine["system"]["handler_version"] is None
+    assert mine["system"]["comfyui_version"] == worker["system"]["comfyui_version"]
+    assert set(mine["workflow_checks"]) == set(worker["workflow_checks"]) == {"smoke_image"}
