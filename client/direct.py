@@ -352,7 +352,16 @@ class _DirectSite:
         stop_prompt(self.direct.comfy, prompt_id)
 
     def collect(self, outputs: dict[str, dict[str, Any]]) -> list[tuple[OutputRef, bytes]]:
-        return [(ref, self.direct.comfy.view(ref.filename, ref.subfolder, ref.type)) for ref in output_refs(outputs)]
+        """Each file the history names, fetched through /view; one /view doesn't have (404) is left out,
+        as the worker leaves out a file not on its disk."""
+        found = []
+        for ref in output_refs(outputs):
+            try:
+                found.append((ref, self.direct.comfy.view(ref.filename, ref.subfolder, ref.type)))
+            except ComfyHTTPError as exc:
+                if exc.status != 404:
+                    raise
+        return found
 
     def deliver(
         self, files: list[tuple[OutputRef, bytes]], texts: list[dict[str, Any]], node_ms: dict[str, float]

@@ -4,6 +4,7 @@ the same top-level keys — against the real stack (the worker's RunPod local AP
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -82,3 +83,15 @@ def test_test_and_diagnose_answer_in_the_same_shape_through_the_worker_and_direc
     assert mine["system"]["handler_version"] is None
     assert mine["system"]["comfyui_version"] == worker["system"]["comfyui_version"]
     assert set(mine["workflow_checks"]) == set(worker["workflow_checks"]) == {"smoke_image"}
+
+
+def test_a_named_output_that_does_not_exist_is_no_output_both_ways(stack, direct):
+    """Collecting keeps only the files that really exist (JobSite.collect): the worker finds none on disk,
+    direct mode gets a 404 from /view; both answer NO_OUTPUT, not an internal error."""
+    workflow = sleep_workflow(0)
+    workflow["3"] = {"class_type": "RPTestGhostOutput", "inputs": {"image": ["2", 0]}}
+    worker = runsync(stack, {"workflow": workflow})
+    mine = direct.runsync({"workflow": workflow}, wait_s=60)
+    assert worker["status"] == mine["status"] == "FAILED", (worker, mine)
+    codes = [json.loads(answer["error"])["error_code"] for answer in (worker, mine)]
+    assert codes == ["NO_OUTPUT", "NO_OUTPUT"], (worker, mine)
