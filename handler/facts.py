@@ -228,7 +228,7 @@ def model_index(runtime: Runtime) -> ModelIndex | None:
     """
     try:
         return _model_index(runtime)
-    except (ComfyUnavailable, ValueError, OSError):
+    except (ComfyUnavailable, ComfyHTTPError, ValueError, OSError):
         return None
 
 
