@@ -223,17 +223,9 @@ class DirectComfy:
         return result
 
     def _model_lists(self) -> dict[str, frozenset[str]]:
-        folders = [f for f in self.comfy.model_folders() if f not in FOLDER_ALIASES]
-
-        def listing(folder: str) -> list[str]:
-            try:
-                return self.comfy.models(folder)
-            except (ComfyUnavailable, ComfyHTTPError, ValueError):
-                return []
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            lists = dict(zip(folders, pool.map(listing, folders), strict=True))
-        return {canonical_folder(k): frozenset(v) for k, v in lists.items()}
+        """What ComfyUI lists per folder; a folder it fails to list counts as empty."""
+        lists = self.comfy.model_lists(skip=FOLDER_ALIASES)
+        return {canonical_folder(k): frozenset(v or ()) for k, v in lists.items()}
 
     def _facts(self) -> tuple[dict[str, Any], Mapping[str, Any], dict[str, frozenset[str]]]:
         """(/system_stats, /object_info, model lists per folder), fetched in parallel."""
