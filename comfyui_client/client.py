@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -90,6 +92,20 @@ class ComfyClient:
         if response.status_code == 404:
             return []
         return self._ok(response, "GET", path).json()
+
+    def model_lists(self, skip: Collection[str] = ()) -> dict[str, list[str] | None]:
+        """Every model folder ComfyUI knows (but those in `skip`: aliases list the same files) with the
+        files it lists there, asked in parallel; None for a folder it failed to list (a 500, a bad answer)."""
+
+        def listing(folder: str) -> list[str] | None:
+            try:
+                return self.models(folder)
+            except (ComfyUnavailable, ComfyHTTPError, ValueError):
+                return None
+
+        folders = [f for f in self.model_folders() if f not in skip]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(folders, pool.map(listing, folders), strict=True))
 
     def queue(self) -> dict[str, Any]:
         return self._json("GET", "/queue")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyUnavailable
+from comfyui_client.stats import system_summary
 from handler import system_facts
 from handler.config import HANDLER_VERSION
 from handler.facts import (
@@ -313,11 +314,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         reachable=comfy.reachable,
         findings=dicts,
         worker=runtime.state.snapshot() if runtime.state is not None else None,
-        system={
-            "handler_version": HANDLER_VERSION,
-            **(comfy.stats.get("system") or {}),
-            "devices": comfy.stats.get("devices", []),
-        },
+        system=system_summary(comfy.stats, HANDLER_VERSION),
         disks=disks,
         volume=volume,
         models=_models_view(files, comfy.sees, checksums),
