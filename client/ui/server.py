@@ -201,9 +201,10 @@ def _json(raw: bytes) -> Any:
 @web.middleware
 async def same_origin_only(request: web.Request, handler: Any) -> web.StreamResponse:
     """What ComfyUI's own origin check does, kept here because the proxy can't pass the Origin on: a page
-    from another site in the same browser must not queue paid jobs through the launcher."""
+    from another site in the same browser must not queue paid jobs through the launcher. `Origin: null`
+    (a sandboxed iframe, a file:// page) is another site too, as ComfyUI counts it."""
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+    if origin is not None and urlsplit(origin).netloc.lower() != request.host.lower():
         return web.Response(status=403, text="cross-origin requests are refused")
     return await handler(request)
 

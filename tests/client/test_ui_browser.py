@@ -391,9 +391,11 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ui_rp"}},
     }
     try:
-        evil = {"Origin": "http://elsewhere.example"}  # another site's page in the same browser
-        forged = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow}, headers=evil, timeout=30)
-        assert forged.status_code == 403
+        for origin in ("http://elsewhere.example", "null"):  # another site's page, a sandboxed iframe
+            forged = requests.post(
+                f"{launched.url}/api/prompt", json={"prompt": workflow}, headers={"Origin": origin}, timeout=30
+            )
+            assert forged.status_code == 403, origin
         answer = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow, "client_id": "c1"}, timeout=30)
         assert answer.ok, answer.text
         assert fake.wait_for("POST /run") and fake.wait_for("GET /status", 2)
