@@ -34,9 +34,10 @@ from aiohttp import web
 from client.errors import ClientError, Unreachable
 from client.ui import protocol
 from client.ui.facts import FactsCache, client_error, comfy_error, judge_prompt
-from client.ui.jobs import JobRunner, RemoteJob
+from client.ui.jobs import JobRunner, RemoteJob, bug
 from comfyui_client import ComfyClient
 from comfyui_client.errors import ComfyError
+from workflows.analysis import shape_findings
 from workflows.registry import Registry
 
 log = logging.getLogger("client.ui")
@@ -135,10 +136,10 @@ class Launcher:
     def accept(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         """Judge and (when clean) start an endpoint job: (HTTP status, ComfyUI's /prompt answer). Blocking."""
         prompt = body.get("prompt")
-        if not isinstance(prompt, dict) or not prompt:
-            error = {"type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {}}
-            return 400, {"error": error, "node_errors": {}}
-        classes = {str(n.get("class_type")) for n in prompt.values() if isinstance(n, Mapping)}
+        malformed = shape_findings(prompt)  # the body is the browser's: a bad shape is a finding, not a crash
+        if malformed or not isinstance(prompt, dict):
+            return 400, comfy_error(malformed, prompt if isinstance(prompt, dict) else {})
+        classes = {str(n.get("class_type")) for n in prompt.values()}
         try:
             info = self.object_info(classes)
             images = self.runner.input_images(prompt, info)
@@ -148,6 +149,9 @@ class Launcher:
         except ComfyError as exc:
             fix = "Is the local ComfyUI (the editor's) still running? See the launcher's output."
             return 400, client_error(Unreachable(f"the local ComfyUI did not answer: {exc}", fix=fix))
+        except Exception as exc:  # a bug: the editor still gets an error it shows, with a code, not a bare 500
+            log.exception("judging prompt failed in the launcher")
+            return 500, client_error(bug(exc))
         if findings:
             log.info("prompt refused before sending: %s", ", ".join(f.code for f in findings))
             return 400, comfy_error(findings, prompt)
@@ -158,9 +162,7 @@ class Launcher:
             client_id=str(body["client_id"]) if body.get("client_id") else None,
             prompt=prompt,
             extra_data=dict(extra or {}),
-            output_nodes=[
-                k for k, v in prompt.items() if (info.get(str(v.get("class_type"))) or {}).get("output_node")
-            ],
+            output_nodes=[k for k, v in prompt.items() if (info.get(v["class_type"]) or {}).get("output_node")],
         )
         self.jobs[job.prompt_id] = job
         self.pool.submit(self.runner.run, job, images)
@@ -241,10 +243,8 @@ def build_app(launcher: Launcher) -> web.Application:
         async def prompt(request: web.Request) -> web.Response:
             if launcher.mode == "local":
                 return await forward(request)
-            body = await _json_body(request)
-            if not isinstance(body, dict):
-                return web.json_response({"error": {"type": "invalid_json", "message": "body is not JSON"}}, status=400)
-            status, answer = await asyncio.to_thread(launcher.accept, body)
+            body = await _json_body(request)  # not a JSON object: judged as no workflow (WORKFLOW_INVALID)
+            status, answer = await asyncio.to_thread(launcher.accept, body if isinstance(body, dict) else {})
             return web.json_response(answer, status=status)
 
     for path in _both("/queue"):
