@@ -46,6 +46,7 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "origin", "referer"}
 )
 MAX_BODY = 512 * 1024 * 1024  # the editor uploads images and videos through /upload
+MAX_FINISHED = 1000  # finished endpoint jobs kept for /history (ComfyUI keeps 10000 of its own)
 
 
 class Launcher:
@@ -75,15 +76,27 @@ class Launcher:
         self.runner: JobRunner = runner_factory(self.local, self.emit, self.changed)
         self._object_info: Mapping[str, Any] | None = None
         self.http: aiohttp.ClientSession | None = None
+        self._sends: set[asyncio.Future[None]] = set()  # held until done: the loop keeps only weak references
 
     # -- thread-safe notifications from job threads ----------------------------------------
 
     def emit(self, client_id: str | None, payload: dict[str, Any] | bytes) -> None:
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._send(client_id, payload)))
+            self.loop.call_soon_threadsafe(self._schedule, client_id, payload)
+
+    def _schedule(self, client_id: str | None, payload: dict[str, Any] | bytes) -> None:
+        task = asyncio.ensure_future(self._send(client_id, payload))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     def changed(self) -> None:
         self.emit(None, protocol.status(self.remaining()))
+
+    def forget_old(self) -> None:
+        """Keep the newest MAX_FINISHED finished jobs: a launcher left running for weeks stays bounded."""
+        finished = [j for j in self.all_jobs() if j.done.is_set()]
+        for job in finished[: max(0, len(finished) - MAX_FINISHED)]:
+            self.jobs.pop(job.prompt_id, None)
 
     def all_jobs(self) -> list[RemoteJob]:
         return list(self.jobs.values())  # one C-level copy: job threads add to the dict meanwhile
@@ -114,6 +127,8 @@ class Launcher:
             self.facts.get()
         except ClientError as exc:  # asked again when a prompt needs them
             log.warning("the endpoint's diagnose could not be fetched: %s", exc.message)
+        except Exception:  # a bug: said, and asked again (and answered as CLIENT_BUG) on the first prompt
+            log.exception("the endpoint's diagnose could not be read")
 
     def object_info(self, classes: set[str]) -> Mapping[str, Any]:
         """The local ComfyUI's node definitions (again when the prompt uses a class not seen yet)."""
@@ -164,6 +179,7 @@ class Launcher:
             extra_data=dict(extra or {}),
             output_nodes=[k for k, v in prompt.items() if (info.get(v["class_type"]) or {}).get("output_node")],
         )
+        self.forget_old()
         self.jobs[job.prompt_id] = job
         self.pool.submit(self.runner.run, job, images)
         self.changed()
@@ -261,7 +277,8 @@ def build_app(launcher: Launcher) -> web.Application:
         async def queue_post(request: web.Request) -> web.Response:
             raw = await request.read()
             body = _json(raw)
-            ids = [str(i) for i in body.get("delete") or []] if isinstance(body, dict) else []
+            delete = body.get("delete") if isinstance(body, dict) else None
+            ids = [str(i) for i in delete] if isinstance(delete, list) else []
             ours = [i for i in ids if i in launcher.jobs]
             if ours:
                 await asyncio.to_thread(launcher.cancel, ours)
@@ -277,6 +294,7 @@ def build_app(launcher: Launcher) -> web.Application:
             raw = await request.read()
             body = _json(raw)
             wanted = body.get("prompt_id") if isinstance(body, dict) else None
+            wanted = str(wanted) if wanted is not None else None
             if wanted is None or wanted in launcher.jobs:
                 await asyncio.to_thread(launcher.cancel, [wanted] if wanted else None)
             if wanted is not None and wanted in launcher.jobs:
@@ -329,6 +347,9 @@ def build_app(launcher: Launcher) -> web.Application:
             await asyncio.to_thread(launcher.facts.get, True)
         except ClientError as exc:
             return web.json_response(client_error(exc), status=502)
+        except Exception as exc:
+            log.exception("the endpoint's diagnose could not be read")
+            return web.json_response(client_error(bug(exc)), status=500)
         return web.json_response(launcher.state())
 
     app.add_routes(routes)
@@ -410,8 +431,13 @@ async def _socket(launcher: Launcher, request: web.Request) -> web.StreamRespons
     finally:
         for task in tasks:
             task.cancel()
-        for group in launcher.sockets.values():
+        for task in tasks:  # a socket closed mid-send ends its pump with an error: that is the disconnect
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.debug("editor socket %s closed: %r", client_id, task.exception())
+        for cid, group in list(launcher.sockets.items()):
             group.discard(browser)
+            if not group:
+                launcher.sockets.pop(cid, None)
         await upstream.close()
         await browser.close()
     return browser

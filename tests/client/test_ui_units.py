@@ -160,3 +160,19 @@ def test_a_malformed_prompt_gets_comfyuis_error_shape_with_a_code_not_a_crash():
         assert launcher.jobs == {}
     finally:
         launcher.pool.shutdown()
+
+
+def assert_finished_jobs_are_bounded(launcher) -> None:
+    from client.ui.jobs import RemoteJob
+    from client.ui.server import MAX_FINISHED
+
+    for i in range(MAX_FINISHED + 5):
+        job = RemoteJob(f"p{i}", i, None, {}, {}, [])
+        job.done.set()
+        launcher.jobs[job.prompt_id] = job
+    running = RemoteJob("running", -1, None, {}, {}, [])
+    launcher.jobs["running"] = running
+    launcher.forget_old()
+    assert len(launcher.jobs) == MAX_FINISHED + 1 and "running" in launcher.jobs
+    assert "p4" not in launcher.jobs and "p5" in launcher.jobs  # the oldest finished ones went
+    launcher.jobs.clear()
