@@ -156,7 +156,7 @@ def pack_python(
         raise
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -170,7 +170,7 @@ class LocalComfy:
     python: Path
     custom_nodes: Path
     run_dir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -181,7 +181,9 @@ class LocalComfy:
     def log(self) -> Path:
         return self.run_dir / "comfyui.log"
 
-    def start(self, timeout_s: float = 240.0) -> None:
+    def command(self) -> list[str]:
+        """ComfyUI's command line, its folders made: workflow add's (its packs through extra_model_paths,
+        outputs in the run directory, no editor); the launcher's editor ComfyUI overrides it."""
         for sub in ("out", "temp", "user"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         paths = self.run_dir / "extra_model_paths.yaml"
@@ -208,6 +210,12 @@ class LocalComfy:
             "--extra-model-paths-config",
             str(paths),
         ]
+        return cmd
+
+    def start(self, timeout_s: float = 240.0) -> None:
+        """Start it and wait until it answers; LocalComfyError (with its log's tail) if it exits or doesn't."""
+        cmd = self.command()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
