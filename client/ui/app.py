@@ -62,8 +62,11 @@ def serve(
         registry,
         mode=mode,
         endpoint_label=target.label,
+        listen_host=host,
     )
     app = build_app(launcher)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        note(f"warning: listening on {host}: anyone who reaches it can queue jobs billed to this API key")
     note(f"editor: http://{host}:{port}/  (Queue runs on {target.label}; mode {mode}; Ctrl-C stops)")
     try:
         web.run_app(app, host=host, port=port, print=None, handle_signals=True)

@@ -18,6 +18,7 @@ Every route exists with and without the editor's /api prefix, as ComfyUI serves 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import logging
@@ -61,12 +62,13 @@ class Launcher:
         *,
         mode: str = "endpoint",
         endpoint_label: str = "",
+        listen_host: str = "127.0.0.1",
         max_jobs: int = 4,
     ) -> None:
         self.local_url = local_url.rstrip("/")
         self.local = ComfyClient(self.local_url, timeout=60)
         self.facts, self.registry = facts, registry
-        self.mode, self.endpoint_label = mode, endpoint_label
+        self.mode, self.endpoint_label, self.listen_host = mode, endpoint_label, listen_host
         self.jobs: dict[str, RemoteJob] = {}
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.numbers = itertools.count(1_000_000)  # above the local ComfyUI's own numbers
@@ -216,20 +218,41 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-@web.middleware
-async def same_origin_only(request: web.Request, handler: Any) -> web.StreamResponse:
+def answers_to(hostname: str | None, listen_host: str) -> bool:
+    """A Host name this launcher serves: a loopback name or address, or the --host it listens on (any
+    name when it listens on every address). Another name is DNS rebinding: a site's own name pointed at
+    127.0.0.1, whose Origin then matches its Host."""
+    if not hostname:
+        return False
+    if hostname in ("localhost", listen_host.lower()) or listen_host in ("0.0.0.0", "::"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def same_origin_only(listen_host: str) -> Any:
     """What ComfyUI's own origin check does, kept here because the proxy can't pass the Origin on: a page
     from another site in the same browser must not queue paid jobs through the launcher. `Origin: null`
     (a sandboxed iframe, a file:// page) is another site too, as ComfyUI counts it."""
-    origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc.lower() != request.host.lower():
-        return web.Response(status=403, text="cross-origin requests are refused")
-    return await handler(request)
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        host = request.host.lower()
+        if not answers_to(urlsplit("//" + host).hostname, listen_host):
+            return web.Response(status=403, text="requests for another host name are refused")
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != host:
+            return web.Response(status=403, text="cross-origin requests are refused")
+        return await handler(request)
+
+    return check
 
 
 def build_app(launcher: Launcher) -> web.Application:
     """The routes, as closures over the one launcher (long: one short handler per route ComfyUI serves)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only(launcher.listen_host)])
     routes = web.RouteTableDef()
 
     async def forward(request: web.Request, body: bytes | None = None) -> web.Response:

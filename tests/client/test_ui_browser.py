@@ -396,6 +396,8 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
                 f"{launched.url}/api/prompt", json={"prompt": workflow}, headers={"Origin": origin}, timeout=30
             )
             assert forged.status_code == 403, origin
+        rebound = {"Host": f"evil.example:{launched.url.rsplit(':', 1)[1]}"}  # DNS rebinding: its name, our address
+        assert requests.get(f"{launched.url}/comfy-runpod/state", headers=rebound, timeout=10).status_code == 403
         answer = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow, "client_id": "c1"}, timeout=30)
         assert answer.ok, answer.text
         assert fake.wait_for("POST /run") and fake.wait_for("GET /status", 2)

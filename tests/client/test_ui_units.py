@@ -176,3 +176,13 @@ def assert_finished_jobs_are_bounded(launcher) -> None:
     assert len(launcher.jobs) == MAX_FINISHED + 1 and "running" in launcher.jobs
     assert "p4" not in launcher.jobs and "p5" in launcher.jobs  # the oldest finished ones went
     launcher.jobs.clear()
+
+
+def test_only_local_host_names_are_served_so_dns_rebinding_cannot_queue_jobs():
+    from client.ui.server import answers_to
+
+    for name in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert answers_to(name, "127.0.0.1"), name
+    for name in ("evil.example", "192.168.1.5", "", None):
+        assert not answers_to(name, "127.0.0.1"), name
+    assert answers_to("192.168.1.5", "192.168.1.5") and answers_to("evil.example", "0.0.0.0")
