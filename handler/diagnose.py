@@ -19,6 +19,7 @@ from typing import Any
 
 from comfyui_client import ComfyHTTPError, ComfyUnavailable
 from handler.config import HANDLER_VERSION
+from handler.model_cache import diagnose_section
 from handler.runtime import Runtime
 from handler.state import State
 from workflows.analysis import (
@@ -87,7 +88,7 @@ def _walk(
 def model_roots(runtime: Runtime) -> list[tuple[str, Path]]:
     """(source, models dir) for the image and each volume layout that exists."""
     s = runtime.settings
-    roots = [("image", s.comfy_dir / "models")]
+    roots = [("image", s.comfy_dir / "models"), ("cache", s.model_cache_links)]
     roots += [("volume", s.volume_dir / sub) for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
     return [(src, path) for src, path in roots if path.is_dir()]
 
@@ -597,6 +598,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
     findings += disk_findings
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
+    sources, cache_problems = diagnose_section(runtime, request.workflow)
+    findings += cache_problems
     t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
@@ -620,6 +623,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         "disks": disks,
         "volume": volume,
         "models": _models_view(files, comfy.sees, checksums),
+        "model_sources": sources,
         "custom_nodes": {"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
         "node_check": checked_nodes,
         "workflow_checks": workflow_checks,

@@ -22,6 +22,7 @@ from comfyui_client import (
     PromptTimeout,
     run_prompt,
 )
+from handler import model_loads
 from handler.config import Settings
 from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
@@ -275,6 +276,7 @@ def generate(
         deadline = arrived + (request.timeout_s or runtime.settings.timeout_s)
         result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
         t = lap(timings, "run_ms", t)
+        model_loads.record(runtime.model_loads, patched, result.node_ms)
         dirs = {
             "output": runtime.settings.output_dir,
             "temp": runtime.settings.temp_dir,

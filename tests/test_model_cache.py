@@ -1,0 +1,222 @@
+"""RunPod's model cache (issue 28): the Hugging Face cache layout, staged by huggingface_hub itself from a
+local server that answers as huggingface.co does, found and linked by the worker, and a registered
+workflow run from it on the real stack (CPU ComfyUI 0.3.75, the SDK's local API)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from handler.model_cache import _clear_links, link_cached_models, lookup
+from tests.conftest import FIXTURES, REPO, make_stack, runsync, wait_for_startup_selfcheck
+from tests.hf_hub_fake import COMMIT, hf_server, stage_cache, tiny_upscale_model
+from tools.localstack import DEFAULT_COMFY_HOME
+from workflows.hf_cache import HfFile, cache_plan, hf_file, lookup_findings
+from workflows.registry import ModelSpec, default_registry, load_registry
+
+COMFY_PYTHON = str(DEFAULT_COMFY_HOME / "venv/bin/python")
+CACHED_REPO = "comfy-runpod-test/tiny-upscale"
+CACHED_PATH = "split_files/upscale_models/tiny_compact_x2.safetensors"
+
+
+# --- the pure mapping ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files/vae/ae.safetensors",
+            HfFile("Comfy-Org/z_image_turbo", "main", "split_files/vae/ae.safetensors"),
+        ),
+        (
+            "https://huggingface.co/Kijai/WanVideo_comfy/blob/" + COMMIT + "/umt5.safetensors?download=true",
+            HfFile("Kijai/WanVideo_comfy", COMMIT, "umt5.safetensors"),
+        ),
+        ("https://hf.co/a/b/resolve/v1.0/x%20y.safetensors", HfFile("a/b", "v1.0", "x y.safetensors")),
+        ("https://huggingface.co/datasets/a/b/resolve/main/x.safetensors", None),
+        ("https://huggingface.co/a/b/resolve/main/../../etc/passwd", None),
+        ("https://civitai.com/api/download/models/1", None),
+        ("https://huggingface.co/a/b", None),
+        (None, None),
+    ],
+)
+def test_hf_file_reads_the_repository_revision_and_path_from_a_registry_url(url, expected):
+    assert hf_file(url) == expected
+
+
+def test_the_cache_plan_names_the_repository_that_serves_most_of_each_workflow():
+    entries = default_registry().entries
+    z = cache_plan(entries["z_image_turbo"])
+    assert (z.repo, len(z.covered), z.total, z.rest) == ("Comfy-Org/z_image_turbo", 3, 3, ())
+    wan = cache_plan(entries["wan22_i2v"])
+    assert wan.repo == "Comfy-Org/Wan_2.2_ComfyUI_Repackaged" and len(wan.covered) == 3 and wan.total == 4
+    assert wan.rest == ("text_encoders/umt5-xxl-enc-bf16.safetensors",) and wan.rest_gb > 10
+    assert cache_plan(entries["smoke_image"]).repo is None
+
+
+# --- the layout huggingface_hub writes, found by the worker ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache written by huggingface_hub: one finished repository, one whose blob vanished after the
+    snapshot link was made, one with only a partial blob."""
+    cache = tmp_path_factory.mktemp("hf") / "huggingface-cache/hub"
+    files = {
+        CACHED_REPO: {CACHED_PATH: tiny_upscale_model(1)},
+        "comfy-runpod-test/dangling": {"tiny_dangling_x2.safetensors": tiny_upscale_model(2)},
+        "comfy-runpod-test/partial": {"tiny_partial_x2.safetensors": tiny_upscale_model(3)},
+    }
+    with hf_server(files) as endpoint:
+        for repo, paths in files.items():
+            stage_cache(COMFY_PYTHON, cache, endpoint, repo, list(paths))
+    dangling = cache / "models--comfy-runpod-test--dangling"
+    for blob in (dangling / "blobs").iterdir():
+        blob.unlink()
+    partial = cache / "models--comfy-runpod-test--partial"
+    for blob in (partial / "blobs").iterdir():
+        blob.rename(blob.with_name(blob.name + ".incomplete"))  # how huggingface_hub names a download in progress
+    shutil.rmtree(partial / "snapshots")
+    return cache
+
+
+def _spec(url: str, name: str = "x.safetensors") -> ModelSpec:
+    return ModelSpec("upscale_models", name, url)
+
+
+def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_lookup(staged):
+    found = lookup(staged, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
+    assert found is not None and found.state == "cached"
+    assert found.snapshot_path.endswith(f"snapshots/{COMMIT}/{CACHED_PATH}")
+    assert Path(found.blob_path).parent.name == "blobs" and found.size == len(tiny_upscale_model(1))
+    # huggingface_hub's own answer for the same file (try_to_load_from_cache reads refs/ and snapshots/)
+    import subprocess
+
+    theirs = subprocess.run(
+        [
+            COMFY_PYTHON,
+            "-c",
+            "import sys; from huggingface_hub import try_to_load_from_cache as t; "
+            "print(t(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3]))",
+            CACHED_REPO,
+            CACHED_PATH,
+            str(staged),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert theirs == found.snapshot_path
+    by_commit = lookup(staged, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/{COMMIT}/{CACHED_PATH}"))
+    assert by_commit is not None and by_commit.blob_path == found.blob_path
+
+
+@pytest.mark.parametrize(
+    ("url", "state"),
+    [
+        ("https://huggingface.co/comfy-runpod-test/dangling/resolve/main/tiny_dangling_x2.safetensors", "dangling"),
+        ("https://huggingface.co/comfy-runpod-test/partial/resolve/main/tiny_partial_x2.safetensors", "incomplete"),
+        (f"https://huggingface.co/{CACHED_REPO}/resolve/main/other.safetensors", "not_in_snapshot"),
+        (f"https://huggingface.co/{CACHED_REPO}/resolve/v2/{CACHED_PATH}", "no_revision"),
+        ("https://huggingface.co/nobody/absent/resolve/main/x.safetensors", "no_repo"),
+    ],
+)
+def test_lookup_names_each_way_a_cached_file_can_be_unusable(staged, url, state):
+    found = lookup(staged, _spec(url))
+    assert found is not None and found.state == state
+    findings = lookup_findings([found], str(staged))
+    codes = {"dangling": ["CACHE_MODEL_INCOMPLETE"], "incomplete": ["CACHE_MODEL_INCOMPLETE"], "no_repo": []}
+    assert [f.code for f in findings] == codes.get(state, ["CACHE_MODEL_NOT_IN_REPO"])
+    if state == "incomplete":
+        assert ".incomplete" in (findings[0].path or "") and "partial download" in findings[0].message
+
+
+def test_links_are_remade_at_each_start_and_a_regular_file_is_never_removed(staged, tmp_path):
+    links = tmp_path / "models-cache"
+    (links / "vae").mkdir(parents=True)
+    (links / "vae/old.safetensors").symlink_to(tmp_path / "gone")
+    (links / "vae/keep.txt").write_text("a person's file")
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(staged, links, registry)
+    link = links / "upscale_models/tiny_cache_x2.safetensors"
+    assert link.is_symlink() and link.read_bytes() == tiny_upscale_model(1)
+    assert not os.path.lexists(links / "vae/old.safetensors") and (links / "vae/keep.txt").exists()
+    assert report.linked == {("upscale_models", "tiny_cache_x2.safetensors"): str(link)}
+    states = {lk.name: lk.state for lk in report.lookups}
+    assert states == {
+        "tiny_image_x2.safetensors": "no_repo",
+        "tiny_cache_x2.safetensors": "cached",
+        "tiny_dangling_x2.safetensors": "dangling",
+        "tiny_partial_x2.safetensors": "incomplete",
+    }
+    _clear_links(links)
+    assert not link.exists() and (links / "vae/keep.txt").exists()
+
+
+def _registry_dir(path: Path) -> Path:
+    """The test entries plus smoke_image (the worker's start-up self-check runs it)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for f in (FIXTURES / "hf_cache_registry").iterdir():
+        shutil.copy(f, path / f.name)
+    for f in ("smoke_image.yaml", "smoke_image.json"):
+        shutil.copy(REPO / "workflows/registry" / f, path / f)
+    return path
+
+
+# --- the real stack -------------------------------------------------------------------------------
+
+
+@pytest.mark.stack
+def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_models_source(staged, tmp_path):
+    stack = make_stack(tmp_path / "stack", WORKFLOW_REGISTRY_DIR=str(_registry_dir(tmp_path / "registry")))
+    shutil.copytree(staged.parent.parent, stack.volume_dir, symlinks=True)  # the cache under the volume
+    image_model = stack.comfy_dir / "models/upscale_models/tiny_image_x2.safetensors"
+    volume_model = stack.volume_dir / "models/upscale_models/tiny_volume_x2.safetensors"
+    for path, seed in ((image_model, 4), (volume_model, 5)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(tiny_upscale_model(seed))
+    stack.start(wait=180)
+    try:
+        wait_for_startup_selfcheck(stack)
+        health = runsync(stack, {"mode": "test"})["output"]
+        assert health["models"]["by_source"] == {"image": 1, "cache": 1, "volume": 1, "missing": 2}
+        assert health["models"]["missing"] == [
+            "tiny_upscale_broken: upscale_models/tiny_dangling_x2.safetensors",
+            "tiny_upscale_broken: upscale_models/tiny_partial_x2.safetensors",
+        ]
+        assert health["models"]["cache"]["linked"] == 1
+
+        out = runsync(stack, {"workflow": "tiny_upscale"}, timeout=180)["output"]
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
+        assert image.size == (128, 96)  # three x2 upscalers ran: image, cache, volume
+
+        report = runsync(stack, {"mode": "diagnose"}, timeout=180)["output"]
+        served = {m["name"]: m for m in report["model_sources"]["workflows"]["tiny_upscale"]["models"]}
+        assert {n: m["source"] for n, m in served.items()} == {
+            "tiny_image_x2.safetensors": "image",
+            "tiny_cache_x2.safetensors": "cache",
+            "tiny_volume_x2.safetensors": "volume",
+        }
+        assert served["tiny_cache_x2.safetensors"]["repo"] == CACHED_REPO
+        broken = report["model_sources"]["workflows"]["tiny_upscale_broken"]
+        assert [m["source"] for m in broken["models"]] == ["missing", "missing"]
+        incomplete = sorted(f["path"] for f in report["findings"] if f["code"] == "CACHE_MODEL_INCOMPLETE")
+        assert len(incomplete) == 2 and "models--comfy-runpod-test--dangling/snapshots/" in incomplete[0]
+        assert incomplete[1].endswith(".incomplete")
+        loads = report["model_sources"]["first_loads"]
+        for name, source in (("tiny_image_x2", "image"), ("tiny_cache_x2", "cache"), ("tiny_volume_x2", "volume")):
+            load = loads[f"upscale_models/{name}.safetensors"]
+            assert load["source"] == source and load["class_type"] == "UpscaleModelLoader" and load["ms"] > 0
+        # ComfyUI itself lists the linked file under the workflow's name, from the worker's links dir
+        listed = [m for m in report["models"]["upscale_models"]["on_disk"] if m["name"] == "tiny_cache_x2.safetensors"]
+        assert listed and listed[0]["source"] == "cache" and listed[0]["seen_by_comfyui"]
+    finally:
+        stack.stop()
