@@ -35,6 +35,7 @@ PROFILES: dict[str, dict[str, int]] = {
     "200 MB/s": {"rbps": 200 * 1024 * 1024},
     "200 MB/s, 300 IOPS": {"rbps": 200 * 1024 * 1024, "riops": 300},
     "60 MB/s, 150 IOPS": {"rbps": 60 * 1024 * 1024, "riops": 150},
+    "25 MB/s, 40 IOPS": {"rbps": 25 * 1024 * 1024, "riops": 40},
 }
 MODES = {"mmap (default)": [], "--disable-mmap": ["--disable-mmap"]}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from comfyui_client.stats import comfyui_version, gpu_summary
 from handler.config import HANDLER_VERSION
-from handler.model_cache import sources_summary
+from handler.model_cache import health_models
 from handler.runtime import Runtime
 from workflows.errors import CODES
 
@@ -71,8 +71,7 @@ def health(runtime: Runtime) -> dict[str, Any]:
         result["ok"] = False
         result["cause"] = cause
         result["logs_tail"] = runtime.logs_tail(40)
-    s = runtime.settings
-    result["models"] = sources_summary(s.comfy_dir, s.volume_dir, runtime.model_cache, runtime.registry)
+    result["models"] = health_models(runtime)
     if gpu := gpu_summary(stats):
         result["gpu"] = gpu
     result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}

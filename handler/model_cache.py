@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ class CacheReport:
     linked: dict[tuple[str, str], str] = field(default_factory=dict)  # (folder, name) -> link path
     problems: list[str] = field(default_factory=list)  # links that could not be made
     ms: float = 0.0
+    _summary: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)  # test's, with its time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,8 +107,6 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
     """Link every registered model found in the cache into `links_dir/<folder>/<name>`; links left from
     an earlier start are removed first (the cache may have changed). Never raises: what fails is a
     problem in the report (and the model is then served from elsewhere, or missing)."""
-    import time
-
     t0 = time.perf_counter()
     report = CacheReport(str(cache_dir), str(links_dir), cache_dir.is_dir())
     _clear_links(links_dir)
@@ -207,6 +207,21 @@ def sources_summary(
     if report is not None:
         summary["cache"] = {"present": report.present, "dir": report.cache_dir, "linked": len(report.linked)}
     return summary
+
+
+SUMMARY_TTL_S = 10.0
+
+
+def health_models(runtime: Runtime) -> dict[str, Any]:
+    """`test`'s `models`, recomputed at most every SUMMARY_TTL_S: on a network volume each stat may
+    cost a round trip, and `test` must stay a sub-second ping however often it is called."""
+    s, report = runtime.settings, runtime.model_cache
+    if report is None:
+        return sources_summary(s.comfy_dir, s.volume_dir, None, runtime.registry)
+    now = time.monotonic()
+    if report._summary is None or now - report._summary[0] > SUMMARY_TTL_S:
+        report._summary = (now, sources_summary(s.comfy_dir, s.volume_dir, report, runtime.registry))
+    return report._summary[1]
 
 
 def diagnose_section(runtime: Runtime, workflow: str | None) -> tuple[dict[str, Any], list[Finding]]:
