@@ -296,6 +296,17 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         link_ms = _f(first["model_cache_link_ms"].get("median"), " ms", 2)
         lines.append(f"- model cache lookup and links at start: p50 {link_ms}")
         lines.append("")
+    mm = results.get("mmap_slow_storage")
+    if mm and "figures" in mm:
+        lines += ["### mmap against --disable-mmap on slow storage", "", mm["method"], ""]
+        lines += ["| read limit | mmap (default) p50 | --disable-mmap p50 | mmap / no-mmap |", "|---|---|---|---|"]
+        for profile, modes in mm["figures"].items():
+            a, b = modes["mmap (default)"]["total_s"], modes["--disable-mmap"]["total_s"]
+            lines.append(
+                f"| {profile} | {_f(a.get('median'), ' s', 2)} | {_f(b.get('median'), ' s', 2)} | "
+                f"{modes['mmap_over_disable_mmap']} |"
+            )
+        lines += ["", "The decision drawn from these figures is in docs/cost-model.md.", ""]
     t = results.get("test_mode")
     if t:
         lines += ["### test mode", "", t["method"], ""]
