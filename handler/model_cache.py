@@ -41,6 +41,8 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
         return CacheLookup(model.folder, model.name, hf, "no_repo")
     incomplete = _incomplete_blobs(repo_dir)
     commit = hf.revision if is_commit(hf.revision) else _read_ref(repo_dir, hf.revision)
+    if commit is None and not _has_refs(repo_dir):  # downloaded by commit: no refs/ at all, one snapshot
+        commit = _only_snapshot(repo_dir)
     if commit is None or not (repo_dir / "snapshots" / commit).is_dir():
         state: LookupState = "incomplete" if incomplete else "no_revision"
         return CacheLookup(model.folder, model.name, hf, state, incomplete=incomplete)
@@ -65,6 +67,21 @@ def _read_ref(repo_dir: Path, revision: str) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return commit if is_commit(commit) else None
+
+
+def _has_refs(repo_dir: Path) -> bool:
+    try:
+        return any(p.is_file() for p in (repo_dir / "refs").rglob("*"))
+    except OSError:
+        return False
+
+
+def _only_snapshot(repo_dir: Path) -> str | None:
+    try:
+        snapshots = [p.name for p in (repo_dir / "snapshots").iterdir() if p.is_dir() and is_commit(p.name)]
+    except OSError:
+        return None
+    return snapshots[0] if len(snapshots) == 1 else None
 
 
 def _incomplete_blobs(repo_dir: Path) -> tuple[str, ...]:

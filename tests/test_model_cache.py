@@ -117,6 +117,22 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert by_commit is not None and by_commit.blob_path == found.blob_path
 
 
+def test_without_refs_the_only_snapshot_serves_the_branch(staged, tmp_path):
+    """A repository downloaded by commit has no refs/main: its one snapshot is the one to serve."""
+    copy = tmp_path / "hub"
+    shutil.copytree(
+        staged / "models--comfy-runpod-test--tiny-upscale",
+        copy / "models--comfy-runpod-test--tiny-upscale",
+        symlinks=True,
+    )
+    shutil.rmtree(copy / "models--comfy-runpod-test--tiny-upscale/refs")
+    found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
+    assert found is not None and found.state == "cached" and f"snapshots/{COMMIT}/" in found.snapshot_path
+    (copy / "models--comfy-runpod-test--tiny-upscale/snapshots" / ("0" * 40)).mkdir()  # two: which is main?
+    found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
+    assert found is not None and found.state == "no_revision"
+
+
 @pytest.mark.parametrize(
     ("url", "state"),
     [
