@@ -224,6 +224,8 @@ def _health(c: Any, d: dict[str, Any], code: int) -> None:
         ("disk free", f"{h['disk_free_gb']} GB" if h.get("disk_free_gb") is not None else "–"),
         ("volume", _yn(h.get("volume_mounted"), "mounted", "not mounted")),
     ]
+    if (models := h.get("models")) and models.get("by_source"):  # where the registered models are served from
+        rows.append(("models", ", ".join(f"{src} {n}" for src, n in models["by_source"].items())))
     if h.get("handler_version"):
         rows.append(("worker", f"handler {h['handler_version']}, up {h.get('uptime_s', '–')} s"))
     if h.get("gpu"):

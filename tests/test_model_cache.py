@@ -8,6 +8,8 @@ import base64
 import io
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,8 +98,6 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert found.snapshot_path.endswith(f"snapshots/{COMMIT}/{CACHED_PATH}")
     assert Path(found.blob_path).parent.name == "blobs" and found.size == len(tiny_upscale_model(1))
     # huggingface_hub's own answer for the same file (try_to_load_from_cache reads refs/ and snapshots/)
-    import subprocess
-
     theirs = subprocess.run(
         [
             COMFY_PYTHON,
@@ -207,6 +207,14 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
             "tiny_upscale_broken: upscale_models/tiny_partial_x2.safetensors",
         ]
         assert health["models"]["cache"]["linked"] == 1
+        cli = subprocess.run(
+            [sys.executable, "client/diagnose.py", "--test", "--url", stack.api_url],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert "models     image 1, cache 1, volume 1, missing 2" in cli.stdout, cli.stdout + cli.stderr
 
         out = runsync(stack, {"workflow": "tiny_upscale"}, timeout=180)["output"]
         from PIL import Image
