@@ -307,6 +307,7 @@ def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
     if packs or failed:
         broken = f", [red]{len(failed)} failed[/]: {', '.join(failed)}" if failed else ""
         lines.append(("packs", f"{len(packs)} custom node pack(s) in the start-up log{broken}"))
+    lines += _model_source_lines(r.get("model_sources") or {})
     nc = r.get("node_check") or {}
     if nc:
         missing = nc.get("required_missing") or []
@@ -318,6 +319,25 @@ def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
                 + (f", [red]{len(missing)} missing[/]: {lacking}" if missing else ""),
             )
         )
+    return lines
+
+
+def _model_source_lines(ms: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where the registered models are served from (each once), and the slowest first loads."""
+    served = {
+        f"{m['folder']}/{m['name']}": m["source"] for w in (ms.get("workflows") or {}).values() for m in w["models"]
+    }
+    lines = []
+    if served:
+        counts = " · ".join(
+            f"{src} {list(served.values()).count(src)}" for src in ("image", "cache", "volume", "missing")
+        )
+        cache = ms.get("cache") or {}
+        repos = ", ".join(cache.get("repos") or []) or "no registered repository"
+        lines.append(("models", counts + (f" · RunPod cache: {_esc(repos)}" if cache.get("present") else "")))
+    loads = sorted((ms.get("first_loads") or {}).items(), key=lambda kv: -kv[1]["ms"])[:5]
+    if loads:
+        lines.append(("loads", " · ".join(f"{_esc(k)} {_ms(v['ms'])} ({v['source']})" for k, v in loads)))
     return lines
 
 

@@ -240,6 +240,15 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
             load = loads[f"upscale_models/{name}.safetensors"]
             assert load["source"] == source and load["class_type"] == "UpscaleModelLoader" and load["ms"] > 0
         # ComfyUI itself lists the linked file under the workflow's name, from the worker's links dir
+        text = subprocess.run(
+            [sys.executable, "client/diagnose.py", "--url", stack.api_url],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        assert "models     image 1 · cache 1 · volume 1 · missing 2 · RunPod cache: " in text, text
+        assert "loads      upscale_models/tiny_" in text and "(cache)" in text, text
         listed = [m for m in report["models"]["upscale_models"]["on_disk"] if m["name"] == "tiny_cache_x2.safetensors"]
         assert listed and listed[0]["source"] == "cache" and listed[0]["seen_by_comfyui"]
     finally:
