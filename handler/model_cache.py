@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workflows.findings import Finding
+from workflows.findings import Finding, warning
 from workflows.hf_cache import SOURCES, CacheLookup, LookupState, hf_file, is_commit, lookup_findings, workflow_sources
 from workflows.models import FOLDER_ALIASES, VOLUME_LAYOUTS
 from workflows.registry import ModelSpec, Registry
@@ -201,7 +201,21 @@ def model_sources(
 
 
 def cache_findings(report: CacheReport | None) -> list[Finding]:
-    return lookup_findings(report.lookups, report.cache_dir) if report is not None else []
+    if report is None:
+        return []
+    found = lookup_findings(report.lookups, report.cache_dir)
+    if report.problems:
+        found.append(
+            warning(
+                "CACHE_LINK_FAILED",
+                f"{len(report.problems)} model(s) found in RunPod's model cache could not be linked into "
+                f"{report.links_dir}, so ComfyUI does not see them there: {'; '.join(report.problems[:3])}.",
+                f"Make {report.links_dir} writable by the worker (or set MODEL_CACHE_LINKS_DIR to a writable "
+                "directory that extra_model_paths.yaml lists), then restart the worker.",
+                path=report.links_dir,
+            )
+        )
+    return found
 
 
 def sources_summary(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from handler.model_cache import _clear_links, link_cached_models, lookup
+from handler.model_cache import _clear_links, cache_findings, link_cached_models, lookup
 from tests.conftest import FIXTURES, REPO, make_stack, runsync, wait_for_startup_selfcheck
 from tests.hf_hub_fake import COMMIT, hf_server, stage_cache, tiny_upscale_model
 from tools.localstack import DEFAULT_COMFY_HOME
@@ -175,6 +175,17 @@ def test_links_are_remade_at_each_start_and_a_regular_file_is_never_removed(stag
     assert not link.exists() and (links / "vae/keep.txt").exists()
 
 
+def test_a_link_that_cannot_be_made_is_a_finding_and_the_start_goes_on(staged, tmp_path):
+    (tmp_path / "links").write_text("a file where the links directory should be")
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(staged, tmp_path / "links", registry)
+    assert report.linked == {} and len(report.problems) == 1
+    findings = cache_findings(report)
+    failed = [f for f in findings if f.code == "CACHE_LINK_FAILED"]
+    assert len(failed) == 1 and failed[0].path == str(tmp_path / "links") and "writable" in failed[0].fix
+    assert "tiny_cache_x2.safetensors" in failed[0].message
+
+
 def _registry_dir(path: Path) -> Path:
     """The test entries plus smoke_image (the worker's start-up self-check runs it)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -197,6 +208,8 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
     for path, seed in ((image_model, 4), (volume_model, 5)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(tiny_upscale_model(seed))
+    # the same name on the volume, as a x4 model: ComfyUI must take the cache's x2 (the output size tells)
+    (volume_model.parent / "tiny_cache_x2.safetensors").write_bytes(tiny_upscale_model(6, scale=4))
     stack.start(wait=180)
     try:
         wait_for_startup_selfcheck(stack)
@@ -220,7 +233,7 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
         from PIL import Image
 
         image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
-        assert image.size == (128, 96)  # three x2 upscalers ran: image, cache, volume
+        assert image.size == (128, 96)  # three x2 upscalers ran: image, cache (not the volume's x4), volume
 
         report = runsync(stack, {"mode": "diagnose"}, timeout=180)["output"]
         served = {m["name"]: m for m in report["model_sources"]["workflows"]["tiny_upscale"]["models"]}

@@ -391,6 +391,14 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "Check the registry URL's revision and path, or serve the model from the image or the volume.",
     ),
     (
+        "CACHE_LINK_FAILED",
+        "warning",
+        "The worker could not link a model found in RunPod's model cache into MODEL_CACHE_LINKS_DIR "
+        "(read-only or full disk, a file in the way), so ComfyUI does not see it there.",
+        "Make MODEL_CACHE_LINKS_DIR writable by the worker, or point it at a writable directory that "
+        "extra_model_paths.yaml lists, and restart the worker.",
+    ),
+    (
         "VOLUME_VIEW_MISMATCH",
         "warning",
         "(client, diagnose --volume-report) The worker's view of the volume and its S3 listing disagree: the "
