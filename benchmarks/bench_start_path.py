@@ -1,13 +1,14 @@
 """The start path, container start → first job served, by phase, on cold starts of the real stack.
 
 Each start is a fresh stack (entrypoint.sh, CPU ComfyUI 0.3.75) with the test packs and, when they can
-be had, the real packs RES4LYF and VideoHelperSuite; its registry holds the smoke workflows and
+be had, the real packs RES4LYF and VideoHelperSuite; its registry holds the smoke workflows,
 `tiny_upscale` (tests/fixtures/hf_cache_registry: three tiny upscalers served from the image, RunPod's
 model cache — staged by huggingface_hub from a local server answering as huggingface.co does — and the
-network volume). The first job (a `generate` of one workflow) is sent from the moment the entrypoint
-is spawned and re-sent every 20 ms until the SDK's local API answers; the background self-check is
-off, so the first prompt ComfyUI runs is that job's. The worker runs through benchmarks/timed_worker.py,
-which timestamps each line it and ComfyUI print. Phases, in seconds from the entrypoint's start:
+network volume) and `tiny_taesd` (a VAE decode through ComfyUI's model management). The first job
+(a `generate` of one workflow) is sent from the moment the entrypoint is spawned and re-sent every
+20 ms until the SDK's local API answers; the background self-check is off, so the first prompt
+ComfyUI runs is that job's. The worker runs through benchmarks/timed_worker.py, which timestamps
+each line it and ComfyUI print. Phases, in seconds from the entrypoint's start:
 
 - entrypoint: spawn → the worker's interpreter runs (bash, the environment);
 - worker: → `import handler.worker` done, the model cache linked, ComfyUI's process spawned;
@@ -16,7 +17,8 @@ which timestamps each line it and ComfyUI print. Phases, in seconds from the ent
   pack; each pack's seconds come from that block);
 - comfyui_server: → ComfyUI answers /system_stats (the worker's `comfyui_ready` phase);
 - first_job: → the job's answer arrived; its `first_loads` (each model's loader node run time, with
-  the source it was read from) come from diagnose's `model_sources`.
+  the source it was read from) and `device_loads` (each model's move to the device, from ComfyUI's
+  "Requested to load" / "loaded completely" lines) come from diagnose's `model_sources`.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ import requests
 from benchmarks._common import REPO, reps, stats, write_result
 from benchmarks.bench_worker_start import _read_jsonl, _wrapper
 
-WORKFLOWS = ("smoke_image", "smoke_i2v", "tiny_upscale")
+WORKFLOWS = ("smoke_image", "smoke_i2v", "tiny_upscale", "tiny_taesd")
 POLL_S = 0.02
 
 
 def _stage(run_dir: Path) -> tuple[Any, str]:
     """A private stack with the bench registry, packs, and the three model sources staged."""
     from tests.conftest import FIXTURES, REAL_PACKS, make_stack
-    from tests.hf_hub_fake import hf_server, stage_cache, tiny_upscale_model
+    from tests.hf_hub_fake import hf_server, make_taesd, stage_cache, tiny_upscale_model
     from tools.localstack import DEFAULT_COMFY_HOME
     from tools.packs import PackUnavailable
 
@@ -49,8 +51,9 @@ def _stage(run_dir: Path) -> tuple[Any, str]:
     for name in ("smoke_image", "smoke_i2v"):
         for ext in ("yaml", "json"):
             shutil.copy(REPO / "workflows/registry" / f"{name}.{ext}", registry)
-    for ext in ("yaml", "json"):
-        shutil.copy(FIXTURES / "hf_cache_registry" / f"tiny_upscale.{ext}", registry)
+    for name in ("tiny_upscale", "tiny_taesd"):
+        for ext in ("yaml", "json"):
+            shutil.copy(FIXTURES / "hf_cache_registry" / f"{name}.{ext}", registry)
     env = {"WORKFLOW_REGISTRY_DIR": str(registry), "SELF_CHECK_AT_START": "0", "GENERATE_TIMEOUT_S": "120"}
     packs = "real"
     try:
@@ -73,6 +76,11 @@ def _stage(run_dir: Path) -> tuple[Any, str]:
     ):
         rel.parent.mkdir(parents=True, exist_ok=True)
         rel.write_bytes(tiny_upscale_model(seed))
+    make_taesd(
+        str(DEFAULT_COMFY_HOME / "venv/bin/python"),
+        str(DEFAULT_COMFY_HOME / "ComfyUI"),
+        stack.comfy_dir / "models/vae_approx",
+    )
     return stack, packs
 
 
@@ -161,6 +169,7 @@ def breakdown(events: list[dict[str, Any]], report: dict[str, Any], spawned: flo
         "pack_imports_s": {p["name"]: p["seconds"] for p in report.get("custom_nodes", {}).get("packs", [])},
         "model_cache_link_ms": (sources.get("cache") or {}).get("ms"),
         "model_loads": sources.get("first_loads", {}),
+        "device_loads": sources.get("device_loads", {}),
     }
 
 
@@ -180,6 +189,10 @@ def summarise(starts: list[dict[str, Any]]) -> dict[str, Any]:
         }
         for m in models
     }
+    classes = sorted({m for s in starts for m in s["device_loads"]})
+    figures["device_loads_s"] = {
+        m: stats((s["device_loads"][m]["s"] for s in starts if m in s["device_loads"]), 3) for m in classes
+    }
     figures["model_cache_link_ms"] = stats(s["model_cache_link_ms"] for s in starts)
     return figures
 
@@ -195,6 +208,8 @@ def table(result: dict[str, Any]) -> str:
             lines.append("    packs: " + ", ".join(f"{p} {v['median']} s" for p, v in slow))
         for model, v in f["model_loads_ms"].items():
             lines.append(f"    model {model} ({v['source']}): first load {v['median']} ms")
+        for model, v in f["device_loads_s"].items():
+            lines.append(f"    {model} moved to the device (ComfyUI's log): {v['median']} s")
     return "\n".join(lines)
 
 

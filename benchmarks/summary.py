@@ -293,6 +293,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         for wf, f in sp["figures"].items():
             for model, v in f["model_loads_ms"].items():
                 lines.append(f"- {wf}: {model} from {v['source']}: first load p50 {_f(v.get('median'), ' ms', 2)}")
+            for model, v in f.get("device_loads_s", {}).items():
+                lines.append(f"- {wf}: {model} moved to the device (ComfyUI's log): p50 {_f(v.get('median'), ' s', 3)}")
         link_ms = _f(first["model_cache_link_ms"].get("median"), " ms", 2)
         lines.append(f"- model cache lookup and links at start: p50 {link_ms}")
         lines.append("")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from workflows.findings import Finding, warning
 from workflows.hf_cache import SOURCES, CacheLookup, LookupState, hf_file, is_commit, lookup_findings, workflow_sources
+from workflows.load_log import first_device_loads
 from workflows.models import FOLDER_ALIASES, VOLUME_LAYOUTS
 from workflows.registry import ModelSpec, Registry
 
@@ -256,12 +257,14 @@ def health_models(runtime: Runtime) -> dict[str, Any]:
 
 
 def diagnose_section(runtime: Runtime, workflow: str | None) -> tuple[dict[str, Any], list[Finding]]:
-    """diagnose's `model_sources`: where each registered model is served from, the cache's state, and
-    each model's first load time (handler/model_loads.py); with the cache's findings."""
+    """diagnose's `model_sources`: where each registered model is served from, the cache's state,
+    each model's first load time (handler/model_loads.py) and each model class's first move to the
+    device as ComfyUI logs it (workflows/load_log.py); with the cache's findings."""
     s = runtime.settings
     view = model_sources(s.comfy_dir, s.volume_dir, runtime.model_cache, runtime.registry, workflow)
     sources = {f"{m['folder']}/{m['name']}": m["source"] for info in view["workflows"].values() for m in info["models"]}
     view["first_loads"] = {
         key: {**load, "source": sources.get(key, "unregistered")} for key, load in dict(runtime.model_loads).items()
     }
+    view["device_loads"] = first_device_loads(runtime.log.recent() if runtime.log is not None else [])
     return view, cache_findings(runtime.model_cache)

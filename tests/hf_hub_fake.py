@@ -130,3 +130,31 @@ def stage_cache(python: str, cache_dir: Path, endpoint: str, repo: str, paths: l
         check=True,
     )
     return out.stdout.split()
+
+
+_TAESD = """
+import contextlib, sys, torch
+for name, arg in (("nms", "dets"), ("qnms", "qdets")):  # the CPU torchvision of tools/localstack (launch.py)
+    with contextlib.suppress(RuntimeError):
+        torch.library.define(f"torchvision::{name}", f"(Tensor {arg}, Tensor scores, float iou_threshold) -> Tensor")
+out, root = sys.argv[1], sys.argv[2]
+sys.path.insert(0, root)
+import comfy.options
+comfy.options.enable_args_parsing()
+sys.argv = ["main.py", "--cpu"]
+from safetensors.torch import save_file
+from comfy.taesd.taesd import TAESD
+torch.manual_seed(28)
+model = TAESD()
+for part in ("encoder", "decoder"):
+    sd = getattr(model, f"taesd_{part}").state_dict()
+    save_file({k: v.contiguous() for k, v in sd.items()}, f"{out}/taesd_{part}.safetensors")
+"""
+
+
+def make_taesd(python: str, comfy_root: str, out_dir: Path) -> None:
+    """TAESD's encoder and decoder with random weights (ComfyUI's own classes, in its venv), as the two
+    vae_approx files VAELoader's "taesd" loads: a real VAE whose decode goes through ComfyUI's model
+    management ("Requested to load TAESD", "loaded completely"). ~10 MB."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([python, "-c", _TAESD, str(out_dir), comfy_root], check=True, capture_output=True, timeout=120)

@@ -16,7 +16,7 @@ import pytest
 
 from handler.model_cache import _clear_links, cache_findings, link_cached_models, lookup
 from tests.conftest import FIXTURES, REPO, make_stack, runsync, wait_for_startup_selfcheck
-from tests.hf_hub_fake import COMMIT, hf_server, stage_cache, tiny_upscale_model
+from tests.hf_hub_fake import COMMIT, hf_server, make_taesd, stage_cache, tiny_upscale_model
 from tools.localstack import DEFAULT_COMFY_HOME
 from workflows.hf_cache import HfFile, cache_plan, hf_file, lookup_findings
 from workflows.registry import ModelSpec, default_registry, load_registry
@@ -60,6 +60,33 @@ def test_the_cache_plan_names_the_repository_that_serves_most_of_each_workflow()
     assert wan.repo == "Comfy-Org/Wan_2.2_ComfyUI_Repackaged" and len(wan.covered) == 3 and wan.total == 4
     assert wan.rest == ("text_encoders/umt5-xxl-enc-bf16.safetensors",) and wan.rest_gb > 10
     assert cache_plan(entries["smoke_image"]).repo is None
+
+
+def test_device_loads_pair_each_request_with_its_loaded_line_in_order():
+    from workflows.load_log import device_loads, first_device_loads
+
+    # ComfyUI 0.3.75's format strings (comfy/model_management.py, comfy/model_patcher.py), two models at once
+    lines = [
+        (10.0, "got prompt"),
+        (10.5, "Requested to load WAN21"),
+        (10.5, "Requested to load WanVAE"),
+        (
+            14.0,
+            "loaded partially; 9000.00 MB usable, 8800.50 MB loaded, 5500.00 MB offloaded, 0.00 MB buffer "
+            "reserved, lowvram patches: 0",
+        ),
+        (14.25, "loaded completely; 200.00 MB usable, 242.03 MB loaded, full load: True"),
+        (20.0, "Requested to load WanVAE"),
+        (20.5, "loaded completely; 200.00 MB usable, 242.03 MB loaded, full load: True"),
+        (21.0, "loaded completely; stray line without a request"),
+    ]
+    loads = device_loads(lines)
+    assert [(x.model, x.seconds, x.mb, x.full) for x in loads] == [
+        ("WAN21", 3.5, 8800.5, False),
+        ("WanVAE", 0.25, 242.03, True),
+        ("WanVAE", 0.5, 242.03, True),
+    ]
+    assert first_device_loads(lines)["WanVAE"] == {"model": "WanVAE", "s": 0.25, "mb": 242.03, "full": True}
 
 
 # --- the layout huggingface_hub writes, found by the worker ---------------------------------------
@@ -208,13 +235,14 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
     for path, seed in ((image_model, 4), (volume_model, 5)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(tiny_upscale_model(seed))
+    make_taesd(COMFY_PYTHON, str(DEFAULT_COMFY_HOME / "ComfyUI"), stack.comfy_dir / "models/vae_approx")
     # the same name on the volume, as a x4 model: ComfyUI must take the cache's x2 (the output size tells)
     (volume_model.parent / "tiny_cache_x2.safetensors").write_bytes(tiny_upscale_model(6, scale=4))
     stack.start(wait=180)
     try:
         wait_for_startup_selfcheck(stack)
         health = runsync(stack, {"mode": "test"})["output"]
-        assert health["models"]["by_source"] == {"image": 1, "cache": 1, "volume": 1, "missing": 2}
+        assert health["models"]["by_source"] == {"image": 3, "cache": 1, "volume": 1, "missing": 2}
         assert health["models"]["missing"] == [
             "tiny_upscale_broken: upscale_models/tiny_dangling_x2.safetensors",
             "tiny_upscale_broken: upscale_models/tiny_partial_x2.safetensors",
@@ -227,13 +255,16 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
             text=True,
             timeout=90,
         )
-        assert "models     image 1, cache 1, volume 1, missing 2" in cli.stdout, cli.stdout + cli.stderr
+        assert "models     image 3, cache 1, volume 1, missing 2" in cli.stdout, cli.stdout + cli.stderr
 
         out = runsync(stack, {"workflow": "tiny_upscale"}, timeout=180)["output"]
         from PIL import Image
 
         image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
         assert image.size == (128, 96)  # three x2 upscalers ran: image, cache (not the volume's x4), volume
+
+        taesd = runsync(stack, {"workflow": "tiny_taesd"}, timeout=180)["output"]
+        assert (taesd["outputs"][0]["width"], taesd["outputs"][0]["height"]) == (64, 64)
 
         report = runsync(stack, {"mode": "diagnose"}, timeout=180)["output"]
         served = {m["name"]: m for m in report["model_sources"]["workflows"]["tiny_upscale"]["models"]}
@@ -252,6 +283,10 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
         for name, source in (("tiny_image_x2", "image"), ("tiny_cache_x2", "cache"), ("tiny_volume_x2", "volume")):
             load = loads[f"upscale_models/{name}.safetensors"]
             assert load["source"] == source and load["class_type"] == "UpscaleModelLoader" and load["ms"] > 0
+        # the decode moved TAESD to the device through ComfyUI's model management, which logged it
+        device = report["model_sources"]["device_loads"]["TAESD"]
+        assert device["full"] is True and device["mb"] > 1 and 0 <= device["s"] < 60
+        assert loads["vae/taesd"]["class_type"] == "VAELoader" and loads["vae/taesd"]["source"] == "unregistered"
         # ComfyUI itself lists the linked file under the workflow's name, from the worker's links dir
         text = subprocess.run(
             [sys.executable, "client/diagnose.py", "--url", stack.api_url],
@@ -260,8 +295,9 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
             text=True,
             timeout=120,
         ).stdout
-        assert "models     image 1 · cache 1 · volume 1 · missing 2 · RunPod cache: " in text, text
-        assert "loads      upscale_models/tiny_" in text and "(cache)" in text, text
+        assert "models     image 3 · cache 1 · volume 1 · missing 2 · RunPod cache: " in text, text
+        loads_line = next(line for line in text.splitlines() if line.startswith("  loads      "))
+        assert "upscale_models/tiny_cache_x2.safetensors" in loads_line and "(cache)" in loads_line, text
         listed = [m for m in report["models"]["upscale_models"]["on_disk"] if m["name"] == "tiny_cache_x2.safetensors"]
         assert listed and listed[0]["source"] == "cache" and listed[0]["seen_by_comfyui"]
     finally:
