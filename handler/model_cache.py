@@ -142,7 +142,9 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
             if found is None:
                 continue
             report.lookups.append(found)
-            if found.state == "cached":
+            if found.state == "cached" and not _inside(model.name):
+                report.problems.append(f"{model.folder}/{model.name}: the name leaves its folder (.. or absolute)")
+            elif found.state == "cached":
                 link = links_dir / model.folder / model.name
                 try:
                     link.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +154,11 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
                     report.problems.append(f"{link}: {exc.strerror or exc}")
     report.ms = round((time.perf_counter() - t0) * 1000, 2)
     return report
+
+
+def _inside(name: str) -> bool:
+    """A registry name stays inside its folder (no absolute path, no `..`): the link can't land elsewhere."""
+    return not name.startswith("/") and ".." not in name.replace("\\", "/").split("/")
 
 
 def _clear_links(links_dir: Path) -> None:

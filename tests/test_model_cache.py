@@ -213,6 +213,17 @@ def test_a_link_that_cannot_be_made_is_a_finding_and_the_start_goes_on(staged, t
     assert "tiny_cache_x2.safetensors" in failed[0].message
 
 
+def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path):
+    from workflows.registry import Entry, Registry
+
+    url = f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"
+    models = (ModelSpec("vae", "../../escaped.safetensors", url), ModelSpec("vae", "/abs.safetensors", url))
+    registry = Registry({"x": Entry("x", "x", tmp_path / "x.json", models=models)})
+    report = link_cached_models(staged, tmp_path / "links", registry)
+    assert report.linked == {} and len(report.problems) == 2
+    assert not (tmp_path / "escaped.safetensors").exists() and not list(tmp_path.glob("links/**/*.safetensors"))
+
+
 def _registry_dir(path: Path) -> Path:
     """The test entries plus smoke_image (the worker's start-up self-check runs it)."""
     path.mkdir(parents=True, exist_ok=True)
