@@ -126,34 +126,45 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
     an earlier start are removed first (the cache may have changed). Never raises: what fails is a
     problem in the report (and the model is then served from elsewhere, or missing)."""
     t0 = time.perf_counter()
-    report = CacheReport(str(cache_dir), str(links_dir), cache_dir.is_dir())
-    _clear_links(links_dir)
-    if not report.present:
-        report.ms = round((time.perf_counter() - t0) * 1000, 2)
-        return report
+    try:
+        present = cache_dir.is_dir()
+    except OSError:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
+        present = False
+    report = CacheReport(str(cache_dir), str(links_dir), present)
+    try:
+        _clear_links(links_dir)
+    except OSError as exc:
+        report.problems.append(f"{links_dir}: old links can't be removed: {exc.strerror or exc}")
     seen: set[tuple[str, str]] = set()
-    for entry in registry.entries.values():
-        for model in entry.models:
-            key = (model.folder, model.name)
-            if key in seen:
-                continue
-            seen.add(key)
+    models = [m for e in registry.entries.values() for m in e.models] if present else []
+    for model in models:
+        if (model.folder, model.name) in seen:
+            continue
+        seen.add((model.folder, model.name))
+        try:
             found = lookup(cache_dir, model)
-            if found is None:
-                continue
+        except OSError as exc:
+            report.problems.append(f"{model.folder}/{model.name}: the cache can't be read: {exc.strerror or exc}")
+            continue
+        if found is not None:
             report.lookups.append(found)
-            if found.state == "cached" and not _inside(model.name):
-                report.problems.append(f"{model.folder}/{model.name}: the name leaves its folder (.. or absolute)")
-            elif found.state == "cached":
-                link = links_dir / model.folder / model.name
-                try:
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    link.symlink_to(found.blob_path)
-                    report.linked[key] = str(link)
-                except OSError as exc:
-                    report.problems.append(f"{link}: {exc.strerror or exc}")
+            if found.state == "cached":
+                _link(report, links_dir, model, found.blob_path)
     report.ms = round((time.perf_counter() - t0) * 1000, 2)
     return report
+
+
+def _link(report: CacheReport, links_dir: Path, model: ModelSpec, target: str) -> None:
+    if not _inside(model.name):
+        report.problems.append(f"{model.folder}/{model.name}: the name leaves its folder (.. or absolute)")
+        return
+    link = links_dir / model.folder / model.name
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
+        report.linked[(model.folder, model.name)] = str(link)
+    except OSError as exc:
+        report.problems.append(f"{link}: {exc.strerror or exc}")
 
 
 def _inside(name: str) -> bool:
@@ -188,7 +199,7 @@ def on_disk(
             for d in dirs:
                 for sub in names:
                     path = d / sub / name
-                    if path.is_file():
+                    if os.path.isfile(path):  # never raises (an unreadable directory is "not there")
                         found[source].setdefault((folder, name), str(path))
         if report is not None and (folder, name) in report.linked and os.path.exists(report.linked[(folder, name)]):
             found["cache"][(folder, name)] = report.linked[(folder, name)]
