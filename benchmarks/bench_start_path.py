@@ -42,7 +42,8 @@ POLL_S = 0.02
 def _stage(run_dir: Path) -> tuple[Any, str]:
     """A private stack with the bench registry, packs, and the three model sources staged."""
     from tests.conftest import FIXTURES, REAL_PACKS, make_stack
-    from tests.hf_hub_fake import hf_server, make_taesd, stage_cache, tiny_upscale_model
+    from tests.hf_standin import HubFile, HubStandIn
+    from tests.model_files import make_taesd, stage_cache, tiny_upscale_model
     from tools.localstack import DEFAULT_COMFY_HOME
     from tools.packs import PackUnavailable
 
@@ -62,14 +63,8 @@ def _stage(run_dir: Path) -> tuple[Any, str]:
         shutil.rmtree(run_dir / "stack", ignore_errors=True)
         stack, packs = make_stack(run_dir / "stack", **env), "test packs only"
     repo, path = "comfy-runpod-test/tiny-upscale", "split_files/upscale_models/tiny_compact_x2.safetensors"
-    with hf_server({repo: {path: tiny_upscale_model(1)}}) as endpoint:
-        stage_cache(
-            str(DEFAULT_COMFY_HOME / "venv/bin/python"),
-            stack.volume_dir / "huggingface-cache/hub",
-            endpoint,
-            repo,
-            [path],
-        )
+    with HubStandIn([HubFile(repo, path, tiny_upscale_model(1), lfs=False)]) as hub:
+        stage_cache(stack.volume_dir / "huggingface-cache/hub", hub.url, repo, [path])
     for rel, seed in (
         (stack.comfy_dir / "models/upscale_models/tiny_image_x2.safetensors", 4),
         (stack.volume_dir / "models/upscale_models/tiny_volume_x2.safetensors", 5),

@@ -16,7 +16,8 @@ import pytest
 
 from handler.model_cache import _clear_links, cache_findings, link_cached_models, lookup
 from tests.conftest import FIXTURES, REPO, make_stack, runsync, wait_for_startup_selfcheck
-from tests.hf_hub_fake import COMMIT, hf_server, make_taesd, stage_cache, tiny_upscale_model
+from tests.hf_standin import COMMIT, HubFile, HubStandIn
+from tests.model_files import make_taesd, stage_cache, tiny_upscale_model
 from tools.localstack import DEFAULT_COMFY_HOME
 from workflows.hf_cache import HfFile, cache_plan, hf_file, lookup_findings
 from workflows.registry import ModelSpec, default_registry, load_registry
@@ -97,14 +98,16 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache written by huggingface_hub: one finished repository, one whose blob vanished after the
     snapshot link was made, one with only a partial blob."""
     cache = tmp_path_factory.mktemp("hf") / "huggingface-cache/hub"
-    files = {
-        CACHED_REPO: {CACHED_PATH: tiny_upscale_model(1)},
-        "comfy-runpod-test/dangling": {"tiny_dangling_x2.safetensors": tiny_upscale_model(2)},
-        "comfy-runpod-test/partial": {"tiny_partial_x2.safetensors": tiny_upscale_model(3)},
-    }
-    with hf_server(files) as endpoint:
-        for repo, paths in files.items():
-            stage_cache(COMFY_PYTHON, cache, endpoint, repo, list(paths))
+    # served as git-stored files (200, ETag = the blob id): the stand-in's LFS answer is an absolute
+    # redirect on the same host, which huggingface_hub's HEAD follows (huggingface.co's CDN is another host)
+    files = [
+        HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1), lfs=False),
+        HubFile("comfy-runpod-test/dangling", "tiny_dangling_x2.safetensors", tiny_upscale_model(2), lfs=False),
+        HubFile("comfy-runpod-test/partial", "tiny_partial_x2.safetensors", tiny_upscale_model(3), lfs=False),
+    ]
+    with HubStandIn(files) as hub:
+        for f in files:
+            stage_cache(cache, hub.url, f.repo, [f.path])
     dangling = cache / "models--comfy-runpod-test--dangling"
     for blob in (dangling / "blobs").iterdir():
         blob.unlink()
@@ -125,21 +128,9 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert found.snapshot_path.endswith(f"snapshots/{COMMIT}/{CACHED_PATH}")
     assert Path(found.blob_path).parent.name == "blobs" and found.size == len(tiny_upscale_model(1))
     # huggingface_hub's own answer for the same file (try_to_load_from_cache reads refs/ and snapshots/)
-    theirs = subprocess.run(
-        [
-            COMFY_PYTHON,
-            "-c",
-            "import sys; from huggingface_hub import try_to_load_from_cache as t; "
-            "print(t(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3]))",
-            CACHED_REPO,
-            CACHED_PATH,
-            str(staged),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert theirs == found.snapshot_path
+    from huggingface_hub import try_to_load_from_cache
+
+    assert try_to_load_from_cache(CACHED_REPO, CACHED_PATH, cache_dir=str(staged)) == found.snapshot_path
     by_commit = lookup(staged, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/{COMMIT}/{CACHED_PATH}"))
     assert by_commit is not None and by_commit.blob_path == found.blob_path
 

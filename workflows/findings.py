@@ -77,6 +77,22 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "Fix the pack's import error (usually a missing requirement; see logs_tail), then restart the worker.",
     ),
     (
+        "PACK_VERSION_DIFFERS",
+        "warning",
+        "`workflow add`: a pack is pinned to another version than the one the editor save records (the "
+        "registry's pin, or the nearest obtainable when the recorded one can't be had).",
+        "Pin the version the save records if it can be obtained (a snapshot or git), or re-save the workflow "
+        "with the pinned version; nodes whose saved values don't fit its layout are refused, not guessed.",
+    ),
+    (
+        "PACK_REQUIREMENTS_FAILED",
+        "error / warning",
+        "A pack's requirements.txt (or install.py) could not be installed under the venv's constraints; the "
+        "message names the requirement and what it conflicts with (docker/pack_requirements.sh). The image "
+        "build stops on it; `workflow add` warns and judges the pack by the nodes it still registers.",
+        "Install the requirement by hand, or pin a pack commit whose requirements fit ComfyUI's venv.",
+    ),
+    (
         "VALUE_NOT_IN_LIST",
         "error",
         "A combo input holds a value the node does not offer (per /object_info).",

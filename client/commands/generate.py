@@ -17,10 +17,10 @@ from client.errors import (
     IdempotencyConflict,
     Interrupted,
     JobCancelled,
-    JobError,
     JobFailed,
     JobNotFound,
     JobTimedOut,
+    JobUnsuccessful,
     UsageError,
 )
 from client.jobflow import Backend, JobResult, UpdateSink, submit_and_wait, wait_for_job
@@ -38,7 +38,7 @@ MAX_IMAGE_BYTES = 40 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class JobSubmission:
-    """A generate job as the client sends it (workflows.request.JobSubmission is the worker's parse of it)."""
+    """A generate job as the client sends it (workflows.request.GenerateRequest is the worker's parse of it)."""
 
     label: str  # registry name, or the workflow file's stem
     job_input: JobInput
@@ -216,7 +216,7 @@ def generate(
                 safe_to_retry=bool(idempotency_key),
                 on_submitted=submitted,
             )
-    except (JobError, Interrupted) as exc:
+    except (JobUnsuccessful, Interrupted) as exc:
         claim.failed(exc)
         raise
     saved = _save(result, request, target.label, idempotency_key, out_root or settings.outputs_dir)
@@ -286,11 +286,11 @@ class _Claim:
         if isinstance(exc, Interrupted):
             if cancel_sent:
                 self.finished("CANCELLED", error_code="INTERRUPTED")
-        elif isinstance(exc, JobError) and (not isinstance(exc, ClientTimeout) or cancel_sent):
+        elif isinstance(exc, JobUnsuccessful) and (not isinstance(exc, ClientTimeout) or cancel_sent):
             self.finished(_ledger_status(exc), error_code=exc.code)
 
 
-def _ledger_status(exc: JobError) -> str:
+def _ledger_status(exc: JobUnsuccessful) -> str:
     if isinstance(exc, ClientTimeout | JobCancelled):
         return "CANCELLED"
     if isinstance(exc, JobTimedOut):
