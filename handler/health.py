@@ -49,6 +49,7 @@ def health(runtime: Runtime) -> TestResponse:
         comfyui_version=comfyui_version(stats),
         handler_version=HANDLER_VERSION,
         uptime_s=round(time.monotonic() - runtime.started_at, 1),
+        models=health_models(runtime),
     )
     if snap is not None:
         result.update(snap)  # type: ignore[typeddict-item]  # WorkerState.snapshot: its keys are in TestResponse
@@ -72,7 +73,6 @@ def health(runtime: Runtime) -> TestResponse:
         result["ok"] = False
         result["cause"] = cause
         result["logs_tail"] = runtime.logs_tail(40)
-    result["models"] = health_models(runtime)
     if gpu := gpu_summary(stats):
         result["gpu"] = gpu
     result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
