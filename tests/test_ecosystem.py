@@ -133,3 +133,20 @@ def test_the_lists_are_fetched_cached_refreshed_and_a_failed_download_falls_back
     with pytest.raises(UsageError) as exc:
         load_ecosystem(cache=tmp_path / "empty", channel=channel)
     assert "COMFY_RUNPOD_ECOSYSTEM" in (exc.value.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"https://github.com/a/b": [["X"], {}]', "cannot be read as JSON"), ("[1, 2]", "a JSON object was expected")],
+)
+def test_a_truncated_or_foreign_list_is_a_usage_error_naming_the_file(tmp_path, text, says):
+    """A damaged cached copy (or one in COMFY_RUNPOD_ECOSYSTEM) is named, with what to do; never a traceback."""
+    for name in FILES:
+        (tmp_path / name).write_text("{}")
+    (tmp_path / FILES[0]).write_text(text)
+    with pytest.raises(UsageError) as exc:
+        load_ecosystem(directory=tmp_path)
+    assert says in exc.value.message and FILES[0] in exc.value.message
+    with pytest.raises(UsageError) as cached:
+        load_ecosystem(cache=tmp_path, now=(tmp_path / FILES[0]).stat().st_mtime)
+    assert "--refresh-ecosystem" in (cached.value.fix or "")
