@@ -21,13 +21,14 @@ import socket
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from workflows.pack_plan import release_version
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 DOCKER = CHECKOUT / "docker"
@@ -90,12 +91,10 @@ def pack_versions(pack_dir: Path, commit: str | None) -> list[str]:
     """What identifies the installed version: its commit and its release version (pyproject.toml)."""
     out = [commit] if commit else []
     try:
-        version = tomllib.loads((pack_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
-        if isinstance(version, str):
-            out.append(version)
-    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
-        pass
-    return out
+        version = release_version((pack_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        version = None
+    return out + ([version] if version else [])
 
 
 def pack_python(

@@ -10,6 +10,7 @@ is invalid and names it. Fetching and pinning (snapshot, git) are the client's: 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,16 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a pack's folder name (docker/plan.
 
 def is_commit(ver: str | None) -> bool:
     return ver is not None and len(ver) == 40 and set(ver.lower()) <= HEX40
+
+
+def release_version(pyproject_text: str) -> str | None:
+    """A pack's release version from its pyproject.toml text (what an editor save records as `ver` for a
+    Comfy Registry pack); None when it declares none. Pure: the caller reads the file."""
+    try:
+        version = tomllib.loads(pyproject_text).get("project", {}).get("version")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return version if isinstance(version, str) and version.strip() else None
 
 
 @dataclass
