@@ -24,10 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import requests
-
+from comfyui_client import ComfyClient
 from workflows.pack_plan import release_version
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -171,6 +169,7 @@ class LocalComfy:
     run_dir: Path
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
+    _client: ComfyClient | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -213,25 +212,26 @@ class LocalComfy:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise LocalComfyError(f"the local ComfyUI exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if requests.get(f"{self.url}/system_stats", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
+            if self.client().is_up(timeout=2):
+                return
             time.sleep(0.2)
         self.stop()
         raise LocalComfyError(f"the local ComfyUI did not answer within {timeout_s:.0f} s:\n{self.tail()}")
 
-    def get(self, path: str) -> Any:
-        r = requests.get(f"{self.url}{path}", timeout=120)
-        r.raise_for_status()
-        return r.json()
+    def client(self) -> ComfyClient:
+        """The one ComfyUI client (comfyui_client), pointed at this process."""
+        if self._client is None:
+            self._client = ComfyClient(self.url, timeout=120)
+        return self._client
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)

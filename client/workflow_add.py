@@ -25,6 +25,7 @@ from client.errors import UsageError
 from client.hf_metadata import file_facts
 from client.local_comfy import LocalComfy, LocalComfyError, fetch_pack, has_checkout, pack_python, pack_versions
 from client.pack_pins import Pin, choose_pin, release_findings
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
 from workflows.analysis import is_ui_format
 from workflows.ecosystem import Ecosystem, NodeEvidence
 from workflows.editor_save import node_types, saved_models
@@ -193,10 +194,10 @@ def _local_definitions(
         progress(f"starting a local ComfyUI with {len(dirs)} pack(s) on port {comfy.port}")
         try:
             comfy.start()
-            object_info = comfy.get("/object_info")
-            versions.update(_core_version(comfy.get("/system_stats")))
+            object_info = comfy.client().object_info()
+            versions.update(_core_version(comfy.client().system_stats()))
             failed = [ln for ln in comfy.tail(400).splitlines() if "IMPORT FAILED" in ln and str(custom) in ln]
-        except (LocalComfyError, OSError, ValueError) as exc:
+        except (LocalComfyError, ComfyUnavailable, ComfyHTTPError, OSError, ValueError) as exc:
             raise UsageError(
                 f"the local ComfyUI with the workflow's packs did not start: {exc}", code="UNREACHABLE"
             ) from None
