@@ -26,6 +26,7 @@ from client.hf_metadata import file_facts
 from client.local_comfy import LocalComfy, LocalComfyError, fetch_pack, has_checkout, pack_python, pack_versions
 from client.pack_pins import Pin, choose_pin, release_findings
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from comfyui_client.stats import comfyui_version
 from workflows.analysis import is_ui_format
 from workflows.ecosystem import Ecosystem, NodeEvidence
 from workflows.editor_save import node_types, saved_models
@@ -129,10 +130,9 @@ def resolve(
     return Resolved(plan, pins, object_info, versions, loaded.ecosystem, "a local ComfyUI", notes + more, findings)
 
 
-def _core_version(stats: Mapping[str, Any]) -> dict[str, list[str]]:
-    system = stats.get("system") if isinstance(stats, Mapping) else None
-    version = system.get("comfyui_version") if isinstance(system, Mapping) else None
-    return {"comfy-core": [str(version)]} if version else {}
+def _core_version(stats: Any) -> dict[str, list[str]]:
+    version = comfyui_version(stats)
+    return {"comfy-core": [version]} if version else {}
 
 
 def _local_definitions(
