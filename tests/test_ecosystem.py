@@ -150,3 +150,11 @@ def test_a_truncated_or_foreign_list_is_a_usage_error_naming_the_file(tmp_path, 
     with pytest.raises(UsageError) as cached:
         load_ecosystem(cache=tmp_path, now=(tmp_path / FILES[0]).stat().st_mtime)
     assert "--refresh-ecosystem" in (cached.value.fix or "")
+
+
+@pytest.mark.parametrize("aux_id", ["/", "evil/../../x", "owner/re po", "a/b/c", "../.."])
+def test_an_aux_id_that_is_not_owner_repo_is_not_evidence(eco, aux_id):
+    """A save's aux_id names a GitHub repository only as owner/repo; anything else is ignored, and the
+    node is resolved by ComfyUI-Manager's map as if the save recorded nothing."""
+    res = eco.resolve_node("UnetLoaderGGUF", NodeEvidence(aux_id=aux_id))
+    assert res.repo == "https://github.com/city96/ComfyUI-GGUF", res
