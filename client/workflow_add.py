@@ -175,7 +175,10 @@ def _local_definitions(
         versions[name] = pack_versions(dirs[name], pin.commit)
     problems: dict[str, str] = {}
     if dirs:
-        python, problems = pack_python(python, list(dirs.values()), cache, progress=progress)
+        try:
+            python, problems = pack_python(python, list(dirs.values()), cache, progress=progress)
+        except LocalComfyError as exc:
+            raise UsageError(str(exc), code="UNREACHABLE", fix="Reinstall the local ComfyUI: make comfyui.") from None
     for name, problem in problems.items():  # the pack may still load: its nodes decide (a TODO if missing)
         findings.append(
             warning(

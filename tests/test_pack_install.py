@@ -145,3 +145,14 @@ def test_a_release_version_the_pinned_tree_does_not_carry_is_a_finding():
     ]
     pack.saved_versions = ["1.2.1"]
     assert release_findings(pack, ["ff7f876c09ff5a53be051073c3c1731b96ee31a3", "1.2.1"]) == []
+
+
+def test_a_python_that_cannot_make_the_overlay_venv_is_a_named_error(tmp_path: Path):
+    """workflow add turns this into UNREACHABLE with the fix; never a CalledProcessError traceback."""
+    from client.local_comfy import LocalComfyError
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    with pytest.raises(LocalComfyError, match="could not make a venv"):
+        pack_python(Path("/bin/false"), [pack], cache=tmp_path / "cache")
+    assert not any((tmp_path / "cache" / "venvs").iterdir())  # nothing half-built left behind
