@@ -158,3 +158,18 @@ def test_an_aux_id_that_is_not_owner_repo_is_not_evidence(eco, aux_id):
     node is resolved by ComfyUI-Manager's map as if the save recorded nothing."""
     res = eco.resolve_node("UnetLoaderGGUF", NodeEvidence(aux_id=aux_id))
     assert res.repo == "https://github.com/city96/ComfyUI-GGUF", res
+
+
+def test_a_fork_and_its_original_in_one_save_are_not_both_installed_into_one_folder(eco):
+    """Both would be custom_nodes/ComfyUI-KJNodes: the second is unresolved, with how to choose."""
+    plan = plan_packs(
+        {
+            "ColorMatch": NodeEvidence(aux_id="kijai/ComfyUI-KJNodes"),
+            "GetImageSizeAndCount": NodeEvidence(aux_id="someone/ComfyUI-KJNodes"),
+        },
+        eco,
+        default_registry(),
+    )
+    assert [p.repo for p in plan.packs] == ["https://github.com/kijai/ComfyUI-KJNodes"]
+    why = plan.unresolved["GetImageSizeAndCount"]
+    assert "same folder" in why and "--pack" in why

@@ -97,6 +97,13 @@ def plan_packs(
             continue
         key = normal_repo(res.repo)
         pack = by_repo.get(key)
+        twin = next((p for k, p in by_repo.items() if k != key and p.name.lower() == repo_name(res.repo).lower()), None)
+        if pack is None and twin is not None:  # one custom_nodes folder per name: a fork and its original clash
+            unresolved[node] = (
+                f"{res.repo} installs into the same folder as {twin.repo}, which this save uses too: "
+                f"choose one with --pack '{node}=owner/repo'"
+            )
+            continue
         if pack is None:
             name = repo_name(res.repo)
             pin = pins.get(name.lower())
