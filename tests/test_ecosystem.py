@@ -173,3 +173,14 @@ def test_a_fork_and_its_original_in_one_save_are_not_both_installed_into_one_fol
     assert [p.repo for p in plan.packs] == ["https://github.com/kijai/ComfyUI-KJNodes"]
     why = plan.unresolved["GetImageSizeAndCount"]
     assert "same folder" in why and "--pack" in why
+
+
+def test_a_fork_of_a_registered_pack_is_not_given_the_originals_pin(eco):
+    """The registry pins Kosinkadink's ComfyUI-VideoHelperSuite; a save recording a fork of the same name
+    must not be installed from the original's pin (or snapshot) under its name."""
+    fork = plan_packs(
+        {"VHS_VideoCombine": NodeEvidence(aux_id="someone/ComfyUI-VideoHelperSuite")}, eco, default_registry()
+    )
+    assert fork.packs == [] and "where the registry installs" in fork.unresolved["VHS_VideoCombine"]
+    own = plan_packs({"VHS_VideoCombine": NodeEvidence()}, eco, default_registry())
+    assert own.packs[0].registry_commit is not None and not own.unresolved

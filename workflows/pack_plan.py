@@ -104,9 +104,15 @@ def plan_packs(
                 f"choose one with --pack '{node}=owner/repo'"
             )
             continue
+        pin = pins.get(repo_name(res.repo).lower())
+        if pack is None and pin is not None and normal_repo(pin.repo) != key:  # the image has one folder per name
+            unresolved[node] = (
+                f"{res.repo} installs into custom_nodes/{pin.name}, where the registry installs {pin.repo}: "
+                f"use that pack with --pack '{node}={pin.repo}', or rename the entry's pack"
+            )
+            continue
         if pack is None:
             name = repo_name(res.repo)
-            pin = pins.get(name.lower())
             pack = by_repo[key] = PlannedPack(name, res.repo, registry_commit=pin.commit if pin else None)
         pack.nodes.append(node)
         pack.reasons[node] = res.reason
