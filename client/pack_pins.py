@@ -10,6 +10,7 @@ and the converter then maps values only where the layouts are known to agree.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ def remote_head(repo: str, timeout_s: float = 20.0) -> str | None:
             capture_output=True,
             text=True,
             timeout=timeout_s,
-            env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            # the user's environment (proxies, git config: the tests' GIT_CONFIG_* rewrite), never a prompt
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
