@@ -10,12 +10,12 @@ and the converter then maps values only where the layouts are known to agree.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.config import child_env
 from workflows.findings import Finding, warning
 from workflows.pack_plan import PlannedPack
 
@@ -53,7 +53,7 @@ def remote_head(repo: str, timeout_s: float = 20.0) -> str | None:
             text=True,
             timeout=timeout_s,
             # the user's environment (proxies, git config: the tests' GIT_CONFIG_* rewrite), never a prompt
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            env=child_env(GIT_TERMINAL_PROMPT="0"),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
