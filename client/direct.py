@@ -36,7 +36,7 @@ from comfyui_client.errors import (
 )
 from comfyui_client.stats import comfyui_version, gpu_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
-from workflows.compat import shaped
+from workflows.compat import shaped, with_warnings
 from workflows.errors import JobError
 from workflows.failures import prompt_error
 from workflows.findings import Finding, Severity
@@ -338,7 +338,7 @@ class DirectComfy:
         timings.update(result.timings(), total_ms=round((time.perf_counter() - t0) * 1000, 2))
         workflow_id = resolved.entry.id if resolved.entry else "inline"
         response = generate_response(workflow_id, result.prompt_id, outputs, timings, request.params.get("seed"))
-        return shaped(response, request.response_format)
+        return shaped(with_warnings(response, request.warnings), request.response_format)
 
     def _upload(self, job_key: str, index: int, image: ImageInput) -> str:
         raw, ext, *_ = decode_image(image.data, image.role or f"images[{index}] ({image.name[:60]!r})")

@@ -219,7 +219,11 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
         "No S3 API key for the volume in the environment.",
         "Export RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (RunPod console > Settings > S3 API keys).",
     ),
-    "VOLUME_NEEDS_BOTO3": (UsageError, "The volume commands need boto3.", "pip install 'comfy-runpod[volume]'."),
+    "VOLUME_NEEDS_BOTO3": (
+        UsageError,
+        "The volume commands need boto3.",
+        "In your comfy-runpod checkout: pip install '.[volume]' (adds boto3; comfy-runpod is not on PyPI).",
+    ),
     "VOLUME_UNREACHABLE": (VolumeError, "The datacenter's S3 endpoint does not answer.", "Check --datacenter."),
     "VOLUME_AUTH_FAILED": (VolumeError, "The S3 API key was refused.", "Check the S3 API key (not the API key)."),
     "VOLUME_NOT_FOUND": (VolumeError, "No such volume in that datacenter.", "Check --volume-id and --datacenter."),

@@ -148,18 +148,36 @@ def patch(
 
 
 def execute(
-    runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
+    runtime: Runtime,
+    workflow: dict[str, Any],
+    prompt_id: str,
+    deadline: float,
+    on_progress: ProgressSink | None,
+    extra_data: dict[str, Any] | None = None,
 ) -> PromptResult:
     if runtime.comfy_process_alive() is False:
         raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
     try:
         return run_prompt(
-            runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
+            runtime.comfy,
+            runtime.events,
+            workflow,
+            prompt_id=prompt_id,
+            deadline=deadline,
+            on_progress=on_progress,
+            extra_data=extra_data,
         )
     except ComfyError as exc:
         if isinstance(exc, PromptTimeout):
             _stop_prompt(runtime, prompt_id)
         raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
+
+
+def comfy_org_extra(runtime: Runtime, request: GenerateRequest) -> dict[str, Any] | None:
+    """ComfyUI's `extra_data` for its API nodes, as the official worker sends it: the request's key, else
+    COMFY_ORG_API_KEY. Harmless while API nodes are disabled (the default; COMFY_API_NODES=1 enables them)."""
+    key = request.comfy_org_api_key or runtime.settings.comfy_org_api_key
+    return {"api_key_comfy_org": key} if key else None
 
 
 def _stop_prompt(runtime: Runtime, prompt_id: str, wait_s: float = 3.0) -> None:
@@ -273,7 +291,7 @@ def generate(
         judge(runtime, resolved, patched, request, stored)
         t = lap(timings, "analysis_ms", t)
         deadline = arrived + (request.timeout_s or runtime.settings.timeout_s)
-        result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
+        result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress, comfy_org_extra(runtime, request))
         t = lap(timings, "run_ms", t)
         dirs = {
             "output": runtime.settings.output_dir,

@@ -1,7 +1,9 @@
 """The request contract: a job's input validated into typed requests. Pure; the worker and the client's
 direct mode both parse with it, so they accept exactly the same keys.
 
-Unknown keys are errors: typos must not pass silently.
+Unknown keys are errors (BAD_INPUT naming them): typos must not pass silently. The one exception is a
+generate request in worker-comfyui compatibility mode (workflows.compat), which the official worker would
+run whatever else it carries: there unknown keys are ignored, each named in the request's `warnings`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.compat import RESPONSE_FORMATS, unsupported_key_hint
+from workflows.compat import COMFY_ORG_KEY_NAMES, RESPONSE_FORMATS, WORKER_COMFYUI, unsupported_key_hint
 from workflows.errors import JobError
 from workflows.parameters import IMAGE_ROLES, PATCHABLE, ParameterError, check_parameters
 from workflows.registry import Entry
@@ -24,6 +26,7 @@ _GENERATE_KEYS = _COMMON | {
     "overrides",
     "timeout_s",
     "response_format",
+    *COMFY_ORG_KEY_NAMES,
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
@@ -55,6 +58,8 @@ class GenerateRequest:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout_s: float | None = None
     response_format: str | None = None  # None: the deployment's RESPONSE_FORMAT
+    comfy_org_api_key: str | None = field(default=None, repr=False)  # for ComfyUI's API nodes; a secret
+    warnings: tuple[str, ...] = ()  # what was ignored (compatibility mode), said in the response
 
     def overridden(self) -> dict[str, frozenset[str]]:
         """node id -> the input names the job's `overrides` set (the policy judges those)."""
@@ -64,18 +69,24 @@ class GenerateRequest:
 Request = TestRequest | DiagnoseRequest | GenerateRequest
 
 
-def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
+def _unknown_keys(data: dict[str, Any], allowed: set[str], mode: str, *, ignore: bool = False) -> tuple[str, ...]:
+    """Refuse unknown keys (BAD_INPUT), or with `ignore` (compatibility mode) name each in a warning."""
     unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
-        message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
-        if hints:
-            message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"
-        raise JobError(
-            "BAD_INPUT",
-            message,
-            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed), **({"hints": hints} if hints else {})},
+    if not unknown:
+        return ()
+    hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
+    if ignore:
+        return tuple(
+            f"input.{k} ignored: not a key of this worker" + (f" ({hints[k]})" if k in hints else "") for k in unknown
         )
+    message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
+    if hints:
+        message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"
+    raise JobError(
+        "BAD_INPUT",
+        message,
+        {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed), **({"hints": hints} if hints else {})},
+    )
 
 
 def _mode(data: dict[str, Any]) -> str:
@@ -98,24 +109,38 @@ def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def parse_request(job_input: Any) -> Request:
+def parse_request(job_input: Any, *, compat: bool = False) -> Request:
+    """`compat`: the deployment answers in worker-comfyui's shape (RESPONSE_FORMAT); a request that asks for
+    that shape itself is in compatibility mode too."""
     if not isinstance(job_input, dict):
         raise JobError("BAD_INPUT", f"input must be a JSON object, got {type(job_input).__name__}")
     mode = _mode(job_input)
     if mode == "test":
-        _reject_unknown(job_input, _TEST_KEYS, mode)
+        _unknown_keys(job_input, _TEST_KEYS, mode)
         return TestRequest()
     if mode == "diagnose":
-        _reject_unknown(job_input, _DIAGNOSE_KEYS, mode)
+        _unknown_keys(job_input, _DIAGNOSE_KEYS, mode)
         workflow = job_input.get("workflow")
         if workflow is not None and not isinstance(workflow, str):
             raise JobError("BAD_INPUT", "workflow must be a registered workflow name for diagnose")
         return DiagnoseRequest(workflow, _bool(job_input, "checksums", False))
-    _reject_unknown(job_input, _GENERATE_KEYS, mode)
-    return _parse_generate(job_input)
+    compat = compat or job_input.get("response_format") == WORKER_COMFYUI
+    ignored = _unknown_keys(job_input, _GENERATE_KEYS, mode, ignore=compat)
+    return _parse_generate({k: v for k, v in job_input.items() if k in _GENERATE_KEYS}, ignored)
 
 
-def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
+def _comfy_org_key(data: dict[str, Any]) -> str | None:
+    """The per-request Comfy.org key under either of the official worker's names (the first one set wins)."""
+    for name in COMFY_ORG_KEY_NAMES:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise JobError("BAD_INPUT", f"{name} must be a string")
+        if value:
+            return value
+    return None
+
+
+def _parse_generate(data: dict[str, Any], warnings: tuple[str, ...] = ()) -> GenerateRequest:
     workflow = data.get("workflow")
     if workflow is not None and not isinstance(workflow, str | dict):
         raise JobError("BAD_INPUT", "workflow must be a registered name or an API-format workflow object")
@@ -159,6 +184,8 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
         {str(k): v for k, v in overrides.items()},
         float(timeout) if timeout is not None else None,
         response_format,
+        _comfy_org_key(data),
+        warnings,
     )
 
 

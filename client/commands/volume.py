@@ -9,7 +9,8 @@ limitations"); docs/volume.md lists them with their sources.
 The judgement is the worker's: workflows.volume_index turns the listing into the ModelIndex the
 worker would build and workflows.analysis judges it. Nothing here deletes an object (the only
 removal: AbortMultipartUpload of push's own upload of a file whose sha256 is refused); an object is
-replaced only with --replace. boto3 is imported only inside these commands (`comfy-runpod[volume]`).
+replaced only with --replace. boto3 is imported only inside these commands (the `volume` extra:
+`pip install '.[volume]'`).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def s3_client(target: VolumeTarget, workers: int = DEFAULT_WORKERS, attempts: in
         raise UsageError(
             "the volume commands need boto3",
             code="VOLUME_NEEDS_BOTO3",
-            fix="pip install 'comfy-runpod[volume]' (or pip install boto3==1.44.5).",
+            fix="In your comfy-runpod checkout: pip install '.[volume]' (adds boto3; comfy-runpod is not on PyPI).",
         ) from None
     config = Config(
         region_name=target.datacenter,
