@@ -62,6 +62,7 @@ class Settings:
     bucket_secret_access_key: str | None = None
     bucket_name: str | None = None  # None: the official worker's (runpod SDK's) bucket, see handler.outputs
     bucket_region: str | None = None  # None: from BUCKET_ENDPOINT_URL, as the runpod SDK reads it
+    bucket_prefix: str = ""  # BUCKET_PREFIX: keys go under <prefix>/<job id>/ (the official worker's variable)
     self_check_strict: bool = False
     progress_interval_s: float = 0.5
     policy: JobPolicy = field(default_factory=JobPolicy)
@@ -112,6 +113,7 @@ class Settings:
             bucket_secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
             bucket_name=env.get("BUCKET_NAME") or None,
             bucket_region=env.get("BUCKET_REGION") or None,
+            bucket_prefix=env.get("BUCKET_PREFIX", "").strip("/"),
             self_check_strict=env.get("SELF_CHECK_STRICT", "0") == "1",
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 0.5),
             policy=JobPolicy(

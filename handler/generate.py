@@ -255,7 +255,8 @@ def deliver(
     for out in outputs:
         item = out.describe()
         if use_bucket:
-            item["url"] = runtime.s3.put(s3_key(job_id, job_key, out), out.path, out.mime)
+            key = s3_key(job_id, job_key, out)
+            item["url"] = runtime.s3.put(f"{s.bucket_prefix}/{key}" if s.bucket_prefix else key, out.path, out.mime)
         else:
             item["base64"] = encode_base64(out.path)
         delivered.append(item)

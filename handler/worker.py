@@ -112,6 +112,11 @@ def handle(job: dict[str, Any], rt: Runtime | None = None) -> dict[str, Any]:
 
 def request_secrets(job_input: Any) -> list[str]:
     """Secrets a job itself carries (a per-request Comfy.org key): masked in its response like the environment's."""
+    if isinstance(job_input, str):  # compatibility mode takes the input as a JSON string too
+        try:
+            job_input = json.loads(job_input)
+        except ValueError:
+            return []
     if not isinstance(job_input, dict):
         return []
     return [v for k in COMFY_ORG_KEY_NAMES if isinstance(v := job_input.get(k), str) and len(v) >= 6]

@@ -135,7 +135,7 @@ def test_each_documented_install_runs_real_commands(way: str, source: Path, fake
     assert ping.returncode == 0 and "healthy" in ping.stdout, ping.stdout + ping.stderr
     full = run("diagnose", "--workflow", "smoke_image")
     assert full.returncode == 0 and "smoke_image" in full.stdout, full.stdout + full.stderr
-    diagnosed = json.loads(run("diagnose", "--json").stdout)
+    diagnosed = json.loads(run("diagnose", "--workflow", "smoke_image", "--json").stdout)
     assert diagnosed["command"] == "diagnose" and diagnosed["exit_code"] == 0
 
     generated = run("generate", "--workflow", "smoke_image", "--no-open", "--out", str(tmp_path / "out"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import REPO
@@ -113,6 +115,22 @@ def test_compatibility_mode_runs_the_official_request_unchanged_and_warns(how: s
 
     with pytest.raises(JobError):  # diagnose and test are this worker's own modes: still strict
         parse_request({"mode": "test", "typo": 1}, compat=True)
+
+
+def test_compatibility_mode_takes_a_json_string_and_image_objects_with_more_keys():
+    from workflows.errors import JobError
+    from workflows.request import GenerateRequest, parse_request
+
+    job = {"workflow": "smoke_image", "images": [{"name": "a.png", "image": "iVBO", "mime": "image/png"}]}
+    request = parse_request(json.dumps(job), compat=True)  # the official worker json.loads a string input
+    assert isinstance(request, GenerateRequest) and request.images[0].name == "a.png"
+    assert request.warnings == ("input.images[0].mime ignored: an image is only name and image",)
+    with pytest.raises(JobError, match="images\\[0\\] must be"):
+        parse_request(job)
+    with pytest.raises(JobError, match="input must be a JSON object, got str"):
+        parse_request(json.dumps(job))
+    with pytest.raises(JobError, match="not JSON"):
+        parse_request("{oops", compat=True)
 
 
 def test_one_upstream_versions_key_name_is_taken_too():

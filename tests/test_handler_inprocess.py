@@ -168,21 +168,22 @@ def test_a_worker_comfyui_request_runs_unchanged_with_the_official_bucket_semant
             BUCKET_ACCESS_KEY_ID=key_id,
             BUCKET_SECRET_ACCESS_KEY=secret,
             RESPONSE_FORMAT="worker-comfyui",
+            BUCKET_PREFIX="/outputs/comfyui/",
         )
     )
     workflow = json.loads((REPO / "workflows/registry/smoke_image.json").read_text())
     job = {"workflow": workflow, "comfy_org_api_key": comfy_key, "my_app_request_id": "r-42"}
-    try:
-        result = call(rt, job, job_id="compat-job-1")
+    try:  # as a JSON string, which the official worker also takes
+        result = handle({"id": "compat-job-1", "input": json.dumps(job)}, rt)
     finally:
         rt.events.close()
     assert set(result) == {"images", "errors"}, result
     [item] = result["images"]
     assert item["type"] == "s3_url" and "X-Amz-Expires=604800" in item["data"]
-    assert item["data"].startswith(f"{s3_server}/{sdk_bucket()}/compat-job-1/")
+    assert item["data"].startswith(f"{s3_server}/{sdk_bucket()}/outputs/comfyui/compat-job-1/")  # BUCKET_PREFIX
     assert requests.get(item["data"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=sdk_bucket())["Contents"]]
-    assert any(k.startswith("compat-job-1/") and k.endswith(".png") for k in keys), keys
+    assert any(k.startswith("outputs/comfyui/compat-job-1/") and k.endswith(".png") for k in keys), keys
     assert result["errors"][0] == "input.my_app_request_id ignored: not a key of this worker"
     assert "API nodes are disabled" in result["errors"][1]
     text = json.dumps(result)

@@ -8,6 +8,7 @@ run whatever else it carries: there unknown keys are ignored, each named in the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,11 @@ def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
 def parse_request(job_input: Any, *, compat: bool = False) -> Request:
     """`compat`: the deployment answers in worker-comfyui's shape (RESPONSE_FORMAT); a request that asks for
     that shape itself is in compatibility mode too."""
+    if compat and isinstance(job_input, str):  # the official worker also takes the input as a JSON string
+        try:
+            job_input = json.loads(job_input)
+        except ValueError:
+            raise JobError("BAD_INPUT", "input is a string that is not JSON") from None
     if not isinstance(job_input, dict):
         raise JobError("BAD_INPUT", f"input must be a JSON object, got {type(job_input).__name__}")
     mode = _mode(job_input)
@@ -126,7 +132,7 @@ def parse_request(job_input: Any, *, compat: bool = False) -> Request:
         return DiagnoseRequest(workflow, _bool(job_input, "checksums", False))
     compat = compat or job_input.get("response_format") == WORKER_COMFYUI
     ignored = _unknown_keys(job_input, _GENERATE_KEYS, mode, ignore=compat)
-    return _parse_generate({k: v for k, v in job_input.items() if k in _GENERATE_KEYS}, ignored)
+    return _parse_generate({k: v for k, v in job_input.items() if k in _GENERATE_KEYS}, ignored, compat)
 
 
 def _comfy_org_key(data: dict[str, Any]) -> str | None:
@@ -140,7 +146,7 @@ def _comfy_org_key(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _parse_generate(data: dict[str, Any], warnings: tuple[str, ...] = ()) -> GenerateRequest:
+def _parse_generate(data: dict[str, Any], warnings: tuple[str, ...] = (), compat: bool = False) -> GenerateRequest:
     workflow = data.get("workflow")
     if workflow is not None and not isinstance(workflow, str | dict):
         raise JobError("BAD_INPUT", "workflow must be a registered name or an API-format workflow object")
@@ -149,13 +155,12 @@ def _parse_generate(data: dict[str, Any], warnings: tuple[str, ...] = ()) -> Gen
     if not isinstance(raw_images, list):
         raise JobError("BAD_INPUT", 'images must be a list of {"name", "image"} objects')
     for i, item in enumerate(raw_images):
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("name"), str)
-            and isinstance(item.get("image"), str)
-            and set(item) <= {"name", "image"}
-        ):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("image"), str)):
             raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
+        if extra := sorted(set(item) - {"name", "image"}):  # the official worker reads only name and image
+            if not compat:
+                raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
+            warnings += (f"input.images[{i}].{', '.join(extra)[:80]} ignored: an image is only name and image",)
         images.append(ImageInput(item["name"], item["image"]))
     for key, role in IMAGE_ROLES.items():
         if key in data:
