@@ -193,6 +193,12 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
         "HTTP 404 for the endpoint itself: RunPod does not know this endpoint id.",
         "Check RUNPOD_ENDPOINT_ID / --endpoint-id / --url: RunPod does not know this endpoint.",
     ),
+    "NOT_COMFYUI": (
+        BadResponse,
+        "--comfy-url / RUNPOD_ENDPOINT_URL answers, but not as ComfyUI does (a web page, a RunPod-style API).",
+        "--comfy-url / RUNPOD_ENDPOINT_URL must be ComfyUI's own root (http://host:8188); for this project's worker "
+        "or any RunPod-style API use --url, for RunPod cloud RUNPOD_ENDPOINT_ID.",
+    ),
     "REQUEST_REJECTED": (
         ClientError,
         "Another 4xx answer: the endpoint refused the request as sent.",
