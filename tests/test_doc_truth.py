@@ -177,8 +177,9 @@ def other_flags() -> set[str]:
 def spans(path: Path) -> list[str]:
     """Inline code spans and the lines of fenced code blocks."""
     text = path.read_text()
-    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, re.M | re.S)
-    inline = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.M | re.S)
+    fence = r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```"  # fenced blocks, indented ones (inside a list) too
+    blocks = re.findall(fence, text, re.M | re.S)
+    inline = re.sub(fence, "", text, flags=re.M | re.S)
     return re.findall(r"`([^`\n]+)`", inline) + [line for b in blocks for line in _joined(b.splitlines())]
 
 
@@ -186,7 +187,8 @@ def _joined(lines: list[str]) -> list[str]:
     """Code-block lines with their continuations (a trailing backslash, or an indented usage line) joined."""
     out: list[str] = []
     for line in lines:
-        if out and (out[-1].endswith("\\") or (line.startswith("    ") and out[-1].lstrip().startswith("comfy"))):
+        indented = len(line) - len(line.lstrip()) > len(out[-1]) - len(out[-1].lstrip()) if out else False
+        if out and (out[-1].endswith("\\") or (indented and out[-1].lstrip().startswith("comfy"))):
             out[-1] = out[-1].rstrip("\\") + " " + line.strip()
         else:
             out.append(line)
