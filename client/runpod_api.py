@@ -98,8 +98,8 @@ class _Retry(Retry):
         new = super().increment(*args, **kw)  # raises MaxRetryError when the count is spent
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.attempts.deadline_hit = True
-            pool = kw.get("_pool")
-            raise MaxRetryError(pool, kw.get("url") or "", error or ResponseError("deadline passed"))  # type: ignore[arg-type]
+            url = kw.get("url") or (args[1] if len(args) > 1 else "")  # urllib3 passes (method, url) positionally
+            raise MaxRetryError(kw.get("_pool"), url, error or ResponseError("deadline passed"))  # type: ignore[arg-type]
         self.attempts.sent += 1
         return new
 
