@@ -172,6 +172,9 @@ def test_a_comfy_url_that_is_not_comfyui_exits_2_with_its_own_code(kind: str):
             out = json_out(proc)
             assert proc.returncode == 2 and out["error"]["code"] == "NOT_COMFYUI", out
             assert "--url" in out["error"]["fix"]
+        as_api = run_cli("health", "--url", server.url, "--json")  # nor is it a RunPod-style API
+        out = json_out(as_api)
+        assert as_api.returncode == 2 and out["error"]["code"] in ("BAD_RESPONSE", "NOT_SUPPORTED"), out
     finally:
         server.close()
 
