@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comfyui_client import ComfyClient, EventStream
 from handler.comfylog import ComfyLog
@@ -24,6 +24,9 @@ from workflows.errors import JobError
 from workflows.registry import Registry, default_registry, load_registry
 from workflows.secrets import redact
 
+if TYPE_CHECKING:  # imported by the worker only when it runs ComfyUI itself
+    from handler.supervisor import Supervisor
+
 
 @dataclass
 class Runtime:
@@ -32,7 +35,7 @@ class Runtime:
     started_at: float = field(default_factory=time.monotonic)
     _object_info: dict[str, Any] | None = field(default=None, repr=False)
     state: WorkerState | None = None
-    supervisor: Any = None  # handler.supervisor.Supervisor when the worker runs ComfyUI itself
+    supervisor: Supervisor | None = None  # when the worker runs ComfyUI itself
     log: ComfyLog | None = None
     _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

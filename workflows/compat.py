@@ -66,11 +66,14 @@ def to_worker_comfyui(response: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def with_warnings(response: dict[str, Any], warnings: Sequence[str]) -> dict[str, Any]:
+def with_warnings(response: Mapping[str, Any], warnings: Sequence[str]) -> dict[str, Any]:
     """The response with the request's warnings (ignored keys, ...) under `warnings`, when there are any."""
-    return {**response, "warnings": [*response.get("warnings", []), *warnings]} if warnings else response
+    out = dict(response)
+    if warnings:
+        out["warnings"] = [*out.get("warnings", []), *warnings]
+    return out
 
 
-def shaped(response: dict[str, Any], response_format: str | None) -> dict[str, Any]:
+def shaped(response: Mapping[str, Any], response_format: str | None) -> dict[str, Any]:
     """The generate response in the asked-for format (None or "native": ours, unchanged)."""
-    return to_worker_comfyui(response) if response_format == WORKER_COMFYUI else response
+    return to_worker_comfyui(response) if response_format == WORKER_COMFYUI else dict(response)

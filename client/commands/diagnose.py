@@ -12,7 +12,6 @@ from client.jobflow import Backend, UpdateSink, run_sync
 from client.recheck import inline_findings, recheck
 from workflows.analysis import is_ui_format, structure_findings
 from workflows.registry import Registry
-from workflows.request import DiagnoseRequest
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -70,13 +69,10 @@ def diagnose(
     direct = getattr(api, "kind", "") == "comfy"
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
-    if direct and workflow_file is not None:
-        from client.direct import DirectComfy  # only direct mode pays for its imports
-
-        if not isinstance(api, DirectComfy):
-            raise TypeError(f"a backend of kind 'comfy' must be DirectComfy, not {type(api).__name__}")
-        request = DiagnoseRequest(checksums=checksums)
-        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))
+    # a backend that can judge the file itself, against ComfyUI's /object_info (direct mode), does
+    diagnose_file = getattr(api, "diagnose_file", None) if workflow_file is not None else None
+    if diagnose_file is not None and workflow_file is not None:
+        response = dict(diagnose_file(workflow_file[0].name, workflow_file[1], checksums))
         job_id = "direct"
     else:
         response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)
