@@ -27,8 +27,6 @@ FORBIDDEN = {
     "client": {"handler"},
     "handler": {"client"},
 }
-# Cycles being removed on another branch (issue 23, the client's layout); delete when it lands.
-KNOWN_CYCLES: set[frozenset[str]] = {frozenset({"client.render", "client.volume_render"})}
 
 
 def _modules() -> dict[str, Path]:
@@ -134,7 +132,7 @@ def test_layers(package):
 
 
 def test_no_import_cycles():
-    cycles = [sorted(c) for c in _cycles(GRAPH) if c not in KNOWN_CYCLES]
+    cycles = [sorted(c) for c in _cycles(GRAPH)]
     assert cycles == []
 
 

@@ -86,6 +86,37 @@ def diagnose(
                 "the workflow file was judged from the endpoint's report (node_check, ComfyUI's model lists); "
                 "for a full check against /object_info use --comfy-url"
             )
+    worker_findings, client_findings = _findings(
+        response, registry, workflow, workflow_file, extra, direct=direct, volume_report=volume_report, notes=notes
+    )
+    findings = worker_findings + client_findings
+    summary = {s: sum(1 for f in findings if f.get("severity") == s) for s in SEVERITIES}
+    return {
+        "target": target.label,
+        "ok": summary["error"] == 0 and response.get("comfyui_reachable") is not False,
+        "workflow": workflow or (str(workflow_file[0]) if workflow_file else None),
+        "summary": summary,
+        "findings": findings,
+        "client_findings": client_findings,
+        "notes": notes + list(response.get("limitations") or []),
+        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
+        "job_id": job_id,
+        "response": response,
+    }
+
+
+def _findings(
+    response: dict[str, Any],
+    registry: Registry,
+    workflow: str | None,
+    workflow_file: tuple[Path, dict[str, Any]] | None,
+    extra: list[dict[str, Any]],
+    *,
+    direct: bool,
+    volume_report: dict[str, Any] | None,
+    notes: list[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the worker's findings that concern what was asked, the client's: re-check or own analysis, volume view)."""
     judged_here = workflow_file is not None or direct  # the client's own analysis replaces the re-check
     client_findings = extra if judged_here else recheck(response, registry, workflow=workflow)
     if volume_report is not None:
@@ -102,17 +133,4 @@ def diagnose(
         # only the deployment's own findings and those of the workflow asked about
         keep = (None, workflow) if workflow else (None, workflow_file[0].name if workflow_file else None)
         worker_findings = [f for f in worker_findings if f.get("workflow") in keep]
-    findings = worker_findings + client_findings
-    summary = {s: sum(1 for f in findings if f.get("severity") == s) for s in SEVERITIES}
-    return {
-        "target": target.label,
-        "ok": summary["error"] == 0 and response.get("comfyui_reachable") is not False,
-        "workflow": workflow or (str(workflow_file[0]) if workflow_file else None),
-        "summary": summary,
-        "findings": findings,
-        "client_findings": client_findings,
-        "notes": notes + list(response.get("limitations") or []),
-        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
-        "job_id": job_id,
-        "response": response,
-    }
+    return worker_findings, client_findings

@@ -17,10 +17,10 @@ from client.errors import (
     IdempotencyConflict,
     Interrupted,
     JobCancelled,
-    JobError,
     JobFailed,
     JobNotFound,
     JobTimedOut,
+    JobUnsuccessful,
     UsageError,
 )
 from client.jobflow import Backend, JobResult, UpdateSink, submit_and_wait, wait_for_job
@@ -39,7 +39,7 @@ RETRYABLE = frozenset({"FAILED", "TIMED_OUT"})  # RunPod's POST /retry takes onl
 
 @dataclass(frozen=True, slots=True)
 class JobSubmission:
-    """A generate job as the client sends it (workflows.request.JobSubmission is the worker's parse of it)."""
+    """A generate job as the client sends it (workflows.request.GenerateRequest is the worker's parse of it)."""
 
     label: str  # registry name, or the workflow file's stem
     job_input: JobInput
@@ -220,7 +220,7 @@ def generate(
                 on_submitted=submitted,
                 run_options=run_options,
             )
-    except (JobError, Interrupted) as exc:
+    except (JobUnsuccessful, Interrupted) as exc:
         claim.failed(exc)
         raise
     saved = _save(result, request, target.label, idempotency_key, out_root or settings.outputs_dir)
@@ -296,11 +296,11 @@ class _Claim:
         if isinstance(exc, Interrupted):
             if cancel_sent:
                 self.finished("CANCELLED", error_code="INTERRUPTED")
-        elif isinstance(exc, JobError) and (not isinstance(exc, ClientTimeout) or cancel_sent):
+        elif isinstance(exc, JobUnsuccessful) and (not isinstance(exc, ClientTimeout) or cancel_sent):
             self.finished(_ledger_status(exc), error_code=exc.code)
 
 
-def _ledger_status(exc: JobError) -> str:
+def _ledger_status(exc: JobUnsuccessful) -> str:
     if isinstance(exc, ClientTimeout | JobCancelled):
         return "CANCELLED"
     if isinstance(exc, JobTimedOut):
