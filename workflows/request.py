@@ -54,6 +54,8 @@ class JobInput(TypedDict, total=False):
     overrides: dict[str, dict[str, Any]]  # node id -> {input name: value}
     timeout_s: float
     response_format: str
+    comfy_org_api_key: str  # a Comfy.org key for ComfyUI's API nodes (the official worker's name) ...
+    api_key_comfy_org: str  # ... or one upstream version's name for it (workflows.compat.COMFY_ORG_KEY_NAMES)
     # workflows.parameters.PATCHABLE: a registered workflow maps them to node inputs
     seed: int
     steps: int

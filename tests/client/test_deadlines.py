@@ -106,8 +106,9 @@ def test_retried_status_calls_stop_at_the_time_left_not_the_retry_count(fake: Fa
         api.status(job["id"], wait_s=1.5)
     assert time.monotonic() - started < 1.5 + 1.0
     assert info.value.details["deadline_passed"] is True and "stopped at the deadline" in info.value.message
-    # one attempt, or a second after the wait capped to the time left (a busy machine may use it all up)
-    assert info.value.details["attempts"] == fake.count("GET /status") in (1, 2)
+    # one attempt, or a second after the wait capped to the time left (whose last moments may not even
+    # reach the server on a busy machine)
+    assert info.value.details["attempts"] in (1, 2) and 1 <= fake.count("GET /status") <= info.value.details["attempts"]
 
 
 def test_wait_for_job_turns_a_deadline_stopped_call_into_a_cancelled_timeout(fake: FakeRunPod):
