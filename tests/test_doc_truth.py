@@ -29,6 +29,9 @@ from tests.conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CODE_DIRS = ("handler", "client", "workflows", "comfyui_client", "tools", "scripts", "docker", "mk", "benchmarks")
+# Tests count only for a name's existence (a knob a test reads, UI_SCREENSHOT), never for defaults; not the
+# tests that quote the docs (they would make every name "known").
+NOT_CODE = ("test_doc_truth.py", "test_docs.py")
 CODE_FILES = ("Dockerfile", "entrypoint.sh", "Makefile", ".ci/run", "pyproject.toml", "tests/image/harness.py")
 
 # Names the docs use that belong to someone else, with the owner (so none is an unread variable of ours).
@@ -51,12 +54,20 @@ EXTERNAL_NAMES = {
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
 EXTERNAL_FLAGS = {
     "docker": {"--platform", "--push", "--build-arg", "--secret", "--load", "--no-trunc", "--format", "--raw"},
-    "pip": {"--require-hashes", "--no-deps", "--find-links"},
-    "ComfyUI": {"--cpu", "--disable-api-nodes", "--verbose", "--disable-mmap", "--front-end-root"},
+    "pip": {"--require-hashes", "--no-deps", "--find-links", "--dry-run", "--report"},
+    "ComfyUI": {
+        "--cpu",
+        "--disable-api-nodes",
+        "--verbose",
+        "--disable-mmap",
+        "--front-end-root",
+        "--output-directory",
+    },
     "runpod SDK": {"--rp_serve_api", "--rp_api_host", "--rp_api_port", "--rp_api_concurrency", "--test_input"},
     "runpodctl": {"--name", "--username", "--password"},
     "debootstrap": {"--variant"},
 }
+EXAMPLE_ENTRIES = ("my_flow", "four_packs")  # registry entries the docs' `workflow add` examples write
 IGNORED_PATHS = ("docker/wheelhouse", "docker/pack-snapshots/", "docs/configuration.md")  # git-ignored / theirs
 ENV_TABLE_HEADERS = ("| variable | default | meaning |", "| Argument | Default | What it does |")
 
@@ -65,8 +76,13 @@ ENV_TABLE_HEADERS = ("| variable | default | meaning |", "| Argument | Default |
 
 
 @cache
-def code_text() -> str:
-    files = [p for d in CODE_DIRS for p in (REPO / d).rglob("*") if p.is_file() and p.suffix not in (".pyc", ".md")]
+def code_text(with_tests: bool = False) -> str:
+    files = [
+        p
+        for d in (*CODE_DIRS, *(("tests",) if with_tests else ()))
+        for p in (REPO / d).rglob("*")
+        if p.is_file() and p.suffix not in (".pyc", ".md") and p.name not in NOT_CODE and "fixtures" not in p.parts
+    ]
     files += [REPO / f for f in CODE_FILES]
     return "\n".join(p.read_text(errors="replace") for p in files if p.is_file())
 
@@ -106,7 +122,7 @@ def _constant(name: str) -> str | None:
 
 
 def known_to_code(name: str) -> bool:
-    text = code_text()
+    text = code_text(with_tests=True)
     return bool(
         re.search(rf"""["']{name}["']""", text)  # a string literal: a variable read or set, a code, a status
         or re.search(rf"\$\{{?{name}\b", text)  # shell / Makefile
@@ -217,7 +233,7 @@ def test_every_upper_case_name_in_the_docs_is_known_to_the_code():
     unknown = {}
     for doc in DOCS:
         for span in spans(doc):
-            for name in re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", span):
+            for name in re.findall(r"(?<![\w.-])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+(?![\w.-])", span):  # not in a file name
                 if name not in EXTERNAL_NAMES and not known_to_code(name):
                     unknown.setdefault(name, doc.name)
     assert not unknown, f"names the docs give that no code knows: {unknown}"
@@ -349,7 +365,8 @@ def test_every_repository_path_and_link_exists():
         for span in spans(doc):
             for word in span.split():
                 word = word.strip("(),;:'\"")
-                if not re.match(prefixes, word) or "<" in word or "my_flow" in word or word.startswith(IGNORED_PATHS):
+                example = any(name in word for name in EXAMPLE_ENTRIES)
+                if not re.match(prefixes, word) or "<" in word or example or word.startswith(IGNORED_PATHS):
                     continue
                 if not list(REPO.glob(word.rstrip("/"))):
                     missing.append(f"{doc.name}: {word}")
