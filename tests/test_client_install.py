@@ -1,8 +1,9 @@
 """Every documented way of installing the client gives a `comfy-runpod` that works, not only `--help`.
 
 Each way the docs name (README, docs/client.md, docs/volume.md: `pip install .`, `pipx install .`,
-`pip install '.[volume]'`, `pip install '.[report]'`) installs a copy of the project into a fresh virtualenv
-(no system site-packages; dependencies from PyPI or pip's cache), then runs real commands of the installed
+`pip install '.[volume]'`, `pip install '.[report]'`, `pip install '.[ui]'`) installs a copy of the project
+into a fresh virtualenv (no system site-packages; dependencies from PyPI or pip's cache), then runs real
+commands of the installed
 client from outside the checkout, text and `--json`, against the replay of RunPod's documented API
 (tests/client/fake_runpod.py): the health ping, `diagnose --test`, a full diagnose, a generate that saves a
 PNG, `jobs health`, and `volume check` (boto3 only with the `volume` extra). Text output is what broke
@@ -28,8 +29,8 @@ from tests.conftest import REPO
 
 SOURCES = ("pyproject.toml", "README.md", "handler", "client", "workflows", "comfyui_client")
 # The documented ways of installing the client (the test below keeps the docs to these).
-OPTIONAL = ("runpod", "boto3", "matplotlib")  # the worker's, the volume extra's, the report extra's
-WAYS = ("pip install .", "pip install '.[volume]'", "pip install '.[report]'", "pipx install .")
+OPTIONAL = ("runpod", "boto3", "matplotlib", "aiohttp")  # the worker's, the volume, report and ui extras
+WAYS = ("pip install .", "pip install '.[volume]'", "pip install '.[report]'", "pip install '.[ui]'", "pipx install .")
 
 
 def test_pyproject_lets_the_client_run_on_any_python_from_3_11():
@@ -162,6 +163,8 @@ def test_each_documented_install_runs_real_commands(way: str, source: Path, fake
         timeout=60,
         cwd=tmp_path,
     )
-    expected = ["boto3"] if "[volume]" in way else ["matplotlib"] if "[report]" in way else []
+    expected = {"[volume]": ["boto3"], "[report]": ["matplotlib"], "[ui]": ["aiohttp"]}.get(
+        next((extra for extra in ("[volume]", "[report]", "[ui]") if extra in way), ""), []
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == str(expected), probe.stdout + probe.stderr
     assert fake.api_key not in health.stdout + health.stderr + generated.stdout + generated.stderr
