@@ -16,8 +16,11 @@ import uuid
 from typing import Any
 
 from comfyui_client import PromptResult, run_prompt, stop_prompt
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from comfyui_client.stats import comfyui_version
+from handler import model_loads
 from handler.config import Settings
-from handler.facts import model_index, pack_commits, pack_imports
+from handler.facts import installed_versions, model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
@@ -108,6 +111,13 @@ class WorkerSite:
             known_models=model_lookup(self.runtime.registry),
         )
 
+    def installed_versions(self) -> dict[str, list[str]]:
+        try:
+            stats = self.runtime.comfy.system_stats(timeout=2.0)
+        except (ComfyUnavailable, ComfyHTTPError):
+            stats = None  # ComfyUI's own version unknown: its nodes' mismatches are refused, not guessed
+        return installed_versions(pack_imports(self.runtime), comfyui_version(stats))
+
     def comfy_alive(self) -> bool | None:
         return self.runtime.comfy_process_alive()
 
@@ -115,7 +125,7 @@ class WorkerSite:
         self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
     ) -> PromptResult:
         rt = self.runtime
-        return run_prompt(
+        result = run_prompt(
             rt.comfy,
             rt.events,
             workflow,
@@ -124,6 +134,8 @@ class WorkerSite:
             on_progress=on_progress,
             extra_data=self.extra_data,
         )
+        model_loads.record(rt.model_loads, workflow, result.node_ms)  # each model's first (cold) load
+        return result
 
     def stop(self, prompt_id: str) -> None:
         stop_prompt(self.runtime.comfy, prompt_id)
