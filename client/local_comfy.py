@@ -164,7 +164,7 @@ def _overlay_venv(comfy_python: Path, venv: Path) -> None:
     Path(own.stdout.strip(), "comfy_runpod_base.pth").write_text(base.stdout.strip() + "\n")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -178,7 +178,7 @@ class LocalComfy:
     python: Path
     custom_nodes: Path
     run_dir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     _client: ComfyClient | None = field(default=None, repr=False)
 
@@ -190,7 +190,9 @@ class LocalComfy:
     def log(self) -> Path:
         return self.run_dir / "comfyui.log"
 
-    def start(self, timeout_s: float = 240.0) -> None:
+    def command(self) -> list[str]:
+        """ComfyUI's command line, its folders made: workflow add's (its packs through extra_model_paths,
+        outputs in the run directory, no editor); the launcher's editor ComfyUI overrides it."""
         for sub in ("out", "temp", "user"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         paths = self.run_dir / "extra_model_paths.yaml"
@@ -217,6 +219,12 @@ class LocalComfy:
             "--extra-model-paths-config",
             str(paths),
         ]
+        return cmd
+
+    def start(self, timeout_s: float = 240.0) -> None:
+        """Start it and wait until it answers; LocalComfyError (with its log's tail) if it exits or doesn't."""
+        cmd = self.command()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
