@@ -26,7 +26,7 @@ from client.config import Settings
 from client.errors import ClientError, UsageError
 from client.jobflow import Backend
 from workflows.models import canonical_folder
-from workflows.registry import Entry, Registry
+from workflows.registry import Entry, PackRef, Registry
 
 NODE_CODES = ("NODE_MISSING", "PACK_IMPORT_FAILED")  # the nodes row's; every MODEL_* code is the models row's
 ABSENT = "MODEL_MISSING"  # the only model finding that means "not there yet" (a skip, not a failure)
@@ -124,7 +124,7 @@ def entry_checks(entry: Entry, diag: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _pack_row(wid: str, pack: Any, response: dict[str, Any]) -> dict[str, Any]:
+def _pack_row(wid: str, pack: PackRef, response: dict[str, Any]) -> dict[str, Any]:
     name = f"pack:{wid}:{pack.name}"
     imports = [p for p in (response.get("custom_nodes") or {}).get("packs") or [] if isinstance(p, dict)]
     if not imports:
