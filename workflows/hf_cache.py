@@ -52,13 +52,18 @@ def hf_file(url: str | None) -> HfFile | None:
     (`/blob/` too); None for any other URL (a dataset or Space, another host)."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or (parts.hostname or "").lower() not in HF_HOSTS:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "http://[x": the registry does not validate URLs, and start must not fail on one
+        return None
+    if parts.scheme not in ("https", "http") or host not in HF_HOSTS:
         return None
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if len(segments) < 5 or segments[2] not in ("resolve", "blob") or segments[0] in ("datasets", "spaces"):
         return None
-    if any(s in (".", "..") for s in segments):
+    # each '/'-part after unquoting: "..%2F..%2Fetc" is one URL segment but two steps up in the cache
+    if any(p in (".", "..") for s in segments for p in s.split("/")):
         return None
     return HfFile(f"{segments[0]}/{segments[1]}", segments[3], "/".join(segments[4:]))
 
