@@ -54,8 +54,11 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
     try:
         target = snapshot.resolve(strict=True)
         size = target.stat().st_size
+        inside = target.is_file() and target.is_relative_to(repo_dir.resolve(strict=True))
     except (OSError, RuntimeError):  # a dangling link (or a link loop): the blob never arrived
         return CacheLookup(model.folder, model.name, hf, "dangling", str(snapshot), incomplete=incomplete)
+    if not inside:  # a link out of the repository (or to a folder) is no file huggingface_hub wrote: not served
+        return CacheLookup(model.folder, model.name, hf, "not_in_snapshot", str(snapshot), incomplete=incomplete)
     return CacheLookup(model.folder, model.name, hf, "cached", str(snapshot), str(target), size, incomplete)
 
 
@@ -131,9 +134,11 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
     except OSError:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
         present = False
     report = CacheReport(str(cache_dir), str(links_dir), present)
+    cleared = True
     try:
         _clear_links(links_dir)
-    except OSError as exc:
+    except OSError as exc:  # then no link is made either: the old ones would be in the way (or the dir is a link)
+        cleared = False
         report.problems.append(f"{links_dir}: old links can't be removed: {exc.strerror or exc}")
     seen: set[tuple[str, str]] = set()
     models = [m for e in registry.entries.values() for m in e.models] if present else []
@@ -148,7 +153,7 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
             continue
         if found is not None:
             report.lookups.append(found)
-            if found.state == "cached":
+            if found.state == "cached" and cleared:
                 _link(report, links_dir, model, found.blob_path)
     report.ms = round((time.perf_counter() - t0) * 1000, 2)
     return report
@@ -173,7 +178,11 @@ def _inside(name: str) -> bool:
 
 
 def _clear_links(links_dir: Path) -> None:
-    """Remove the symlinks (and then empty folders) a previous start left; never a regular file."""
+    """Remove the symlinks (and then empty folders) a previous start left; never a regular file. os.walk
+    does not descend into linked folders, but it does list a linked top: a links dir that is itself a
+    link is refused (OSError, a CACHE_LINK_FAILED problem), so nothing outside it is ever touched."""
+    if links_dir.is_symlink():
+        raise OSError(f"{links_dir} is a symlink (to {os.readlink(links_dir)}): not clearing through it")
     if not links_dir.is_dir():
         return
     for root, dirs, files in os.walk(links_dir, topdown=False):

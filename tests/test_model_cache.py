@@ -44,6 +44,9 @@ CACHED_PATH = "split_files/upscale_models/tiny_compact_x2.safetensors"
         ("https://hf.co/a/b/resolve/v1.0/x%20y.safetensors", HfFile("a/b", "v1.0", "x y.safetensors")),
         ("https://huggingface.co/datasets/a/b/resolve/main/x.safetensors", None),
         ("https://huggingface.co/a/b/resolve/main/../../etc/passwd", None),
+        ("https://huggingface.co/a/b/resolve/main/..%2F..%2F..%2Fetc%2Fpasswd", None),  # one segment, 3 steps up
+        ("https://huggingface.co/a/b/resolve/refs%2Fpr%2F1/x.safetensors", HfFile("a/b", "refs/pr/1", "x.safetensors")),
+        ("https://[huggingface.co/a/b/resolve/main/x.safetensors", None),  # urlsplit's ValueError: no file
         ("https://civitai.com/api/download/models/1", None),
         ("https://huggingface.co/a/b", None),
         (None, None),
@@ -213,6 +216,35 @@ def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path
     report = link_cached_models(staged, tmp_path / "links", registry)
     assert report.linked == {} and len(report.problems) == 2
     assert not (tmp_path / "escaped.safetensors").exists() and not list(tmp_path.glob("links/**/*.safetensors"))
+
+
+def test_a_snapshot_link_out_of_its_repository_is_never_served_or_linked(staged, tmp_path):
+    """A crafted cache: the snapshot file links to a file outside the repository (here, a secret)."""
+    copy = tmp_path / "hub"
+    repo = copy / "models--comfy-runpod-test--tiny-upscale"
+    shutil.copytree(staged / repo.name, repo, symlinks=True)
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes(b"not a model")
+    snapshot = repo / "snapshots" / COMMIT / CACHED_PATH
+    snapshot.unlink()
+    snapshot.symlink_to(secret)
+    found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
+    assert found is not None and found.state == "not_in_snapshot" and found.blob_path == ""
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(copy, tmp_path / "links", registry)
+    assert report.linked == {} and not list((tmp_path / "links").rglob("*.safetensors"))
+
+
+def test_a_links_dir_that_is_a_link_is_neither_cleared_through_nor_linked_into(staged, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "vae").mkdir(parents=True)
+    (elsewhere / "vae/theirs.safetensors").symlink_to(tmp_path / "their-target")
+    (tmp_path / "links").symlink_to(elsewhere)
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(staged, tmp_path / "links", registry)
+    assert os.path.lexists(elsewhere / "vae/theirs.safetensors")  # another dir's link survives
+    assert report.linked == {} and not (elsewhere / "upscale_models").exists()
+    assert [f.code for f in cache_findings(report) if f.code == "CACHE_LINK_FAILED"] == ["CACHE_LINK_FAILED"]
 
 
 def _registry_dir(path: Path) -> Path:
