@@ -128,6 +128,15 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
     """Link every registered model found in the cache into `links_dir/<folder>/<name>`; links left from
     an earlier start are removed first (the cache may have changed). Never raises: what fails is a
     problem in the report (and the model is then served from elsewhere, or missing)."""
+    try:
+        return _link_all(cache_dir, links_dir, registry)
+    except Exception as exc:  # the start must never fail because of the cache: whatever slipped through
+        report = CacheReport(str(cache_dir), str(links_dir), False)
+        report.problems.append(f"the model cache could not be looked up: {type(exc).__name__}: {exc}")
+        return report
+
+
+def _link_all(cache_dir: Path, links_dir: Path, registry: Registry) -> CacheReport:
     t0 = time.perf_counter()
     try:
         present = cache_dir.is_dir()
@@ -148,8 +157,8 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
         seen.add((model.folder, model.name))
         try:
             found = lookup(cache_dir, model)
-        except OSError as exc:
-            report.problems.append(f"{model.folder}/{model.name}: the cache can't be read: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the registry's name or URL path (os.stat's)
+            report.problems.append(f"{model.folder}/{model.name}: the cache can't be read: {_why(exc)}")
             continue
         if found is not None:
             report.lookups.append(found)
@@ -168,8 +177,12 @@ def _link(report: CacheReport, links_dir: Path, model: ModelSpec, target: str) -
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target)
         report.linked[(model.folder, model.name)] = str(link)
-    except OSError as exc:
-        report.problems.append(f"{link}: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:
+        report.problems.append(f"{link}: {_why(exc)}")
+
+
+def _why(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _inside(name: str) -> bool:

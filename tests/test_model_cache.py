@@ -215,6 +215,16 @@ def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path
     registry = Registry({"x": Entry("x", "x", tmp_path / "x.json", models=models)})
     report = link_cached_models(staged, tmp_path / "links", registry)
     assert report.linked == {} and len(report.problems) == 2
+    # a NUL byte (os.stat's ValueError, not an OSError) in a name or a URL is a problem, never a failed start
+    nul = (
+        ModelSpec("vae", "a\0b.safetensors", url),
+        ModelSpec("vae", "c.safetensors", url.replace("main/", "main/%00")),
+    )
+    report = link_cached_models(
+        staged, tmp_path / "links", Registry({"x": Entry("x", "x", tmp_path / "x.json", models=nul)})
+    )
+    assert report.linked == {} and [p.rsplit(": ", 1)[1] for p in report.problems] == ["embedded null byte"]
+    assert [lk.state for lk in report.lookups] == ["cached", "not_in_snapshot"]
     assert not (tmp_path / "escaped.safetensors").exists() and not list(tmp_path.glob("links/**/*.safetensors"))
 
 
