@@ -8,7 +8,11 @@ What huggingface_hub reads, as huggingface.co sends it:
   repository 401 with RepoNotFound.
 - POST /api/models/{repo}/paths-info/{revision} (form: paths, expand): [{"type": "file", "path", "size",
   "oid", "lfs": {"oid": sha256, "size", "pointerSize"}}].
-- GET /cdn/{sha256}: the bytes (what the 302 points at).
+- GET /cdn/{sha256}: the bytes (what the 302 points at), on a second server: huggingface.co's CDN is
+  another host, and huggingface_hub's HEAD follows a redirect only while it stays on the Hub's origin
+  (utils/_http.py `_httpx2_follow_hub_redirects_with_backoff`), so the file's metadata is read from the
+  302 itself, as against huggingface.co. A CDN on the Hub's own origin would be followed, and its 200
+  (no X-Repo-Commit, no ETag) would fail hf_hub_download.
 """
 
 from __future__ import annotations
@@ -45,19 +49,26 @@ class HubStandIn:
         self.gated, self.token = set(gated), token
         self.requests: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.cdn = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())  # another origin, as cdn-lfs.hf.co
+        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.server, self.cdn)]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    @property
+    def cdn_url(self) -> str:
+        return f"http://127.0.0.1:{self.cdn.server_address[1]}"
+
     def __enter__(self) -> HubStandIn:
-        self.thread.start()
+        for t in self.threads:
+            t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        for s in (self.server, self.cdn):
+            s.shutdown()
+            s.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         # one class per server (it closes over the hub): the three routes Hugging Face answers, as it does
@@ -123,7 +134,7 @@ class HubStandIn:
                         302,
                         {
                             **common,
-                            "Location": f"{hub.url}/cdn/{f.sha256}",
+                            "Location": f"{hub.cdn_url}/cdn/{f.sha256}",
                             "X-Linked-Etag": f'"{f.sha256}"',
                             "X-Linked-Size": str(len(f.data)),
                             "ETag": f'"{f.blob_id}"',

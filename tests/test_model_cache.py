@@ -101,11 +101,10 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache written by huggingface_hub: one finished repository, one whose blob vanished after the
     snapshot link was made, one with only a partial blob."""
     cache = tmp_path_factory.mktemp("hf") / "huggingface-cache/hub"
-    # served as git-stored files (200, ETag = the blob id): the stand-in's LFS answer is an absolute
-    # redirect on the same host, which huggingface_hub's HEAD follows (huggingface.co's CDN is another host)
+    # LFS files (302 to the CDN, blobs/<sha256>) as model weights are; one git-stored (200, blobs/<blob id>)
     files = [
-        HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1), lfs=False),
-        HubFile("comfy-runpod-test/dangling", "tiny_dangling_x2.safetensors", tiny_upscale_model(2), lfs=False),
+        HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)),
+        HubFile("comfy-runpod-test/dangling", "tiny_dangling_x2.safetensors", tiny_upscale_model(2)),
         HubFile("comfy-runpod-test/partial", "tiny_partial_x2.safetensors", tiny_upscale_model(3), lfs=False),
     ]
     with HubStandIn(files) as hub:
@@ -121,6 +120,19 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+def test_the_stand_in_answers_an_lfs_head_as_huggingface_co_does():
+    """One HEAD, stopped at the 302 to the CDN (another origin): commit, sha256 and size from its headers."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    f = HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1))
+    with HubStandIn([f]) as hub:
+        meta = get_hf_file_metadata(hf_hub_url(f.repo, f.path, endpoint=hub.url), endpoint=hub.url)
+        assert (meta.commit_hash, meta.etag, meta.size) == (COMMIT, f.sha256, len(f.data))
+        assert meta.location.startswith(hub.cdn_url + "/cdn/") and hub.requests == [
+            f"HEAD /{f.repo}/resolve/main/{f.path}"
+        ]
+
+
 def _spec(url: str, name: str = "x.safetensors") -> ModelSpec:
     return ModelSpec("upscale_models", name, url)
 
@@ -130,6 +142,7 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert found is not None and found.state == "cached"
     assert found.snapshot_path.endswith(f"snapshots/{COMMIT}/{CACHED_PATH}")
     assert Path(found.blob_path).parent.name == "blobs" and found.size == len(tiny_upscale_model(1))
+    assert Path(found.blob_path).name == HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)).sha256  # LFS
     # huggingface_hub's own answer for the same file (try_to_load_from_cache reads refs/ and snapshots/)
     from huggingface_hub import try_to_load_from_cache
 
