@@ -44,11 +44,16 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
     commit = hf.revision if is_commit(hf.revision) else _read_ref(repo_dir, hf.revision)
     if commit is None and not _has_refs(repo_dir):  # downloaded by commit: no refs/ at all, one snapshot
         commit = _only_snapshot(repo_dir)
+    same = _blob_of_sha256(repo_dir, model.sha256)
     if commit is None or not (repo_dir / "snapshots" / commit).is_dir():
+        if same is not None:  # another revision is cached, holding the very bytes the registry names
+            return CacheLookup(model.folder, model.name, hf, "cached", str(same), str(same), same.stat().st_size)
         state: LookupState = "incomplete" if incomplete else "no_revision"
         return CacheLookup(model.folder, model.name, hf, state, incomplete=incomplete)
     snapshot = repo_dir / "snapshots" / commit / hf.path
     if not os.path.lexists(snapshot):
+        if same is not None:
+            return CacheLookup(model.folder, model.name, hf, "cached", str(same), str(same), same.stat().st_size)
         state = "incomplete" if incomplete else "not_in_snapshot"
         return CacheLookup(model.folder, model.name, hf, state, str(snapshot), incomplete=incomplete)
     try:
@@ -60,6 +65,20 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
     if not inside:  # a link out of the repository (or to a folder) is no file huggingface_hub wrote: not served
         return CacheLookup(model.folder, model.name, hf, "not_in_snapshot", str(snapshot), incomplete=incomplete)
     return CacheLookup(model.folder, model.name, hf, "cached", str(snapshot), str(target), size, incomplete)
+
+
+def _blob_of_sha256(repo_dir: Path, sha256: str | None) -> Path | None:
+    """The finished LFS blob whose name is the registry's sha256 (huggingface_hub names an LFS blob by
+    it): a model pinned to one commit is served from a repository cached at another (RunPod caches the
+    branch) when the bytes are the same. None without a sha256, or when the blob is not a file inside
+    the repository."""
+    if not sha256:
+        return None
+    try:
+        blob = (repo_dir / "blobs" / sha256).resolve(strict=True)
+        return blob if blob.is_file() and blob.is_relative_to(repo_dir.resolve(strict=True)) else None
+    except (OSError, RuntimeError):
+        return None
 
 
 def _read_ref(repo_dir: Path, revision: str) -> str | None:

@@ -167,6 +167,21 @@ def test_without_refs_the_only_snapshot_serves_the_branch(staged, tmp_path):
     assert found is not None and found.state == "no_revision"
 
 
+def test_a_file_pinned_to_another_commit_is_served_when_its_sha256_blob_is_cached(staged):
+    """RunPod caches the branch; a registry URL pinned to an older commit names the same bytes by sha256."""
+    other = "0123456789abcdef0123456789abcdef01234567"
+    url = f"https://huggingface.co/{CACHED_REPO}/resolve/{other}/{CACHED_PATH}"
+    assert lookup(staged, _spec(url)).state == "no_revision"  # type: ignore[union-attr]
+    sha = HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)).sha256
+    found = lookup(staged, ModelSpec("upscale_models", "x.safetensors", url, sha256=sha))
+    assert found is not None and found.state == "cached" and found.blob_path.endswith(f"/blobs/{sha}")
+    assert found.size == len(tiny_upscale_model(1))
+    # another path in the same snapshot: the sha256 finds it too; a sha256 nobody cached does not
+    moved = f"https://huggingface.co/{CACHED_REPO}/resolve/main/old/place.safetensors"
+    assert lookup(staged, ModelSpec("upscale_models", "x.safetensors", moved, sha256=sha)).state == "cached"  # type: ignore[union-attr]
+    assert lookup(staged, ModelSpec("upscale_models", "x", url, sha256="f" * 64)).state == "no_revision"  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("url", "state"),
     [
