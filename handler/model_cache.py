@@ -260,6 +260,19 @@ def model_sources(
     }
 
 
+def cache_pending(report: CacheReport | None) -> dict[str, str]:
+    """folder/name -> a sentence for generate's MODEL_MISSING: the model is in RunPod's model cache only as
+    an unfinished download (diagnose's CACHE_MODEL_INCOMPLETE says the same with its fix)."""
+    if report is None:
+        return {}
+    return {
+        f"{lk.folder}/{lk.name}": f"RunPod's model cache holds it only as an unfinished download of "
+        f"{lk.file.repo} ({(lk.incomplete or (lk.snapshot_path,))[0]})."
+        for lk in report.lookups
+        if lk.state in ("dangling", "incomplete")
+    }
+
+
 def cache_findings(report: CacheReport | None) -> list[Finding]:
     if report is None:
         return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -334,6 +335,15 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
 
         image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
         assert image.size == (128, 96)  # three x2 upscalers ran: image, cache (not the volume's x4), volume
+
+        # a model the cache holds only as an unfinished download: generate's MODEL_MISSING says so
+        envelope = runsync(stack, {"workflow": "tiny_upscale_broken"}, timeout=180)
+        assert envelope["status"] == "FAILED", envelope
+        err = json.loads(envelope["error"])
+        pending = [f for f in err["findings"] if f["code"] == "MODEL_MISSING"]
+        assert err["error_code"] == "MODEL_MISSING" and len(pending) == 2, err
+        assert all("only as an unfinished download of comfy-runpod-test/" in f["message"] for f in pending), err
+        assert all("wait for RunPod to finish caching" in f["fix"] for f in pending), err
 
         taesd = runsync(stack, {"workflow": "tiny_taesd"}, timeout=180)["output"]
         assert (taesd["outputs"][0]["width"], taesd["outputs"][0]["height"]) == (64, 64)
