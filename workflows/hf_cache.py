@@ -23,8 +23,6 @@ from urllib.parse import unquote, urlsplit
 from workflows.findings import Finding, error, warning
 from workflows.registry import Entry, ModelSpec
 
-# Where RunPod mounts the cache (runpod/docs serverless/endpoints/model-caching).
-DEFAULT_CACHE_DIR = "/runpod-volume/huggingface-cache/hub"
 HF_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
