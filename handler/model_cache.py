@@ -157,11 +157,14 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
 
 def _link_all(cache_dir: Path, links_dir: Path, registry: Registry) -> CacheReport:
     t0 = time.perf_counter()
+    unreadable = None
     try:
         present = cache_dir.is_dir()
-    except OSError:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
-        present = False
+    except OSError as exc:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
+        present, unreadable = False, f"{cache_dir}: the cache can't be read: {_why(exc)}"
     report = CacheReport(str(cache_dir), str(links_dir), present)
+    if unreadable:
+        report.problems.append(unreadable)
     cleared = True
     try:
         _clear_links(links_dir)
@@ -281,10 +284,12 @@ def cache_findings(report: CacheReport | None) -> list[Finding]:
         found.append(
             warning(
                 "CACHE_LINK_FAILED",
-                f"{len(report.problems)} model(s) found in RunPod's model cache could not be linked into "
-                f"{report.links_dir}, so ComfyUI does not see them there: {'; '.join(report.problems[:3])}.",
-                f"Make {report.links_dir} writable by the worker (or set MODEL_CACHE_LINKS_DIR to a writable "
-                "directory that extra_model_paths.yaml lists), then restart the worker.",
+                f"RunPod's model cache could not be read or linked into {report.links_dir} "
+                f"({len(report.problems)} problem(s)), so ComfyUI does not see those models there: "
+                f"{'; '.join(report.problems[:3])}.",
+                f"Make {report.cache_dir} readable and {report.links_dir} writable by the worker (or set "
+                "MODEL_CACHE_LINKS_DIR to a writable directory that extra_model_paths.yaml lists), then restart "
+                "the worker.",
                 path=report.links_dir,
             )
         )

@@ -236,6 +236,17 @@ def test_a_link_that_cannot_be_made_is_a_finding_and_the_start_goes_on(staged, t
     assert "tiny_cache_x2.safetensors" in failed[0].message
 
 
+def test_a_cache_dir_stat_refuses_is_a_finding_and_the_start_goes_on(tmp_path):
+    """is_dir() lets errors other than ENOENT through (EACCES on an unreadable mount): as root here, the
+    kernel's ENAMETOOLONG is the real error that takes the same path."""
+    cache = tmp_path / ("x" * 300) / "hub"
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(cache, tmp_path / "links", registry)
+    assert report.present is False and report.linked == {} and report.lookups == []
+    failed = [f for f in cache_findings(report) if f.code == "CACHE_LINK_FAILED"]
+    assert len(failed) == 1 and "can't be read" in failed[0].message and "readable" in failed[0].fix
+
+
 def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path):
     from workflows.registry import Entry, Registry
 
