@@ -208,8 +208,13 @@ def test_links_are_remade_at_each_start_and_a_regular_file_is_never_removed(stag
     (links / "vae").mkdir(parents=True)
     (links / "vae/old.safetensors").symlink_to(tmp_path / "gone")
     (links / "vae/keep.txt").write_text("a person's file")
+    other = tmp_path / "other"  # a linked folder inside: the link goes, nothing behind it is touched
+    other.mkdir()
+    (other / "theirs.safetensors").symlink_to(tmp_path / "their-target")
+    (links / "loras").symlink_to(other, target_is_directory=True)
     registry = load_registry(_registry_dir(tmp_path / "registry"))
     report = link_cached_models(staged, links, registry)
+    assert not os.path.lexists(links / "loras") and os.path.lexists(other / "theirs.safetensors")
     link = links / "upscale_models/tiny_cache_x2.safetensors"
     assert link.is_symlink() and link.read_bytes() == tiny_upscale_model(1)
     assert not os.path.lexists(links / "vae/old.safetensors") and (links / "vae/keep.txt").exists()
