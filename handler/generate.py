@@ -16,9 +16,11 @@ import uuid
 from typing import Any
 
 from comfyui_client import PromptResult, run_prompt, stop_prompt
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from comfyui_client.stats import comfyui_version
 from handler import model_loads
 from handler.config import Settings
-from handler.facts import model_index, pack_commits, pack_imports
+from handler.facts import installed_versions, model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
@@ -105,6 +107,13 @@ class WorkerSite:
             pack_commits=pack_commits(imports),
             known_models=model_lookup(self.runtime.registry),
         )
+
+    def installed_versions(self) -> dict[str, list[str]]:
+        try:
+            stats = self.runtime.comfy.system_stats(timeout=2.0)
+        except (ComfyUnavailable, ComfyHTTPError):
+            stats = None  # ComfyUI's own version unknown: its nodes' mismatches are refused, not guessed
+        return installed_versions(pack_imports(self.runtime), comfyui_version(stats))
 
     def comfy_alive(self) -> bool | None:
         return self.runtime.comfy_process_alive()
