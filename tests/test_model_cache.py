@@ -151,6 +151,24 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert by_commit is not None and by_commit.blob_path == found.blob_path
 
 
+def test_with_several_snapshots_refs_main_picks_the_one_a_main_url_is_served_from(staged, tmp_path):
+    """Two snapshots of one repository (RunPod re-cached after main moved): /resolve/main/ follows
+    refs/main, /resolve/<commit>/ takes that commit's snapshot whatever refs/main says."""
+    repo = tmp_path / "hub/models--comfy-runpod-test--tiny-upscale"
+    shutil.copytree(staged / repo.name, repo, symlinks=True)
+    older = "1" * 40
+    (repo / "blobs/older-blob").write_bytes(tiny_upscale_model(9))
+    old_file = repo / "snapshots" / older / CACHED_PATH
+    old_file.parent.mkdir(parents=True)
+    old_file.symlink_to(os.path.relpath(repo / "blobs/older-blob", old_file.parent))
+    main_url = f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"
+    pinned_url = f"https://huggingface.co/{CACHED_REPO}/resolve/{older}/{CACHED_PATH}"
+    assert f"/snapshots/{COMMIT}/" in lookup(repo.parent, _spec(main_url)).snapshot_path  # type: ignore[union-attr]
+    assert lookup(repo.parent, _spec(pinned_url)).blob_path.endswith("/blobs/older-blob")  # type: ignore[union-attr]
+    (repo / "refs/main").write_text(older)
+    assert lookup(repo.parent, _spec(main_url)).blob_path.endswith("/blobs/older-blob")  # type: ignore[union-attr]
+
+
 def test_without_refs_the_only_snapshot_serves_the_branch(staged, tmp_path):
     """A repository downloaded by commit has no refs/main: its one snapshot is the one to serve."""
     copy = tmp_path / "hub"
