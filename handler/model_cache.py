@@ -63,7 +63,7 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
     except (OSError, RuntimeError):  # a dangling link (or a link loop): the blob never arrived
         return CacheLookup(model.folder, model.name, hf, "dangling", str(snapshot), incomplete=incomplete)
     if not inside:  # a link out of the repository (or to a folder) is no file huggingface_hub wrote: not served
-        return CacheLookup(model.folder, model.name, hf, "not_in_snapshot", str(snapshot), incomplete=incomplete)
+        return CacheLookup(model.folder, model.name, hf, "outside", str(snapshot), incomplete=incomplete)
     return CacheLookup(model.folder, model.name, hf, "cached", str(snapshot), str(target), size, incomplete)
 
 

@@ -301,7 +301,8 @@ def test_a_snapshot_link_out_of_its_repository_is_never_served_or_linked(staged,
     snapshot.unlink()
     snapshot.symlink_to(secret)
     found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
-    assert found is not None and found.state == "not_in_snapshot" and found.blob_path == ""
+    assert found is not None and found.state == "outside" and found.blob_path == ""
+    assert [f.code for f in lookup_findings([found], str(copy))] == ["CACHE_MODEL_NOT_IN_REPO"]
     registry = load_registry(_registry_dir(tmp_path / "registry"))
     report = link_cached_models(copy, tmp_path / "links", registry)
     assert report.linked == {} and not list((tmp_path / "links").rglob("*.safetensors"))

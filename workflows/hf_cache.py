@@ -70,7 +70,8 @@ def is_commit(revision: str) -> bool:
     return bool(_COMMIT.match(revision))
 
 
-LookupState = Literal["cached", "no_repo", "no_revision", "not_in_snapshot", "incomplete", "dangling"]
+# "outside": the snapshot file links out of its repository (not how huggingface_hub writes it): never served
+LookupState = Literal["cached", "no_repo", "no_revision", "not_in_snapshot", "incomplete", "dangling", "outside"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +115,13 @@ def lookup_findings(lookups: Iterable[CacheLookup], cache_dir: str) -> list[Find
                     path=lk.incomplete[0] if lk.incomplete else None,
                 )
             )
-        elif lk.state in ("no_revision", "not_in_snapshot"):
-            missing = (
-                f"has no snapshot of revision {lk.file.revision!r}"
-                if lk.state == "no_revision"
-                else f"has no {lk.file.path} in {lk.snapshot_path.rsplit('/' + lk.file.path, 1)[0]}"
-            )
+        elif lk.state in ("no_revision", "not_in_snapshot", "outside"):
+            missing = {
+                "no_revision": f"has no snapshot of revision {lk.file.revision!r}",
+                "not_in_snapshot": f"has no {lk.file.path} in {lk.snapshot_path.rsplit('/' + lk.file.path, 1)[0]}",
+                "outside": f"holds {lk.snapshot_path} as a link out of the repository (or to a folder), "
+                "which the worker does not serve",
+            }[lk.state]
             found.append(
                 warning(
                     "CACHE_MODEL_NOT_IN_REPO",
