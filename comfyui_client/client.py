@@ -91,11 +91,12 @@ class ComfyClient:
             return []
         return self._ok(response, "GET", path).json()
 
-    def queue(self) -> dict[str, Any]:
-        return self._json("GET", "/queue")
+    def queue(self, timeout: float | None = None) -> dict[str, Any]:
+        """timeout: one attempt within it (no retries), for a ComfyUI that may be too busy to answer."""
+        return self._json("GET", "/queue", timeout=timeout, probe=timeout is not None)
 
-    def queued_prompt_ids(self) -> set[str]:
-        q = self.queue()
+    def queued_prompt_ids(self, timeout: float | None = None) -> set[str]:
+        q = self.queue(timeout)
         return {item[1] for key in ("queue_running", "queue_pending") for item in q.get(key, [])}
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:

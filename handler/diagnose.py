@@ -612,6 +612,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> dict[str, Any]:
         "ok": comfy.reachable and not any(f["severity"] == "error" for f in dicts),
         "comfyui_reachable": comfy.reachable,
         **({"worker": runtime.state.snapshot()} if runtime.state is not None else {}),
+        "confinement": runtime.confinement(),
         "system": {
             "handler_version": HANDLER_VERSION,
             **(comfy.stats.get("system") or {}),

@@ -15,13 +15,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from comfyui_client import (
-    ComfyError,
-    ComfyUnavailable,
-    PromptResult,
-    PromptTimeout,
-    run_prompt,
-)
+from comfyui_client import ComfyUnavailable, PromptResult, run_prompt
+from handler.bounds import run_bounded
 from handler.config import Settings
 from handler.diagnose import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
@@ -30,7 +25,6 @@ from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
 from workflows.analysis import Context, model_lookup, pack_lookup
 from workflows.errors import JobError
-from workflows.failures import prompt_error
 from workflows.findings import Finding
 from workflows.judge import findings_error, judge_before_queue, judge_with_refresh
 from workflows.outputs import generate_response, text_items
@@ -152,26 +146,8 @@ def execute(
 ) -> PromptResult:
     if runtime.comfy_process_alive() is False:
         raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
-    try:
-        return run_prompt(
-            runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
-        )
-    except ComfyError as exc:
-        if isinstance(exc, PromptTimeout):
-            _stop_prompt(runtime, prompt_id)
-        raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
-
-
-def _stop_prompt(runtime: Runtime, prompt_id: str, wait_s: float = 3.0) -> None:
-    """Dequeue and interrupt the prompt, then wait (briefly) until ComfyUI has really let go of it."""
-    try:
-        runtime.comfy.delete_queued([prompt_id])
-        runtime.comfy.interrupt(prompt_id)
-        end = time.monotonic() + wait_s
-        while prompt_id in runtime.comfy.queued_prompt_ids() and time.monotonic() < end:
-            time.sleep(0.05)
-    except Exception:  # best effort: ComfyUI may be gone
-        pass
+    # the deadline, disk budget and memory cap are the process's (handler.bounds)
+    return run_bounded(runtime, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
 
 
 _ENVELOPE_BYTES = 4096  # ids, status, timings, video metadata: measured well under 2 kB

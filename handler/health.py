@@ -50,6 +50,7 @@ def health(runtime: Runtime) -> dict[str, Any]:
     }
     if snap is not None:
         result.update(snap)
+        result["confinement"] = runtime.confinement(compact=True)
     cause = snap.get("cause") if snap else None
     if snap is not None and cause is None and not ready:
         cause = {

@@ -107,6 +107,13 @@ class Runtime:
             return True
         return state not in ("Z", "X")
 
+    def confinement(self, compact: bool = False) -> dict[str, Any] | str:
+        """What confines ComfyUI (handler.confine, handler.memwatch): diagnose's section, or `test`'s line."""
+        if self.supervisor is None:
+            why = "ComfyUI is not started by this worker (in-process use): its confinement is not known"
+            return why if compact else {"why_not": why}
+        return self.supervisor.confinement.summary() if compact else self.supervisor.report()
+
     def begin_job(self, job: str) -> None:
         """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""
         with self._jobs:
