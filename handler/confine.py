@@ -56,6 +56,7 @@ ENV_NAMES = frozenset(
         "DIFFUSERS_CACHE",
         "XDG_CACHE_HOME",
         "MPLCONFIGDIR",
+        "VHS_STRICT_PATHS",  # VideoHelperSuite's own path confinement (the Dockerfile sets it)
     }
 )
 ENV_PREFIXES = (

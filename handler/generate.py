@@ -38,13 +38,15 @@ from workflows.timing import lap
 ProgressSink = Callable[[dict[str, Any]], None]
 
 
-def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
+def path_facts(
+    settings: Settings, workflow: dict[str, Any], object_info: dict[str, Any] | None = None
+) -> dict[tuple[str, str], PathFact]:
     """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
     and stat'ed, as facts for the pure half (workflows.paths.path_findings)."""
     dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}
     roots = {k: os.path.realpath(v) for k, v in dirs.items()}
     facts: dict[tuple[str, str], PathFact] = {}
-    for ref in file_inputs(workflow):
+    for ref in file_inputs(workflow, object_info):
         key = (ref.base, ref.relative)
         if ref.kind == "folder" or key in facts or pure_problem(ref) is not None:
             continue
@@ -78,9 +80,8 @@ def judge(
     index (files on disk + what ComfyUI lists) and the pack-import report, so the findings say where a
     file really is, which URL it comes from, and whether its pack is installed at another version.
     """
-    paths = path_facts(runtime.settings, patched)
-
     def findings(refresh: bool) -> list[Finding]:
+        paths = path_facts(runtime.settings, patched, runtime.object_info(refresh))
         imports = pack_imports(runtime) if refresh else ()
         ctx = Context(
             runtime.object_info(refresh),
