@@ -65,11 +65,17 @@ class DiskWatch:
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
-        while not self._stop.wait(DISK_SAMPLE_S):
+    def over(self) -> bool:
+        """Sample now: True (and `exceeded` set) when the prompt has written more than its budget."""
+        if self.limit:
             self.written = max(0, disk_used(self.roots) - self.baseline)
             if self.written > self.limit:
                 self.exceeded.set()
+        return self.exceeded.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(DISK_SAMPLE_S):
+            if self.over():
                 stop_prompt(self.runtime, self.prompt_id, reason="its disk budget (JOB_DISK_MB)")
                 return
 
@@ -117,6 +123,15 @@ _STOPPED = {
 }
 
 
+def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
+    return JobError(
+        "JOB_DISK_LIMIT",
+        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output and temp directories, over "
+        f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
+        {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
+    )
+
+
 def run_bounded(
     runtime: Runtime,
     workflow: dict[str, Any],
@@ -131,17 +146,16 @@ def run_bounded(
     state = runtime.state
     last_death = state.last_death if state is not None else None
     try:
-        return runner(
+        result = runner(
             runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
         )
+        watch.stop()
+        if watch.over():  # written between two samples, by a prompt quicker than one
+            raise _disk_error(runtime, watch)
+        return result
     except ComfyError as exc:
         if watch.exceeded.is_set():
-            raise JobError(
-                "JOB_DISK_LIMIT",
-                f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output and temp directories, over "
-                f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
-                {"prompt_id": prompt_id, "written_mb": round(watch.written / 2**20)},
-            ) from None
+            raise _disk_error(runtime, watch) from None
         if isinstance(exc, PromptTimeout):
             stopped = stop_prompt(runtime, prompt_id)
             raise JobError(

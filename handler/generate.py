@@ -80,6 +80,7 @@ def judge(
     index (files on disk + what ComfyUI lists) and the pack-import report, so the findings say where a
     file really is, which URL it comes from, and whether its pack is installed at another version.
     """
+
     def findings(refresh: bool) -> list[Finding]:
         paths = path_facts(runtime.settings, patched, runtime.object_info(refresh))
         imports = pack_imports(runtime) if refresh else ()
