@@ -189,8 +189,9 @@ def python_paths(python: str, env: Mapping[str, str]) -> list[str]:
 
 
 def model_roots(settings: Settings) -> list[str]:
-    """The model folders ComfyUI reads: its own tree, the volume's models, every base path of the
-    extra model paths file (and the file itself)."""
+    """The model folders ComfyUI reads: the volume's models, and from the extra model paths file (itself
+    included) the top folder of each entry under its base path (`/runpod-volume/models`, not the whole
+    volume). A folder that doesn't exist when ComfyUI starts is readable after its next start."""
     roots = [str(settings.volume_dir / "models")]
     path = settings.extra_model_paths
     if path is not None and path.is_file():
@@ -201,14 +202,13 @@ def model_roots(settings: Settings) -> list[str]:
                 if not isinstance(section, dict):
                     continue
                 base = str(section.get("base_path") or "")
-                if base:
-                    roots.append(base)
                 for key, value in section.items():
                     if key in ("base_path", "is_default") or not isinstance(value, str):
                         continue
                     for line in value.splitlines():
-                        if line.strip():
-                            roots.append(os.path.join(base, line.strip()))
+                        top = line.strip().strip("/").split("/")[0]
+                        if top:
+                            roots.append(os.path.join(base, top))
     return roots
 
 

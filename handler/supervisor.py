@@ -153,6 +153,8 @@ class Supervisor:
         proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
+        if self._reader is not None:  # its last lines belong to the job that asked, read them now
+            self._reader.join(2.0)
         return proc.poll() is not None
 
     def _over_memory(self, rss_mb: float) -> None:

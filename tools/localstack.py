@@ -115,6 +115,9 @@ class LocalStack:
                 "HANDLER_PYTHON": self.handler_python,
                 "HANDLER_ARGS": f"--rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port {self.api_port}",
                 "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+                # the client's direct mode uploads through ComfyUI into its input directory, which the
+                # image keeps read-only for ComfyUI (README "Security"); a dev stack lets it write there
+                "CONFINE_WRITE": str(self.comfy_dir / "input"),
                 "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1",
             }

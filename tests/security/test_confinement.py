@@ -43,6 +43,7 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         COMFY_MEMORY_MAX_MB=str(MEMORY_CAP_MB),
         ISOLATE_JOBS="1",
         SELF_CHECK_AT_START="0",
+        CONFINE_WRITE="",  # as in the image: ComfyUI only reads its input directory
     )
     stack.start(wait=180)
     try:
@@ -142,13 +143,24 @@ def test_no_file_outgrows_max_file_mb_and_no_job_outgrows_job_disk_mb(confined):
 
 def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
     before = runsync(confined, {"mode": "test"})["output"]["restart_count"]
-    node = {"class_type": "RPTestProbe", "inputs": {"op": "spin", "arg": "120", "nonce": next(_nonce)}}
+    nonce = next(_nonce)
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "spin", "arg": "120", "nonce": nonce}}
     err = run(confined, {"1": node}, timeout_s=3)
     assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "restarted", err
     assert "restarted ComfyUI" in err["error_message"]
+    assert f"RPTestProbe spinning {nonce}" in "\n".join(err["logs_tail"])  # the job's own line, in its answer
     health = confined.wait_state(("ready",), 120)
     assert health["restart_count"] == before + 1 and health["last_death"]["code"] == "TIMEOUT"
     next_job_succeeds(confined)
+    # the next job's lines are its own: nothing of the runaway prompt
+    failing = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 3}},
+        "2": {"class_type": "RPTestRaise", "inputs": {"image": ["1", 0], "message": f"after {nonce}"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "never"}},
+    }
+    err = run(confined, failing)
+    assert err["error_code"] == "GENERATION_ERROR" and f"after {nonce}" in "\n".join(err["logs_tail"]), err
+    assert f"spinning {nonce}" not in "\n".join(err["logs_tail"])
 
 
 def test_catastrophic_backtracking_in_a_core_node_is_stopped(confined):
