@@ -92,7 +92,7 @@ class Settings:
     memory_max_mb: float | None = None  # COMFY_MEMORY_MAX_MB: None = 90% of the machine's; 0 = off
     job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp; 0 = off
     isolate_jobs: bool = False  # ISOLATE_JOBS=1: ComfyUI's caches are emptied before each job
-    stop_grace_s: float = 5.0  # STOP_GRACE_S: how long a timed-out prompt may take to stop before a restart
+    stop_grace_s: float = 30.0  # STOP_GRACE_S: how long a timed-out prompt may take to stop before a restart
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -228,5 +228,5 @@ def _confinement(env: Mapping[str, str]) -> _Confinement:
         "memory_max_mb": _float(env, "COMFY_MEMORY_MAX_MB", 0.0) if memory else None,
         "job_disk_mb": _float(env, "JOB_DISK_MB", 2048.0),
         "isolate_jobs": env.get("ISOLATE_JOBS", "0") == "1",
-        "stop_grace_s": _float(env, "STOP_GRACE_S", 5.0),
+        "stop_grace_s": _float(env, "STOP_GRACE_S", 30.0),
     }

@@ -173,13 +173,15 @@ def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | No
         return None, f"user {name!r} does not exist in the image (the Dockerfile creates it)"
 
 
-def python_paths(python: str, env: Mapping[str, str]) -> list[str]:
+def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Where ComfyUI's interpreter loads code from (prefixes, stdlib, site-packages, .pth entries):
-    asked of the interpreter itself, so a venv, pyenv or conda layout needs no list."""
+    asked of the interpreter itself, so a venv, pyenv or conda layout needs no list. Asked with
+    ComfyUI's own environment and user: a .pth file's code never runs with the worker's."""
     code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    ids: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
     try:
         out = subprocess.run(
-            [python, "-I", "-c", code], capture_output=True, text=True, timeout=30, env=dict(env), check=True
+            [python, "-I", "-c", code], capture_output=True, text=True, timeout=30, env=dict(env), check=True, **ids
         ).stdout
         found = [p for p in json.loads(out) if p]
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -221,10 +223,10 @@ def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
     return settings.user_dir / "home", settings.user_dir / "tmp"
 
 
-def read_paths(settings: Settings, env: Mapping[str, str]) -> list[str]:
-    """Everything ComfyUI may read (and execute)."""
+def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
+    """Everything ComfyUI may read (and execute); `env` is ComfyUI's own environment."""
     paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
-    paths += python_paths(settings.comfy_python, env)
+    paths += python_paths(settings.comfy_python, env, user)
     paths += model_roots(settings)
     paths += [v for k in ("HF_HOME", "HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
     paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ)
@@ -288,7 +290,7 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
 
     abi, landlock_why_not = (0, "disabled by CONFINE_FS=0") if not settings.confine_fs else landlock.abi_version()
     ruleset_fd = None
-    read, write = read_paths(settings, worker_env), write_paths(settings)
+    read, write = read_paths(settings, env, account), write_paths(settings)
     if abi:
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
