@@ -133,6 +133,9 @@ class ComfyClient:
     def delete_queued(self, prompt_ids: list[str]) -> None:
         self._request("POST", "/queue", json={"delete": prompt_ids})
 
+    def delete_history(self, prompt_ids: list[str]) -> None:
+        self._request("POST", "/history", json={"delete": prompt_ids})
+
     def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
         response = self._request(
             "GET",

@@ -8,6 +8,7 @@
 - a disk budget: what ComfyUI writes under its output and temp directories while the prompt runs is
   summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
+- no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
 - the memory cap (handler.memwatch): a prompt during which the supervisor restarted ComfyUI for its
   memory answers COMFY_MEMORY_LIMIT, not "ComfyUI died".
 """
@@ -169,3 +170,7 @@ def run_bounded(
         raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
     finally:
         watch.stop()
+        # ComfyUI keeps every prompt (inputs, prompt text, output names) in /history: a later job's node
+        # that reached its API would read this one's; the outputs are already in `result`
+        with contextlib.suppress(Exception):
+            runtime.comfy.delete_history([prompt_id])

@@ -134,6 +134,7 @@ class Confinement:
     landlock_why_not: str | None = None
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
+    net: dict[str, Any] | None = None  # {"bind": port, "connect": [ports]}; None: not restricted
     max_file_mb: float = 0.0
     memory: dict[str, Any] = field(default_factory=dict)  # filled by the supervisor's watchdog
 
@@ -146,6 +147,7 @@ class Confinement:
                 "why_not": self.landlock_why_not,
                 "read": list(self.read),
                 "write": list(self.write),
+                "net": self.net,
             },
             "max_file_mb": self.max_file_mb or None,
             "memory": self.memory,
@@ -295,7 +297,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
         rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in device_paths()]
-        ruleset_fd, _skipped = landlock.build_ruleset(abi, rules)
+        ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
+        ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
     max_file = int(settings.max_file_mb * 1024 * 1024)
     confinement = Confinement(
         user=account.pw_name if account else None,
@@ -306,6 +309,11 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         landlock_why_not=landlock_why_not,
         read=tuple(dict.fromkeys(read)) if abi else (),
         write=tuple(dict.fromkeys(write)) if abi else (),
+        net=(
+            {"bind": settings.comfy_port, "connect": list(settings.confine_net)}
+            if abi >= 4 and settings.confine_net is not None
+            else None
+        ),
         max_file_mb=settings.max_file_mb,
     )
     fd = ruleset_fd

@@ -22,7 +22,7 @@ from pathlib import Path
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on every architecture
 _CREATE_RULESET_VERSION = 1
-_RULE_PATH_BENEATH = 1
+_RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
 _PR_SET_NO_NEW_PRIVS = 38
 
 # File-system access rights (and the ABI that introduced them).
@@ -31,22 +31,13 @@ REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
 MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15  # ABI 2, 3, 5
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
+BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 
 FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # the only ones a file rule may hold
 READ = EXECUTE | READ_FILE | READ_DIR
-WRITE = (
-    READ
-    | WRITE_FILE
-    | REMOVE_DIR
-    | REMOVE_FILE
-    | MAKE_DIR
-    | MAKE_REG
-    | MAKE_SOCK
-    | MAKE_FIFO
-    | MAKE_SYM
-    | REFER
-    | TRUNCATE
-)
+# No MAKE_SYM: a symbolic link in the output directory could point the worker, which reads outputs as
+# root, at any file (the worker also resolves every output's path; this keeps links from being made).
+WRITE = READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | REFER | TRUNCATE
 DEVICE = READ_FILE | WRITE_FILE | IOCTL_DEV  # /dev/null, /dev/nvidia*: read, write, ioctl
 
 
@@ -56,6 +47,11 @@ class _RulesetAttr(ctypes.Structure):
         ("handled_access_net", ctypes.c_uint64),
         ("scoped", ctypes.c_uint64),
     ]
+
+
+class _NetPort(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
 
 class _PathBeneath(ctypes.Structure):
@@ -94,12 +90,16 @@ def handled_rights(abi: int) -> int:
     return rights
 
 
-def build_ruleset(abi: int, rules: Iterable[tuple[Path, int]]) -> tuple[int, list[str]]:
+def build_ruleset(
+    abi: int, rules: Iterable[tuple[Path, int]], net: tuple[int, Iterable[int]] | None = None
+) -> tuple[int, list[str]]:
     """A ruleset fd allowing `rules` (path, rights) and nothing else, plus the paths that were skipped
-    (missing). Rights the ABI doesn't know are dropped; a file's rule keeps only file rights."""
+    (missing). Rights the ABI doesn't know are dropped; a file's rule keeps only file rights.
+    `net` (ABI 4+): (the one TCP port it may bind, the TCP ports it may connect to); None: no network rules."""
     handled = handled_rights(abi)
-    attr = _RulesetAttr(handled, 0, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
-    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 8
+    net_handled = BIND_TCP | CONNECT_TCP if net is not None and abi >= 4 else 0
+    attr = _RulesetAttr(handled, net_handled, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else 16 if abi >= 4 else 8
     fd = _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if fd < 0:
         raise OSError(ctypes.get_errno(), f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
@@ -123,6 +123,15 @@ def build_ruleset(abi: int, rules: Iterable[tuple[Path, int]]) -> tuple[int, lis
                     raise OSError(err, f"landlock_add_rule({path}): {os.strerror(err)}")
             finally:
                 os.close(path_fd)
+        if net_handled and net is not None:
+            bind, connect = net
+            for port, access in [(bind, BIND_TCP), *((p, CONNECT_TCP) for p in connect)]:
+                port_rule = _NetPort(access, port)
+                if _libc.syscall(
+                    _SYS_ADD_RULE, ctypes.c_int(fd), ctypes.c_int(_RULE_NET_PORT), ctypes.byref(port_rule), 0
+                ):
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"landlock_add_rule(port {port}): {os.strerror(err)}")
     except BaseException:
         os.close(fd)
         raise

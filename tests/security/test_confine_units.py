@@ -161,4 +161,5 @@ def test_prepare_reports_what_confines_comfyui(tmp_path: Path):
         "why_not": "disabled by CONFINE_FS=0",
         "read": [],
         "write": [],
+        "net": None,
     }

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from handler import landlock
 from tests.conftest import make_stack, runsync
@@ -83,6 +84,7 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     assert str(confined.comfy_dir / "output") in report["landlock"]["write"]
     assert report["memory"]["active"] and report["memory"]["max_mb"] == MEMORY_CAP_MB
     assert report["memory"]["cgroup"]  # why no cgroup v2 memory.max is used here
+    assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [80, 443]}
     line = runsync(confined, {"mode": "test"})["output"]["confinement"]
     assert line == f"user comfyui, landlock ABI {landlock.abi_version()[0]}, memory {MEMORY_CAP_MB} MB"
     assert probe(confined, "uid") == f"ok: {report['user']['uid']}"
@@ -119,6 +121,23 @@ def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
         assert probe(confined, "write", path) == "error: EACCES", path
         assert not os.path.exists(path)
     assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
+
+
+def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
+    assert probe(confined, "connect", f"127.0.0.1:{confined.comfy_port}") == "error: EACCES"  # its own API
+    assert probe(confined, "connect", f"127.0.0.1:{confined.api_port}") == "error: EACCES"  # the worker's
+    assert probe(confined, "connect", "127.0.0.1:443") == "error: ECONNREFUSED"  # allowed: nothing listens
+    link = confined.comfy_dir / "output" / "shadow.png"
+    assert probe(confined, "symlink", f"/etc/shadow>{link}") == "error: EACCES"
+    assert not link.is_symlink()
+
+
+def test_a_jobs_prompt_leaves_no_history_in_comfyui(confined):
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "uid", "arg": "", "nonce": next(_nonce)}}
+    out = run(confined, {"1": node})
+    assert out["status"] == "success"
+    history = requests.get(f"{confined.comfy_url}/history", timeout=10).json()
+    assert out["prompt_id"] not in history
 
 
 def test_comfyui_gets_its_environment_by_allow_list(confined):
