@@ -27,6 +27,7 @@ import os
 import pwd
 import resource
 import signal
+import stat
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,10 +194,11 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
 
 
 def model_roots(settings: Settings) -> list[str]:
-    """The model folders ComfyUI reads: the volume's models, and from the extra model paths file (itself
-    included) the top folder of each entry under its base path (`/runpod-volume/models`, not the whole
-    volume). A folder that doesn't exist when ComfyUI starts is readable after its next start."""
-    roots = [str(settings.volume_dir / "models")]
+    """The model folders ComfyUI reads: the network volume, and from the extra model paths file (itself
+    included) the top folder of each entry under its base path. A folder that doesn't exist when
+    ComfyUI starts (a volume mounted later) is readable after its next start."""
+    # The whole volume when it is mounted: model folders may appear on it while the worker runs.
+    roots = [str(settings.volume_dir)]
     path = settings.extra_model_paths
     if path is not None and path.is_file():
         roots.append(str(path))
@@ -216,8 +218,41 @@ def model_roots(settings: Settings) -> list[str]:
     return roots
 
 
-def _paths(value: str) -> list[str]:
-    return [p for p in value.split(":") if p.strip()]
+# A pack's own files it may rewrite (RES4LYF rewrites res4lyf.config.json at every start): data, not code.
+PACK_DATA_SUFFIXES = (".json", ".yaml", ".yml", ".ini", ".cfg", ".toml", ".conf")
+
+
+def pack_dirs(settings: Settings) -> list[Path]:
+    """Every installed pack's folder (custom_nodes/<pack>, in ComfyUI's tree and the extra model paths')."""
+    roots = {settings.comfy_dir / "custom_nodes"}
+    path = settings.extra_model_paths
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, yaml.YAMLError):
+            config = yaml.safe_load(path.read_text()) or {}
+            for section in config.values() if isinstance(config, dict) else ():
+                if isinstance(section, dict) and isinstance(section.get("custom_nodes"), str):
+                    base = str(section.get("base_path") or "")
+                    roots |= {Path(base, line.strip()) for line in section["custom_nodes"].splitlines() if line.strip()}
+    packs = []
+    for root in sorted(roots):
+        with contextlib.suppress(OSError):
+            packs += [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "__"))]
+    return packs
+
+
+def open_pack_dirs(packs: list[Path], gid: int) -> None:
+    """Let ComfyUI's user (its group) create files in each pack's top folder and rewrite the pack's data
+    files there, never its code: the folder stays the owner's, sticky (no file but one's own can be
+    removed or renamed), and every other file keeps its owner's write-only mode (with Landlock, which
+    grants no removal, no directory, no link)."""
+    for pack in packs:
+        with contextlib.suppress(OSError):
+            os.chown(pack, -1, gid)
+            os.chmod(pack, stat.S_IMODE(pack.stat().st_mode) | stat.S_IWGRP | stat.S_IXGRP | stat.S_ISVTX)
+            for entry in pack.iterdir():
+                if entry.suffix.lower() in PACK_DATA_SUFFIXES and entry.is_file() and not entry.is_symlink():
+                    os.chown(entry, -1, gid)
+                    os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) | stat.S_IWGRP)
 
 
 def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
@@ -284,9 +319,11 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
     for d in [*writable, settings.input_dir / "3d"]:
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
+    packs = pack_dirs(settings) if account is not None else []
     if account is not None:
-        for d in writable[1:]:  # not the input dir: ComfyUI only reads it
+        for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
             _chown_tree(d, account.pw_uid, account.pw_gid)
+        open_pack_dirs(packs, account.pw_gid)
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
     env.update(HOME=str(home), TMPDIR=str(tmp))
 
@@ -297,6 +334,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
         rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in device_paths()]
+        # only with its own user: the owner's mode is what keeps a pack's code unwritable
+        rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
         ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
     max_file = int(settings.max_file_mb * 1024 * 1024)

@@ -118,6 +118,9 @@ class LocalStack:
                 # the client's direct mode uploads through ComfyUI into its input directory, which the
                 # image keeps read-only for ComfyUI (README "Security"); a dev stack lets it write there
                 "CONFINE_WRITE": str(self.comfy_dir / "input"),
+                # and tests add model files to the stand-in volume while ComfyUI runs, even before its
+                # directory exists (a real volume is mounted before the container starts)
+                "CONFINE_READ": str(self.run_dir),
                 "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1",
             }

@@ -45,9 +45,10 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         ISOLATE_JOBS="1",
         SELF_CHECK_AT_START="0",
         CONFINE_WRITE="",  # as in the image: ComfyUI only reads its input directory
+        CONFINE_READ="",  # and nothing of the stack's run directory but its own folders
     )
-    stack.start(wait=180)
     try:
+        stack.start(wait=180)
         yield stack
     finally:
         stack.stop()
@@ -121,6 +122,10 @@ def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
         assert probe(confined, "write", path) == "error: EACCES", path
         assert not os.path.exists(path)
     assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
+    # a pack may keep its data in its own folder (RES4LYF rewrites its config there), never touch its code
+    pack = confined.comfy_dir / "custom_nodes" / "rp_test_nodes"
+    assert probe(confined, "write", str(pack / "__init__.py")) == "error: EACCES"
+    assert probe(confined, "write", str(pack / "state.json")).startswith("ok")
 
 
 def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
@@ -178,7 +183,7 @@ def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "never"}},
     }
     err = run(confined, failing)
-    assert err["error_code"] == "GENERATION_ERROR" and f"after {nonce}" in "\n".join(err["logs_tail"]), err
+    assert err["error_code"] == "GENERATION_ERROR" and f"after {nonce}" in err["error_message"], err
     assert f"spinning {nonce}" not in "\n".join(err["logs_tail"])
 
 
