@@ -155,7 +155,7 @@ def workflow_30(
 
 def build_context(bs: BenchStack, runtime: Any) -> tuple[Any, Any, Any]:
     """(object_info, ModelIndex, imports) of the running deployment, gathered the way diagnose does."""
-    from handler.diagnose import comfy_model_lists, model_roots, scan_model_files
+    from handler.facts import comfy_model_lists, model_roots, scan_model_files
     from workflows.models import ModelFile, ModelIndex
     from workflows.startup_log import parse_import_report
 

@@ -106,6 +106,8 @@ def main() -> dict[str, Any]:
     import boto3
 
     from client.commands import volume as vol
+    from client.config import volume_target
+    from client.s3.adapter import s3_client
     from workflows.registry import load_registry
 
     rounds = reps(5, minimum=3)
@@ -130,8 +132,8 @@ def main() -> dict[str, Any]:
             def run_ours(r: int, cache: Path | None = None) -> None:
                 bucket = f"ours{uuid.uuid4().hex[:10]}"
                 plain.create_bucket(Bucket=bucket)
-                target = vol.volume_target(bucket, "EU-RO-1", url, env)
-                client = vol.s3_client(target)
+                target = volume_target(bucket, "EU-RO-1", url, env)
+                client = s3_client(target)
                 t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_s(server.pid)
                 data, code = vol.push(
                     client, target, registry, [str(local)], hash_cache=cache or Path(tmp) / f"h{r}.json"
@@ -145,7 +147,7 @@ def main() -> dict[str, Any]:
                     ours_plan_s.append(data["timings"]["plan_s"])
                 _empty(plain, bucket)
 
-            same = vol.s3_client(vol.volume_target("x", "EU-RO-1", url, env))
+            same = s3_client(volume_target("x", "EU-RO-1", url, env))
 
             def run_base() -> None:
                 bucket = f"base{uuid.uuid4().hex[:10]}"

@@ -3,7 +3,8 @@
 Every subcommand is one line in COMMANDS: (name, module). The module holds HELP, `add_arguments(p)`
 (argparse only there) and `run(args, renderer) -> (data, exit code)`, which calls a command in
 client/commands/ (plain data in, data out, no printing) and hands back the data; client.render prints
-it as text or one JSON envelope. `python client/<name>.py ...` runs the same subcommand.
+it as text or one JSON envelope. The modules live in client/parsers/ and import client.parsers.shared,
+never this module (it loads them by name). `python client/<name>.py ...` runs the same subcommand.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any
 
-from client.config import Settings, load_settings
-from client.errors import EXIT_INTERRUPTED, EXIT_UNUSABLE, ClientError, UsageError
+from client.errors import EXIT_INTERRUPTED, EXIT_UNUSABLE, ClientError
+from client.parsers.shared import Parser, common_flags
 from client.redact import RedactingFilter, redact
 from client.render import Renderer
 
@@ -26,15 +26,15 @@ PROG = "comfy-runpod"
 DESCRIPTION = "Run ComfyUI on RunPod Serverless and know, in seconds, whether a deployment works."
 # Adding a subcommand is one line here. health = the worker's sub-second ping (diagnose --test).
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("health", "client.health"),
-    ("diagnose", "client.diagnose"),
-    ("generate", "client.generate"),
-    ("jobs", "client.jobs"),
-    ("validate", "client.validate"),
-    ("bench", "client.bench"),
-    ("workflow", "client.workflow"),
-    ("volume", "client.volume"),
-    ("report", "client.report"),
+    ("health", "client.parsers.health"),
+    ("diagnose", "client.parsers.diagnose"),
+    ("generate", "client.parsers.generate"),
+    ("jobs", "client.parsers.jobs"),
+    ("validate", "client.parsers.validate"),
+    ("bench", "client.parsers.bench"),
+    ("workflow", "client.parsers.workflow"),
+    ("volume", "client.parsers.volume"),
+    ("report", "client.parsers.report"),
 )
 
 EPILOG = """environment:
@@ -49,33 +49,6 @@ exit codes: 0 ok · 1 unhealthy / failed · 2 unreachable, misconfigured or bad 
 _FORMAT = argparse.RawDescriptionHelpFormatter
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse's own exit 2, with our wording
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_UNUSABLE)
-
-
-def common_flags() -> _Parser:
-    """The flags every subcommand takes (a parent parser): the target, the deadline, output format."""
-    p = _Parser(add_help=False)
-    t = p.add_argument_group("target (flags override the environment)")
-    t.add_argument("--url", help="a RunPod-style base URL, e.g. http://127.0.0.1:8000 (the local stack)")
-    t.add_argument("--comfy-url", help="talk to this ComfyUI directly, without RunPod")
-    t.add_argument("--endpoint-id", help="RunPod endpoint id (default: $RUNPOD_ENDPOINT_ID)")
-    t.add_argument("--api-key", help="RunPod API key (default: $RUNPOD_API_KEY; prefer the variable)")
-    t.add_argument(
-        "--timeout", type=float, help="overall seconds per job, queue included (default: $TEST_TIMEOUT, 600)"
-    )
-    t.add_argument(
-        "--poll-interval", type=float, help="slowest status poll in seconds (default: $TEST_POLL_INTERVAL, 5)"
-    )
-    t.add_argument("--retries", type=int, help="retries per HTTP call (default: $TEST_RETRIES, 3)")
-    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="log HTTP activity to stderr")
-    return p
-
-
 def build_parser(
     commands: Sequence[tuple[str, str]] | None = None, only: str | None = None
 ) -> tuple[argparse.ArgumentParser, dict]:
@@ -85,8 +58,8 @@ def build_parser(
     keeps their names in the parser), which keeps `health` fast from process start.
     """
     commands = COMMANDS if commands is None else commands
-    top = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMAT)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    top = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_FORMAT)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     common = common_flags()
     modules: dict[str, ModuleType] = {}
     for name, module_name in commands:
@@ -129,45 +102,6 @@ def entry() -> None:
 def run_as_script(name: str, argv: Sequence[str] | None = None) -> int:
     """`python client/<name>.py ARGS` = `comfy-runpod <name> ARGS`."""
     return dispatch([name, *(sys.argv[1:] if argv is None else argv)])
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        url=args.url,
-        comfy_url=args.comfy_url,
-        endpoint_id=args.endpoint_id,
-        api_key=args.api_key,
-        timeout_s=args.timeout,
-        poll_interval_s=args.poll_interval,
-        retries=args.retries,
-    )
-
-
-def backend(settings: Settings, registry: Any = None) -> Any:
-    """RunPodAPI for RunPod-style targets, DirectComfy for a ComfyUI URL (imported only then)."""
-    target = settings.require_target()
-    if target.kind == "comfy":
-        from client.direct import DirectComfy
-
-        return DirectComfy(target.url, registry=registry, http_timeout_s=settings.http_timeout_s)
-    from client.runpod_api import RunPodAPI
-
-    return RunPodAPI(
-        target.url,
-        target.api_key,
-        retries=settings.retries,
-        http_timeout_s=settings.http_timeout_s,
-        connect_timeout_s=settings.connect_timeout_s,
-    )
-
-
-def registry_from(directory: str | None) -> Any:
-    from workflows.registry import RegistryError, default_registry, load_registry
-
-    try:
-        return (load_registry(Path(directory)) if directory else default_registry()).require_valid()
-    except RegistryError as exc:
-        raise UsageError(f"invalid workflow registry: {exc}", code="REGISTRY_INVALID") from None
 
 
 def _logging(verbose: int) -> None:

@@ -7,6 +7,7 @@ Nothing else in client/ reads os.environ. Three kinds of target:
     comfy    --comfy-url or RUNPOD_ENDPOINT_URL: a ComfyUI server directly, no RunPod in between
 
 Flags win over the environment; with no flag, RUNPOD_ENDPOINT_ID wins over RUNPOD_ENDPOINT_URL.
+Also read here: NO_COLOR (color_allowed) and the network volume's target and S3 keys (volume_target).
 """
 
 from __future__ import annotations
@@ -136,3 +137,74 @@ def load_settings(
         history_path=Path(env.get("COMFY_RUNPOD_HISTORY") or Path(ledger).expanduser().parent / "history.sqlite"),
         outputs_dir=Path(env.get("COMFY_RUNPOD_OUTPUTS") or "outputs"),
     )
+
+
+def color_allowed(env: Mapping[str, str] | None = None) -> bool:
+    """False when NO_COLOR is set (https://no-color.org: any value, even empty, turns colour off)."""
+    return "NO_COLOR" not in (os.environ if env is None else env)
+
+
+# -- the network volume's S3 settings (`volume check | ls | push`) --------------------------------
+
+ACCESS_KEY_ENV = ("RUNPOD_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+SECRET_KEY_ENV = ("RUNPOD_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+VOLUME_ID_ENV = "RUNPOD_NETWORK_VOLUME_ID"
+DATACENTER_ENV = "RUNPOD_DATACENTER_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeTarget:
+    volume_id: str
+    datacenter: str
+    endpoint_url: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    def describe(self) -> dict[str, str]:
+        """How the target is shown (never with the keys)."""
+        return {"id": self.volume_id, "datacenter": self.datacenter, "endpoint": self.endpoint_url}
+
+
+def endpoint_for(datacenter: str) -> str:
+    return f"https://s3api-{datacenter.lower()}.runpod.io/"
+
+
+def volume_target(
+    volume_id: str | None,
+    datacenter: str | None,
+    endpoint_url: str | None,
+    env: Mapping[str, str] | None = None,
+) -> VolumeTarget:
+    """The network volume to talk to over S3: flags over environment; the keys only from the environment
+    (a flag would land in shell history). Redacted from every output from here on."""
+    env = os.environ if env is None else env
+    volume_id = volume_id or env.get(VOLUME_ID_ENV) or ""
+    datacenter = datacenter or env.get(DATACENTER_ENV) or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", volume_id):
+        raise UsageError(
+            "--volume-id is required: the network volume's id (RunPod console > Storage)"
+            if not volume_id
+            else f"volume id {volume_id[:40]!r} has unexpected characters",
+            code="VOLUME_ID_INVALID",
+        )
+    if not re.fullmatch(r"[A-Za-z]{2,4}(-[A-Za-z0-9]{1,8}){1,3}", datacenter):
+        raise UsageError(
+            "--datacenter is required: the volume's datacenter id, e.g. EU-RO-1"
+            if not datacenter
+            else f"datacenter {datacenter[:40]!r} is not a datacenter id like EU-RO-1",
+            code="VOLUME_ID_INVALID",
+        )
+    if endpoint_url and not re.match(r"^https?://[^\s/]+", endpoint_url):
+        raise UsageError(f"--endpoint-url must be an http(s) URL, got {endpoint_url[:80]!r}")
+    access = next((env[k] for k in ACCESS_KEY_ENV if env.get(k)), "")
+    secret = next((env[k] for k in SECRET_KEY_ENV if env.get(k)), "")
+    redact.register(access)
+    redact.register(secret)
+    if not access or not secret:
+        raise ConfigError(
+            "no S3 API key for the network volume",
+            code="VOLUME_NO_KEYS",
+            fix=f"Export {ACCESS_KEY_ENV[0]} (user_…) and {SECRET_KEY_ENV[0]} (rps_…) from RunPod console > "
+            "Settings > S3 API Keys (not the RunPod API key).",
+        )
+    return VolumeTarget(volume_id, datacenter.upper(), endpoint_url or endpoint_for(datacenter), access, secret)

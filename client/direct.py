@@ -2,12 +2,11 @@
 
 For a ComfyUI you run yourself (a pod, a laptop) with no RunPod in between. It offers the same
 run / runsync / status / cancel methods as client.runpod_api.RunPodAPI, so every command works the
-same way, and answers in the worker's shapes. Everything the worker decides, it decides with the
-worker's own pure code: the request schema (workflows.request), workflow resolution and editor-format
-conversion (workflows.resolve), patching and output scoping (workflows.patch), the pre-queue
-judgement (workflows.judge), image checks (workflows.images), ComfyUI's failures (workflows.failures),
-output collection and the response (workflows.outputs), codes and fixes (workflows.errors). What is
-left here is talking to ComfyUI over HTTP instead of reading its disk. What it cannot do from
+same way, and answers in the worker's typed shapes (workflows.responses). A generate job runs through
+the worker's own pipeline (workflows.pipeline.run_job): _DirectSite only says what differs here —
+images uploaded through /upload/image, no disk facts, the prompt run over this client's event stream,
+outputs fetched through /view and returned as base64. `test` and `diagnose` are built from ComfyUI's
+API with the worker's pure code (workflows.analysis, workflows.responses). What it cannot do from
 outside: scan disks and the network volume, read ComfyUI's start-up log (failed pack imports),
 clean up job files — the responses say so under `limitations`.
 """
@@ -27,24 +26,17 @@ from typing import Any
 
 from client.errors import JobNotFound, NotSupported, Unreachable
 from client.media import probe
-from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt
-from comfyui_client.errors import (
-    ComfyError,
-    ComfyHTTPError,
-    ComfyUnavailable,
-    PromptTimeout,
-)
+from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt, stop_prompt
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
 from comfyui_client.stats import comfyui_version, gpu_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
 from workflows.compat import shaped
 from workflows.errors import JobError
-from workflows.failures import prompt_error
 from workflows.findings import Finding, Severity
 from workflows.images import decode_image, safe_stem
-from workflows.judge import findings_error, judge_before_queue, judge_with_refresh
 from workflows.models import FOLDER_ALIASES, ModelIndex, canonical_folder
-from workflows.outputs import generate_response, output_refs, text_items
-from workflows.patch import patch_job
+from workflows.outputs import OutputRef, output_refs
+from workflows.pipeline import DiskFacts, ProgressSink, run_job
 from workflows.policy import JobPolicy
 from workflows.registry import Entry, Registry, default_registry
 from workflows.request import (
@@ -54,10 +46,9 @@ from workflows.request import (
     Request,
     TestRequest,
     parse_request,
-    require_images,
 )
 from workflows.resolve import Resolved, resolve_workflow
-from workflows.timing import lap
+from workflows.responses import DiagnoseResponse, TestResponse, describe_output, diagnose_response, test_response
 
 DEFAULT_WORKFLOW = "smoke_image"
 DEFAULT_TIMEOUT_S = 600.0
@@ -85,6 +76,9 @@ class _Job:
     prompt_id: str | None = None
     cancelled: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+
+    def set_progress(self, update: dict[str, Any]) -> None:
+        self.progress = update
 
     def envelope(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
@@ -163,11 +157,7 @@ class DirectComfy:
             raise NotSupported(f"job {job_id} is unknown (direct mode keeps jobs only inside this process)")
         job.cancelled = True
         if job.prompt_id:
-            try:
-                self.comfy.delete_queued([job.prompt_id])
-                self.comfy.interrupt(job.prompt_id)
-            except ComfyUnavailable:
-                pass
+            stop_prompt(self.comfy, job.prompt_id, wait_s=0)
         return {"id": job_id, "status": "CANCELLED"}
 
     def retry(self, job_id: str) -> dict[str, Any]:
@@ -213,7 +203,7 @@ class DirectComfy:
         finally:
             job.done.set()
 
-    def _object_info(self, refresh: bool = False) -> Mapping[str, Any]:
+    def object_info(self, refresh: bool = False) -> Mapping[str, Any]:
         """ComfyUI's node definitions, fetched once per client (again when `refresh`)."""
         if self._object_info_cache is None or refresh:
             self._object_info_cache = self.comfy.object_info()
@@ -221,20 +211,12 @@ class DirectComfy:
 
     # -- test and diagnose ------------------------------------------------------------------
 
-    def test(self) -> dict[str, Any]:
+    def test(self) -> TestResponse:
+        """The worker's `test` answer from /system_stats; what only the worker can measure is None."""
         started = time.perf_counter()
         stats = self.comfy.system_stats(timeout=5)
-        result: dict[str, Any] = {
-            "ok": True,
-            "comfyui_up": True,
-            "disk_free_gb": None,
-            "volume_mounted": None,
-            "comfyui_version": comfyui_version(stats),
-            "handler_version": None,
-            "uptime_s": None,
-            "direct": True,
-            "limitations": LIMITATIONS[:1],
-        }
+        result = test_response(ok=True, comfyui_up=True, comfyui_version=comfyui_version(stats))
+        result["direct"], result["limitations"] = True, LIMITATIONS[:1]
         if gpu := gpu_summary(stats):
             result["gpu"] = gpu
         result["timings"] = {"total_ms": round((time.perf_counter() - started) * 1000, 2)}
@@ -257,7 +239,7 @@ class DirectComfy:
         """(/system_stats, /object_info, model lists per folder), fetched in parallel."""
         with ThreadPoolExecutor(max_workers=3) as pool:
             stats = pool.submit(self.comfy.system_stats, 5.0)
-            info = pool.submit(self._object_info, True)
+            info = pool.submit(self.object_info, True)
             lists = pool.submit(self._model_lists)
             return stats.result(), info.result(), lists.result()
 
@@ -266,11 +248,11 @@ class DirectComfy:
         packs = pack_lookup(self.registry, resolved.entry)
         return workflow_report(entry, resolved.workflow, Context(ctx.object_info, ctx.models, (), packs))
 
-    def diagnose(self, request: DiagnoseRequest, inline: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    def diagnose(self, request: DiagnoseRequest, inline: tuple[str, dict[str, Any]] | None = None) -> DiagnoseResponse:
         """The worker's diagnose shape from ComfyUI's API alone; `inline` = (label, workflow file) to check too."""
         t0 = time.perf_counter()
         if request.workflow is not None:
-            resolve_workflow(self.registry, request.workflow, DEFAULT_WORKFLOW, self._object_info)  # unknown: error
+            resolve_workflow(self.registry, request.workflow, DEFAULT_WORKFLOW, self.object_info)  # unknown: error
         stats, object_info, comfy_sees = self._facts()
         ctx = Context(object_info, ModelIndex(comfy_sees))
         wanted = [request.workflow] if request.workflow else ([] if inline else list(self.registry.entries))
@@ -279,25 +261,24 @@ class DirectComfy:
             checks[inline[0]] = self._inline_check(*inline, ctx)
         findings = [{**f, "workflow": wid} for wid, report in checks.items() for f in report["findings"]]
         findings.append(NO_DISK_SCAN.to_dict())
-        return {
-            "ok": not any(f["severity"] == "error" for f in findings),
-            "comfyui_reachable": True,
-            "direct": True,
-            "limitations": LIMITATIONS,
-            "system": {"handler_version": None, **(stats.get("system") or {}), "devices": stats.get("devices", [])},
-            "disks": [],
-            "volume": {"mounted": None, "path": None, "layouts": []},
-            "models": {f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},
-            "custom_nodes": {"packs": [], "failed": []},
-            "node_check": node_check(self.registry, object_info),
-            "workflow_checks": checks,
-            "findings": findings,
-            "summary": {
-                "errors": sum(f["severity"] == "error" for f in findings),
-                "warnings": sum(f["severity"] == "warning" for f in findings),
-            },
-            "timings": {"total_ms": round((time.perf_counter() - t0) * 1000, 2)},
-        }
+        return diagnose_response(
+            reachable=True,
+            findings=findings,
+            limitations=LIMITATIONS,
+            system={"handler_version": None, **(stats.get("system") or {}), "devices": stats.get("devices", [])},
+            disks=[],
+            volume={"mounted": None, "path": None, "layouts": []},
+            models={f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},
+            custom_nodes={"packs": [], "failed": []},
+            node_check=node_check(self.registry, object_info),
+            workflow_checks=checks,
+            timings={"total_ms": round((time.perf_counter() - t0) * 1000, 2)},
+        )
+
+    def diagnose_file(self, label: str, workflow: dict[str, Any], checksums: bool = False) -> DiagnoseResponse:
+        """diagnose with a workflow file judged fully, against this ComfyUI's /object_info (the
+        client's diagnose command asks a backend that offers this; the worker's report can't)."""
+        return self.diagnose(DiagnoseRequest(checksums=checksums), inline=(label, workflow))
 
     def _inline_check(self, label: str, workflow: dict[str, Any], ctx: Context) -> dict[str, Any]:
         """A workflow file judged like a job's (editor saves converted first); refusals become findings."""
@@ -308,95 +289,79 @@ class DirectComfy:
             return {"ok": False, "findings": [f.to_dict() for f in (exc.findings or (first,))]}
 
     def _resolve(self, workflow: str | dict[str, Any] | None) -> Resolved:
-        return resolve_workflow(self.registry, workflow, DEFAULT_WORKFLOW, self._object_info)
+        return resolve_workflow(self.registry, workflow, DEFAULT_WORKFLOW, self.object_info)
 
     # -- generate ---------------------------------------------------------------------------
 
     def generate(self, job: _Job, request: GenerateRequest) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        timings: dict[str, Any] = {}
-        resolved = self._resolve(request.workflow)
-        require_images(request, resolved.entry)
-        t = lap(timings, "validate_ms", t0)
-        job_key = "client_" + uuid.uuid4().hex[:10]  # not the worker's job_ prefix: its cleanup is its own
-        stored = {image: self._upload(job_key, i, image) for i, image in enumerate(request.images)}
-        patched = patch_job(resolved.workflow, resolved.entry, request, stored, job_key)
-        t = lap(timings, "upload_ms", t)
-        self._judge(resolved, patched, request, frozenset(stored.values()))
-        t = lap(timings, "analysis_ms", t)
-        job.prompt_id = uuid.uuid4().hex
-        result = self._run(patched, job, time.monotonic() + (request.timeout_s or DEFAULT_TIMEOUT_S))
-        t = lap(timings, "run_ms", t)
-        outputs = self._collect(result.outputs)
-        if not outputs:
-            raise JobError(
-                "NO_OUTPUT",
-                "the workflow finished but produced no output files",
-                {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
-            )
-        lap(timings, "encode_ms", t)
-        timings.update(result.timings(), total_ms=round((time.perf_counter() - t0) * 1000, 2))
-        workflow_id = resolved.entry.id if resolved.entry else "inline"
-        response = generate_response(workflow_id, result.prompt_id, outputs, timings, request.params.get("seed"))
+        """The worker's pipeline (workflows.pipeline) run at this ComfyUI, through its API."""
+        response = run_job(_DirectSite(self, job), request, on_progress=job.set_progress)
         return shaped(response, request.response_format)
 
-    def _upload(self, job_key: str, index: int, image: ImageInput) -> str:
-        raw, ext, *_ = decode_image(image.data, image.role or f"images[{index}] ({image.name[:60]!r})")
-        return self.comfy.upload_image(f"{job_key}_{index}_{safe_stem(image.name)}.{ext}", raw)
-
-    def _judge(
-        self, resolved: Resolved, patched: dict[str, Any], request: GenerateRequest, uploaded: frozenset[str]
-    ) -> None:
-        """The worker's pre-queue judgement, against this ComfyUI's /object_info (fresh on a miss)."""
-        packs, overridden = pack_lookup(self.registry, resolved.entry), request.overridden()
-
-        def judge(refresh: bool) -> list[Finding]:
-            ctx = Context(self._object_info(refresh), packs=packs, uploaded=uploaded)
-            return judge_before_queue(
-                patched, ctx, entry=resolved.entry, origin=resolved.origin, policy=JobPolicy(), overridden=overridden
-            )
-
-        found = judge_with_refresh(judge)
-        if found:
-            raise findings_error(found)
-
-    def _stream(self) -> EventStream:
+    def stream(self) -> EventStream:
+        """One event stream per client, shared by its jobs."""
         with self._lock:
             if self._events is None:
                 self._events = EventStream(self.comfy.ws_url)
             events = self._events
         return events.start(wait=2.0)
 
-    def _run(self, workflow: dict[str, Any], job: _Job, deadline: float) -> PromptResult:
-        assert job.prompt_id is not None
 
-        def progress(update: dict[str, Any]) -> None:
-            job.progress = update
+class _DirectSite:
+    """Direct mode's JobSite (workflows.pipeline): images uploaded through /upload/image, no disk
+    facts (ComfyUI's API only), outputs fetched through /view and returned as base64."""
 
-        try:
-            return run_prompt(
-                self.comfy, self._stream(), workflow, prompt_id=job.prompt_id, deadline=deadline, on_progress=progress
-            )
-        except ComfyError as exc:
-            if isinstance(exc, PromptTimeout):
-                self.cancel(job.id)
-            raise prompt_error(exc, self.registry, workflow, job.prompt_id) from None
+    default_workflow = DEFAULT_WORKFLOW
+    default_timeout_s = DEFAULT_TIMEOUT_S
 
-    def _collect(self, outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every output file fetched through /view, described like the worker's, plus text outputs."""
-        collected = []
-        for ref in output_refs(outputs):
-            raw = self.comfy.view(ref.filename, ref.subfolder, ref.type)
-            described = {k: v for k, v in probe(raw, ref.filename).items() if k not in ("format", "container")}
-            collected.append(
-                {
-                    "node_id": ref.node_id,
-                    "kind": ref.kind,
-                    "filename": ref.filename,
-                    "mime": ref.mime,
-                    "size_bytes": len(raw),
-                    **described,
-                    "base64": base64.b64encode(raw).decode("ascii"),
-                }
-            )
-        return collected + text_items(outputs)
+    def __init__(self, direct: DirectComfy, job: _Job) -> None:
+        self.direct, self.job = direct, job
+        self.registry = direct.registry
+        self.policy = JobPolicy()
+        self.job_key = "client_" + uuid.uuid4().hex[:10]  # not the worker's job_ prefix: its cleanup is its own
+
+    def object_info(self, refresh: bool = False) -> Mapping[str, Any]:
+        return self.direct.object_info(refresh)
+
+    def store_inputs(self, request: GenerateRequest) -> list[str]:
+        return [self._upload(index, image) for index, image in enumerate(request.images)]
+
+    def _upload(self, index: int, image: ImageInput) -> str:
+        raw, ext, *_ = decode_image(image.data, image.role or f"images[{index}] ({image.name[:60]!r})")
+        return self.direct.comfy.upload_image(f"{self.job_key}_{index}_{safe_stem(image.name)}.{ext}", raw)
+
+    def path_facts(self, workflow: dict[str, Any]) -> None:
+        return None  # ComfyUI's disk is not ours to look at: its own validation names a missing file
+
+    def disk_facts(self) -> DiskFacts:
+        return DiskFacts()
+
+    def comfy_alive(self) -> bool | None:
+        return None
+
+    def run(
+        self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
+    ) -> PromptResult:
+        self.job.prompt_id = prompt_id  # cancel() stops it from now on
+        comfy = self.direct.comfy
+        return run_prompt(
+            comfy, self.direct.stream(), workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
+        )
+
+    def stop(self, prompt_id: str) -> None:
+        stop_prompt(self.direct.comfy, prompt_id)
+
+    def collect(self, outputs: dict[str, dict[str, Any]]) -> list[tuple[OutputRef, bytes]]:
+        return [(ref, self.direct.comfy.view(ref.filename, ref.subfolder, ref.type)) for ref in output_refs(outputs)]
+
+    def deliver(
+        self, files: list[tuple[OutputRef, bytes]], texts: list[dict[str, Any]], node_ms: dict[str, float]
+    ) -> list[dict[str, Any]]:
+        """Each file described like the worker's (decoded here: dimensions, frames), as base64."""
+        delivered = []
+        for ref, raw in files:
+            meta = {k: v for k, v in probe(raw, ref.filename).items() if k not in ("format", "container")}
+            item = describe_output(ref.node_id, ref.kind, ref.filename, ref.mime, len(raw), meta)
+            item["base64"] = base64.b64encode(raw).decode("ascii")
+            delivered.append(item)
+        return delivered + texts

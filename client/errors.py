@@ -14,7 +14,7 @@ API key (they are built from URLs and status codes, and the renderer redacts onc
     │   ├── BadResponse                  not the JSON RunPod's API answers with
     │   └── NotSupported                 the endpoint has no such route (the local dev API: /health, /cancel, /retry)
     ├── IdempotencyConflict          2   a key reused with a different request
-    ├── JobError                     1   the job ran (or was accepted) but did not succeed
+    ├── JobUnsuccessful              1   the job ran (or was accepted) but did not succeed
     │   ├── JobFailed                    FAILED: the worker's error_code / error_message / fix
     │   ├── JobNotFound                  unknown or expired job id
     │   ├── JobCancelled                 CANCELLED on RunPod
@@ -119,30 +119,30 @@ class IdempotencyConflict(ClientError):
     fix = "Use a new --idempotency-key for a different request, or repeat exactly the same request."
 
 
-class JobError(ClientError):
+class JobUnsuccessful(ClientError):
     code = "JOB_ERROR"
     meaning = "The job ran (or was accepted) but did not succeed."
     exit_code = EXIT_FAILED
 
 
-class JobFailed(JobError):
+class JobFailed(JobUnsuccessful):
     code = "JOB_FAILED"
     meaning = "FAILED without a worker error code; a job that FAILED with one carries that code instead."
 
 
-class JobNotFound(JobError):
+class JobNotFound(JobUnsuccessful):
     code = "JOB_NOT_FOUND"
     meaning = "Unknown or expired job id."
     fix = "RunPod keeps /run results 30 minutes (/runsync: 1 minute); the local dev API forgets a job once read."
 
 
-class JobCancelled(JobError):
+class JobCancelled(JobUnsuccessful):
     code = "JOB_CANCELLED"
     meaning = "CANCELLED on RunPod."
     fix = "The job was cancelled on RunPod; submit it again if you still need it."
 
 
-class JobTimedOut(JobError):
+class JobTimedOut(JobUnsuccessful):
     code = "JOB_TIMED_OUT"
     meaning = "TIMED_OUT on RunPod: expired in the queue, or stopped by the endpoint's execution timeout."
     fix = "The endpoint's execution timeout stopped the job: raise it in the endpoint settings or lighten the job."
@@ -153,7 +153,7 @@ class JobTimedOut(JobError):
     )
 
 
-class ClientTimeout(JobError):
+class ClientTimeout(JobUnsuccessful):
     code = "CLIENT_TIMEOUT"
     meaning = "Our --timeout passed; the job was cancelled."
     fix = "The job did not finish within --timeout / TEST_TIMEOUT and was cancelled: raise it (cold starts are slow)."

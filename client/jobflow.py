@@ -1,7 +1,7 @@
 """Submit a job and follow it to the end: adaptive polling, progress, deadline and Ctrl-C → cancel.
 
 Works with any backend that has run / runsync / status / cancel (client.runpod_api.RunPodAPI, or
-client.direct.DirectComfy). Terminal states become a JobResult or a JobError subclass; nothing here
+client.direct.DirectComfy). Terminal states become a JobResult or a JobUnsuccessful (client.errors); nothing here
 prints.
 """
 
@@ -246,7 +246,7 @@ class _Watch:
         return next(self.intervals)
 
     def saw(self, envelope: dict[str, Any], now: float) -> bool:
-        """Record an answer; True when the job completed, a JobError when it ended otherwise."""
+        """Record an answer; True when the job completed, a JobUnsuccessful when it ended otherwise."""
         status = str(envelope.get("status"))
         if status != self.last_status:
             self.result.statuses.append((status, now - self.started))

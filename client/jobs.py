@@ -1,61 +1,16 @@
 #!/usr/bin/env python3
-"""Jobs and the endpoint: the local job ledger and RunPod's status / cancel / retry / health.
+"""`python client/jobs.py ARGS` = `comfy-runpod jobs ARGS`, from a clone without installing.
 
-comfy-runpod jobs list [--all] [--limit N]
-comfy-runpod jobs status|cancel|retry JOB_ID
-comfy-runpod jobs health          # RunPod GET /health: workers idle/running, jobs in queue
+A launcher only: the flags are in client/parsers/jobs.py, the work in client/commands/jobs.py.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python client/jobs.py`: import from the repo root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from client import cli
-from client.render import Renderer
-
-ACTIONS = ("list", "status", "cancel", "retry", "health")
-HELP = "the local job ledger, and RunPod's status / cancel / retry / health"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=ACTIONS)
-    p.add_argument("job_id", nargs="?", help="the job (status, cancel, retry)")
-    p.add_argument("--all", action="store_true", help="list: jobs of every endpoint, not just the configured one")
-    p.add_argument("--limit", type=int, default=20, help="list: how many (default 20)")
-
-
-def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.action in ("status", "cancel", "retry") and not args.job_id:
-        p.error(f"{args.action} needs a JOB_ID")
-
-
-def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
-    from client.commands import jobs
-    from client.ledger import Ledger
-
-    settings = cli.settings_from(args)
-    ledger = Ledger(settings.ledger_path)
-    if args.action == "list":
-        return jobs.list_jobs(ledger, settings, limit=args.limit, all_endpoints=args.all), 0
-    api = cli.backend(settings)
-    if args.action == "health":
-        return jobs.endpoint_health(api, settings), 0
-    if args.action == "status":
-        data = jobs.job_status(api, args.job_id, ledger)
-        return data, 1 if data["status"] in ("FAILED", "CANCELLED", "TIMED_OUT") else 0
-    if args.action == "cancel":
-        return jobs.cancel_job(api, args.job_id), 0
-    return jobs.retry_job(api, args.job_id), 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return cli.run_as_script("jobs", argv)
-
+from client.cli import run_as_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_as_script("jobs"))

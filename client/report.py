@@ -1,59 +1,16 @@
 #!/usr/bin/env python3
-"""Reports from the run history (every validate and bench run is recorded; see COMFY_RUNPOD_HISTORY).
+"""`python client/report.py ARGS` = `comfy-runpod report ARGS`, from a clone without installing.
 
-    comfy-runpod report --workflow smoke_image --url http://127.0.0.1:8000 --last 20
-    comfy-runpod report --compare 12 15          # two runs side by side (two endpoints, before/after)
-
-Writes trend.json + trend.html (or compare.json + compare.html), default outputs/report_<time>/.
+A launcher only: the flags are in client/parsers/report.py, the work in client/commands/report.py.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python client/report.py`: import from the repo root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from client import cli
-from client.render import Renderer
-
-HELP = "trend over the last N recorded runs of a workflow, or two runs side by side (--compare A B)"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workflow", default="smoke_image", help="workflow whose trend to show (default smoke_image)")
-    p.add_argument("--last", type=int, default=20, metavar="N", help="how many recorded runs (default 20)")
-    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two run ids side by side")
-    p.add_argument("--out", type=Path, metavar="DIR", help="report directory (default outputs/report_<time>)")
-
-
-def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.last < 1:
-        p.error("--last must be at least 1")
-
-
-def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
-    from client.commands.report import compare, trend
-    from client.history import History
-    from client.reports import write_history_report
-
-    settings = cli.settings_from(args)
-    history = History(settings.history_path)
-    directory = args.out or settings.outputs_dir / f"report_{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.compare:
-        data = compare(history, *args.compare)
-        return {"compare": data, "reports": write_history_report(data, directory, "compare")}, 0
-    target = settings.target.label if settings.target else None  # no target given: every target
-    data = trend(history, args.workflow, target, args.last)
-    return {"trend": data, "reports": write_history_report(data, directory, "trend")}, 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return cli.run_as_script("report", argv)
-
+from client.cli import run_as_script
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_as_script("report"))

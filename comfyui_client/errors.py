@@ -6,16 +6,23 @@ from typing import Any
 
 
 class ComfyError(Exception):
-    """Base of everything the ComfyUI client raises."""
+    """Base of everything the ComfyUI client raises. `kind` names the failure for workflows.failures
+    (which maps it to a job error without importing this package)."""
+
+    kind = "error"
 
 
 class ComfyUnavailable(ComfyError):
     """ComfyUI did not answer: refused, reset or timed out."""
 
+    kind = "unavailable"
+
 
 class ComfyHTTPError(ComfyError):
     """ComfyUI answered, with an error status: it is up, the request (or what it touched) is not fine.
     A 500 from GET /models/<folder> (a scanned directory vanished) is this, not ComfyUnavailable."""
+
+    kind = "http"
 
     def __init__(self, method: str, path: str, status: int, body: str = "") -> None:
         self.method, self.path, self.status = method, path, status
@@ -24,6 +31,8 @@ class ComfyHTTPError(ComfyError):
 
 class PromptRejected(ComfyError):
     """ComfyUI refused the prompt; `body` is its JSON answer (error + node_errors)."""
+
+    kind = "rejected"
 
     def __init__(self, status: int, body: Any) -> None:
         self.status, self.body = status, body
@@ -34,6 +43,8 @@ class PromptRejected(ComfyError):
 
 class ExecutionFailed(ComfyError):
     """A node raised; `data` is ComfyUI's execution_error message."""
+
+    kind = "execution"
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -46,6 +57,10 @@ class ExecutionFailed(ComfyError):
 class PromptInterrupted(ComfyError):
     """Execution was interrupted before it finished."""
 
+    kind = "interrupted"
+
 
 class PromptTimeout(ComfyError):
     """The deadline passed; the caller decides whether to interrupt and dequeue."""
+
+    kind = "timeout"

@@ -182,3 +182,16 @@ def run_prompt(
         return result
     finally:
         stream.unsubscribe(prompt_id)
+
+
+def stop_prompt(client: ComfyClient, prompt_id: str, wait_s: float = 3.0) -> None:
+    """Dequeue and interrupt a prompt (a timed-out or cancelled job), then wait briefly until ComfyUI
+    has really let go of it. Best effort: ComfyUI may be gone."""
+    try:
+        client.delete_queued([prompt_id])
+        client.interrupt(prompt_id)
+        end = time.monotonic() + wait_s
+        while prompt_id in client.queued_prompt_ids() and time.monotonic() < end:
+            time.sleep(0.05)
+    except Exception:
+        pass

@@ -1,7 +1,9 @@
-"""`generate` mode: patch a workflow, run it on the local ComfyUI, return every output with timings.
+"""`generate` mode on the worker: the job pipeline (workflows.pipeline) run at the worker's site.
 
-validate -> store inputs -> patch -> run -> collect -> deliver, each a small function; JobError
-carries the failure code to the edge (handler.worker).
+WorkerSite is what the pipeline needs from the worker: images stored in ComfyUI's input dir, path
+facts from the disk, disk facts for a miss (handler.facts), the prompt run over the worker's pooled
+client and event stream, outputs read from disk and delivered as base64 or presigned URLs (refused
+with OUTPUT_TOO_LARGE first). JobError carries the failure code to the edge (handler.worker).
 """
 
 from __future__ import annotations
@@ -10,32 +12,23 @@ import json
 import os
 import re
 import stat
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from comfyui_client import ComfyUnavailable, PromptResult, run_prompt
-from handler.bounds import run_bounded
+from comfyui_client import PromptResult, run_prompt
+from handler.bounds import run_bounded, stop_prompt
 from handler.config import Settings
-from handler.diagnose import model_index, pack_commits, pack_imports
+from handler.facts import model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
-from workflows.analysis import Context, model_lookup, pack_lookup
+from workflows.analysis import model_lookup
 from workflows.errors import JobError
-from workflows.findings import Finding
-from workflows.judge import findings_error, judge_before_queue, judge_with_refresh
-from workflows.outputs import generate_response, text_items
-from workflows.patch import patch_job
 from workflows.paths import PathFact, file_inputs, pure_problem
-from workflows.registry import Entry
-from workflows.request import GenerateRequest, require_images
-from workflows.resolve import Resolved, resolve_workflow
-from workflows.timing import lap
-
-ProgressSink = Callable[[dict[str, Any]], None]
+from workflows.pipeline import DiskFacts, ProgressSink, run_job
+from workflows.request import GenerateRequest
+from workflows.responses import GenerateResponse
 
 
 def path_facts(
@@ -64,92 +57,89 @@ def path_facts(
     return facts
 
 
-def resolve(runtime: Runtime, workflow: str | dict[str, Any] | None) -> Resolved:
-    return resolve_workflow(
-        runtime.registry, workflow, runtime.settings.default_workflow, lambda refresh: runtime.object_info(refresh)
-    )
-
-
-def judge(
-    runtime: Runtime, resolved: Resolved, patched: dict[str, Any], request: GenerateRequest, stored: list[StoredImage]
-) -> None:
-    """Refuse, before ComfyUI sees it, a workflow the analysis can already tell will fail.
-
-    Judged against the cached /object_info (its loader lists stand in for the model index, which
-    costs nothing on the happy path); a miss is judged once more against fresh definitions, the model
-    index (files on disk + what ComfyUI lists) and the pack-import report, so the findings say where a
-    file really is, which URL it comes from, and whether its pack is installed at another version.
-    """
-
-    def findings(refresh: bool) -> list[Finding]:
-        paths = path_facts(runtime.settings, patched, runtime.object_info(refresh))
-        imports = pack_imports(runtime) if refresh else ()
-        ctx = Context(
-            runtime.object_info(refresh),
-            models=model_index(runtime) if refresh else None,
-            imports=imports,
-            pack_commits=pack_commits(imports),
-            packs=pack_lookup(runtime.registry, resolved.entry),
-            uploaded=frozenset(s.stored_name for s in stored),
-            known_models=model_lookup(runtime.registry) if refresh else {},
-        )
-        return judge_before_queue(
-            patched,
-            ctx,
-            entry=resolved.entry,
-            origin=resolved.origin,
-            policy=runtime.settings.policy,
-            overridden=request.overridden(),
-            paths=paths,
-        )
-
-    if runtime.comfy_process_alive() is False:
-        raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
-    try:
-        found = judge_with_refresh(findings)
-    except ComfyUnavailable as exc:
-        raise JobError("COMFY_NOT_READY", f"ComfyUI's node definitions can't be read: {exc}") from None
-    if found:
-        raise findings_error(found)
-
-
-def store_inputs(
-    runtime: Runtime, request: GenerateRequest, entry: Entry | None, job_key: str, files: JobFiles
-) -> list[StoredImage]:
-    require_images(request, entry)
+def store_inputs(runtime: Runtime, request: GenerateRequest, job_key: str, files: JobFiles) -> list[StoredImage]:
+    """Each image of the job written to ComfyUI's input dir (checked, within the pixel budget), as the
+    job's own file."""
+    settings = runtime.settings
     stored: list[StoredImage] = []
-    budget = runtime.settings.max_input_pixels  # every frame of every image of the job counts
+    budget = settings.max_input_pixels  # every frame of every image of the job counts
     for index, image in enumerate(request.images):
         item = store_image(
-            runtime.settings.input_dir,
+            settings.input_dir,
             job_key,
             index,
             image.name,
             image.role,
             image.data,
             max_pixels=budget - sum(s.pixels for s in stored),
-            max_frames=runtime.settings.policy.max_frames,
+            max_frames=settings.policy.max_frames,
         )
         files.paths.append(item.path)
         stored.append(item)
     return stored
 
 
-def patch(
-    request: GenerateRequest, entry: Entry | None, workflow: dict[str, Any], stored: list[StoredImage], job_key: str
-) -> dict[str, Any]:
-    return patch_job(
-        workflow, entry, request, dict(zip(request.images, (s.stored_name for s in stored), strict=True)), job_key
-    )
+class WorkerSite:
+    """The worker's JobSite (workflows.pipeline): inputs written to ComfyUI's input dir, outputs read
+    from its output/temp dirs, disk facts from handler.facts, every file the job wrote in `files`."""
 
+    def __init__(self, runtime: Runtime, job_id: str, job_key: str, files: JobFiles) -> None:
+        self.runtime, self.job_id, self.job_key, self.files = runtime, job_id, job_key, files
+        self.registry = runtime.registry
+        self.default_workflow = runtime.settings.default_workflow
+        self.default_timeout_s = runtime.settings.timeout_s
+        self.policy = runtime.settings.policy
 
-def execute(
-    runtime: Runtime, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
-) -> PromptResult:
-    if runtime.comfy_process_alive() is False:
-        raise JobError("COMFY_NOT_READY", "ComfyUI is not running")
-    # the deadline, disk budget and memory cap are the process's (handler.bounds)
-    return run_bounded(runtime, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
+    def object_info(self, refresh: bool = False) -> dict[str, Any]:
+        return self.runtime.object_info(refresh)
+
+    def store_inputs(self, request: GenerateRequest) -> list[str]:
+        return [s.stored_name for s in store_inputs(self.runtime, request, self.job_key, self.files)]
+
+    def path_facts(self, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
+        try:  # /object_info names more file inputs (upload flags); the judge reads it, and names its failure
+            info: dict[str, Any] | None = self.runtime.object_info()
+        except Exception:
+            info = None
+        return path_facts(self.runtime.settings, workflow, info)
+
+    def disk_facts(self) -> DiskFacts:
+        imports = pack_imports(self.runtime)
+        return DiskFacts(
+            models=model_index(self.runtime),
+            imports=imports,
+            pack_commits=pack_commits(imports),
+            known_models=model_lookup(self.runtime.registry),
+        )
+
+    def comfy_alive(self) -> bool | None:
+        return self.runtime.comfy_process_alive()
+
+    def run(
+        self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
+    ) -> PromptResult:
+        # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
+        # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
+        return run_bounded(self.runtime, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
+
+    def stop(self, prompt_id: str) -> None:
+        stop_prompt(self.runtime, prompt_id)
+
+    def collect(self, outputs: dict[str, dict[str, Any]]) -> list[OutputFile]:
+        settings = self.runtime.settings
+        dirs = {"output": settings.output_dir, "temp": settings.temp_dir, "input": settings.input_dir}
+        found = list(iter_output_files(outputs, dirs))
+        self.files.paths += [o.path for o in found if o.path.parent != settings.input_dir]
+        return found
+
+    def deliver(
+        self, files: list[OutputFile], texts: list[dict[str, Any]], node_ms: dict[str, float]
+    ) -> list[dict[str, Any]]:
+        if self.runtime.state is not None:  # the cold-start breakdown; also tells the self-check its smoke is moot
+            self.runtime.state.phase("first_output")
+        for out in files:
+            probe(out)
+        return deliver(self.runtime, files, self.job_id, texts, self.job_key, node_ms)
 
 
 _ENVELOPE_BYTES = 4096  # ids, status, timings, video metadata: measured well under 2 kB
@@ -228,11 +218,9 @@ def generate(
     job_id: str,
     on_progress: ProgressSink | None = None,
     arrived: float | None = None,
-) -> dict[str, Any]:
-    """`arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
-    t0 = time.perf_counter()
-    arrived = time.monotonic() if arrived is None else arrived
-    timings: dict[str, Any] = {}
+) -> GenerateResponse:
+    """One job through the pipeline (workflows.pipeline.run_job), its files removed afterwards.
+    `arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     settings = runtime.settings
     files = JobFiles(
@@ -242,49 +230,4 @@ def generate(
         roots=(settings.output_dir, settings.temp_dir),
     )
     with files:
-        resolved = resolve(runtime, request.workflow)
-        entry = resolved.entry
-        t = lap(timings, "validate_ms", t0)
-        stored = store_inputs(runtime, request, entry, job_key, files)
-        patched = patch(request, entry, resolved.workflow, stored, job_key)
-        t = lap(timings, "upload_ms", t)
-        judge(runtime, resolved, patched, request, stored)
-        t = lap(timings, "analysis_ms", t)
-        deadline = arrived + (request.timeout_s or runtime.settings.timeout_s)
-        result = execute(runtime, patched, uuid.uuid4().hex, deadline, on_progress)
-        t = lap(timings, "run_ms", t)
-        dirs = {
-            "output": runtime.settings.output_dir,
-            "temp": runtime.settings.temp_dir,
-            "input": runtime.settings.input_dir,
-        }
-        found = list(iter_output_files(result.outputs, dirs))
-        texts = text_items(result.outputs)
-        files.paths += [o.path for o in found if o.path.parent != runtime.settings.input_dir]
-        if not found and not texts:
-            raise JobError(
-                "NO_OUTPUT",
-                "the workflow finished but produced no output files",
-                {"prompt_id": result.prompt_id, "output_nodes": sorted(result.outputs)},
-            )
-        if runtime.state is not None:  # the cold-start breakdown; also tells the self-check its smoke is moot
-            runtime.state.phase("first_output")
-        for out in found:
-            probe(out)
-        delivered = deliver(runtime, found, job_id, texts, job_key, result.node_ms)
-        t = lap(timings, "encode_ms", t)
-        timings.update(result.timings())
-        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
-        return _response(entry, request, result.prompt_id, delivered, timings, result.from_history)
-
-
-def _response(
-    entry: Entry | None,
-    request: GenerateRequest,
-    prompt_id: str,
-    outputs: list[dict[str, Any]],
-    timings: dict[str, Any],
-    from_history: bool,
-) -> dict[str, Any]:
-    seed = request.params.get("seed")
-    return generate_response(entry.id if entry else "inline", prompt_id, outputs, timings, seed, from_history)
+        return run_job(WorkerSite(runtime, job_id, job_key, files), request, arrived=arrived, on_progress=on_progress)

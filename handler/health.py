@@ -10,6 +10,7 @@ from comfyui_client.stats import comfyui_version, gpu_summary
 from handler.config import HANDLER_VERSION
 from handler.runtime import Runtime
 from workflows.errors import CODES
+from workflows.responses import TestResponse, test_response
 
 
 def disk_free_gb(path: Any) -> float | None:
@@ -23,7 +24,7 @@ def volume_mounted(runtime: Runtime) -> bool:
     return runtime.settings.volume_dir.is_dir()
 
 
-def health(runtime: Runtime) -> dict[str, Any]:
+def health(runtime: Runtime) -> TestResponse:
     """Answers at once in every state. Not ready: `cause` {code, message, fix} and `logs_tail` say why."""
     started = time.perf_counter()
     snap = runtime.state.snapshot() if runtime.state is not None else None
@@ -39,18 +40,18 @@ def health(runtime: Runtime) -> dict[str, Any]:
             except Exception:
                 stats = None
     free = disk_free_gb(runtime.settings.output_dir)
-    result: dict[str, Any] = {
-        "ok": stats is not None and free is not None and free >= runtime.settings.disk_low_gb,
-        "comfyui_up": stats is not None,
-        "disk_free_gb": free,
-        "volume_mounted": volume_mounted(runtime),
-        "comfyui_version": comfyui_version(stats),
-        "handler_version": HANDLER_VERSION,
-        "uptime_s": round(time.monotonic() - runtime.started_at, 1),
-    }
+    result = test_response(
+        ok=stats is not None and free is not None and free >= runtime.settings.disk_low_gb,
+        comfyui_up=stats is not None,
+        disk_free_gb=free,
+        volume_mounted=volume_mounted(runtime),
+        comfyui_version=comfyui_version(stats),
+        handler_version=HANDLER_VERSION,
+        uptime_s=round(time.monotonic() - runtime.started_at, 1),
+    )
     if snap is not None:
-        result.update(snap)
-        result["confinement"] = runtime.confinement(compact=True)
+        result.update(snap)  # type: ignore[typeddict-item]  # WorkerState.snapshot: its keys are in TestResponse
+        result["confinement"] = runtime.confinement_line()
     cause = snap.get("cause") if snap else None
     if snap is not None and cause is None and not ready:
         cause = {

@@ -12,6 +12,7 @@ import pybase64
 
 from workflows.errors import JobError
 from workflows.outputs import output_refs
+from workflows.responses import describe_output
 
 
 @dataclass(slots=True)
@@ -27,14 +28,7 @@ class OutputFile:
     source: str = "output"  # ComfyUI's directory: output | temp | input
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id,
-            "kind": self.kind,
-            "filename": self.filename,
-            "mime": self.mime,
-            "size_bytes": self.size_bytes,
-            **self.meta,
-        }
+        return describe_output(self.node_id, self.kind, self.filename, self.mime, self.size_bytes, self.meta)
 
 
 def _inside(base: Path, subfolder: str, filename: str) -> Path | None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comfyui_client import ComfyClient, EventStream
 from handler.comfylog import ComfyLog
@@ -24,6 +24,9 @@ from workflows.errors import JobError
 from workflows.registry import Registry, default_registry, load_registry
 from workflows.secrets import redact
 
+if TYPE_CHECKING:  # imported by the worker only when it runs ComfyUI itself
+    from handler.supervisor import Supervisor
+
 
 @dataclass
 class Runtime:
@@ -32,7 +35,7 @@ class Runtime:
     started_at: float = field(default_factory=time.monotonic)
     _object_info: dict[str, Any] | None = field(default=None, repr=False)
     state: WorkerState | None = None
-    supervisor: Any = None  # handler.supervisor.Supervisor when the worker runs ComfyUI itself
+    supervisor: Supervisor | None = None  # when the worker runs ComfyUI itself
     log: ComfyLog | None = None
     _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -107,12 +110,15 @@ class Runtime:
             return True
         return state not in ("Z", "X")
 
-    def confinement(self, compact: bool = False) -> dict[str, Any] | str:
-        """What confines ComfyUI (handler.confine, handler.memwatch): diagnose's section, or `test`'s line."""
-        if self.supervisor is None:
-            why = "ComfyUI is not started by this worker (in-process use): its confinement is not known"
-            return why if compact else {"why_not": why}
-        return self.supervisor.confinement.summary() if compact else self.supervisor.report()
+    _NOT_OURS = "ComfyUI is not started by this worker (in-process use): its confinement is not known"
+
+    def confinement(self) -> dict[str, Any]:
+        """What confines ComfyUI (handler.confine, handler.memwatch): diagnose's `confinement`."""
+        return {"why_not": self._NOT_OURS} if self.supervisor is None else dict(self.supervisor.report())
+
+    def confinement_line(self) -> str:
+        """The same in one line, for `test`."""
+        return self._NOT_OURS if self.supervisor is None else str(self.supervisor.confinement.summary())
 
     def begin_job(self, job: str) -> None:
         """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""

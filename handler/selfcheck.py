@@ -17,14 +17,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from handler.config import Settings
+from handler.facts import check_model_paths
+from handler.state import Cause
 from workflows.findings import Finding, error
-from workflows.models import MODEL_FOLDERS
-from workflows.registry import Registry, load_registry
+from workflows.registry import Entry, Registry, load_registry
+
+if TYPE_CHECKING:  # --static runs without the worker's HTTP stack: these load only for --live
+    from handler.runtime import Runtime
 
 _NODE_ID = re.compile(r"node_id\s*=\s*[\"']([^\"']+)[\"']")
 
@@ -76,51 +78,6 @@ def defined_node_classes(source_files: list[Path]) -> set[str]:
 
 def _python_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*.py") if ".git" not in p.parts and "tests" not in p.parts]
-
-
-def check_model_paths(path: Path) -> list[Finding]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        return [
-            error(
-                "MODEL_PATHS_INVALID",
-                f"{path}: cannot be read: {exc.strerror}",
-                "Copy the repository's extra_model_paths.yaml there (or set COMFY_EXTRA_MODEL_PATHS).",
-                path=str(path),
-            )
-        ]
-    except yaml.YAMLError as exc:
-        return [error("MODEL_PATHS_INVALID", f"{path}: not valid YAML: {exc}", "Fix the YAML syntax.", path=str(path))]
-    findings = []
-    if not isinstance(data, dict):
-        return [
-            error(
-                "MODEL_PATHS_INVALID", f"{path}: expected sections of folder: path", "See the README.", path=str(path)
-            )
-        ]
-    for section, folders in data.items():
-        if not isinstance(folders, dict) or "base_path" not in folders:
-            findings.append(
-                error(
-                    "MODEL_PATHS_INVALID",
-                    f"{path}: section {section!r} has no base_path",
-                    "Add base_path to the section.",
-                    path=str(path),
-                )
-            )
-            continue
-        for key in folders:
-            if key not in (*MODEL_FOLDERS, "base_path", "is_default", "custom_nodes", "download_model_base"):
-                findings.append(
-                    error(
-                        "MODEL_PATHS_INVALID",
-                        f"{path}: section {section!r}: unknown folder {key!r}",
-                        "Use ComfyUI's folder names (checkpoints, diffusion_models, …).",
-                        path=str(path),
-                    )
-                )
-    return findings
 
 
 def static_check(
@@ -188,7 +145,7 @@ def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:
     return {"ok": not any(f["severity"] == "error" for f in dicts), "findings": dicts, **facts}
 
 
-def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]:  # Runtime (lazy: --static)
+def live_check(runtime: Runtime, *, yield_to_jobs: bool = False) -> dict[str, Any]:
     """yield_to_jobs (the background check after start): diagnose only while no job runs, and the
     smoke job only after SMOKE_AFTER_QUIET_S without any job — and not at all once a job's prompt has
     run to its outputs, which proves the same path. ComfyUI collects garbage right after the first
@@ -241,13 +198,13 @@ def live_check(runtime: Any, *, yield_to_jobs: bool = False) -> dict[str, Any]: 
     }
 
 
-def _first_output_at(runtime: Any) -> float | None:
+def _first_output_at(runtime: Runtime) -> float | None:
     """Seconds after start at which a prompt first ran to its outputs; None before (or without a state)."""
-    state = getattr(runtime, "state", None)
+    state = runtime.state
     return None if state is None else state.phases.get("first_output")
 
 
-def _smoke_skipped(runtime: Any, yield_to_jobs: bool) -> dict[str, Any]:
+def _smoke_skipped(runtime: Runtime, yield_to_jobs: bool) -> dict[str, Any]:
     """Why the smoke job need not run ({}: run it): a job's prompt already proved the path, or (in
     the background) the worker never had SMOKE_AFTER_QUIET_S without a job within SMOKE_WAIT_S."""
     waited = yield_to_jobs and _first_output_at(runtime) is None
@@ -258,12 +215,12 @@ def _smoke_skipped(runtime: Any, yield_to_jobs: bool) -> dict[str, Any]:
     return {}
 
 
-def _anywhere(entry: Any) -> bool:
+def _anywhere(entry: Entry) -> bool:
     """A workflow that must run on every deployment: on CPU and without custom node packs."""
     return entry.runs_on_cpu and not entry.packs
 
 
-def _cpu_or_default(runtime: Any) -> list[str]:
+def _cpu_or_default(runtime: Runtime) -> list[str]:
     """Workflows whose errors count at start: the default one and those that must run anywhere."""
     default = runtime.settings.default_workflow
     return [e.id for e in runtime.registry.entries.values() if _anywhere(e) or e.id == default]
@@ -289,11 +246,9 @@ SMOKE_AFTER_QUIET_S = 3.0
 SMOKE_WAIT_S = 600.0
 
 
-def live_check_at_start(runtime: Any) -> Any:  # -> handler.state.Cause | None
+def live_check_at_start(runtime: Runtime) -> Cause | None:
     """Strict mode: check now, and return the cause that keeps the worker from taking jobs (None: ok).
     Otherwise: check in the background (it never delays or blocks a job) and return None."""
-    from handler.state import Cause
-
     if runtime.settings.self_check_strict:
         try:
             result = live_check(runtime)

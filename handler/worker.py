@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from handler.config import Settings
@@ -123,7 +124,7 @@ class _RedactingStream:
         return getattr(self._stream, name)
 
 
-def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | None]:
     """The response in our own shape, and the shape a successful generate asked to be answered in."""
     arrived = time.monotonic()  # the job's deadline counts from here, waiting for ComfyUI included
     job_id = str(job.get("id", "local"))
@@ -196,13 +197,13 @@ def start_worker(settings: Settings) -> Runtime:
     comfy_log = open_log(settings)
     rt = Runtime.for_worker(settings, state, comfy_log)
     _runtime = rt
-    rt.supervisor = Supervisor(settings, state, comfy_log, on_ready=lambda first: _on_ready(rt, first))
+    rt.supervisor = supervisor = Supervisor(settings, state, comfy_log, on_ready=lambda first: _on_ready(rt, first))
     try:
-        rt.supervisor.start()
+        supervisor.start()
     except Exception as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
         state.set(
             State.BROKEN,
-            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(rt.supervisor.command[:2])}): {exc}"),
+            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(supervisor.command[:2])}): {exc}"),
         )
     state.phase("handler_imported", at=_IMPORTED_AT)
     return rt
@@ -215,10 +216,12 @@ def main() -> int:
         sys.stderr = _RedactingStream(sys.stderr, settings.secrets())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rt = start_worker(settings)
+    supervisor = rt.supervisor
+    assert supervisor is not None  # start_worker runs ComfyUI
     try:
         import runpod  # ~1.5 s, while ComfyUI boots
     except BaseException:  # a worker without the SDK can't answer anything: the one exit before start
-        rt.supervisor.stop()
+        supervisor.stop()
         raise
     try:
         _preload()
@@ -226,14 +229,14 @@ def main() -> int:
         log.warning("preloading failed", exc_info=True)
     from handler.supervisor import stop_on_sigterm
 
-    stop_on_sigterm(rt.supervisor)
+    stop_on_sigterm(supervisor)
     assert rt.state is not None
     rt.state.phase("sdk_started")
     print(f"worker: job API starting (ComfyUI {rt.state.state.value})", file=sys.stderr, flush=True)
     try:
         runpod.serverless.start({"handler": handle})
     finally:
-        rt.supervisor.stop()
+        supervisor.stop()
     return 0
 
 

@@ -342,51 +342,73 @@ def _model_findings(
     spec = spec or ctx.known_models.get(value) or ctx.known_models.get(value.rsplit("/", 1)[-1])
     index = ctx.models
     if index is not None and folder and index.sees(folder, value):
-        if index is None or spec is None:
-            return []
-        findings = []
-        for file in (f for f in index.files_named(value) if f.scanned and f.folder == canonical_folder(folder)):
-            if spec.size_bytes is not None and file.size_bytes != spec.size_bytes:
-                findings.append(
-                    error(
-                        "MODEL_SIZE_MISMATCH",
-                        f"{value} is {file.size_bytes:,} bytes; the registry expects {spec.size_bytes:,} "
-                        "(truncated download?).",
-                        f"Delete {file.path} and download it again" + (f" from {spec.url}." if spec.url else "."),
-                        node_id=node_id,
-                        input=name,
-                        path=file.path,
-                    )
-                )
-            digest = (index.checksums or {}).get(file.path)
-            if digest and spec.sha256 and digest.lower() != spec.sha256:
-                findings.append(
-                    error(
-                        "MODEL_HASH_MISMATCH",
-                        f"{value} has sha256 {digest[:12]}…, the registry expects {spec.sha256[:12]}….",
-                        f"The file is corrupt or a different version: replace {file.path}"
-                        + (f" with {spec.url}." if spec.url else "."),
-                        node_id=node_id,
-                        input=name,
-                        path=file.path,
-                    )
-                )
-        return findings
+        return _model_file_findings(node_id, name, folder, value, index, spec) if spec is not None else []
     where = f"models/{folder}/" if folder else "its model folder"
     if value.strip() in ("", "None", "none", "null", "undefined"):
-        return [
-            error(
-                "MODEL_MISSING",
-                f"No model is selected for {name or folder!r}"
-                + (f" (node {node_id})" if node_id else "")
-                + f": the workflow was saved with {value!r}, which happens when the editor had no file in "
-                f"{where} to offer.",
-                f"Put the model into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/) "
-                f"and set {name or 'the input'} to its file name.",
-                node_id=node_id,
-                input=name,
+        return [_unselected_model(node_id, name, folder, value, where)]
+    return _missing_model_findings(node_id, name, folder, value, where, index, spec, choices)
+
+
+def _model_file_findings(
+    node_id: str | None, name: str | None, folder: str, value: str, index: ModelIndex, spec: ModelSpec
+) -> list[Finding]:
+    """A model ComfyUI lists, checked against the registry's size and sha256 for it."""
+    findings = []
+    for file in (f for f in index.files_named(value) if f.scanned and f.folder == canonical_folder(folder)):
+        if spec.size_bytes is not None and file.size_bytes != spec.size_bytes:
+            findings.append(
+                error(
+                    "MODEL_SIZE_MISMATCH",
+                    f"{value} is {file.size_bytes:,} bytes; the registry expects {spec.size_bytes:,} "
+                    "(truncated download?).",
+                    f"Delete {file.path} and download it again" + (f" from {spec.url}." if spec.url else "."),
+                    node_id=node_id,
+                    input=name,
+                    path=file.path,
+                )
             )
-        ]
+        digest = (index.checksums or {}).get(file.path)
+        if digest and spec.sha256 and digest.lower() != spec.sha256:
+            findings.append(
+                error(
+                    "MODEL_HASH_MISMATCH",
+                    f"{value} has sha256 {digest[:12]}…, the registry expects {spec.sha256[:12]}….",
+                    f"The file is corrupt or a different version: replace {file.path}"
+                    + (f" with {spec.url}." if spec.url else "."),
+                    node_id=node_id,
+                    input=name,
+                    path=file.path,
+                )
+            )
+    return findings
+
+
+def _unselected_model(node_id: str | None, name: str | None, folder: str, value: str, where: str) -> Finding:
+    """A loader saved with no file chosen ("None", "", "undefined")."""
+    return error(
+        "MODEL_MISSING",
+        f"No model is selected for {name or folder!r}"
+        + (f" (node {node_id})" if node_id else "")
+        + f": the workflow was saved with {value!r}, which happens when the editor had no file in "
+        f"{where} to offer.",
+        f"Put the model into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/) "
+        f"and set {name or 'the input'} to its file name.",
+        node_id=node_id,
+        input=name,
+    )
+
+
+def _missing_model_findings(
+    node_id: str | None,
+    name: str | None,
+    folder: str,
+    value: str,
+    where: str,
+    index: ModelIndex | None,
+    spec: ModelSpec | None,
+    choices: Iterable[Any],
+) -> list[Finding]:
+    """A model ComfyUI does not list: a near name it does list, the file found elsewhere, or missing."""
     listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else choices
     hint, hit = _did_you_mean(value, sorted(c for c in listed if isinstance(c, str)))
     if hit is not None:
@@ -435,54 +457,10 @@ def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Find
     kind = spec_type(spec)
     choices = combo_choices(spec)
     if choices is not None:
-        if value not in choices:
-            shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
-            hint, hit = _did_you_mean(value, choices)
-            return [
-                error(
-                    "VALUE_NOT_IN_LIST",
-                    f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
-                    f"Set {name} to {hit!r}."
-                    if hit is not None
-                    else (
-                        f"Send the file with the job (input.images: [{{'name': {value!r}, 'image': <base64>}}]) "
-                        "or use a file already in ComfyUI's input folder."
-                        if spec_options(spec).get("image_upload")
-                        else f"Set {name} to one of the listed values."
-                    ),
-                    node_id=node_id,
-                    input=name,
-                )
-            ]
-        return []
+        return [] if value in choices else [_not_in_list(node_id, name, value, spec, choices)]
     if kind in ("INT", "FLOAT"):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (isinstance(value, float) and math.isnan(value))
-        ):
-            return [
-                error(
-                    "VALUE_WRONG_TYPE",
-                    f"Node {node_id}: {name} must be a number, got {value!r}.",
-                    f"Send a {kind.lower()} for {name}.",
-                    node_id=node_id,
-                    input=name,
-                )
-            ]
-        opts = spec_options(spec)
-        lo, hi = opts.get("min"), opts.get("max")
-        if (isinstance(lo, int | float) and value < lo) or (isinstance(hi, int | float) and value > hi):
-            return [
-                error(
-                    "VALUE_OUT_OF_RANGE",
-                    f"Node {node_id}: {name}={value} is outside {lo}..{hi}.",
-                    f"Set {name} between {lo} and {hi}.",
-                    node_id=node_id,
-                    input=name,
-                )
-            ]
-    elif kind == "STRING" and not isinstance(value, str):
+        return _number_findings(node_id, name, value, spec, kind)
+    if kind == "STRING" and not isinstance(value, str):
         return [
             error(
                 "VALUE_WRONG_TYPE",
@@ -492,12 +470,61 @@ def _value_findings(node_id: str, name: str, value: Any, spec: Any) -> list[Find
                 input=name,
             )
         ]
-    elif kind == "BOOLEAN" and not isinstance(value, bool):
+    if kind == "BOOLEAN" and not isinstance(value, bool):
         return [
             error(
                 "VALUE_WRONG_TYPE",
                 f"Node {node_id}: {name} must be true or false, got {value!r}.",
                 f"Send a boolean for {name}.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
+    return []
+
+
+def _not_in_list(node_id: str, name: str, value: Any, spec: Any, choices: list[Any]) -> Finding:
+    shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
+    hint, hit = _did_you_mean(value, choices)
+    return error(
+        "VALUE_NOT_IN_LIST",
+        f"Node {node_id}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
+        f"Set {name} to {hit!r}."
+        if hit is not None
+        else (
+            f"Send the file with the job (input.images: [{{'name': {value!r}, 'image': <base64>}}]) "
+            "or use a file already in ComfyUI's input folder."
+            if spec_options(spec).get("image_upload")
+            else f"Set {name} to one of the listed values."
+        ),
+        node_id=node_id,
+        input=name,
+    )
+
+
+def _number_findings(node_id: str, name: str, value: Any, spec: Any, kind: str) -> list[Finding]:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        return [
+            error(
+                "VALUE_WRONG_TYPE",
+                f"Node {node_id}: {name} must be a number, got {value!r}.",
+                f"Send a {kind.lower()} for {name}.",
+                node_id=node_id,
+                input=name,
+            )
+        ]
+    opts = spec_options(spec)
+    lo, hi = opts.get("min"), opts.get("max")
+    if (isinstance(lo, int | float) and value < lo) or (isinstance(hi, int | float) and value > hi):
+        return [
+            error(
+                "VALUE_OUT_OF_RANGE",
+                f"Node {node_id}: {name}={value} is outside {lo}..{hi}.",
+                f"Set {name} between {lo} and {hi}.",
                 node_id=node_id,
                 input=name,
             )
@@ -567,44 +594,9 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
             findings.append(_node_missing(node_id, class_type, ctx))
             continue
         has_output = has_output or bool(info.get("output_node"))
-        inputs = node.get("inputs") or {}
-        specs = input_specs(info)
-        for name, (spec, required) in specs.items():
-            if name not in inputs:
-                if required:
-                    findings.append(
-                        error(
-                            "INPUT_MISSING",
-                            f"Node {node_id} ({class_type}): required input {name!r} is missing.",
-                            f"Set {name} or connect it.",
-                            node_id=node_id,
-                            input=name,
-                        )
-                    )
-                continue
-            value = inputs[name]
-            if (node_id, name) in per_request or (isinstance(value, str) and value in ctx.uploaded):
-                continue
-            if is_link(value):
-                findings += _link_findings(node_id, name, value, spec, workflow, ctx)
-                continue
-            folder = _model_folder(class_type, name, value, spec, entry)
-            if folder is not None and isinstance(value, str):
-                findings += _model_findings_for(node_id, class_type, name, folder, value, ctx, entry)
-                continue
-            findings += _value_findings(node_id, name, value, spec)
-        hidden = set((info.get("input") or {}).get("hidden") or {}) | format_widget_names(specs, inputs)
-        for name in inputs:
-            if name not in specs and name not in hidden:
-                findings.append(
-                    warning(
-                        "INPUT_UNKNOWN",
-                        f"Node {node_id} ({class_type}) has no input {name!r}; it is ignored.",
-                        f"Check the spelling; known inputs: {', '.join(specs) or 'none'}.",
-                        node_id=node_id,
-                        input=name,
-                    )
-                )
+        findings += _node_findings(
+            node_id, class_type, node.get("inputs") or {}, info, workflow, ctx, entry, per_request
+        )
     if entry is not None:
         findings += _unreferenced_model_findings(entry, ctx)
     if not has_output and not any(f.code in ("NODE_MISSING", "PACK_IMPORT_FAILED") for f in findings):
@@ -616,6 +608,58 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
                 node_id=None,
             )
         )
+    return findings
+
+
+def _node_findings(
+    node_id: str,
+    class_type: str,
+    inputs: Mapping[str, Any],
+    info: Mapping[str, Any],
+    workflow: Mapping[str, Any],
+    ctx: Context,
+    entry: Entry | None,
+    per_request: set[tuple[str, str]],
+) -> list[Finding]:
+    """One node's inputs against its definition: missing, linked, model, value and unknown inputs."""
+    findings: list[Finding] = []
+    specs = input_specs(info)
+    for name, (spec, required) in specs.items():
+        if name not in inputs:
+            if required:
+                findings.append(
+                    error(
+                        "INPUT_MISSING",
+                        f"Node {node_id} ({class_type}): required input {name!r} is missing.",
+                        f"Set {name} or connect it.",
+                        node_id=node_id,
+                        input=name,
+                    )
+                )
+            continue
+        value = inputs[name]
+        if (node_id, name) in per_request or (isinstance(value, str) and value in ctx.uploaded):
+            continue
+        if is_link(value):
+            findings += _link_findings(node_id, name, value, spec, workflow, ctx)
+            continue
+        folder = _model_folder(class_type, name, value, spec, entry)
+        if folder is not None and isinstance(value, str):
+            findings += _model_findings_for(node_id, class_type, name, folder, value, ctx, entry)
+            continue
+        findings += _value_findings(node_id, name, value, spec)
+    hidden = set((info.get("input") or {}).get("hidden") or {}) | format_widget_names(specs, inputs)
+    for name in inputs:
+        if name not in specs and name not in hidden:
+            findings.append(
+                warning(
+                    "INPUT_UNKNOWN",
+                    f"Node {node_id} ({class_type}) has no input {name!r}; it is ignored.",
+                    f"Check the spelling; known inputs: {', '.join(specs) or 'none'}.",
+                    node_id=node_id,
+                    input=name,
+                )
+            )
     return findings
 
 

@@ -54,6 +54,6 @@ def to_worker_comfyui(response: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def shaped(response: dict[str, Any], response_format: str | None) -> dict[str, Any]:
+def shaped(response: Mapping[str, Any], response_format: str | None) -> dict[str, Any]:
     """The generate response in the asked-for format (None or "native": ours, unchanged)."""
-    return to_worker_comfyui(response) if response_format == WORKER_COMFYUI else response
+    return to_worker_comfyui(response) if response_format == WORKER_COMFYUI else dict(response)

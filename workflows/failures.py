@@ -1,5 +1,8 @@
-"""ComfyUI's failure answers turned into job errors. Pure: the worker and the client's direct mode both
-map a rejected prompt and a node's exception with these, so both answer with the same code and text.
+"""ComfyUI's failure answers turned into job errors. Pure: the job pipeline (workflows.pipeline) maps a
+rejected prompt and a node's exception with these, for the worker and the client's direct mode alike.
+
+A failure is read through its `kind` (and `body` / `data`), which comfyui_client's exceptions carry:
+this package does not import comfyui_client (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -7,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from comfyui_client.errors import (
-    ComfyError,
-    ComfyUnavailable,
-    ExecutionFailed,
-    PromptInterrupted,
-    PromptRejected,
-    PromptTimeout,
-)
 from workflows.analysis import pack_lookup
 from workflows.errors import JobError
 from workflows.judge import DOES_NOT_EXIST, findings_error, rejection_findings
 from workflows.registry import Registry
+
+FAILURE_KINDS = frozenset({"error", "unavailable", "http", "rejected", "execution", "interrupted", "timeout"})
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """The exception's failure kind when it is a ComfyUI client's failure (comfyui_client.ComfyError
+    and its subclasses carry `kind`; a `rejected` one also `body`, ComfyUI's JSON answer, and an
+    `execution` one `data`, its execution_error message), else None."""
+    kind = getattr(exc, "kind", None)
+    return kind if isinstance(kind, str) and kind in FAILURE_KINDS else None
 
 
 def queue_failed(
@@ -76,22 +81,23 @@ def execution_failed(data: Mapping[str, Any], message: str) -> JobError:
 
 
 def prompt_error(
-    exc: ComfyError, registry: Registry | None, workflow: Mapping[str, Any], prompt_id: str | None = None
+    exc: BaseException, registry: Registry | None, workflow: Mapping[str, Any], prompt_id: str | None = None
 ) -> JobError:
     """The job error for anything running a prompt raised. The caller has already interrupted and
     dequeued a timed-out prompt (what "interrupted" in the TIMEOUT message promises)."""
-    if isinstance(exc, PromptRejected):
-        return queue_failed(exc.body, str(exc), registry, workflow)
-    if isinstance(exc, PromptTimeout):
+    kind = failure_kind(exc)
+    if kind == "rejected":
+        return queue_failed(getattr(exc, "body", None), str(exc), registry, workflow)
+    if kind == "timeout":
         return JobError(
             "TIMEOUT",
             "the job did not finish before its deadline; it was interrupted and removed from ComfyUI's queue",
             {"prompt_id": prompt_id},
         )
-    if isinstance(exc, ExecutionFailed):
-        return execution_failed(exc.data, str(exc))
-    if isinstance(exc, PromptInterrupted):
+    if kind == "execution":
+        return execution_failed(getattr(exc, "data", None) or {}, str(exc))
+    if kind == "interrupted":
         return JobError("GENERATION_ERROR", f"{exc} (someone called /interrupt)")
-    if isinstance(exc, ComfyUnavailable) and "/prompt" in str(exc):  # never got the prompt
+    if kind == "unavailable" and "/prompt" in str(exc):  # never got the prompt
         return JobError("COMFY_NOT_READY", str(exc))
     return JobError("COMFY_DIED", str(exc))  # stopped answering while the prompt ran

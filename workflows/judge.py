@@ -151,29 +151,9 @@ def _node_error_finding(
     config = extra.get("input_config")
     where = f"Node {node_id} ({class_type})"
     if kind == "value_not_in_list":
-        choices = combo_choices(config) or []
-        folder = LOADER_INPUTS.get((class_type, name or ""))
-        hit = near_match(value, choices)
-        hint = f" Did you mean {hit!r}?" if hit else ""
-        if folder or (isinstance(value, str) and looks_like_model(value)):
-            place = f"models/{folder}/" if folder else "its model folder"
-            return error(
-                "MODEL_MISSING",
-                f"{where}: model {value!r} for {name} is not in {place} as ComfyUI lists it.{hint}",
-                f"Set {name} to {hit!r}."
-                if hit
-                else f"Put {value} into {place} (network volume: /runpod-volume/models/{folder or '<folder>'}/).",
-                node_id=node_id,
-                input=name,
-            )
-        shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
-        return error(
-            "VALUE_NOT_IN_LIST",
-            f"{where}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
-            f"Set {name} to {hit!r}." if hit else f"Set {name} to one of the listed values.",
-            node_id=node_id,
-            input=name,
-        )
+        return _not_in_list_finding(where, node_id, class_type, name, value, config)
+    if kind in _LINKS:
+        return _link_finding(where, node_id, kind, name, inputs, workflow)
     if kind == "custom_validation_failed" and "Invalid image file" in str(e.get("details") or ""):
         return error(
             "VALUE_NOT_IN_LIST",
@@ -207,20 +187,54 @@ def _node_error_finding(
             node_id=node_id,
             input=name,
         )
-    if kind in _LINKS:
-        if name not in inputs or not is_link(inputs.get(name)):  # ComfyUI names the input of the node downstream
-            name = next((k for k, v in inputs.items() if is_link(v) and str(v[0]) not in workflow), name)
-        link = inputs.get(name) if name else None
-        target = (
-            f"linked to node {link[0]}, which does not exist"
-            if is_link(link) and str(link[0]) not in workflow
-            else f"linked to an output that does not fit ({kind})"
-        )
+    return None
+
+
+def _not_in_list_finding(
+    where: str, node_id: str, class_type: str, name: str | None, value: Any, config: Any
+) -> Finding:
+    """ComfyUI's value_not_in_list: MODEL_MISSING for a loader's file, else VALUE_NOT_IN_LIST."""
+    choices = combo_choices(config) or []
+    folder = LOADER_INPUTS.get((class_type, name or ""))
+    hit = near_match(value, choices)
+    hint = f" Did you mean {hit!r}?" if hit else ""
+    if folder or (isinstance(value, str) and looks_like_model(value)):
+        place = f"models/{folder}/" if folder else "its model folder"
         return error(
-            "LINK_BROKEN",
-            f"{where}: {name or 'an input'} is {target}.",
-            "Reconnect the input in the editor and export the workflow again.",
+            "MODEL_MISSING",
+            f"{where}: model {value!r} for {name} is not in {place} as ComfyUI lists it.{hint}",
+            f"Set {name} to {hit!r}."
+            if hit
+            else f"Put {value} into {place} (network volume: /runpod-volume/models/{folder or '<folder>'}/).",
             node_id=node_id,
             input=name,
         )
-    return None
+    shown = ", ".join(map(str, choices[:8])) + (" …" if len(choices) > 8 else "")
+    return error(
+        "VALUE_NOT_IN_LIST",
+        f"{where}: {name}={value!r} is not one of: {shown or '(empty list)'}.{hint}",
+        f"Set {name} to {hit!r}." if hit else f"Set {name} to one of the listed values.",
+        node_id=node_id,
+        input=name,
+    )
+
+
+def _link_finding(
+    where: str, node_id: str, kind: Any, name: str | None, inputs: Mapping[str, Any], workflow: Mapping[str, Any]
+) -> Finding:
+    """A link ComfyUI refused: to a node that does not exist, or to an output of the wrong type."""
+    if name is None or name not in inputs or not is_link(inputs[name]):  # ComfyUI names the downstream input
+        name = next((k for k, v in inputs.items() if is_link(v) and str(v[0]) not in workflow), name)
+    link = inputs.get(name) if name else None
+    target = (
+        f"linked to node {link[0]}, which does not exist"
+        if is_link(link) and str(link[0]) not in workflow
+        else f"linked to an output that does not fit ({kind})"
+    )
+    return error(
+        "LINK_BROKEN",
+        f"{where}: {name or 'an input'} is {target}.",
+        "Reconnect the input in the editor and export the workflow again.",
+        node_id=node_id,
+        input=name,
+    )

@@ -123,75 +123,67 @@ def _header_tail_problem(tail: bytes, n: int, size: int) -> str | None:
 
 def tree_findings(folders: Iterable[FolderFact], files: Iterable[FileFact]) -> list[Finding]:
     """Findings for model folders and files that ComfyUI would skip or fail to load."""
-    findings: list[Finding] = []
-    for f in folders:
-        if f.kind == "dangling_symlink":
-            findings.append(
-                error(
-                    "MODEL_FOLDER_DANGLING_LINK",
-                    f"Model folder {f.path} is a symlink to {f.detail or 'a missing target'}, which does not exist.",
-                    "Point the link at an existing directory (is the network volume attached at the same path?) "
-                    "or replace it with a real folder.",
-                    path=f.path,
-                )
-            )
-        elif f.kind == "file":
-            findings.append(
-                error(
-                    "MODEL_FOLDER_IS_FILE",
-                    f"{f.path} should be the {f.folder!r} model folder but is a file, so ComfyUI lists nothing there.",
-                    f"Move the file away, create the directory {f.path} and put the {f.folder} models inside.",
-                    path=f.path,
-                )
-            )
-        elif f.kind == "unreadable":
-            findings.append(
-                error(
-                    "MODEL_FOLDER_UNREADABLE",
-                    f"Model folder {f.path} can't be read ({f.detail or 'permission denied'}); ComfyUI sees it empty.",
-                    f"Make it readable by the worker's user: chmod -R a+rX {f.path} (or fix its owner).",
-                    path=f.path,
-                )
-            )
-    for m in files:
-        if m.kind == "dangling_symlink":
-            findings.append(
-                error(
-                    "MODEL_FILE_DANGLING_LINK",
-                    f"{m.path} is a symlink whose target does not exist.",
-                    "Re-create the link to the real file or copy the file in its place.",
-                    path=m.path,
-                )
-            )
-        elif m.kind == "other":
-            findings.append(
-                warning(
-                    "MODEL_FILE_NOT_REGULAR",
-                    f"{m.path} is not a regular file (a fifo, socket or device); no loader can read it.",
-                    "Replace it with the real model file.",
-                    path=m.path,
-                )
-            )
-        elif m.size == 0:
-            findings.append(
-                error(
-                    "MODEL_FILE_EMPTY",
-                    f"{m.path} is 0 bytes (an interrupted download or a failed copy).",
-                    "Delete it and download the model again.",
-                    path=m.path,
-                )
-            )
-        elif (problem := header_problem(m.path, m.size, m.head, m.tail, m.header)) is not None:
-            findings.append(
-                error(
-                    "MODEL_FILE_CORRUPT",
-                    f"{m.path} is not a loadable model: {problem}.",
-                    "Delete it and download it again (check the URL returns the file, not a login page; "
-                    "Hugging Face and Civitai may need a token).",
-                    path=m.path,
-                )
-            )
-    return findings
+    found = [_folder_finding(f) for f in folders] + [_file_finding(m) for m in files]
+    return [f for f in found if f is not None]
+
+
+def _folder_finding(f: FolderFact) -> Finding | None:
+    if f.kind == "dangling_symlink":
+        return error(
+            "MODEL_FOLDER_DANGLING_LINK",
+            f"Model folder {f.path} is a symlink to {f.detail or 'a missing target'}, which does not exist.",
+            "Point the link at an existing directory (is the network volume attached at the same path?) "
+            "or replace it with a real folder.",
+            path=f.path,
+        )
+    if f.kind == "file":
+        return error(
+            "MODEL_FOLDER_IS_FILE",
+            f"{f.path} should be the {f.folder!r} model folder but is a file, so ComfyUI lists nothing there.",
+            f"Move the file away, create the directory {f.path} and put the {f.folder} models inside.",
+            path=f.path,
+        )
+    if f.kind == "unreadable":
+        return error(
+            "MODEL_FOLDER_UNREADABLE",
+            f"Model folder {f.path} can't be read ({f.detail or 'permission denied'}); ComfyUI sees it empty.",
+            f"Make it readable by the worker's user: chmod -R a+rX {f.path} (or fix its owner).",
+            path=f.path,
+        )
+    return None
+
+
+def _file_finding(m: FileFact) -> Finding | None:
+    if m.kind == "dangling_symlink":
+        return error(
+            "MODEL_FILE_DANGLING_LINK",
+            f"{m.path} is a symlink whose target does not exist.",
+            "Re-create the link to the real file or copy the file in its place.",
+            path=m.path,
+        )
+    if m.kind == "other":
+        return warning(
+            "MODEL_FILE_NOT_REGULAR",
+            f"{m.path} is not a regular file (a fifo, socket or device); no loader can read it.",
+            "Replace it with the real model file.",
+            path=m.path,
+        )
+    if m.size == 0:
+        return error(
+            "MODEL_FILE_EMPTY",
+            f"{m.path} is 0 bytes (an interrupted download or a failed copy).",
+            "Delete it and download the model again.",
+            path=m.path,
+        )
+    if (problem := header_problem(m.path, m.size, m.head, m.tail, m.header)) is not None:
+        return error(
+            "MODEL_FILE_CORRUPT",
+            f"{m.path} is not a loadable model: {problem}.",
+            "Delete it and download it again (check the URL returns the file, not a login page; "
+            "Hugging Face and Civitai may need a token).",
+            path=m.path,
+        )
+    return None
 
 
 def layout_findings(candidates: Iterable[str], volume_root: str) -> list[Finding]:

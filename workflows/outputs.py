@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.responses import GenerateResponse
+
 KIND_BY_EXT: dict[str, str] = {
     **dict.fromkeys(("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"), "image"),
     **dict.fromkeys(("gif", "mp4", "webm", "mov", "mkv", "avi", "m4v"), "video"),
@@ -90,9 +92,9 @@ def generate_response(
     timings: dict[str, Any],
     seed: int | None = None,
     from_history: bool = False,
-) -> dict[str, Any]:
+) -> GenerateResponse:
     """The documented generate answer; a video's fields are lifted to the top for simple clients."""
-    response: dict[str, Any] = {
+    response: GenerateResponse = {
         "workflow": workflow_id,
         "prompt_id": prompt_id,
         "outputs": outputs,
@@ -107,7 +109,8 @@ def generate_response(
             response["video_base64"] = video["base64"]
         else:
             response["video_url"] = video.get("url")
-        response.update(fps=video.get("fps"), frames=video.get("frames"), duration_sec=video.get("duration_sec"))
+        response["fps"], response["frames"] = video.get("fps"), video.get("frames")
+        response["duration_sec"] = video.get("duration_sec")
         response["metadata"] = {k: video.get(k) for k in ("width", "height", "mime", "size_bytes", "filename")}
     if seed is not None:
         response["seed"] = seed

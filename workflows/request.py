@@ -7,7 +7,7 @@ Unknown keys are errors: typos must not pass silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from workflows.compat import RESPONSE_FORMATS, unsupported_key_hint
 from workflows.errors import JobError
@@ -27,6 +27,41 @@ _GENERATE_KEYS = _COMMON | {
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
+
+
+class NamedImage(TypedDict):
+    name: str  # the file name the workflow's loader refers to
+    image: str  # base64 or a data URI
+
+
+class JobInput(TypedDict, total=False):
+    """A job's `input` as sent: every key any mode accepts (parse_request checks which mode takes
+    which, and the values). The client's request builder writes this; tests/test_request_types.py
+    keeps it equal to the keys accepted below."""
+
+    mode: str  # test | diagnose | generate (default: generate, or test/diagnose when those are true)
+    test: bool
+    diagnose: bool
+    checksums: bool  # diagnose: sha256 of every model file
+    workflow: str | dict[str, Any]  # a registered name, or an API/editor-format workflow (generate)
+    images: list[NamedImage]
+    image_base64: str
+    end_image_base64: str
+    overrides: dict[str, dict[str, Any]]  # node id -> {input name: value}
+    timeout_s: float
+    response_format: str
+    # workflows.parameters.PATCHABLE: a registered workflow maps them to node inputs
+    seed: int
+    steps: int
+    cfg: float
+    denoise: float
+    frames: int
+    fps: float
+    width: int
+    height: int
+    prompt: str
+    negative_prompt: str
+    filename_prefix: str
 
 
 @dataclass(frozen=True, slots=True)

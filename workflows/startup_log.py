@@ -141,39 +141,46 @@ def classify_start_failure(
             f"ComfyUI could not read extra_model_paths.yaml: {exception}",
             tuple(block[-6:]),
         )
-    when = "while running" if was_ready else "during start-up"
     if exit_code is not None:
-        signal_text = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
-        if exit_code == -9:
-            signal_text += " (SIGKILL: often the out-of-memory killer)"
-        if was_ready:
-            last = exception or _last_text(tail)
-            return StartFailure("COMFY_DIED", f"ComfyUI {signal_text} {when}; last output: {last}", tuple(tail[-5:]))
-        if exception is not None:
-            pack = _pack_in(block)
-            where = f" in custom node pack {pack}" if pack else ""
-            return StartFailure(
-                "COMFY_START_FAILED", f"ComfyUI {signal_text} {when}{where}: {exception}", tuple(block[-6:]), pack
-            )
-        if _importing_packs(tail):
-            pack = _pack_in(tail[-20:])
-            named = f"custom node pack {pack}" if pack else "a custom node pack"
-            return StartFailure(
-                "COMFY_PACK_KILLED_START",
-                f"ComfyUI {signal_text} while importing custom node packs, without a Python error: {named} "
-                f"ended the process (sys.exit, os._exit or a crash in native code); last output: {_last_text(tail)}",
-                tuple(tail[-5:]),
-                pack,
-            )
-        return StartFailure(
-            "COMFY_START_FAILED", f"ComfyUI {signal_text} {when}; last output: {_last_text(tail)}", tuple(tail[-5:])
-        )
+        return _exit_failure(tail, exit_code, was_ready, exception, block)
     waited = f"{timed_out_after:g} s" if timed_out_after is not None else "its start timeout"
     stage = " while importing custom node packs (a slow or hung pack)" if _importing_packs(tail) else ""
     return StartFailure(
         "COMFY_START_TIMEOUT",
         f"ComfyUI did not answer within {waited}{stage}; last output: {_last_text(tail)}",
         tuple(tail[-5:]),
+    )
+
+
+def _exit_failure(
+    tail: list[str], exit_code: int, was_ready: bool, exception: str | None, block: list[str]
+) -> StartFailure:
+    """ComfyUI's process ended: died while running, a Python error, a pack that ended it, or unknown."""
+    when = "while running" if was_ready else "during start-up"
+    signal_text = f"was killed by signal {-exit_code}" if exit_code < 0 else f"exited with code {exit_code}"
+    if exit_code == -9:
+        signal_text += " (SIGKILL: often the out-of-memory killer)"
+    if was_ready:
+        last = exception or _last_text(tail)
+        return StartFailure("COMFY_DIED", f"ComfyUI {signal_text} {when}; last output: {last}", tuple(tail[-5:]))
+    if exception is not None:
+        pack = _pack_in(block)
+        where = f" in custom node pack {pack}" if pack else ""
+        return StartFailure(
+            "COMFY_START_FAILED", f"ComfyUI {signal_text} {when}{where}: {exception}", tuple(block[-6:]), pack
+        )
+    if _importing_packs(tail):
+        pack = _pack_in(tail[-20:])
+        named = f"custom node pack {pack}" if pack else "a custom node pack"
+        return StartFailure(
+            "COMFY_PACK_KILLED_START",
+            f"ComfyUI {signal_text} while importing custom node packs, without a Python error: {named} "
+            f"ended the process (sys.exit, os._exit or a crash in native code); last output: {_last_text(tail)}",
+            tuple(tail[-5:]),
+            pack,
+        )
+    return StartFailure(
+        "COMFY_START_FAILED", f"ComfyUI {signal_text} {when}; last output: {_last_text(tail)}", tuple(tail[-5:])
     )
 
 

@@ -448,31 +448,7 @@ class _Converter:
         lost = [n for n in defaulted if n not in linked]
         shifted = [n for n in wrong if n not in linked] + _misplaced(slots, values, linked, wrong)
         if lost or shifted or extra:
-            saved = node.get("widgets_values")
-            saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
-            expected_n = sum(1 + s.control for s in slots)
-            parts = []
-            if shifted:
-                parts.append(
-                    ", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted)
-                )
-            if extra:
-                parts.append(f"{extra} saved value(s) left over")
-            if lost:
-                parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
-            refuse = bool(shifted or extra)
-            self.problems.append(
-                (error if refuse else warning)(
-                    "UI_CONVERT_WIDGET_MISMATCH",
-                    f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
-                    f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
-                    "The workflow was saved with another version of this node"
-                    + (", so its values were not mapped (no positional guessing)." if refuse else "."),
-                    f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
-                    "values and save again; or install the node pack version the workflow was made with.",
-                    node_id=exec_id,
-                )
-            )
+            self.problems.append(_widget_mismatch(node, node_type, exec_id, slots, values, lost, shifted, extra))
         for slot in slots:
             value = inputs.get(slot.name)
             if slot.browser and slot.name not in linked:
@@ -797,3 +773,38 @@ def _title(node: Mapping[str, Any], info: Mapping[str, Any], node_type: str) -> 
         if isinstance(title, str) and title:
             return title
     return node_type
+
+
+def _widget_mismatch(
+    node: Mapping[str, Any],
+    node_type: str,
+    exec_id: str,
+    slots: list[WidgetSlot],
+    values: dict[str, Any],
+    lost: list[str],
+    shifted: list[str],
+    extra: int,
+) -> Finding:
+    """UI_CONVERT_WIDGET_MISMATCH: the saved widget values don't fit this ComfyUI's node; an error when
+    values would shift or be left over (nothing is guessed), a warning when defaults filled a gap."""
+    saved = node.get("widgets_values")
+    saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
+    expected_n = sum(1 + s.control for s in slots)
+    parts = []
+    if shifted:
+        parts.append(", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted))
+    if extra:
+        parts.append(f"{extra} saved value(s) left over")
+    if lost:
+        parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
+    refuse = bool(shifted or extra)
+    return (error if refuse else warning)(
+        "UI_CONVERT_WIDGET_MISMATCH",
+        f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
+        f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
+        "The workflow was saved with another version of this node"
+        + (", so its values were not mapped (no positional guessing)." if refuse else "."),
+        f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
+        "values and save again; or install the node pack version the workflow was made with.",
+        node_id=exec_id,
+    )

@@ -148,17 +148,9 @@ def view_mismatch(worker: Mapping[str, Any], volume: Mapping[str, Any], volume_i
     name = f"volume {volume_id}" if volume_id else "the volume"
     on_volume = {m["path"]: m["size_bytes"] for group in (volume.get("models") or {}).values() for m in group}
     mount = str((worker.get("volume") or {}).get("path") or VOLUME_ROOT).rstrip("/")
-    on_worker = {
-        m.get("path"): m.get("size_bytes")
-        for group in (worker.get("models") or {}).values()
-        if isinstance(group, dict)
-        for m in group.get("on_disk") or []
-        if isinstance(m, dict) and m.get("source") == "volume"
-    }
     # Compare paths relative to the mounts, so a worker with RUNPOD_VOLUME_DIR elsewhere still matches.
     rel_volume = {p[len(VOLUME_ROOT) :]: s for p, s in on_volume.items()}
-    rel_worker = {str(p)[len(mount) :]: s for p, s in on_worker.items() if str(p).startswith(mount + "/")}
-    findings: list[Finding] = []
+    rel_worker = _worker_volume_files(worker, mount)
     if not (worker.get("volume") or {}).get("mounted", True) and rel_volume:
         return [
             warning(
@@ -169,6 +161,24 @@ def view_mismatch(worker: Mapping[str, Any], volume: Mapping[str, Any], volume_i
                 path=mount,
             )
         ]
+    return _differences(name, mount, rel_worker, rel_volume)
+
+
+def _worker_volume_files(worker: Mapping[str, Any], mount: str) -> dict[str, Any]:
+    """The model files the worker's diagnose found on its volume: path below the mount -> size."""
+    on_worker = {
+        m.get("path"): m.get("size_bytes")
+        for group in (worker.get("models") or {}).values()
+        if isinstance(group, dict)
+        for m in group.get("on_disk") or []
+        if isinstance(m, dict) and m.get("source") == "volume"
+    }
+    return {str(p)[len(mount) :]: s for p, s in on_worker.items() if str(p).startswith(mount + "/")}
+
+
+def _differences(name: str, mount: str, rel_worker: Mapping[str, Any], rel_volume: Mapping[str, Any]) -> list[Finding]:
+    """Files on one side only (within the scanned layouts), and files whose sizes differ."""
+    findings: list[Finding] = []
     unseen = sorted(set(rel_volume) - set(rel_worker))
     # The worker scans only the layouts; a file elsewhere on the volume is not on its list either.
     unseen = [p for p in unseen if any(p.startswith(f"/{layout}/") for layout in VOLUME_LAYOUTS)]

@@ -1,4 +1,4 @@
 """Client commands: each takes a backend and plain arguments and returns data (never prints, no argparse).
 
-The CLIs in client/*.py parse flags, call one of these and hand the result to client.render.
+The parsers in client/parsers/ read the flags, call one of these and hand the data to client.render.
 """

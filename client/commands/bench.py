@@ -155,8 +155,7 @@ def run_bench(
     if concurrency > 1 and concurrent_runs > 0:
         say(f"{concurrent_runs} runs at concurrency {concurrency}")
         concurrent, elapsed = _concurrently(one, range(runs, runs + concurrent_runs), concurrency)
-    first = sequential[0] if sequential else None
-    cold = _cold_start(first, sequential[1:] + concurrent)
+    cold = _cold_start(sequential[0] if sequential else None, sequential[1:] + concurrent)
     if phases := _worker_phases(api, settings):
         cold["worker_phases_s"] = phases  # where the worker's own cold start went
     return {
@@ -167,6 +166,20 @@ def run_bench(
         "params": dict(params or {}),
         "concurrency": concurrency,
         "concurrent_runs": concurrent_runs if concurrency > 1 else 0,
+        **_results(sequential, concurrent, failures, cold, elapsed, price),
+    }
+
+
+def _results(
+    sequential: list[dict[str, Any]],
+    concurrent: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+    cold: dict[str, Any],
+    elapsed: float | None,
+    price: Price | None,
+) -> dict[str, Any]:
+    """The measured part of the bench result: failures, cold start, stats, throughput, the rows, the cost."""
+    return {
         "failures": len(failures),
         "failed_runs": failures,
         "cold_start": cold,
@@ -174,7 +187,7 @@ def run_bench(
         "throughput_per_min": round(len(concurrent) / elapsed * 60, 2) if elapsed else None,
         "sequential": sequential,
         "concurrent": concurrent,
-        "cost": _cost(price, sequential + concurrent, first),
+        "cost": _cost(price, sequential + concurrent, sequential[0] if sequential else None),
     }
 
 

@@ -12,7 +12,6 @@ from client.jobflow import Backend, UpdateSink, run_sync
 from client.recheck import inline_findings, recheck
 from workflows.analysis import is_ui_format, structure_findings
 from workflows.registry import Registry
-from workflows.request import DiagnoseRequest
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -70,13 +69,10 @@ def diagnose(
     direct = getattr(api, "kind", "") == "comfy"
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
-    if direct and workflow_file is not None:
-        from client.direct import DirectComfy  # only direct mode pays for its imports
-
-        if not isinstance(api, DirectComfy):
-            raise TypeError(f"a backend of kind 'comfy' must be DirectComfy, not {type(api).__name__}")
-        request = DiagnoseRequest(checksums=checksums)
-        response = api.diagnose(request, inline=(workflow_file[0].name, workflow_file[1]))
+    # a backend that can judge the file itself, against ComfyUI's /object_info (direct mode), does
+    diagnose_file = getattr(api, "diagnose_file", None) if workflow_file is not None else None
+    if diagnose_file is not None and workflow_file is not None:
+        response = dict(diagnose_file(workflow_file[0].name, workflow_file[1], checksums))
         job_id = "direct"
     else:
         response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)
@@ -90,6 +86,37 @@ def diagnose(
                 "the workflow file was judged from the endpoint's report (node_check, ComfyUI's model lists); "
                 "for a full check against /object_info use --comfy-url"
             )
+    worker_findings, client_findings = _findings(
+        response, registry, workflow, workflow_file, extra, direct=direct, volume_report=volume_report, notes=notes
+    )
+    findings = worker_findings + client_findings
+    summary = {s: sum(1 for f in findings if f.get("severity") == s) for s in SEVERITIES}
+    return {
+        "target": target.label,
+        "ok": summary["error"] == 0 and response.get("comfyui_reachable") is not False,
+        "workflow": workflow or (str(workflow_file[0]) if workflow_file else None),
+        "summary": summary,
+        "findings": findings,
+        "client_findings": client_findings,
+        "notes": notes + list(response.get("limitations") or []),
+        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
+        "job_id": job_id,
+        "response": response,
+    }
+
+
+def _findings(
+    response: dict[str, Any],
+    registry: Registry,
+    workflow: str | None,
+    workflow_file: tuple[Path, dict[str, Any]] | None,
+    extra: list[dict[str, Any]],
+    *,
+    direct: bool,
+    volume_report: dict[str, Any] | None,
+    notes: list[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the worker's findings that concern what was asked, the client's: re-check or own analysis, volume view)."""
     judged_here = workflow_file is not None or direct  # the client's own analysis replaces the re-check
     client_findings = extra if judged_here else recheck(response, registry, workflow=workflow)
     if volume_report is not None:
@@ -106,17 +133,4 @@ def diagnose(
         # only the deployment's own findings and those of the workflow asked about
         keep = (None, workflow) if workflow else (None, workflow_file[0].name if workflow_file else None)
         worker_findings = [f for f in worker_findings if f.get("workflow") in keep]
-    findings = worker_findings + client_findings
-    summary = {s: sum(1 for f in findings if f.get("severity") == s) for s in SEVERITIES}
-    return {
-        "target": target.label,
-        "ok": summary["error"] == 0 and response.get("comfyui_reachable") is not False,
-        "workflow": workflow or (str(workflow_file[0]) if workflow_file else None),
-        "summary": summary,
-        "findings": findings,
-        "client_findings": client_findings,
-        "notes": notes + list(response.get("limitations") or []),
-        "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
-        "job_id": job_id,
-        "response": response,
-    }
+    return worker_findings, client_findings

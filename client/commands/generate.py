@@ -17,10 +17,10 @@ from client.errors import (
     IdempotencyConflict,
     Interrupted,
     JobCancelled,
-    JobError,
     JobFailed,
     JobNotFound,
     JobTimedOut,
+    JobUnsuccessful,
     UsageError,
 )
 from client.jobflow import Backend, JobResult, UpdateSink, submit_and_wait, wait_for_job
@@ -31,14 +31,21 @@ from client.saving import output_dir_name, save_outputs, summarize_input
 from client.workflow_files import load_workflow_file, looks_like_file
 from workflows.parameters import PATCHABLE, ParameterError, check_parameter
 from workflows.registry import Entry, Registry
+from workflows.request import JobInput, NamedImage
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class GenerateRequest:
+class JobSubmission:
+    """A generate job as the client sends it (workflows.request.GenerateRequest is the worker's parse of it)."""
+
     label: str  # registry name, or the workflow file's stem
-    job_input: dict[str, Any]
+    job_input: JobInput
+
+    def payload(self) -> dict[str, Any]:
+        """The job input as the JSON object the backends send."""
+        return dict(self.job_input)
 
 
 def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -93,10 +100,10 @@ def build_request(
     params: dict[str, Any] | None = None,
     sets: Sequence[str] = (),
     timeout_s: float | None = None,
-) -> GenerateRequest:
+) -> JobSubmission:
     """The job input for the worker's generate mode; UsageError for anything the worker would reject."""
     label, job_input, entry = _workflow_input(registry, workflow)
-    job_input.update(_checked_params(params or {}, job_input, entry))
+    job_input.update(_checked_params(params or {}, job_input, entry))  # type: ignore[typeddict-item]  # PATCHABLE
     wants_role = isinstance(job_input.get("workflow"), str | type(None)) and (
         entry is None or "image" in entry.parameters
     )
@@ -105,10 +112,10 @@ def build_request(
         job_input["overrides"] = parse_set(sets)
     if timeout_s is not None:
         job_input["timeout_s"] = round(min(max(timeout_s, 1), 86_400), 1)  # the worker stops the prompt too
-    return GenerateRequest(label, job_input)
+    return JobSubmission(label, job_input)
 
 
-def _workflow_input(registry: Registry, workflow: str | None) -> tuple[str, dict[str, Any], Entry | None]:
+def _workflow_input(registry: Registry, workflow: str | None) -> tuple[str, JobInput, Entry | None]:
     """(label, job input with the workflow, registry entry): a file is sent inline (API or editor format)."""
     if workflow and looks_like_file(workflow):
         path = Path(workflow)
@@ -117,7 +124,7 @@ def _workflow_input(registry: Registry, workflow: str | None) -> tuple[str, dict
     return label, ({"workflow": workflow} if workflow else {}), registry.get(label)
 
 
-def _checked_params(params: dict[str, Any], job_input: dict[str, Any], entry: Entry | None) -> dict[str, Any]:
+def _checked_params(params: dict[str, Any], job_input: JobInput, entry: Entry | None) -> dict[str, Any]:
     params = {k: v for k, v in params.items() if v is not None}
     checked = {}
     for name, value in params.items():
@@ -140,12 +147,10 @@ def _checked_params(params: dict[str, Any], job_input: dict[str, Any], entry: En
     return checked
 
 
-def _image_inputs(
-    images: Sequence[str], images_dir: Path | None, end_image: Path | None, wants_role: bool
-) -> dict[str, Any]:
+def _image_inputs(images: Sequence[str], images_dir: Path | None, end_image: Path | None, wants_role: bool) -> JobInput:
     """image_base64 (the first plain path, when the workflow has an image parameter), named images, end image."""
-    out: dict[str, Any] = {}
-    named: list[dict[str, str]] = []
+    out: JobInput = {}
+    named: list[NamedImage] = []
     for item in images:
         name, eq, path = item.partition("=")
         if eq and name and not Path(item).exists():
@@ -176,7 +181,7 @@ def _reuse(row_dir: str | None) -> dict[str, Any] | None:
 def generate(
     api: Backend,
     settings: Settings,
-    request: GenerateRequest,
+    request: JobSubmission,
     *,
     ledger: Ledger | None = None,
     idempotency_key: str | None = None,
@@ -204,14 +209,14 @@ def generate(
         else:
             result = submit_and_wait(
                 api,
-                request.job_input,
+                request.payload(),
                 timeout_s=timeout_s,
                 poll_interval_s=poll_s,
                 on_update=on_update,
                 safe_to_retry=bool(idempotency_key),
                 on_submitted=submitted,
             )
-    except (JobError, Interrupted) as exc:
+    except (JobUnsuccessful, Interrupted) as exc:
         claim.failed(exc)
         raise
     saved = _save(result, request, target.label, idempotency_key, out_root or settings.outputs_dir)
@@ -222,9 +227,9 @@ def generate(
 class _Claim:
     """This request's row in the job ledger: reuse a finished job, re-attach to a submitted one, or record."""
 
-    def __init__(self, ledger: Ledger | None, endpoint: str, request: GenerateRequest, key: str | None) -> None:
+    def __init__(self, ledger: Ledger | None, endpoint: str, request: JobSubmission, key: str | None) -> None:
         self.ledger, self.endpoint, self.request = ledger, endpoint, request
-        self.digest = request_hash(request.job_input)
+        self.digest = request_hash(request.payload())
         self.rowid: int | None = None
         self.attach_to: str | None = None
         self.reused: dict[str, Any] | None = None
@@ -281,11 +286,11 @@ class _Claim:
         if isinstance(exc, Interrupted):
             if cancel_sent:
                 self.finished("CANCELLED", error_code="INTERRUPTED")
-        elif isinstance(exc, JobError) and (not isinstance(exc, ClientTimeout) or cancel_sent):
+        elif isinstance(exc, JobUnsuccessful) and (not isinstance(exc, ClientTimeout) or cancel_sent):
             self.finished(_ledger_status(exc), error_code=exc.code)
 
 
-def _ledger_status(exc: JobError) -> str:
+def _ledger_status(exc: JobUnsuccessful) -> str:
     if isinstance(exc, ClientTimeout | JobCancelled):
         return "CANCELLED"
     if isinstance(exc, JobTimedOut):
@@ -313,7 +318,7 @@ def _summaries(response: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: o[k] for k in keys if k in o} for o in response.get("outputs") or [] if isinstance(o, dict)]
 
 
-def _save(result: JobResult, request: GenerateRequest, target: str, key: str | None, out_root: Path) -> dict[str, Any]:
+def _save(result: JobResult, request: JobSubmission, target: str, key: str | None, out_root: Path) -> dict[str, Any]:
     response = result.output
     if not isinstance(response, dict) or not isinstance(response.get("outputs"), list):
         raise ClientError(
@@ -333,7 +338,7 @@ def _save(result: JobResult, request: GenerateRequest, target: str, key: str | N
         "target": target,
         "workflow": workflow,
         "idempotency_key": key,
-        "request": summarize_input(request.job_input),
+        "request": summarize_input(request.payload()),
         "timing": timing,
     }
     saved = save_outputs(response, directory, meta=meta)

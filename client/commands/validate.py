@@ -1,7 +1,7 @@
 """`validate.py --suite NAME`: health, dependencies, N verified generate runs and timing targets → a verdict.
 
 Every check is a row {name, group, status: pass|fail|skip, message, seconds, details}; the suite
-passes when no row failed. Nothing is printed or written here (client.reports writes the files).
+passes when no row failed. Nothing is printed or written here (client.render.report_files writes the files).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from client.commands.generate import GenerateRequest, generate
+from client.commands.generate import JobSubmission, generate
 from client.config import load_settings
 from client.errors import JobCancelled, JobFailed, JobTimedOut, ServerError, Unreachable
 from client.jobflow import JobUpdate
@@ -63,7 +63,7 @@ def test_queue_progress_completed_with_runpod_timings_in_result_json(fake: FakeR
     data = generate(
         api,
         settings,
-        GenerateRequest("smoke_image", {"workflow": "smoke_image"}),
+        JobSubmission("smoke_image", {"workflow": "smoke_image"}),
         out_root=tmp_path,
         on_update=updates.append,
     )
@@ -88,7 +88,7 @@ def test_outputs_delivered_as_urls_are_downloaded_and_the_signature_is_not_kept(
     output["outputs"] = [{"node_id": "3", "kind": "image", "filename": "out.png", "mime": "image/png", "url": url}]
     fake.script = [completed(output)]
     api, settings = api_for(fake)
-    data = generate(api, settings, GenerateRequest("smoke_image", {}), out_root=tmp_path)
+    data = generate(api, settings, JobSubmission("smoke_image", {}), out_root=tmp_path)
     with Image.open(Path(data["directory"]) / "out.png") as img:
         assert img.size == (32, 16)
     text = Path(data["result_json"]).read_text()
@@ -168,7 +168,7 @@ def test_terminal_failures_raise_with_their_code(fake: FakeRunPod, tmp_path: Pat
     fake.script = [{"status": "IN_PROGRESS"}, step]
     api, settings = api_for(fake)
     with pytest.raises(error) as info:
-        generate(api, settings, GenerateRequest("smoke_image", {}), out_root=tmp_path, ledger=Ledger(tmp_path / "l"))
+        generate(api, settings, JobSubmission("smoke_image", {}), out_root=tmp_path, ledger=Ledger(tmp_path / "l"))
     assert info.value.code == code and info.value.exit_code == 1
     if code == "QUEUE_FAILED":
         assert info.value.fix == "fix for QUEUE_FAILED"
@@ -256,7 +256,7 @@ def test_a_recorded_unfinished_job_is_followed_not_resubmitted(fake: FakeRunPod,
     fake.script = [{"status": "IN_PROGRESS"}, completed(generate_output())]
     existing = api.run({"workflow": "smoke_image"})["id"]  # submitted by a run that then crashed
     ledger = Ledger(tmp_path / "l.sqlite")
-    request = GenerateRequest("smoke_image", {"workflow": "smoke_image"})
+    request = JobSubmission("smoke_image", {"workflow": "smoke_image"})
     row, _ = ledger.claim(settings.target.url, "k1", request_hash(request.job_input), "smoke_image")
     ledger.submitted(row.rowid, existing)
     data = generate(api, settings, request, ledger=ledger, idempotency_key="k1", out_root=tmp_path)
@@ -320,7 +320,7 @@ def test_run_is_resent_after_a_lost_answer_when_a_key_makes_it_safe(fake: FakeRu
     data = generate(
         api,
         settings,
-        GenerateRequest("smoke_image", {"workflow": "smoke_image"}),
+        JobSubmission("smoke_image", {"workflow": "smoke_image"}),
         ledger=Ledger(tmp_path / "l"),
         idempotency_key="k",
         out_root=tmp_path,

@@ -22,6 +22,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from client.commands import volume as vol
+from client.config import volume_target
+from client.s3 import transfer
+from client.s3.adapter import s3_client
 from tests.client.conftest import json_out, run_cli
 from workflows.registry import REGISTRY_DIR, load_registry
 
@@ -294,7 +297,7 @@ def test_a_multipart_file_that_does_not_match_the_registry_is_aborted_and_never_
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
 
 
-class HeldHashes(vol.HashCache):
+class HeldHashes(transfer.HashCache):
     """The hash ends only once every part was uploaded (the check as slow as can be)."""
 
     def __init__(self) -> None:
@@ -315,15 +318,15 @@ def test_a_mismatch_found_after_every_part_was_sent_aborts_the_upload(s3_url, bu
 
     hashes = HeldHashes()
 
-    def on_part(item: vol.PushItem, number: int) -> None:
+    def on_part(item: transfer.PushItem, number: int) -> None:
         sent.append(number)
         if len(sent) == 3:
             hashes.release.set()
 
     key = "models/loras/late.safetensors"
-    item = vol.PushItem(str(local), key, size, "upload", expect_sha256="0" * 64, url="https://example.com/late")
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
+    item = transfer.PushItem(str(local), key, size, "upload", expect_sha256="0" * 64, url="https://example.com/late")
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    transfer.upload(s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
     assert sorted(sent) == [1, 2, 3]
     assert (item.action, item.code, item.verified) == ("refused", "PUSH_HASH_MISMATCH", "")
     assert "https://example.com/late" in str(item.fix)
@@ -340,10 +343,10 @@ def test_multipart_uploads_carry_a_crc32_per_part_as_boto3s_upload_file_does(s3_
     size = 5 * MiB + 1
     local = tmp_path / "crc.safetensors"
     local.write_bytes(blob(size, "crc"))
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
     s3 = raw(s3_url)
-    item = vol.PushItem(str(local), "models/loras/crc.safetensors", size, "upload")
-    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB)
+    item = transfer.PushItem(str(local), "models/loras/crc.safetensors", size, "upload")
+    transfer.upload(s3_client(target), bucket, [item], part_size=5 * MiB)
     head = s3.head_object(Bucket=bucket, Key=item.key, ChecksumMode="ENABLED")
     assert head["ContentLength"] == size and head.get("ChecksumCRC32"), head
     plain = boto3.client(
@@ -354,8 +357,8 @@ def test_multipart_uploads_carry_a_crc32_per_part_as_boto3s_upload_file_does(s3_
         region_name="us-east-1",
         config=Config(request_checksum_calculation="when_required"),
     )
-    other = vol.PushItem(str(local), "models/loras/plain.safetensors", size, "upload")
-    vol.upload(plain, bucket, [other], part_size=5 * MiB)
+    other = transfer.PushItem(str(local), "models/loras/plain.safetensors", size, "upload")
+    transfer.upload(plain, bucket, [other], part_size=5 * MiB)
     assert s3.get_object(Bucket=bucket, Key=other.key)["Body"].read() == local.read_bytes()
     assert not s3.head_object(Bucket=bucket, Key=other.key, ChecksumMode="ENABLED").get("ChecksumCRC32")
 
@@ -393,11 +396,11 @@ def test_an_interrupted_multipart_upload_resumes_without_sending_parts_twice(s3_
         f"  - {{folder: checkpoints, name: big.safetensors, size_bytes: {size}, sha256: {sha}}}\n"
     )
     registry = load_registry(reg)
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    client = vol.s3_client(target, workers=1)
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    client = s3_client(target, workers=1)
     sent: list[int] = []
 
-    def stop_after_three(item: vol.PushItem, number: int) -> None:
+    def stop_after_three(item: transfer.PushItem, number: int) -> None:
         sent.append(number)
         if len(sent) == 3:
             raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
@@ -435,8 +438,8 @@ def test_a_resumed_part_whose_bytes_changed_is_sent_again(s3_url, bucket, tmp_pa
     key = "models/loras/m.safetensors"
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"\0" * (5 * MiB))  # stale bytes
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    client = vol.s3_client(target, workers=2)
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    client = s3_client(target, workers=2)
     data, code = vol.push(
         client, target, load_registry(tmp_path), [str(local)], folder="loras", part_size=5 * MiB, workers=2
     )
@@ -517,9 +520,9 @@ def test_the_volume_index_scans_what_extra_model_paths_yaml_lists():
 
 def test_keys_never_reach_the_reports(s3_url, bucket, models, tmp_path):
     """Every command above asserted its stdout/stderr; the target's repr and describe() hold no key either."""
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
     secrets_absent(repr(target), json.dumps(target.describe()))
-    data, _ = vol.check(vol.s3_client(target), target, load_registry(tmp_path / "registry"))
+    data, _ = vol.check(s3_client(target), target, load_registry(tmp_path / "registry"))
     secrets_absent(json.dumps(data))
 
 
@@ -533,9 +536,9 @@ def test_an_upload_interrupted_before_completion_is_completed_without_sending_a_
     for number in (1, 2):
         body = local.read_bytes()[(number - 1) * 5 * MiB : number * 5 * MiB]
         s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
     data, code = vol.push(
-        vol.s3_client(target), target, load_registry(tmp_path), [str(local)], folder="loras", part_size=5 * MiB
+        s3_client(target), target, load_registry(tmp_path), [str(local)], folder="loras", part_size=5 * MiB
     )
     assert code == 0 and data["items"][0]["parts"] == {"total": 2, "resumed": 2, "uploaded": 0}
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == local.read_bytes()
@@ -565,7 +568,8 @@ def test_boto3_is_imported_only_by_the_volume_commands():
 
     from tests.conftest import REPO
 
-    code = "import sys, client.diagnose, client.volume, client.commands.volume; print('boto3' in sys.modules)"
+    modules = "client.parsers.diagnose, client.parsers.volume, client.commands.volume, client.s3.transfer"
+    code = f"import sys, {modules}; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -628,15 +632,15 @@ def test_a_match_found_after_every_part_was_sent_completes_the_upload(s3_url, bu
     local.write_bytes(blob(size, "right"))
     hashes, sent = HeldHashes(), []
 
-    def on_part(item: vol.PushItem, number: int) -> None:
+    def on_part(item: transfer.PushItem, number: int) -> None:
         sent.append(number)
         if len(sent) == 3:
             hashes.release.set()
 
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
-    item = vol.PushItem(str(local), "models/loras/right.safetensors", size, "upload", expect_sha256=digest)
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
+    item = transfer.PushItem(str(local), "models/loras/right.safetensors", size, "upload", expect_sha256=digest)
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    transfer.upload(s3_client(target), bucket, [item], part_size=5 * MiB, workers=3, on_part=on_part, hashes=hashes)
     assert sorted(sent) == [1, 2, 3] and (item.action, item.verified) == ("uploaded", "sha256+size")
     s3 = raw(s3_url)
     assert s3.get_object(Bucket=bucket, Key=item.key)["Body"].read() == local.read_bytes()
@@ -646,16 +650,16 @@ def test_a_match_found_after_every_part_was_sent_completes_the_upload(s3_url, bu
 def test_a_resumed_part_is_kept_only_when_its_md5_or_crc32_matches_the_local_bytes(tmp_path):
     local = tmp_path / "part.bin"
     local.write_bytes(b"ours" * 1000)
-    ours, theirs = vol._crc32(local.read_bytes()), vol._crc32(b"else" * 1000)
+    ours, theirs = transfer._crc32(local.read_bytes()), transfer._crc32(b"else" * 1000)
     opaque = {"ETag": '"not-an-md5"'}  # a server whose ETags are not MD5s
-    assert vol._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": ours}, "CRC32") == {
+    assert transfer._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": ours}, "CRC32") == {
         "ETag": '"not-an-md5"',
         "ChecksumCRC32": ours,
     }
-    assert vol._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": theirs}, "CRC32") == {}
-    assert vol._part_kept(str(local), 0, 4000, opaque, None) == {}  # nothing vouches for it: sent again
+    assert transfer._part_kept(str(local), 0, 4000, {**opaque, "ChecksumCRC32": theirs}, "CRC32") == {}
+    assert transfer._part_kept(str(local), 0, 4000, opaque, None) == {}  # nothing vouches for it: sent again
     md5 = hashlib.md5(b"else" * 1000).hexdigest()
-    assert vol._part_kept(str(local), 0, 4000, {"ETag": f'"{md5}"', "ChecksumCRC32": ours}, "CRC32") == {}
+    assert transfer._part_kept(str(local), 0, 4000, {"ETag": f'"{md5}"', "ChecksumCRC32": ours}, "CRC32") == {}
 
 
 def _foreign_upload(s3, bucket: str, key: str, parts: list[bytes]) -> str:
@@ -685,9 +689,9 @@ def test_a_push_never_touches_an_unfinished_upload_with_parts_it_did_not_send(s3
     half = _foreign_upload(s3, bucket, key, [data[: 5 * MiB], blob(5 * MiB, "z")])
     before = {u: _part_etags(s3, bucket, key, u) for u in (strangers, half)}
     expected = hashlib.sha256(data).hexdigest() if right_hash else "0" * 64
-    item = vol.PushItem(str(local), key, size, "upload", expect_sha256=expected)
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    vol.upload(vol.s3_client(target), bucket, [item], part_size=5 * MiB, workers=2)
+    item = transfer.PushItem(str(local), key, size, "upload", expect_sha256=expected)
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    transfer.upload(s3_client(target), bucket, [item], part_size=5 * MiB, workers=2)
     assert {u: _part_etags(s3, bucket, key, u) for u in (strangers, half)} == before  # not one part changed
     assert sorted(x["upload_id"] for x in item.left_open or []) == sorted([strangers, half])
     left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
@@ -705,16 +709,16 @@ def test_an_abort_that_fails_is_said_in_the_refusal_and_the_other_files_still_go
     bad, good = tmp_path / "bad.safetensors", tmp_path / "good.safetensors"
     bad.write_bytes(blob(2 * 5 * MiB, "bad"))
     good.write_bytes(blob(2 * 5 * MiB, "good"))
-    target = vol.volume_target(bucket, "EU-RO-1", s3_url, env())
-    client = vol.s3_client(target)
+    target = volume_target(bucket, "EU-RO-1", s3_url, env())
+    client = s3_client(target)
 
     def abort_fails(**kwargs):
         raise ClientError({"Error": {"Code": "InternalError", "Message": "try later"}}, "AbortMultipartUpload")
 
     client.abort_multipart_upload = abort_fails
-    refused = vol.PushItem(str(bad), "models/loras/bad.safetensors", 2 * 5 * MiB, "upload", expect_sha256="0" * 64)
-    fine = vol.PushItem(str(good), "models/loras/good.safetensors", 2 * 5 * MiB, "upload")
-    vol.upload(client, bucket, [refused, fine], part_size=5 * MiB, workers=2)
+    refused = transfer.PushItem(str(bad), "models/loras/bad.safetensors", 2 * 5 * MiB, "upload", expect_sha256="0" * 64)
+    fine = transfer.PushItem(str(good), "models/loras/good.safetensors", 2 * 5 * MiB, "upload")
+    transfer.upload(client, bucket, [refused, fine], part_size=5 * MiB, workers=2)
     assert (refused.action, refused.code) == ("refused", "PUSH_HASH_MISMATCH")
     assert "could not be aborted" in str(refused.message) and "abort-multipart-upload" in str(refused.message)
     [left] = refused.left_open or []

@@ -15,6 +15,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from client.commands import volume as vol
+from client.config import volume_target
+from client.s3.adapter import s3_client
 from tests.conftest import make_stack, runsync
 from workflows.registry import default_registry
 
@@ -57,8 +59,8 @@ def test_volume_check_and_the_workers_diagnose_agree(tmp_path: Path):
         raw.create_bucket(Bucket="parity")
         for key, size in FILES.items():
             raw.put_object(Bucket="parity", Key=key, Body=b"\0" * size)
-        target = vol.volume_target("parity", "EU-RO-1", url, env)
-        volume, code = vol.check(vol.s3_client(target), target, default_registry(), WORKFLOWS)
+        target = volume_target("parity", "EU-RO-1", url, env)
+        volume, code = vol.check(s3_client(target), target, default_registry(), WORKFLOWS)
         assert code == 1
 
         worker = runsync(stack, {"mode": "diagnose"}, timeout=180)["output"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handler.diagnose import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
+from handler.facts import TreeFacts, file_facts, off_layout_models_dirs, scan_model_files
 from tests.faults.catalogue import safetensors_bytes
 from workflows.model_tree import header_problem, layout_findings, tree_findings
 

@@ -204,7 +204,7 @@ def output(tmp_path: Path, kind: str, name: str, size: int, subfolder: str = "jo
 def test_response_size_is_never_below_the_real_body(tmp_path):
     import base64
 
-    from handler.generate import _response
+    from workflows.pipeline import job_response as _response
     from workflows.request import GenerateRequest
 
     outs = [output(tmp_path, "video", "v.mp4", 30_001), output(tmp_path, "image", "i.png", 10_000)]

@@ -128,7 +128,7 @@ def without_thumbnails(value: Any) -> Any:
 
 
 def write_validate_reports(report: dict[str, Any], directory: Path) -> dict[str, str]:
-    from client.html_report import validate_html
+    from client.render.html import validate_html
 
     report = redact_data(report)
     plain = without_thumbnails(report)
@@ -207,7 +207,7 @@ def bench_markdown(result: dict[str, Any]) -> str:
 
 
 def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, str]:
-    from client.html_report import bench_html
+    from client.render.html import bench_html
 
     result = redact_data(result)
     plain = without_thumbnails(result)
@@ -221,7 +221,7 @@ def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, st
 
 def write_history_report(data: dict[str, Any], directory: Path, name: str) -> dict[str, str]:
     """`report` (trend) or `report --compare` (compare): <name>.json + <name>.html."""
-    from client.html_report import compare_html, trend_html
+    from client.render.html import compare_html, trend_html
 
     data = redact_data(data)
     page = compare_html(data) if name == "compare" else trend_html(data)

@@ -1,9 +1,9 @@
 """Self-contained HTML reports (one file, no network, readable on a phone) for validate, bench and history.
 
 The verdict comes first, then the key figures (each cell carries `data-key`, so a test can read the
-page's numbers back and compare them with the JSON), the charts (client.charts: matplotlib SVG inline),
+page's numbers back and compare them with the JSON), the charts (client.render.charts: matplotlib SVG inline),
 the outputs as thumbnails with their parameters, and every failure with its code, fix and log tail.
-Callers redact the data first; client.reports redacts the written text again.
+Callers redact the data first; client.render.report_files redacts the written text again.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from typing import Any
 
-from client import charts
 from client.commands.report import runs_by_workflow, workflow_figures
+from client.render.charts import available as charts_available
+from client.render.charts import hbar_chart, runs_chart, trend_chart
 
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1c2127;background:#f6f7f9}
@@ -77,7 +78,7 @@ def note(text: str) -> str:
 
 def chart(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
     """A chart, or a note saying why there is none (matplotlib not installed)."""
-    if not charts.available():
+    if not charts_available():
         return note("Charts need matplotlib: pip install 'comfy-runpod[report]'.")
     return f'<figure class="chart-box">{draw(*args, **kwargs)}</figure>'
 
@@ -114,7 +115,7 @@ def _validate_charts(report: dict[str, Any], figures: dict[str, dict[str, Any]])
             f = figures[workflow]
             parts.append(
                 chart(
-                    charts.runs_chart,
+                    runs_chart,
                     f"Generation time per run: {workflow}",
                     [f"run {r['run']}" for r in timed],
                     [r["generate_s"] for r in timed],
@@ -134,7 +135,7 @@ def _validate_charts(report: dict[str, Any], figures: dict[str, dict[str, Any]])
     if figures:
         parts.append(
             chart(
-                charts.hbar_chart,
+                hbar_chart,
                 "Success rate per workflow",
                 list(figures),
                 [f["success_rate"] for f in figures.values()],
@@ -157,7 +158,7 @@ def _start_and_queue_charts(points: list[tuple[str, float | None, float | None]]
         colors = ["#d9822b"] + ["#2b7bb9"] * (len(delays) - 1)
         parts = [
             chart(
-                charts.runs_chart,
+                runs_chart,
                 "Cold vs warm start (RunPod delayTime; the first is cold)",
                 [d[0] for d in delays],
                 [d[1] for d in delays],
@@ -168,7 +169,7 @@ def _start_and_queue_charts(points: list[tuple[str, float | None, float | None]]
     if queued:
         parts.append(
             chart(
-                charts.runs_chart,
+                runs_chart,
                 "Queue time in ComfyUI per run",
                 [q[0] for q in queued],
                 [q[1] for q in queued],
@@ -188,7 +189,7 @@ def _node_chart(rows: list[dict[str, Any]]) -> str:
     nodes = sorted(slowest["nodes_ms"].items(), key=lambda kv: -kv[1])[:15]
     labels = [f"{k} {types.get(k, '')}".strip() for k, _ in nodes]
     title = f"Per-node time of the slowest run: {slowest['workflow']} run {slowest['run']}"
-    return chart(charts.hbar_chart, title, labels, [round(v, 1) for _, v in nodes], xlabel="milliseconds")
+    return chart(hbar_chart, title, labels, [round(v, 1) for _, v in nodes], xlabel="milliseconds")
 
 
 def _validate_failures(report: dict[str, Any]) -> str:
@@ -283,7 +284,7 @@ def _bench_charts(result: dict[str, Any]) -> list[str]:
     if timed:
         parts.append(
             chart(
-                charts.runs_chart,
+                runs_chart,
                 "Generation time per run (worker total)",
                 [t[0] for t in timed],
                 [t[1]["generate_s"] for t in timed],
@@ -300,7 +301,7 @@ def _bench_charts(result: dict[str, Any]) -> list[str]:
     rate = len(rows) / total if total else 0.0
     parts.append(
         chart(
-            charts.hbar_chart,
+            hbar_chart,
             "Success rate",
             [result["workflow"]],
             [round(rate, 4)],
@@ -366,14 +367,14 @@ def trend_html(data: dict[str, Any]) -> str:
     if runs:
         parts += [
             chart(
-                charts.trend_chart,
+                trend_chart,
                 "Generation time over runs",
                 labels,
                 {"p50": [r["p50_s"] for r in runs], "p95": [r["p95_s"] for r in runs]},
                 "seconds",
             ),
             chart(
-                charts.trend_chart,
+                trend_chart,
                 "Success rate over runs",
                 labels,
                 {"success rate": [r["success_rate"] for r in runs]},
@@ -385,7 +386,7 @@ def trend_html(data: dict[str, Any]) -> str:
             ("cost_per_output_usd", "Cost per output", "USD"),
         ):
             if any(r[key] is not None for r in runs):
-                parts.append(chart(charts.trend_chart, title, labels, {key: [r[key] for r in runs]}, unit))
+                parts.append(chart(trend_chart, title, labels, {key: [r[key] for r in runs]}, unit))
     rows = [
         (
             (f"run_id:{r['run_id']}", r["run_id"]),
@@ -441,7 +442,7 @@ def compare_html(data: dict[str, Any]) -> str:
     parts = (
         [
             chart(
-                charts.trend_chart,
+                trend_chart,
                 "p50 generation time: A vs B",
                 [f"A #{a['id']}", f"B #{b['id']}"],
                 {r["workflow"]: [r["a"], r["b"]] for r in p50},
