@@ -234,9 +234,12 @@ def test_over_its_memory_cap_comfyui_is_restarted_and_the_job_says_why(confined)
 
 
 def test_isolate_jobs_leaves_no_cache_for_the_next_job_to_time(confined):
-    workflow = {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 99}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "same"}},
-    }
-    first, second = run(confined, workflow), run(confined, workflow)
-    assert "1" in first["timings"]["nodes_ms"] and "1" in second["timings"]["nodes_ms"]  # ran again: no cache hit
+    """The same prompt twice: ComfyUI's cache would answer the second from the first's results (an output
+    node with the same inputs does not run again); with ISOLATE_JOBS=1 the node runs, and prints, twice."""
+    confined.wait_state(("ready",), 120)
+    mark = f"ISOLATE_{next(_nonce)}"
+    workflow = {"1": {"class_type": "RPTestProbe", "inputs": {"op": "env", "arg": mark, "nonce": 7}}}
+    for _ in range(2):
+        assert run(confined, workflow)["status"] == "success"
+    ran = [line for line in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in line]
+    assert len(ran) == 2, ran
