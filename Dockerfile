@@ -119,6 +119,7 @@ COPY --from=comfyui-src /comfyui /comfyui
 COPY --from=plan /plan/packs.txt /opt/packs.txt
 RUN --mount=type=bind,source=docker/install_packs.sh,target=/opt/build/install_packs.sh \
     --mount=type=bind,source=docker/fetch_pack.sh,target=/opt/build/fetch_pack.sh \
+    --mount=type=bind,source=docker/pack_requirements.sh,target=/opt/build/pack_requirements.sh \
     --mount=type=bind,source=docker/fetch_git.sh,target=/opt/build/fetch_git.sh \
     --mount=type=bind,source=docker/pack-snapshots,target=/opt/pack-snapshots \
     --mount=type=bind,source=docker/with_ca.sh,target=/opt/build/with_ca.sh \
@@ -168,7 +169,8 @@ COPY scripts/comfy_cpu_launch.py /opt/comfy-cpu/launch.py
 COPY extra_model_paths.yaml /comfyui/extra_model_paths.yaml
 # The FROM pattern (docs/image.md, "Your own workflows in the image"): a derived image copies registry
 # entries in and runs extend.sh, which installs their packs and models with these same scripts.
-COPY docker/extend.sh docker/install_packs.sh docker/fetch_pack.sh docker/fetch_git.sh docker/fetch_models.sh \
+COPY docker/extend.sh docker/install_packs.sh docker/pack_requirements.sh docker/fetch_pack.sh docker/fetch_git.sh \
+     docker/fetch_models.sh \
      docker/plan.py docker/selfcheck.sh /opt/worker/build/
 COPY entrypoint.sh /opt/worker/entrypoint.sh
 COPY comfyui_client/ /opt/worker/app/comfyui_client/

@@ -9,6 +9,9 @@ export COMFY_HOME
 # ../shared/packs on the development machines and CI; elsewhere packs come from GitHub.
 COMFY_PACKS_SNAPSHOTS ?= $(wildcard $(abspath ../shared/packs))
 export COMFY_PACKS_SNAPSHOTS
+# ComfyUI-Manager's lists (workflow add) on machines without GitHub: read from there instead of fetched.
+COMFY_RUNPOD_ECOSYSTEM ?= $(wildcard $(abspath ../shared/ecosystem))
+export COMFY_RUNPOD_ECOSYSTEM
 
 .PHONY: help venv lock comfyui chromium up down status demo test test-fast lint clean
 

@@ -25,6 +25,8 @@ What the commands stand on:
     config.py          flags over environment, read once (nothing else reads os.environ)
     errors.py          every error the client raises, with its code, fix and exit code
     redact.py          keeps the API key and S3 keys out of every output
+    ui/                `comfy-runpod ui`: the local ComfyUI editor behind a proxy whose Queue runs on the endpoint
+                       (its parser is parsers/ui.py; no launcher script: the name is the package's)
 
     health.py diagnose.py generate.py jobs.py validate.py bench.py workflow.py volume.py report.py
                        launchers only: `python client/<name>.py ARGS` = `comfy-runpod <name> ARGS` from a clone

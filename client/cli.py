@@ -35,6 +35,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("workflow", "client.parsers.workflow"),
     ("volume", "client.parsers.volume"),
     ("report", "client.parsers.report"),
+    ("ui", "client.parsers.ui"),
 )
 
 EPILOG = """environment:

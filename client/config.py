@@ -50,6 +50,12 @@ class Settings:
     ledger_path: Path = Path.home() / ".cache/comfy-runpod/jobs.sqlite"
     history_path: Path = Path.home() / ".cache/comfy-runpod/history.sqlite"  # validate/bench runs (client.history)
     outputs_dir: Path = Path("outputs")
+    ecosystem_dir: Path | None = None  # COMFY_RUNPOD_ECOSYSTEM: ComfyUI-Manager's lists, read instead of fetched
+    hf_endpoint: str | None = None  # HF_ENDPOINT (huggingface_hub reads it too): a Hugging Face stand-in
+    hf_token: str | None = field(default=None, repr=False)  # HF_TOKEN: gated model files' metadata
+    packs_snapshots: Path | None = None  # COMFY_PACKS_SNAPSHOTS: NAME-COMMIT.tar.gz pack snapshots
+    comfy_home: Path = Path.home() / ".cache/comfy-runpod/comfyui-0.3.75"  # COMFY_HOME: the local ComfyUI
+    packs_cache: Path = Path.home() / ".cache/comfy-runpod/packs"  # COMFY_PACKS_CACHE: fetched packs, overlay venvs
 
     def require_target(self) -> Target:
         if self.target is None:
@@ -136,6 +142,12 @@ def load_settings(
         ledger_path=Path(ledger).expanduser(),
         history_path=Path(env.get("COMFY_RUNPOD_HISTORY") or Path(ledger).expanduser().parent / "history.sqlite"),
         outputs_dir=Path(env.get("COMFY_RUNPOD_OUTPUTS") or "outputs"),
+        ecosystem_dir=Path(env["COMFY_RUNPOD_ECOSYSTEM"]).expanduser() if env.get("COMFY_RUNPOD_ECOSYSTEM") else None,
+        hf_endpoint=env.get("HF_ENDPOINT") or None,
+        hf_token=env.get("HF_TOKEN") or None,
+        packs_snapshots=Path(env["COMFY_PACKS_SNAPSHOTS"]) if env.get("COMFY_PACKS_SNAPSHOTS") else None,
+        comfy_home=Path(env.get("COMFY_HOME") or home / ".cache/comfy-runpod/comfyui-0.3.75").expanduser(),
+        packs_cache=Path(env.get("COMFY_PACKS_CACHE") or home / ".cache/comfy-runpod/packs").expanduser(),
     )
 
 

@@ -28,7 +28,7 @@ from client.errors import JobNotFound, NotSupported, Unreachable
 from client.media import probe
 from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt, stop_prompt
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
-from comfyui_client.stats import comfyui_version, gpu_summary
+from comfyui_client.stats import comfyui_version, gpu_summary, system_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
 from workflows.compat import shaped
 from workflows.errors import JobError
@@ -223,17 +223,9 @@ class DirectComfy:
         return result
 
     def _model_lists(self) -> dict[str, frozenset[str]]:
-        folders = [f for f in self.comfy.model_folders() if f not in FOLDER_ALIASES]
-
-        def listing(folder: str) -> list[str]:
-            try:
-                return self.comfy.models(folder)
-            except (ComfyUnavailable, ComfyHTTPError, ValueError):
-                return []
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            lists = dict(zip(folders, pool.map(listing, folders), strict=True))
-        return {canonical_folder(k): frozenset(v) for k, v in lists.items()}
+        """What ComfyUI lists per folder; a folder it fails to list counts as empty."""
+        lists = self.comfy.model_lists(skip=FOLDER_ALIASES)
+        return {canonical_folder(k): frozenset(v or ()) for k, v in lists.items()}
 
     def _facts(self) -> tuple[dict[str, Any], Mapping[str, Any], dict[str, frozenset[str]]]:
         """(/system_stats, /object_info, model lists per folder), fetched in parallel."""
@@ -265,12 +257,13 @@ class DirectComfy:
             reachable=True,
             findings=findings,
             limitations=LIMITATIONS,
-            system={"handler_version": None, **(stats.get("system") or {}), "devices": stats.get("devices", [])},
+            system=system_summary(stats, None),
             disks=[],
             volume={"mounted": None, "path": None, "layouts": []},
             models={f: {"on_disk": [], "comfyui_lists": sorted(names)} for f, names in comfy_sees.items()},
             custom_nodes={"packs": [], "failed": []},
             node_check=node_check(self.registry, object_info),
+            node_classes=sorted(object_info),
             workflow_checks=checks,
             timings={"total_ms": round((time.perf_counter() - t0) * 1000, 2)},
         )
@@ -352,7 +345,16 @@ class _DirectSite:
         stop_prompt(self.direct.comfy, prompt_id)
 
     def collect(self, outputs: dict[str, dict[str, Any]]) -> list[tuple[OutputRef, bytes]]:
-        return [(ref, self.direct.comfy.view(ref.filename, ref.subfolder, ref.type)) for ref in output_refs(outputs)]
+        """Each file the history names, fetched through /view; one /view doesn't have (404) is left out,
+        as the worker leaves out a file not on its disk."""
+        found = []
+        for ref in output_refs(outputs):
+            try:
+                found.append((ref, self.direct.comfy.view(ref.filename, ref.subfolder, ref.type)))
+            except ComfyHTTPError as exc:
+                if exc.status != 404:
+                    raise
+        return found
 
     def deliver(
         self, files: list[tuple[OutputRef, bytes]], texts: list[dict[str, Any]], node_ms: dict[str, float]

@@ -232,6 +232,16 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
     ),
     "PUSH_PATH_MISSING": (UsageError, "A path given to `volume push` does not exist.", UsageError.fix),
     "PUSH_FAILED": (VolumeError, "An upload failed after its retries.", "Run the push again: it resumes."),
+    "INPUT_UNREADABLE": (
+        UsageError,
+        "`ui`: an input file the editor's workflow names could not be read from the local ComfyUI.",
+        "Upload the image again in the editor (LoadImage > choose file to upload).",
+    ),
+    "LOCAL_COMFY_FAILED": (
+        UsageError,
+        "`ui`: the local ComfyUI that serves the editor did not start.",
+        "Check the log the message names; --local-comfy URL uses a ComfyUI you run instead.",
+    ),
 }
 
 # Per-file refusals of `volume push` (the command exits 1; the other files still go): code -> (meaning, fix).

@@ -21,6 +21,7 @@ from client.errors import (
     JobFailed,
     JobTimedOut,
 )
+from workflows.responses import DiagnoseResponse
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
 FIRST_POLL_S = 0.1
@@ -28,6 +29,11 @@ BACKOFF = 1.5
 
 
 class Backend(Protocol):
+    """What every command needs of a target: RunPod's job routes (client.runpod_api.RunPodAPI), or
+    the same done against a ComfyUI server (client.direct.DirectComfy)."""
+
+    kind: str  # "runpod" | "comfy"
+
     def run(self, job_input: dict[str, Any], *, safe_to_retry: bool = ...) -> dict[str, Any]: ...
     def runsync(
         self, job_input: dict[str, Any], *, safe_to_retry: bool = ..., wait_s: float | None = ...
@@ -36,6 +42,10 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def retry(self, job_id: str) -> dict[str, Any]: ...
     def health(self) -> dict[str, Any]: ...
+    def diagnose_file(self, label: str, workflow: dict[str, Any], checksums: bool = ...) -> DiagnoseResponse | None:
+        """diagnose with a workflow file judged fully by the backend itself; None when it can't (the
+        worker judges only what its registry names: the client then judges the file from its report)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

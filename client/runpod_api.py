@@ -114,6 +114,11 @@ class RunPodAPI:
     def describe(self) -> dict[str, Any]:
         return {"kind": "runpod-api", "url": self.base_url, "local_dev_api": self.local_dev_api}
 
+    def diagnose_file(self, label: str, workflow: dict[str, Any], checksums: bool = False) -> None:
+        """None: the worker judges no file sent to it (client.jobflow.Backend); the diagnose command
+        judges the file from the worker's report instead."""
+        return None
+
     # -- operations -------------------------------------------------------------------------
 
     def run(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -91,6 +93,20 @@ class ComfyClient:
             return []
         return self._ok(response, "GET", path).json()
 
+    def model_lists(self, skip: Collection[str] = ()) -> dict[str, list[str] | None]:
+        """Every model folder ComfyUI knows (but those in `skip`: aliases list the same files) with the
+        files it lists there, asked in parallel; None for a folder it failed to list (a 500, a bad answer)."""
+
+        def listing(folder: str) -> list[str] | None:
+            try:
+                return self.models(folder)
+            except (ComfyUnavailable, ComfyHTTPError, ValueError):
+                return None
+
+        folders = [f for f in self.model_folders() if f not in skip]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(folders, pool.map(listing, folders), strict=True))
+
     def queue(self, timeout: float | None = None) -> dict[str, Any]:
         """timeout: one attempt within it (no retries), for a ComfyUI that may be too busy to answer."""
         return self._json("GET", "/queue", timeout=timeout, probe=timeout is not None)
@@ -145,8 +161,12 @@ class ComfyClient:
         )
         return self._ok(response, "GET", "/view").content
 
-    def upload_image(self, name: str, data: bytes) -> str:
-        response = self._request("POST", "/upload/image", files={"image": (name, data)}, data={"overwrite": "true"})
+    def upload_image(
+        self, name: str, data: bytes, *, folder_type: str = "input", subfolder: str = "", overwrite: bool = True
+    ) -> str:
+        """Store a file in ComfyUI's input (or output / temp) folder; the name ComfyUI stored it under."""
+        form = {"overwrite": "true" if overwrite else "false", "type": folder_type, "subfolder": subfolder}
+        response = self._request("POST", "/upload/image", files={"image": (name, data)}, data=form)
         return self._ok(response, "POST", "/upload/image").json()["name"]
 
     def close(self) -> None:

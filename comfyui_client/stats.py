@@ -19,3 +19,9 @@ def gpu_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
         "vram_total_gb": round(gpus[0].get("vram_total", 0) / 1e9, 2),
         "vram_free_gb": round(gpus[0].get("vram_free", 0) / 1e9, 2),
     }
+
+
+def system_summary(stats: dict[str, Any], handler_version: str | None) -> dict[str, Any]:
+    """The diagnose answer's `system`: the handler's version (None in direct mode), ComfyUI's own
+    system facts (versions, RAM, ...) and its devices."""
+    return {"handler_version": handler_version, **(stats.get("system") or {}), "devices": stats.get("devices", [])}

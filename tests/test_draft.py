@@ -77,3 +77,36 @@ def test_a_pinned_pack_node_drafts_the_pack_with_repo_and_commit(object_info):
     [pack] = draft.entry["packs"]
     assert pack == {"name": pin.name, "nodes": ["ClownsharKSampler_Beta"], "repo": pin.repo, "commit": pin.commit}
     assert draft.entry["runs_on_cpu"] is False and draft.todos == []
+
+
+def test_planned_packs_are_checked_against_the_definitions_read():
+    """workflow add's packs (resolved by evidence) against the ComfyUI that was read: a pack node it does not
+    define, and a node nobody provides, are TODOs that keep the entry disabled (a TODO pack)."""
+
+    info = {
+        "SaveImage": {"python_module": "nodes", "output_node": True, "input": {"required": {}}},
+        "Seed (rgthree)": {"python_module": "custom_nodes.rgthree-comfy", "input": {"required": {}}},
+    }
+    workflow = {
+        "1": {"class_type": "Seed (rgthree)", "inputs": {}},
+        "2": {"class_type": "ColorMatch", "inputs": {}},
+        "3": {"class_type": "Mystery", "inputs": {}},
+        "4": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}},
+    }
+    planned = [
+        {
+            "name": "rgthree-comfy",
+            "repo": "https://github.com/rgthree/rgthree-comfy",
+            "commit": "1" * 40,
+            "nodes": ["Seed (rgthree)"],
+        },
+        {"name": "ComfyUI-KJNodes", "repo": "https://github.com/kijai/ComfyUI-KJNodes", "nodes": ["ColorMatch"]},
+    ]
+    draft = draft_entry("x", workflow, info, load_registry(), packs=planned, unresolved={"Mystery": "no pack lists it"})
+    assert [p["name"] for p in draft.entry["packs"]] == ["rgthree-comfy", "ComfyUI-KJNodes", "TODO"]
+    assert draft.entry["packs"][2]["nodes"] == ["Mystery", "ColorMatch"]
+    todos = "\n".join(draft.todos)
+    assert "pack ComfyUI-KJNodes: add the commit to pin" in todos
+    assert "node 2: 'ColorMatch' (pack ComfyUI-KJNodes) is not defined in the ComfyUI" in todos
+    assert "node 3: 'Mystery' is not provided by any known pack (no pack lists it)" in todos
+    assert "Seed (rgthree)" not in todos

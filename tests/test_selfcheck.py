@@ -67,6 +67,46 @@ def test_static_passes_when_the_packs_are_present(tmp_path):
     assert set(result["packs"]) == {p.name for p in default_registry().packs()}
 
 
+def test_static_takes_the_registry_record_for_a_pack_installed_at_its_pin_and_only_then(tmp_path):
+    """A pack whose mappings are built in code (rgthree's computed names) can't be read from source: a pack
+    installed at exactly the pinned commit (.pack-source) is judged by the nodes the registry records for it."""
+    import shutil
+
+    from workflows.registry import REGISTRY_DIR, default_registry
+
+    registry = tmp_path / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
+    root = tmp_path / "ComfyUI"
+    root.mkdir()
+    (root / "nodes.py").symlink_to(COMFY_ROOT / "nodes.py")
+    (root / "comfy_extras").symlink_to(COMFY_ROOT / "comfy_extras")
+    for pack in default_registry().packs():
+        pack_dir = root / "custom_nodes" / pack.name
+        pack_dir.mkdir(parents=True)
+        (pack_dir / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {cls.NAME: cls for cls in CLASSES}\n")
+        (pack_dir / ".pack-source").write_text(f"{pack.repo} {pack.commit}\n")
+
+    def run() -> tuple[int, dict]:
+        proc = selfcheck(
+            "--static",
+            "--json",
+            "--comfy-dir",
+            str(root),
+            env={
+                "COMFY_EXTRA_MODEL_PATHS": str(REPO / "extra_model_paths.yaml"),
+                "WORKFLOW_REGISTRY_DIR": str(registry),
+            },
+        )
+        return proc.returncode, json.loads(proc.stdout)
+
+    assert run()[0] == 0
+    res4lyf = next(p for p in default_registry().packs() if p.name == "RES4LYF")
+    (root / "custom_nodes" / "RES4LYF" / ".pack-source").write_text(f"{res4lyf.repo} {'0' * 40}\n")
+    code, result = run()
+    missing = {f["message"].split(" ")[0] for f in result["findings"] if f["code"] == "NODE_MISSING"}
+    assert code == 1 and "ClownsharKSampler_Beta" in missing and "VHS_VideoCombine" not in missing
+
+
 def test_static_cpu_only_and_bad_model_paths(tmp_path):
     code, result = static("--cpu-only")
     assert code == 0 and result["workflows"] == ["smoke_i2v", "smoke_image"]

@@ -449,21 +449,51 @@ def test_unconvertible_parts_are_reported_not_guessed(object_info):
 def test_widget_values_that_do_not_fit_are_reported(object_info):
     graph = ui(
         [
-            node(1, "EmptyImage", [64, 64]),  # too few: defaults for batch_size and color
+            node(1, "EmptyImage", [64, 64]),  # too few, version not recorded: refused, never "appended at the end"
             node(2, "ImageScale", [512, "nearest-exact", 512, 512, "disabled"]),  # shifted: wrong types
             node(3, "CLIPTextEncode", ["a {red|blue} fox"]),  # dynamic prompt
         ],
         [],
     )
     result = ui_to_api(graph, object_info)
-    assert result.workflow["1"]["inputs"] == {"width": 64, "height": 64, "batch_size": 1, "color": 0}
     assert [(p.code, p.node_id, str(p.severity)) for p in result.problems] == [
-        ("UI_CONVERT_WIDGET_MISMATCH", "1", "warning"),  # too few: nothing shifted, defaults said
+        ("UI_CONVERT_WIDGET_MISMATCH", "1", "error"),
         ("UI_CONVERT_WIDGET_MISMATCH", "2", "error"),  # shifted: refused, never a silent positional shift
         ("UI_CONVERT_DYNAMIC_PROMPT", "3", "warning"),
     ]
     assert "batch_size" in result.problems[0].message and "width" in result.problems[1].message
+    assert "does not record the version" in result.problems[0].message
     assert not result.ok
+
+
+def test_too_few_values_are_mapped_only_against_the_layout_of_the_version_the_save_was_made_with(object_info):
+    """The RES4LYF case: a pack inserted a widget mid-list between versions. Fewer saved values than
+    widgets is mapped (defaults for the rest) only when the save records exactly the installed version."""
+    saved = node(1, "EmptyImage", [64, 64], properties={"cnr_id": "comfy-core", "ver": "0.3.40"})
+    installed = {"comfy-core": ["0.3.75"]}
+    older = ui_to_api(ui([saved], []), object_info, installed)
+    [problem] = older.problems
+    assert not older.ok and str(problem.severity) == "error" and problem.node_id == "1"
+    assert "saved with version 0.3.40, this ComfyUI has 0.3.75" in problem.message
+    saved["properties"]["ver"] = "0.3.75"
+    same = ui_to_api(ui([saved], []), object_info, installed)
+    assert same.ok and same.workflow["1"]["inputs"] == {"width": 64, "height": 64, "batch_size": 1, "color": 0}
+    assert [str(p.severity) for p in same.problems] == ["warning"]
+
+
+def test_display_only_saved_text_is_not_a_widget_value(object_info):
+    """GetImageSize sends its size as progress text; the editor saves that text as a widget value."""
+    graph = ui(
+        [
+            node(1, "EmptyImage", [64, 48, 1, 0], outputs=[("IMAGE", "IMAGE", [1])]),
+            node(2, "GetImageSize", ["width: 64, height: 48\n batch size: 1"], inputs=[("image", "IMAGE", 1)]),
+        ],
+        [[1, 1, 0, 2, 0, "IMAGE"]],
+    )
+    result = ui_to_api(graph, object_info)
+    assert result.ok and result.workflow["2"]["inputs"] == {"image": ["1", 0]}, result.problems
+    graph["nodes"][1]["widgets_values"] = [64]  # a number is not display text: still refused
+    assert not ui_to_api(graph, object_info).ok
 
 
 @pytest.mark.parametrize(

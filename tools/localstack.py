@@ -19,6 +19,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workflows.registry import Registry
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_COMFY_HOME = Path(os.environ.get("COMFY_HOME", Path.home() / ".cache/comfy-runpod/comfyui-0.3.75"))
@@ -62,6 +66,7 @@ class LocalStack:
     comfy_home: Path = DEFAULT_COMFY_HOME
     env_overrides: dict[str, str] = field(default_factory=dict)
     handler_python: str = sys.executable
+    comfy_python: Path | None = None  # set by install_packs: ComfyUI's venv plus the packs' requirements
 
     @property
     def comfy_dir(self) -> Path:
@@ -104,7 +109,7 @@ class LocalStack:
         env.update(
             {
                 "COMFY_DIR": str(self.comfy_dir),
-                "COMFY_PYTHON": str(self.comfy_home / "venv/bin/python"),
+                "COMFY_PYTHON": str(self.comfy_python or self.comfy_home / "venv/bin/python"),
                 "COMFY_MAIN": str(self.comfy_home / "launch.py"),
                 "COMFY_PORT": str(self.comfy_port),
                 "COMFY_LOG": str(self.comfy_log),
@@ -129,13 +134,31 @@ class LocalStack:
         return env
 
     def install_packs(self) -> list[str]:
-        """The registered custom node packs that can be had (tools/packs.py), into this stack's custom_nodes."""
+        """The registered custom node packs that can be had (tools/packs.py), into this stack's custom_nodes,
+        with their requirements (an overlay venv ComfyUI then runs with). The registry is the one the
+        stack's worker loads (WORKFLOW_REGISTRY_DIR), else this checkout's."""
         from tools.packs import install_available
+        from workflows.registry import load_registry
 
-        installed, problems = install_available(self.comfy_dir / "custom_nodes")
+        registry_dir = self.env_overrides.get("WORKFLOW_REGISTRY_DIR") or os.environ.get("WORKFLOW_REGISTRY_DIR")
+        registry = load_registry(Path(registry_dir)) if registry_dir else None
+        installed, problems = install_available(self.comfy_dir / "custom_nodes", registry=registry)
         for name, problem in problems.items():
             print(f"pack {name} not installed: {problem}", file=sys.stderr)
+        self.use_requirements_of(installed, registry)
         return installed
+
+    def use_requirements_of(self, names: list[str], registry: Registry | None = None) -> dict[str, str]:
+        """Run ComfyUI with these packs' requirements (tools/packs.requirements_python); what failed."""
+        from tools.packs import requirements_python
+
+        if not names:
+            return {}
+        python, problems = requirements_python(self.comfy_home / "venv/bin/python", names, registry=registry)
+        for name, problem in problems.items():
+            print(f"pack {name}: a requirement could not be installed: {problem}", file=sys.stderr)
+        self.comfy_python = python
+        return problems
 
     def pid(self) -> int | None:
         """The entrypoint's PID while it runs (a zombie child of ours counts as gone)."""

@@ -1,39 +1,38 @@
-"""Real custom node packs for the local stack and the tests, by name at the registry's pinned commit.
+"""Real custom node packs for the local stack and the tests: any registered pack at its pin, with its requirements.
 
     python -m tools.packs [NAME ...]      fetch into the cache and print where each pack is
 
-The packs come from docker/fetch_pack.sh, the script the image build uses: a snapshot in the directory
-named by COMFY_PACKS_SNAPSHOTS (`NAME-COMMIT.tar.gz`; ../shared/packs on the development machines and
-CI, which the Makefile and .ci/run export when it exists), else git at the pinned commit. Each pack is
-fetched once into ~/.cache/comfy-runpod/packs/NAME-COMMIT/ and copied into a stack's custom_nodes.
-Their Python requirements are in ComfyUI's venv already (scripts/install_comfyui.sh).
+The one install path (client/local_comfy.py, the same scripts as the image build): the pack from
+docker/fetch_pack.sh (a snapshot in COMFY_PACKS_SNAPSHOTS, `NAME-COMMIT.tar.gz`; ../shared/packs on the
+development machines and CI, which the Makefile and .ci/run export when it exists; else git at the pinned
+commit), cached once in ~/.cache/comfy-runpod/packs/NAME-COMMIT/ and copied into a stack's custom_nodes;
+its requirements.txt and install.py through docker/pack_requirements.sh into an overlay venv over
+ComfyUI's (ComfyUI's own venv is never changed), which the stack then runs ComfyUI with.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FETCH = REPO / "docker" / "fetch_pack.sh"
-SNAPSHOTS_ENV = "COMFY_PACKS_SNAPSHOTS"
 CACHE = Path(os.environ.get("COMFY_PACKS_CACHE", Path.home() / ".cache/comfy-runpod/packs"))
+GIT_ATTEMPTS = int(os.environ.get("FETCH_GIT_ATTEMPTS", "1"))
 
 sys.path.insert(0, str(REPO))
-from workflows.registry import PackRef, default_registry  # noqa: E402
+from client.local_comfy import LocalComfyError, fetch_pack, pack_python  # noqa: E402
+from workflows.registry import PackRef, Registry, default_registry  # noqa: E402
 
 
 class PackUnavailable(RuntimeError):
     """Neither a snapshot nor git can provide a pinned pack; the message says how to provide it."""
 
 
-def pinned(name: str) -> PackRef:
+def pinned(name: str, registry: Registry | None = None) -> PackRef:
     """The registry's pin for a pack (the image installs the same commit)."""
-    packs = {p.name: p for p in default_registry().packs()}
+    packs = {p.name: p for p in (registry or default_registry()).packs()}
     if name not in packs:
         raise KeyError(f"no registered workflow uses a pack named {name!r} (registered: {', '.join(sorted(packs))})")
     pack = packs[name]
@@ -42,51 +41,46 @@ def pinned(name: str) -> PackRef:
     return pack
 
 
-def ensure_pack(name: str, cache: Path = CACHE) -> Path:
+def ensure_pack(name: str, cache: Path = CACHE, registry: Registry | None = None) -> Path:
     """The pack's tree at its pinned commit in the cache, fetched the first time (safe to race)."""
-    pack = pinned(name)
-    target = cache / f"{name}-{pack.commit}" / name
-    if target.is_dir():
-        return target
-    target.parent.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
-        dest = Path(tmp) / name
-        proc = subprocess.run(
-            ["bash", str(FETCH), name, pack.repo, pack.commit, str(dest)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "FETCH_GIT_ATTEMPTS": os.environ.get("FETCH_GIT_ATTEMPTS", "1")},
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            lines = [line for line in proc.stderr.splitlines() if line.startswith("fetch_pack:")]
-            raise PackUnavailable(lines[-1] if lines else (proc.stderr or proc.stdout).strip()[-2000:])
-        (dest / ".pack-source").write_text(f"{pack.repo} {pack.commit}\n")
-        try:
-            Path(tmp).rename(target.parent)
-        except OSError:  # another process put it there first
-            if not target.is_dir():
-                raise
-    return target
+    pack = pinned(name, registry)
+    assert pack.commit is not None
+    try:
+        return fetch_pack(name, pack.repo, pack.commit, cache, git_attempts=GIT_ATTEMPTS)
+    except LocalComfyError as exc:
+        raise PackUnavailable(str(exc)) from None
 
 
-def install_packs(custom_nodes: Path, names: list[str] | tuple[str, ...], cache: Path = CACHE) -> list[Path]:
+def install_packs(
+    custom_nodes: Path, names: list[str] | tuple[str, ...], cache: Path = CACHE, registry: Registry | None = None
+) -> list[Path]:
     """Copy the named packs into a ComfyUI custom_nodes folder; PackUnavailable says how to provide one."""
     installed = []
     for name in names:
-        source = ensure_pack(name, cache)
+        source = ensure_pack(name, cache, registry)
         dest = custom_nodes / name
         shutil.copytree(source, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         installed.append(dest)
     return installed
 
 
-def install_available(custom_nodes: Path, cache: Path = CACHE) -> tuple[list[str], dict[str, str]]:
+def requirements_python(
+    comfy_python: Path, names: list[str], cache: Path = CACHE, registry: Registry | None = None
+) -> tuple[Path, dict[str, str]]:
+    """A python for ComfyUI with the named packs' requirements installed (an overlay venv over `comfy_python`):
+    (its path, pack -> the requirement that could not be installed)."""
+    sources = [ensure_pack(name, cache, registry) for name in names]
+    return pack_python(comfy_python, sources, cache)
+
+
+def install_available(
+    custom_nodes: Path, cache: Path = CACHE, registry: Registry | None = None
+) -> tuple[list[str], dict[str, str]]:
     """Every registered pack that can be had, for the local stack: (installed names, name -> why not)."""
     installed, problems = [], {}
-    for pack in default_registry().packs():
+    for pack in (registry or default_registry()).packs():
         try:
-            install_packs(custom_nodes, [pack.name], cache)
+            install_packs(custom_nodes, [pack.name], cache, registry)
             installed.append(pack.name)
         except PackUnavailable as exc:
             problems[pack.name] = str(exc)

@@ -9,6 +9,7 @@
     analysis.py, judge.py, model_tree.py, startup_log.py, volume_index.py
                     judging a workflow, a model tree, ComfyUI's start-up log, a volume against facts
     failures.py     ComfyUI's refusals and node errors as job errors (read by their `kind`)
+    timing.py       the laps of a job's `timings`
     resolve.py, ui_convert.py, patch.py, parameters.py, outputs.py, images.py
                     choosing and converting a workflow, patching a job into it, classifying outputs
     registry.py (+ registry/), models.py, compat.py, policy.py, paths.py, secrets.py, draft.py, deploy.py

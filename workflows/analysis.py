@@ -7,10 +7,12 @@ deployment the same way. Nothing here touches the network or the disk.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
+from workflows import signatures
 from workflows.findings import Finding, error, warning
 from workflows.model_tree import not_seen_finding
 from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS, ModelFile, ModelIndex, canonical_folder
@@ -224,6 +226,13 @@ def _stem(name: str) -> str:
     return name[:dot] if dot > 0 and name[dot:] in MODEL_EXTENSIONS | {".png", ".jpg", ".jpeg", ".webp"} else name
 
 
+def near_class(class_type: str, object_info: Mapping[str, Any]) -> str | None:
+    """A node class ComfyUI has that differs from `class_type` only by case, spaces or punctuation."""
+    key = re.sub(r"[\W_]+", "", class_type).lower()
+    hits = [c for c in object_info if c != class_type and re.sub(r"[\W_]+", "", c).lower() == key]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _did_you_mean(value: Any, choices: Iterable[Any]) -> tuple[str, str | None]:
     hit = near_match(value, choices)
     return (f" Did you mean {hit!r}?" if hit is not None else ""), hit
@@ -270,21 +279,32 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
             path=failed[0].path,
         )
     if pack is None:
+        # No pack this worker knows of provides it: a near miss of a class ComfyUI has says what was meant.
+        hit = near_class(class_type, ctx.object_info)
+        if hit is not None:
+            return error(
+                "NODE_MISSING",
+                f"Node {node_id}: class {class_type!r} is not defined; ComfyUI has {hit!r}. Did you mean {hit!r}?",
+                f"Set the node's class_type to {hit!r} (class names are exact: case, spaces and punctuation count).",
+                node_id=node_id,
+            )
         return error(
             "NODE_MISSING",
-            f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack.",
-            "Install the custom node pack that provides it (search the node name in ComfyUI-Manager), "
-            "or remove the node.",
+            f"Node {node_id}: class {class_type!r} is not defined by ComfyUI or any loaded pack, and no pack the "
+            "registry or its known-packs map names provides it (a private pack, a renamed class, or a typo).",
+            f"Find the pack that defines {class_type!r} where the workflow came from (ComfyUI-Manager's "
+            "'Install Missing Custom Nodes' lists it by name), add it to the image with its requirements, and pin "
+            "it in the registry; or remove the node.",
             node_id=node_id,
         )
     broken = _failed_import(pack, ctx.imports)
     if broken is not None:
+        cause, fix = import_failure_cause(broken)
         return error(
             "PACK_IMPORT_FAILED",
             f"Node {node_id}: {class_type!r} comes from pack {pack.name}, which failed to import: "
-            f"{broken.error or 'see the start-up log'}.",
-            f"Fix the import error of {pack.name} (usually a missing Python requirement: "
-            f"pip install -r {broken.path}/requirements.txt) and restart ComfyUI.",
+            f"{broken.error or 'see the start-up log'}{cause}.",
+            fix,
             node_id=node_id,
             path=broken.path,
         )
@@ -315,7 +335,7 @@ def _node_missing(node_id: str, class_type: str, ctx: Context) -> Finding:
 def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entry | None) -> str | None:
     if entry is not None:
         for model in entry.models:
-            if model.node is not None and model.input == name and model.name == value:
+            if model.node is not None and model.input == name and model.name in (value, _stripped(value)):
                 return model.folder
     if (class_type, name) in LOADER_INPUTS:
         return LOADER_INPUTS[(class_type, name)]
@@ -325,8 +345,13 @@ def _model_folder(class_type: str, name: str, value: Any, spec: Any, entry: Entr
 
 
 def looks_like_model(value: str) -> bool:
+    value = value.strip()  # a stray space must not hide that it names a model file
     dot = value.rfind(".")
     return dot > 0 and value[dot:].lower() in MODEL_EXTENSIONS
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _model_findings(
@@ -338,15 +363,19 @@ def _model_findings(
     entry: Entry | None,
     choices: Iterable[Any] = (),
 ) -> list[Finding]:
-    spec = next((m for m in entry.models if m.name == value), None) if entry else None
-    spec = spec or ctx.known_models.get(value) or ctx.known_models.get(value.rsplit("/", 1)[-1])
+    # The registry's spec by the name as written or without stray whitespace (a pasted trailing space).
+    names = (value, value.strip())
+    spec = next((m for m in entry.models if m.name in names), None) if entry else None
+    spec = spec or next((ctx.known_models[n] for n in names if n in ctx.known_models), None)
+    spec = spec or ctx.known_models.get(value.strip().rsplit("/", 1)[-1])
     index = ctx.models
     if index is not None and folder and index.sees(folder, value):
         return _model_file_findings(node_id, name, folder, value, index, spec) if spec is not None else []
     where = f"models/{folder}/" if folder else "its model folder"
     if value.strip() in ("", "None", "none", "null", "undefined"):
         return [_unselected_model(node_id, name, folder, value, where)]
-    return _missing_model_findings(node_id, name, folder, value, where, index, spec, choices)
+    registered = _registered_names(folder, ctx, entry)
+    return _missing_model_findings(node_id, name, folder, value, where, index, spec, choices, registered)
 
 
 def _model_file_findings(
@@ -407,10 +436,30 @@ def _missing_model_findings(
     index: ModelIndex | None,
     spec: ModelSpec | None,
     choices: Iterable[Any],
+    registered: Sequence[str] = (),
 ) -> list[Finding]:
     """A model ComfyUI does not list: a near name it does list, the file found elsewhere, or missing."""
     listed = index.comfy_sees.get(canonical_folder(folder), frozenset()) if index and folder else choices
     hint, hit = _did_you_mean(value, sorted(c for c in listed if isinstance(c, str)))
+    if hit is None:
+        # Not on the worker under any near name either: the registry's names still say what was meant,
+        # so "did you mean" survives a model that is missing as well as misspelled.
+        # a registered name written exactly is only missing: no sibling of the same stem was meant
+        hit = near_match(value, registered) if value not in registered else None
+        if hit is not None:
+            url = f" Download: {spec.url}" if spec and spec.url else ""
+            return [
+                error(
+                    "MODEL_MISSING",
+                    f"Model {value!r} is not available to ComfyUI ({where})"
+                    + (f" (node {node_id}, {name})" if node_id else "")
+                    + f". Did you mean {hit!r}? That file is not on the worker either.",
+                    f"Set {name or 'the input'} to {hit!r} (mind spaces, case, extension and sub-folder) and put "
+                    f"{hit} into {where} (network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
+                    node_id=node_id,
+                    input=name,
+                )
+            ]
     if hit is not None:
         return [
             error(
@@ -611,6 +660,13 @@ def analyze_workflow(workflow: Any, ctx: Context, entry: Entry | None = None) ->
     return findings
 
 
+def _registered_names(folder: str, ctx: Context, entry: Entry | None) -> list[str]:
+    """Model names the registry knows for this folder (the entry's first, then every entry's)."""
+    specs = [*(entry.models if entry else ()), *ctx.known_models.values()]
+    wanted = canonical_folder(folder) if folder else None
+    return sorted({m.name for m in specs if wanted is None or canonical_folder(m.folder) == wanted})
+
+
 def _node_findings(
     node_id: str,
     class_type: str,
@@ -719,17 +775,33 @@ def unscanned_model_findings(files: Iterable[ModelFile]) -> list[Finding]:
     return [not_seen_finding(f.path, f.folder) for f in files if not f.scanned]
 
 
-def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
-    return [
-        error(
-            "PACK_IMPORT_FAILED",
-            f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}.",
-            f"Install its requirements (pip install -r {p.path}/requirements.txt) or remove the pack, then restart.",
-            path=p.path,
+def import_failure_cause(p: PackImport) -> tuple[str, str]:
+    """What a pack's import error means and how to fix it, from the field-drawn signature table
+    (" [CODE: cause]", fix); without a match, the pack's requirements are the usual cause."""
+    found = signatures.match(None, p.error or "", stage="import")
+    if found is None:
+        return "", (
+            f"Read the import error above (the traceback is in logs_tail): usually a missing requirement, "
+            f"pip install -r {p.path}/requirements.txt into ComfyUI's venv; or remove the pack. Then restart."
         )
-        for p in imports
-        if p.failed
-    ]
+    return f" [{found.code}: {found.cause}]", f"{found.fix} (pack {p.name} at {p.path})"
+
+
+def import_findings(imports: Iterable[PackImport]) -> list[Finding]:
+    findings = []
+    for p in imports:
+        if not p.failed:
+            continue
+        cause, fix = import_failure_cause(p)
+        findings.append(
+            error(
+                "PACK_IMPORT_FAILED",
+                f"Custom node pack {p.name} failed to import: {p.error or 'see the start-up log'}{cause}.",
+                fix,
+                path=p.path,
+            )
+        )
+    return findings
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,12 +89,62 @@ def _packs(
     return list(by_pack.values())
 
 
+def _planned_packs(
+    nodes: list[tuple[str, str, dict[str, Any]]],
+    object_info: ObjectInfo,
+    planned: list[dict[str, Any]],
+    unresolved: Mapping[str, str],
+    todos: list[str],
+) -> list[dict[str, Any]]:
+    """The packs resolved by evidence (workflows.pack_plan, pinned by the client), checked against the
+    nodes ComfyUI reports: a custom node no planned pack lists, or a node nobody provides, is a TODO."""
+    packs = [dict(p) for p in planned]
+    listed = {n for p in packs for n in p.get("nodes", [])}
+    for pack in packs:
+        if not pack.get("commit"):
+            todos.append(f"pack {pack['name']}: add the commit to pin (40 hex characters): no snapshot or git source")
+            pack["commit"] = "TODO"
+    missing: list[str] = []
+    undefined: list[str] = []
+    for node_id, class_type, _ in nodes:
+        info = object_info.get(class_type)
+        module = str((info or {}).get("python_module", ""))
+        if class_type in listed and info is None and class_type not in undefined:
+            undefined.append(class_type)  # resolved, but the ComfyUI that was read does not define it
+            owner = next(p["name"] for p in packs if class_type in p.get("nodes", []))
+            todos.append(
+                f"node {node_id}: {class_type!r} (pack {owner}) is not defined in the ComfyUI whose definitions "
+                "were read (the pack is missing there or failed to import), so its values were not converted: "
+                "install the pack there and run workflow add again"
+            )
+            continue
+        if class_type in listed or (info is not None and not module.startswith("custom_nodes.")):
+            continue
+        if class_type in missing:
+            continue
+        missing.append(class_type)
+        why = unresolved.get(class_type) or (
+            "no resolved pack defines it in the local ComfyUI" if info is None else f"{module} defines it"
+        )
+        todos.append(
+            f"node {node_id}: {class_type!r} is not provided by any known pack ({why}): install the pack that "
+            "provides it and pass --pack 'NODE=owner/repo', or remove the node"
+        )
+    if missing or undefined:  # the entry stays disabled (WORKFLOW_BROKEN) until a person names the pack
+        packs.append({"name": "TODO", "repo": "TODO", "commit": "TODO", "nodes": missing + undefined})
+    return packs
+
+
 def _known_model(registry: Registry, name: str) -> ModelSpec | None:
     return next((m for e in registry.entries.values() for m in e.models if m.name == name), None)
 
 
 def _models(
-    nodes: list[tuple[str, str, dict[str, Any]]], object_info: ObjectInfo, registry: Registry, todos: list[str]
+    nodes: list[tuple[str, str, dict[str, Any]]],
+    object_info: ObjectInfo,
+    registry: Registry,
+    todos: list[str],
+    sources: Mapping[str, Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     models = []
     for node_id, class_type, inputs in nodes:
@@ -107,11 +157,21 @@ def _models(
             is_combo = combo_choices(specs.get(name, (None, True))[0]) is not None
             if folder is None and not (looks_like_model and is_combo):
                 continue
+            source = sources.get(value) or {}
+            folder = folder or source.get("folder")
             model: dict[str, Any] = {"folder": folder or "TODO", "name": value, "node": node_id, "input": name}
             if folder is None:
                 todos.append(f"model {value} (node {node_id}.{name}): add the model folder ComfyUI reads it from")
             known = _known_model(registry, value)
-            if known is not None:
+            facts = {k: source[k] for k in ("url", "size_bytes", "sha256") if source.get(k) is not None}
+            if facts:
+                model.update(facts)
+                todos.extend(
+                    f"model {value}: add its {key}" + (f" ({source['problem']})" if source.get("problem") else "")
+                    for key in ("url", "size_bytes", "sha256")
+                    if key not in facts
+                )
+            elif known is not None:
                 model.update(
                     {
                         k: v
@@ -184,13 +244,28 @@ def _outputs(
 
 
 def draft_entry(
-    workflow_id: str, workflow: Mapping[str, Any], object_info: ObjectInfo, registry: Registry, title: str = ""
+    workflow_id: str,
+    workflow: Mapping[str, Any],
+    object_info: ObjectInfo,
+    registry: Registry,
+    title: str = "",
+    *,
+    packs: list[dict[str, Any]] | None = None,
+    unresolved: Mapping[str, str] | None = None,
+    model_sources: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Draft:
-    """A registry entry for an API-format workflow, with the TODOs a person must fill in."""
+    """A registry entry for an API-format workflow, with the TODOs a person must fill in.
+
+    `packs`: the packs resolved by evidence and pinned (else found from /object_info's modules and the
+    registry); `unresolved`: node -> why no pack provides it; `model_sources`: file name -> url,
+    size_bytes, sha256, folder (and `problem`) found by the client."""
     todos: list[str] = []
     nodes = _node_items(workflow)
-    packs = _packs(nodes, object_info, registry, todos)
-    models = _models(nodes, object_info, registry, todos)
+    if packs is None:
+        packs = _packs(nodes, object_info, registry, todos)
+    else:
+        packs = _planned_packs(nodes, object_info, packs, unresolved or {}, todos)
+    models = _models(nodes, object_info, registry, todos, model_sources or {})
     entry: dict[str, Any] = {
         "id": workflow_id,
         "title": title or workflow_id.replace("_", " ").capitalize(),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.findings import Finding
+from workflows.findings import FAILURE_CODES, Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,23 @@ CODES: dict[str, Code] = {
             "ComfyUI kept dying and the worker stopped restarting it (see last_death and logs_tail); the "
             "worker is recycled.",
             True,
+            True,
+        ),
+        # Answered by handler/last_resort.py (standalone: its own copy of these fixes, kept equal by a test)
+        # when the real handler can't run at all; the container stays up instead of a restart loop.
+        Code(
+            "HANDLER_IMPORT_FAILED",
+            "The worker's handler can't be imported, so only this last-resort handler answers: "
+            "install what the message names into the handler's Python (HANDLER_PYTHON; the image installs "
+            "requirements/worker.txt into /opt/venv) or fix the file and line it names, then redeploy.",
+            False,
+        ),
+        Code(
+            "HANDLER_EXITED",
+            "The worker's handler imported but its process ended (exit code in the message; its last "
+            "lines are in the container log): fix what they name and redeploy. This last-resort handler answers "
+            "meanwhile.",
+            False,
             True,
         ),
         Code(
@@ -177,6 +194,9 @@ CODES: dict[str, Code] = {
             False,
         ),
         Code("INTERNAL_ERROR", "An unexpected error in the worker: report it with details."),
+        # What a failure signature (workflows/signatures.yaml) or a system probe names: the response's
+        # fix is the signature's own, naming the module, file or host; these are the table's.
+        *(Code(c.code, c.fix, True, c.refresh_worker) for c in FAILURE_CODES),
     )
 }
 

@@ -7,9 +7,11 @@ this package does not import comfyui_client (tests/test_layers.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from workflows import signatures
 from workflows.analysis import pack_lookup
 from workflows.errors import JobError
 from workflows.judge import DOES_NOT_EXIST, findings_error, rejection_findings
@@ -65,19 +67,45 @@ def queue_failed(
 
 
 def execution_failed(data: Mapping[str, Any], message: str) -> JobError:
-    """GENERATION_ERROR (DISK_FULL when the disk filled up) from ComfyUI's execution_error event."""
+    """A node's exception (ComfyUI's execution_error event) as a job error: the field-drawn signature's
+    code, cause and fix when one matches (workflows.signatures), else GENERATION_ERROR led by the
+    exception's own type and message and the frame that raised it."""
     text = str(data.get("exception_message", "")).strip()
-    return JobError(
-        "DISK_FULL" if "No space left on device" in text else "GENERATION_ERROR",
-        message,
-        {
-            "node_id": data.get("node_id"),
-            "node_type": data.get("node_type"),
-            "exception_type": data.get("exception_type"),
-            "exception_message": text,
-            "traceback": (data.get("traceback") or [])[-8:],
-        },
+    kind = str(data.get("exception_type") or "") or None
+    traceback = [str(line) for line in (data.get("traceback") or [])]
+    node = f"{data.get('node_type')} (node {data.get('node_id')})"
+    details: dict[str, Any] = {
+        "node_id": data.get("node_id"),
+        "node_type": data.get("node_type"),
+        "exception_type": kind,
+        "exception_message": text,
+        "traceback": traceback[-8:],
+    }
+    found = signatures.match(kind, text, traceback, stage="execution")
+    if found is not None:
+        details["signature"] = found.details()
+        first = signatures.generic_answer(kind, text, f"raised by {node}")
+        return JobError(found.code, f"{found.cause}: {first}", details, fix=found.fix)
+    frame = raising_frame(traceback)
+    where = f"raised by {node}" + (f" at {frame}" if frame else "")
+    fix = (
+        f"{kind or 'The exception'} is not one this worker recognises: read its message and the frame it names "
+        f"({frame or 'see details.traceback'}); if the frame is in a custom node pack, that pack's issue tracker "
+        "is the place to look. logs_tail has ComfyUI's output around it."
     )
+    return JobError("GENERATION_ERROR", signatures.generic_answer(kind, text, where), details, fix=fix)
+
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+
+
+def raising_frame(traceback: list[str]) -> str | None:
+    """The last frame of a formatted traceback, as "file:line in function" (the custom pack's when it has one)."""
+    frames = [m for chunk in traceback for m in _FRAME.finditer(chunk)]
+    if not frames:
+        return None
+    m = frames[-1]
+    return f"{m['file']}:{m['line']} in {m['func']}"
 
 
 def prompt_error(

@@ -77,6 +77,22 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "Fix the pack's import error (usually a missing requirement; see logs_tail), then restart the worker.",
     ),
     (
+        "PACK_VERSION_DIFFERS",
+        "warning",
+        "`workflow add`: a pack is pinned to another version than the one the editor save records (the "
+        "registry's pin, or the nearest obtainable when the recorded one can't be had).",
+        "Pin the version the save records if it can be obtained (a snapshot or git), or re-save the workflow "
+        "with the pinned version; nodes whose saved values don't fit its layout are refused, not guessed.",
+    ),
+    (
+        "PACK_REQUIREMENTS_FAILED",
+        "error / warning",
+        "A pack's requirements.txt (or install.py) could not be installed under the venv's constraints; the "
+        "message names the requirement and what it conflicts with (docker/pack_requirements.sh). The image "
+        "build stops on it; `workflow add` warns and judges the pack by the nodes it still registers.",
+        "Install the requirement by hand, or pin a pack commit whose requirements fit ComfyUI's venv.",
+    ),
+    (
         "VALUE_NOT_IN_LIST",
         "error",
         "A combo input holds a value the node does not offer (per /object_info).",
@@ -308,6 +324,19 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "If it repeats, read last_death: often out of memory, so a lighter workflow or a bigger GPU.",
     ),
     (
+        "HANDLER_IMPORT_FAILED",
+        "error",
+        "The worker's handler can't be imported (a dependency missing from its venv, a broken file): a "
+        "last-resort handler answers every job with the import error and the traceback's last lines.",
+        "Install the module the message names into HANDLER_PYTHON's venv, or fix the file and line it names; redeploy.",
+    ),
+    (
+        "HANDLER_EXITED",
+        "error",
+        "The worker's process ended after its handler imported; a last-resort handler answers every job.",
+        "Read the container log for its last lines, fix what they name and redeploy.",
+    ),
+    (
         "SELF_CHECK_FAILED",
         "error",
         "SELF_CHECK_STRICT=1 and the start-up self-check found errors.",
@@ -383,4 +412,155 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "volume is mounted elsewhere or not at all.",
         "Attach the volume to the endpoint (same datacenter) and check RUNPOD_VOLUME_DIR (docs/volume.md).",
     ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCode:
+    """A code a failure signature (workflows/signatures.yaml) or a system probe answers with. One row
+    serves both tables: the job error code (workflows.errors.CODES, with `fix` as the table's fix) and
+    the finding code diagnose reports it with. The signature's own fix, naming the module, file or host,
+    is more specific than `fix` and is the one a response carries."""
+
+    code: str
+    meaning: str
+    fix: str
+    refresh_worker: bool = False  # a fresh worker (another host) can help
+
+
+FAILURE_CODES: tuple[FailureCode, ...] = (
+    FailureCode(
+        "GPU_OUT_OF_MEMORY",
+        "The GPU ran out of memory (VRAM) during the job.",
+        "Lower resolution, frames or batch, use a smaller/quantized model, or a GPU with more VRAM.",
+    ),
+    FailureCode(
+        "RAM_OUT_OF_MEMORY",
+        "The container ran out of system RAM (not VRAM) loading or moving a model.",
+        "Use an endpoint with more RAM or smaller (fp8/GGUF) models.",
+    ),
+    FailureCode(
+        "DEVICE_MISMATCH",
+        "A node mixed tensors on the GPU and the CPU.",
+        "Update the node's pack or set its device option to the model's device; restart ComfyUI.",
+    ),
+    FailureCode(
+        "DTYPE_MISMATCH",
+        "Tensors of two precisions (fp16/bf16/fp32) met in one operation.",
+        "Set the node's precision option to match the model, or update its pack.",
+    ),
+    FailureCode(
+        "MODEL_INCOMPATIBLE",
+        "Models of different families were combined, or a file does not fit the loader that reads it.",
+        "Use the text encoder, VAE, ControlNet, LoRA and loader made for the base model's family.",
+    ),
+    FailureCode(
+        "SHAPE_MISMATCH",
+        "Inputs a node combines have different sizes (images, latents, masks, conditioning).",
+        "Give the node inputs of one size and one model family (scale images to the latent's size).",
+    ),
+    FailureCode(
+        "MODEL_COMPONENT_MISSING",
+        "The checkpoint has no text encoder or VAE, so the loader's output is None.",
+        "Load the text encoder / VAE separately and wire it in, or use a full checkpoint.",
+    ),
+    FailureCode(
+        "UPSTREAM_OUTPUT_EMPTY",
+        "An input a node needs arrived empty (None): unconnected optional input or a loader that returned nothing.",
+        "Connect the input the node needs and check the loader upstream loaded the right kind of file.",
+    ),
+    FailureCode(
+        "MODEL_FILE_CORRUPT",
+        "A model file does not parse (truncated, an HTML page or a git-lfs pointer saved as the model).",
+        "Download the file again (with a token for gated files; `git lfs pull` for pointers).",
+    ),
+    FailureCode(
+        "GGUF_UNSUPPORTED",
+        "The installed GGUF loader does not know this GGUF file's architecture.",
+        "Update ComfyUI-GGUF (and ComfyUI), or use a GGUF converted for it.",
+    ),
+    FailureCode(
+        "ATTENTION_BACKEND_MISSING",
+        "An optional GPU kernel library the node was set to use (sageattention, triton, flash-attn) is missing.",
+        "Switch the node to sdpa/default attention, or install a build of the library for the image's torch.",
+    ),
+    FailureCode(
+        "TORCH_BUILD_MISMATCH",
+        "A compiled package (xformers, torchvision, an extension) was built for another torch/CUDA.",
+        "Install the builds matching the image's torch from the same index, pinned together.",
+    ),
+    FailureCode(
+        "NUMPY_ABI_MISMATCH",
+        "A compiled module was built for NumPy 1.x and NumPy 2.x is installed (or the reverse).",
+        "Pin numpy<2 in ComfyUI's venv or upgrade the module to a NumPy-2 build.",
+    ),
+    FailureCode(
+        "COMFY_VERSION_SKEW",
+        "A pack uses a ComfyUI module, function or name this ComfyUI version does not have.",
+        "Pin the pack at a commit made for this ComfyUI version (or update ComfyUI), together.",
+    ),
+    FailureCode(
+        "DEPENDENCY_VERSION_MISMATCH",
+        "A Python dependency is at a version that removed (or lacks) what a pack uses.",
+        "Install the versions the pack's requirements pin into ComfyUI's venv and pin them in the image.",
+    ),
+    FailureCode(
+        "DEPENDENCY_MISSING",
+        "A Python module a pack needs is not installed in ComfyUI's venv.",
+        "Install the pack's requirements into ComfyUI's Python in the image and rebuild.",
+    ),
+    FailureCode(
+        "SYSTEM_LIBRARY_MISSING",
+        "A system library (libGL, libEGL, libgthread, ...) a package loads is not in the image.",
+        "Install the Debian package that provides it in the image (libgl1, libglib2.0-0, libegl1) and rebuild.",
+    ),
+    FailureCode(
+        "FFMPEG_MISSING",
+        "A video node found no ffmpeg binary.",
+        "Install ffmpeg in the image (or imageio-ffmpeg in ComfyUI's venv) and rebuild.",
+    ),
+    FailureCode(
+        "DISK_READ_ONLY",
+        "A write failed because the file system is read-only (ComfyUI's dir in a read-only image or volume).",
+        "Point COMFY_OUTPUT_DIR / COMFY_TEMP_DIR / HF_HOME at a writable disk, or mount it read-write.",
+    ),
+    FailureCode(
+        "DISK_INODES_FULL",
+        "A disk has free bytes but no free inodes: no new file can be created on it.",
+        "Delete many small files (old outputs, caches) or move outputs to a disk with free inodes.",
+    ),
+    FailureCode(
+        "PERMISSION_DENIED",
+        "The worker's user may not read or write a path a node or ComfyUI uses.",
+        "Make the path readable/writable by the container's user, or move the write to a directory it owns.",
+    ),
+    FailureCode(
+        "MODEL_DOWNLOAD_FAILED",
+        "A node downloads a model at run time and the download failed (gated repo, no network, host down).",
+        "Bake the model into the image or volume; for gated repos set HF_TOKEN with access to it.",
+    ),
+    FailureCode(
+        "GPU_FAULT",
+        "A GPU kernel crashed (illegal memory access, cuDNN/cuBLAS failure): the CUDA context is unusable.",
+        "Retry on a fresh worker (recycled); if it repeats, disable the custom kernel the traceback names.",
+        True,
+    ),
+    FailureCode(
+        "COMFY_LISTEN_ADDRESS_INVALID",
+        "ComfyUI was told to listen on an address this container does not have.",
+        "Set COMFY_HOST to 127.0.0.1 and remove --listen from COMFY_EXTRA_ARGS.",
+    ),
+    FailureCode(
+        "CONFIG_MISMATCH",
+        "What the worker's settings say and what the system reports disagree (both sides named).",
+        "Make the setting match the system (or start the process with the setting), then redeploy.",
+    ),
+    FailureCode(
+        "BUCKET_UNREACHABLE",
+        "The output bucket the settings name does not answer (endpoint, name or keys).",
+        "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the keys; until it answers, uploads fail (OUTPUT_UPLOAD_FAILED).",
+    ),
+)
+FINDINGS.update(
+    {c.code: FindingCode(c.code, "error", c.meaning, c.fix) for c in FAILURE_CODES if c.code not in FINDINGS}
 )

@@ -158,7 +158,7 @@ def run_job(
 
 
 def judge(
-    site: JobSite[Any],
+    site: JobSite[FileT],
     resolved: Resolved,
     patched: dict[str, Any],
     request: GenerateRequest,
@@ -208,7 +208,7 @@ def judge(
 
 
 def execute(
-    site: JobSite[Any],
+    site: JobSite[FileT],
     workflow: dict[str, Any],
     prompt_id: str,
     deadline: float,

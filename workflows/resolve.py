@@ -6,7 +6,7 @@ Pure: ComfyUI's node definitions come in through a callable, so the worker passe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,11 +55,14 @@ def resolve_workflow(
     return Resolved(None, workflow, "inline")
 
 
-def convert_editor_workflow(workflow: dict[str, Any], object_info: ObjectInfoSource) -> dict[str, Any]:
-    """Convert an editor-format workflow with ComfyUI's node definitions; refuse when it can't be done exactly."""
-    result = ui_to_api(workflow, object_info(False))
+def convert_editor_workflow(
+    workflow: dict[str, Any], object_info: ObjectInfoSource, versions: Mapping[str, Collection[str]] | None = None
+) -> dict[str, Any]:
+    """Convert an editor-format workflow with ComfyUI's node definitions; refuse when it can't be done exactly.
+    `versions`: the installed packs' versions (ui_to_api), when the caller knows them."""
+    result = ui_to_api(workflow, object_info(False), versions)
     if any(p.code == "UI_CONVERT_UNKNOWN_NODE" for p in result.problems):
-        result = ui_to_api(workflow, object_info(True))
+        result = ui_to_api(workflow, object_info(True), versions)
     limit = next((p for p in result.problems if p.code == "LIMIT_EXCEEDED"), None)
     if limit is not None:
         raise JobError("LIMIT_EXCEEDED", limit.message, {}, [limit], fix=limit.fix)

@@ -63,6 +63,7 @@ class DiagnoseResponse(TypedDict):
     models: dict[str, Any]
     custom_nodes: dict[str, Any]
     node_check: dict[str, Any]
+    node_classes: list[str]  # every node class ComfyUI defines (empty while it does not answer)
     workflow_checks: dict[str, Any]
     findings: list[dict[str, Any]]
     summary: Summary
@@ -150,6 +151,7 @@ def diagnose_response(
     models: dict[str, Any],
     custom_nodes: dict[str, Any],
     node_check: dict[str, Any],
+    node_classes: list[str],
     workflow_checks: dict[str, Any],
     timings: dict[str, Any],
     worker: dict[str, Any] | None = None,
@@ -172,6 +174,7 @@ def diagnose_response(
         models=models,
         custom_nodes=custom_nodes,
         node_check=node_check,
+        node_classes=node_classes,
         workflow_checks=workflow_checks,
         findings=findings,
         summary={

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from workflows import signatures
+
 _HEADER = "Import times for custom nodes:"
 _LINE = re.compile(r"^\s*(?P<secs>\d+(?:\.\d+)?) seconds(?P<failed> \(IMPORT FAILED\))?: (?P<path>.+?)\s*$")
 _CANNOT = re.compile(r"^Cannot import (?P<path>.+?) module for custom nodes: (?P<error>.*)$")
@@ -76,6 +78,8 @@ class StartFailure:
     message: str
     evidence: tuple[str, ...] = ()
     pack: str | None = None
+    fix: str | None = None  # a signature's own fix (workflows.signatures), more specific than the table's
+    signature: dict[str, str] | None = None
 
 
 def last_exception(lines: list[str]) -> tuple[str | None, list[str]]:
@@ -129,12 +133,13 @@ def classify_start_failure(
         return StartFailure(
             "COMFY_PORT_IN_USE", f"ComfyUI cannot listen: its port is taken ({_strip_prefix(hit).strip()})", (hit,)
         )
+    exception, block = last_exception(tail)
+    found = _signature(exception, block)  # the field-drawn signature of the exception, when one knows it
     hit = next((line for line in reversed(tail) if _CUDA.search(line)), None)
-    if hit is not None and exit_code is not None:
+    if hit is not None and exit_code is not None and found is None:
         return StartFailure(
             "COMFY_CUDA_MISMATCH", f"ComfyUI could not use the GPU: {_strip_prefix(hit).strip()}", (hit,)
         )
-    exception, block = last_exception(tail)
     if exception is not None and exit_code is not None and any(_MODEL_PATHS.search(line) for line in block):
         return StartFailure(
             "COMFY_MODEL_PATHS_INVALID",
@@ -142,7 +147,7 @@ def classify_start_failure(
             tuple(block[-6:]),
         )
     if exit_code is not None:
-        return _exit_failure(tail, exit_code, was_ready, exception, block)
+        return _exit_failure(tail, exit_code, was_ready, exception, block, found)
     waited = f"{timed_out_after:g} s" if timed_out_after is not None else "its start timeout"
     stage = " while importing custom node packs (a slow or hung pack)" if _importing_packs(tail) else ""
     return StartFailure(
@@ -152,8 +157,21 @@ def classify_start_failure(
     )
 
 
+def _signature(exception: str | None, block: list[str]) -> signatures.Match | None:
+    """The field-drawn signature of the exception that ended ComfyUI ("Type: message"), if any."""
+    if exception is None:
+        return None
+    kind, _, text = exception.partition(": ")
+    return signatures.match(kind, text, [_strip_prefix(line) for line in block], stage="start")
+
+
 def _exit_failure(
-    tail: list[str], exit_code: int, was_ready: bool, exception: str | None, block: list[str]
+    tail: list[str],
+    exit_code: int,
+    was_ready: bool,
+    exception: str | None,
+    block: list[str],
+    found: signatures.Match | None = None,
 ) -> StartFailure:
     """ComfyUI's process ended: died while running, a Python error, a pack that ended it, or unknown."""
     when = "while running" if was_ready else "during start-up"
@@ -162,10 +180,25 @@ def _exit_failure(
         signal_text += " (SIGKILL: often the out-of-memory killer)"
     if was_ready:
         last = exception or _last_text(tail)
-        return StartFailure("COMFY_DIED", f"ComfyUI {signal_text} {when}; last output: {last}", tuple(tail[-5:]))
+        cause = f" ({found.code}: {found.cause})" if found else ""
+        return StartFailure(
+            "COMFY_DIED",
+            f"ComfyUI {signal_text} {when}; last output: {last}{cause}",
+            tuple(tail[-5:]),
+            signature=found.details() if found else None,
+        )
     if exception is not None:
         pack = _pack_in(block)
         where = f" in custom node pack {pack}" if pack else ""
+        if found is not None:
+            return StartFailure(
+                found.code,
+                f"ComfyUI {signal_text} {when}{where}: {found.cause}: {exception}",
+                tuple(block[-6:]),
+                pack,
+                fix=found.fix,
+                signature=found.details(),
+            )
         return StartFailure(
             "COMFY_START_FAILED", f"ComfyUI {signal_text} {when}{where}: {exception}", tuple(block[-6:]), pack
         )

@@ -25,7 +25,7 @@ viewer, webcam). `{a|b}` dynamic prompts are sent as written (the editor picks o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,8 +64,15 @@ class ConversionResult:
         return bool(self.workflow) and not has_errors(self.problems)
 
 
-def ui_to_api(ui_workflow: Any, object_info: Mapping[str, Any]) -> ConversionResult:
-    """Convert a UI-format workflow using the deployment's /object_info. Never raises on bad data."""
+def ui_to_api(
+    ui_workflow: Any, object_info: Mapping[str, Any], versions: Mapping[str, Collection[str]] | None = None
+) -> ConversionResult:
+    """Convert a UI-format workflow using the deployment's /object_info. Never raises on bad data.
+
+    `versions`: what is installed, per pack folder (`comfy-core` for ComfyUI): its commit and release
+    version. A node whose saved values don't fit this ComfyUI's widget list is mapped only when the
+    save's `properties.ver` says it was made with exactly that version (its layout is then known);
+    otherwise it is refused, naming the node, never guessed."""
     if not is_ui_format(ui_workflow):
         return ConversionResult(
             {},
@@ -78,7 +85,8 @@ def ui_to_api(ui_workflow: Any, object_info: Mapping[str, Any]) -> ConversionRes
             ],
         )
     try:
-        return _Converter(ui_workflow, object_info if isinstance(object_info, Mapping) else {}).run()
+        info = object_info if isinstance(object_info, Mapping) else {}
+        return _Converter(ui_workflow, info, versions or {}).run()
     except Exception as exc:  # the promise is "never raises": anything unforeseen becomes a finding
         return ConversionResult(
             {},
@@ -360,9 +368,12 @@ class _Literal:
 
 
 class _Converter:
-    def __init__(self, ui: Mapping[str, Any], object_info: Mapping[str, Any]) -> None:
+    def __init__(
+        self, ui: Mapping[str, Any], object_info: Mapping[str, Any], versions: Mapping[str, Collection[str]]
+    ) -> None:
         self.ui = ui
         self.info = object_info
+        self.versions = versions
         self.problems: list[Finding] = []
         self.output: dict[str, dict[str, Any]] = {}
         self.skipped: dict[str, str] = {}  # exec id -> why it is not in the output
@@ -439,6 +450,8 @@ class _Converter:
         info = self.info[node_type]
         slots = widget_slots(info)
         values, defaulted, wrong, extra = map_widgets(slots, node.get("widgets_values"))
+        if extra and shows_progress_text(info) and _display_only(node.get("widgets_values"), extra):
+            extra = 0  # the text the node displays (GetImageSize's size), saved by the editor: not an input
         linked = {i["name"] for i in _inputs(node) if isinstance(i.get("name"), str) and i.get("link") is not None}
         for name in defaulted:
             if name not in linked:
@@ -448,7 +461,7 @@ class _Converter:
         lost = [n for n in defaulted if n not in linked]
         shifted = [n for n in wrong if n not in linked] + _misplaced(slots, values, linked, wrong)
         if lost or shifted or extra:
-            self.problems.append(_widget_mismatch(node, node_type, exec_id, slots, values, lost, shifted, extra))
+            self.mismatch(node, info, node_type, exec_id, slots, values, lost, shifted, extra)
         for slot in slots:
             value = inputs.get(slot.name)
             if slot.browser and slot.name not in linked:
@@ -478,6 +491,67 @@ class _Converter:
                     )
                 )
         return {"inputs": inputs, "class_type": node_type, "_meta": {"title": _title(node, info, node_type)}}
+
+    def mismatch(
+        self,
+        node: Mapping[str, Any],
+        info: Mapping[str, Any],
+        node_type: str,
+        exec_id: str,
+        slots: list[WidgetSlot],
+        values: Mapping[str, Any],
+        lost: list[str],
+        shifted: list[str],
+        extra: int,
+    ) -> None:
+        """Saved values that don't fit this version's widgets. Missing trailing values are accepted
+        (defaults) only when the save was made with exactly the installed version, whose layout is
+        this one; "fewer values than widgets" is never read as "widgets appended at the end"."""
+        saved = node.get("widgets_values")
+        saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
+        expected_n = sum(1 + s.control for s in slots)
+        saved_ver, installed, same = self.layout_known(node, info)
+        parts = []
+        if shifted:
+            parts.append(
+                ", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted)
+            )
+        if extra:
+            parts.append(f"{extra} saved value(s) left over")
+        if lost:
+            parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
+        refuse = bool(shifted or extra) or not same
+        made = (
+            f"saved with version {saved_ver}" + (f", this ComfyUI has {installed}" if installed else "")
+            if saved_ver
+            else "the save does not record the version it was made with"
+        )
+        why = (
+            "; its layout in that version is not known here, so its values were not mapped (no positional guessing)."
+            if refuse
+            else " (the installed version)."
+        )
+        self.problems.append(
+            (error if refuse else warning)(
+                "UI_CONVERT_WIDGET_MISMATCH",
+                f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
+                f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
+                f"Node {exec_id} was {made}{why}",
+                f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
+                "values and save again; or install the node pack version the workflow was made with.",
+                node_id=exec_id,
+            )
+        )
+
+    def layout_known(self, node: Mapping[str, Any], info: Mapping[str, Any]) -> tuple[str | None, str, bool]:
+        """(the version the save records, what is installed, whether they are the same version)."""
+        props = node.get("properties")
+        ver = props.get("ver") if isinstance(props, Mapping) else None
+        ver = ver.strip() if isinstance(ver, str) and ver.strip() else None
+        ids = [i for i in self.versions.get(pack_key(info), ()) if i]
+        installed = " / ".join(i[:12] for i in ids)
+        same = ver is not None and any(_same_version(ver, i) for i in ids)
+        return ver, installed, same
 
     def convert_unknown(self, scope: _Scope, node: Mapping[str, Any], node_type: str, exec_id: str) -> dict[str, Any]:
         saved = node.get("widgets_values")
@@ -775,36 +849,30 @@ def _title(node: Mapping[str, Any], info: Mapping[str, Any], node_type: str) -> 
     return node_type
 
 
-def _widget_mismatch(
-    node: Mapping[str, Any],
-    node_type: str,
-    exec_id: str,
-    slots: list[WidgetSlot],
-    values: dict[str, Any],
-    lost: list[str],
-    shifted: list[str],
-    extra: int,
-) -> Finding:
-    """UI_CONVERT_WIDGET_MISMATCH: the saved widget values don't fit this ComfyUI's node; an error when
-    values would shift or be left over (nothing is guessed), a warning when defaults filled a gap."""
-    saved = node.get("widgets_values")
-    saved_n = len(saved) if isinstance(saved, list | Mapping) else 0
-    expected_n = sum(1 + s.control for s in slots)
-    parts = []
-    if shifted:
-        parts.append(", ".join(f"{n} would get {values.get(n)!r} ({_slot(slots, n).kind} expected)" for n in shifted))
-    if extra:
-        parts.append(f"{extra} saved value(s) left over")
-    if lost:
-        parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
-    refuse = bool(shifted or extra)
-    return (error if refuse else warning)(
-        "UI_CONVERT_WIDGET_MISMATCH",
-        f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
-        f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
-        "The workflow was saved with another version of this node"
-        + (", so its values were not mapped (no positional guessing)." if refuse else "."),
-        f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
-        "values and save again; or install the node pack version the workflow was made with.",
-        node_id=exec_id,
-    )
+def pack_key(info: Mapping[str, Any]) -> str:
+    """Which installed pack defines a node: its custom_nodes folder, or `comfy-core` for ComfyUI's own."""
+    module = str(info.get("python_module") or "")
+    return module.split(".")[1] if module.startswith("custom_nodes.") and "." in module else "comfy-core"
+
+
+def _same_version(saved: str, installed: str) -> bool:
+    """A release version equal, or a commit given in full or abbreviated (7+ hex) on either side."""
+    a, b = saved.strip().lower().removeprefix("v"), installed.strip().lower().removeprefix("v")
+    if a == b:
+        return True
+    hexes = re.fullmatch(r"[0-9a-f]{7,40}", a) and re.fullmatch(r"[0-9a-f]{7,40}", b)
+    return bool(hexes) and (a.startswith(b) or b.startswith(a))
+
+
+def shows_progress_text(info: Mapping[str, Any]) -> bool:
+    """A node that asks for its own UNIQUE_ID (hidden input) to send text to its box in the editor
+    (PromptServer.send_progress_text: GetImageSize's "width: …, height: …"); the editor saves that text
+    after the widget values."""
+    inputs = info.get("input")
+    hidden = inputs.get("hidden") if isinstance(inputs, Mapping) else None
+    return isinstance(hidden, Mapping) and "UNIQUE_ID" in hidden.values()
+
+
+def _display_only(saved: Any, extra: int) -> bool:
+    """The surplus saved values are text (what the node displayed), not settings."""
+    return isinstance(saved, list) and 0 < extra <= len(saved) and all(isinstance(v, str) for v in saved[-extra:])

@@ -66,13 +66,13 @@ def diagnose(
     """
     target = settings.require_target()
     started = time.perf_counter()
-    direct = getattr(api, "kind", "") == "comfy"
+    direct = api.kind == "comfy"
     notes: list[str] = []
     extra: list[dict[str, Any]] = []
     # a backend that can judge the file itself, against ComfyUI's /object_info (direct mode), does
-    diagnose_file = getattr(api, "diagnose_file", None) if workflow_file is not None else None
-    if diagnose_file is not None and workflow_file is not None:
-        response = dict(diagnose_file(workflow_file[0].name, workflow_file[1], checksums))
+    judged = api.diagnose_file(workflow_file[0].name, workflow_file[1], checksums) if workflow_file else None
+    if judged is not None:
+        response: dict[str, Any] = dict(judged)
         job_id = "direct"
     else:
         response, job_id = _worker_diagnose(api, settings, workflow, checksums, on_update, notes)

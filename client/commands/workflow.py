@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,17 @@ def add_workflow(
     title: str = "",
     suites_file: Path | None = None,
     force: bool = False,
+    versions: Mapping[str, Collection[str]] | None = None,
+    draft_options: Mapping[str, Any] | None = None,
+    model_lookup: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Write <id>.json (API format) and <id>.yaml into `registry_dir`, and a suite for it when asked."""
+    """Write <id>.json (API format) and <id>.yaml into `registry_dir`, and a suite for it when asked.
+
+    `versions`, `draft_options` and `model_lookup` come from client/workflow_add.py: the installed packs'
+    versions (for the converter's layout rule), the resolved packs, and the models' url/size/sha256."""
     if is_ui_format(workflow):
         try:
-            workflow = convert_editor_workflow(workflow, lambda refresh: object_info)
+            workflow = convert_editor_workflow(workflow, lambda refresh: object_info, versions)
         except JobError as exc:
             raise UsageError(exc.message, code=exc.code, fix=exc.fix, details=exc.details) from None
     entry_file, workflow_file = registry_dir / f"{workflow_id}.yaml", registry_dir / f"{workflow_id}.json"
@@ -69,7 +76,12 @@ def add_workflow(
         raise UsageError(
             f"workflow {workflow_id!r} is already registered ({entry_file})", fix="Pass --force to replace it."
         )
-    draft = draft_entry(workflow_id, workflow, object_info, registry, title)
+    options = dict(draft_options or {})
+    draft = draft_entry(workflow_id, workflow, object_info, registry, title, **options)
+    if model_lookup is not None and draft.entry.get("models"):
+        names = list(dict.fromkeys(m["name"] for m in draft.entry["models"]))
+        options["model_sources"] = model_lookup(names)
+        draft = draft_entry(workflow_id, workflow, object_info, registry, title, **options)
     registry_dir.mkdir(parents=True, exist_ok=True)
     workflow_file.write_text(json.dumps(workflow, indent=2) + "\n", encoding="utf-8")
     header = "".join(f"# TODO: {t}\n" for t in draft.todos)
@@ -84,7 +96,7 @@ def add_workflow(
         "entry_file": str(entry_file),
         "workflow_file": str(workflow_file),
         "todos": draft.todos,
-        "valid": problem is None,
+        "valid": problem is None and not any(p.get("name") == "TODO" for p in draft.entry.get("packs", [])),
         "problem": problem,
         "entry": draft.entry,
     }

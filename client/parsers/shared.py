@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from client.config import Settings, load_settings
 from client.errors import EXIT_UNUSABLE, UsageError
+
+if TYPE_CHECKING:  # both loaded only when a command needs them
+    from client.jobflow import Backend
+    from workflows.registry import Registry
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,7 +57,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def backend(settings: Settings, registry: Any = None) -> Any:
+def backend(settings: Settings, registry: Registry | None = None) -> Backend:
     """RunPodAPI for RunPod-style targets, DirectComfy for a ComfyUI URL (imported only then)."""
     target = settings.require_target()
     if target.kind == "comfy":
@@ -71,7 +75,7 @@ def backend(settings: Settings, registry: Any = None) -> Any:
     )
 
 
-def registry_from(directory: str | None) -> Any:
+def registry_from(directory: str | None) -> Registry:
     from workflows.registry import RegistryError, default_registry, load_registry
 
     try:

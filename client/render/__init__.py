@@ -6,7 +6,8 @@ API key. JSON envelope: {"schema", "command", "ok", "exit_code", "result" | "err
 
     __init__.py       Renderer (stdout: text or JSON) and ProgressLine (stderr)
     text.py           the pieces every command's text uses (sizes, findings, the workflow table, errors)
-    command_text.py   each command's human text; volume_text.py the `volume` commands' (loaded when printed)
+    command_text.py   each command's human text; volume_text.py the `volume` commands' and workflow_text.py
+                      `workflow add`'s (each loaded when printed)
     report_files.py   validate / bench / history reports: JSON, Markdown, JUnit XML, HTML (html.py, charts.py)
 """
 
@@ -216,6 +217,10 @@ def _text_builder(command: str) -> Callable[[Any, dict[str, Any], int], None] | 
         from client.render.volume_text import HUMAN as VOLUME
 
         return VOLUME.get(command)
+    if command == "workflow":
+        from client.render.workflow_text import render
+
+        return render
     from client.render.command_text import HUMAN
 
     return HUMAN.get(command)

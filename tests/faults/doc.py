@@ -50,8 +50,58 @@ def render() -> str:
         "as root, which reads anything, so `tests/faults/test_model_tree.py` stages it on disk and runs the",
         "worker's scan with the effective uid of `nobody`.",
         "",
+        *_signature_section(),
     ]
     return "\n".join(lines)
+
+
+def _signature_section() -> list[str]:
+    """The failure-signature table's figures (tests/faults/figures.py) and the held-out split."""
+    from collections import Counter
+
+    from tests.faults.figures import answer, heldout, summary
+    from workflows.signatures import signatures
+
+    figures = summary()
+    table = signatures()
+    codes = Counter(s.code for s in table)
+    lines = [
+        "## Failures at start, at import and during a job (signature table)",
+        "",
+        f"`workflows/signatures.yaml` holds {len(table)} failure texts of ComfyUI and the big packs, each drawn "
+        "from its public thread",
+        "(`source`), mapping an exception type and message to a specific code, cause and fix. The worker reads",
+        "a node's exception, ComfyUI ending at start and a pack failing to import through it; where nothing",
+        "matches, the answer leads with the exception's own type, message and raising frame.",
+        "Codes: " + ", ".join(f"`{code}` ({n})" for code, n in sorted(codes.items())) + ".",
+        "",
+        "**Generality, measured by `tests/faults/figures.py`** (this page is regenerated from it):",
+        "",
+        f"- detection on the held-out split: **{figures['heldout_detected']} of {figures['heldout_total']} "
+        f"({figures['detection_rate']:.0%})** — field faults from {figures['heldout_total']} public threads that "
+        "were the source of no signature (`tests/faults/heldout.yaml`), staged on the real stack by "
+        "`tests/faults/test_heldout.py`; missed: "
+        + (", ".join(f"`{i}`" for i in figures["heldout_missed"]) or "none")
+        + ".",
+        f"- generic answers in the whole catalogue: **{figures['generic_answers']} of "
+        f"{figures['catalogue_answers']} ({figures['generic_share']:.1%})** — signature examples, held-out faults, "
+        "the tables above and the start-failure catalogue; generic means a catch-all code (`GENERATION_ERROR`, "
+        "`COMFY_START_FAILED`, `QUEUE_FAILED`, `INTERNAL_ERROR`) or a catch-all's fix: "
+        + (", ".join(f"`{i}`" for i in figures["generic_ids"]) or "none")
+        + ".",
+        "",
+        "### Held-out split",
+        "",
+        "| held-out fault | stage | exception | expected | answered | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in heldout():
+        got = answer(case["stage"], case["type"], case["message"])[0]
+        first = case["message"].splitlines()[0].replace("|", "/")[:90]
+        exception = f"{case['type']}: {first}"
+        expected = f"`{case['code']}` | `{got}`"
+        lines.append(f"| {case['id']} | {case['stage']} | {exception} | {expected} | {case['source']} |")
+    return [*lines, ""]
 
 
 if __name__ == "__main__":

@@ -80,8 +80,10 @@ def stage(tmp_path):
 
 def test_comfyui_exits_at_import(stage, tmp_path):
     env = fake_comfy(tmp_path, "print('Starting ComfyUI (fake)', flush=True)\nimport comfy_rp_missing_module\n")
-    seen = staged(stage(**env), "COMFY_START_FAILED")
+    seen = staged(stage(**env), "DEPENDENCY_MISSING")  # the field-drawn signature of a missing module
     assert "ModuleNotFoundError: No module named 'comfy_rp_missing_module'" in seen["health"]["cause"]["message"]
+    assert "'comfy_rp_missing_module'" in seen["health"]["cause"]["fix"]  # the fix names the module
+    assert seen["error"]["fix"] == seen["health"]["cause"]["fix"]
     assert any("comfy_rp_missing_module" in line for line in seen["error"]["logs_tail"])
 
 

@@ -45,8 +45,17 @@ def test_the_fatal_exception_is_named_with_the_pack_it_came_from():
         "ImportError: libGL.so.1: cannot open shared object file",
     ]
     failure = classify_start_failure(lines, exit_code=1)
-    assert failure.code == "COMFY_START_FAILED" and failure.pack == "rp_bad"
+    # the field-drawn signature names the cause and the fix (workflows/signatures.yaml)
+    assert failure.code == "SYSTEM_LIBRARY_MISSING" and failure.pack == "rp_bad"
     assert "ImportError: libGL.so.1" in failure.message and "rp_bad" in failure.message
+    assert failure.fix is not None and "libgl1" in failure.fix
+    assert failure.signature is not None and failure.signature["source"].startswith("https://github.com/")
+
+
+def test_an_exception_no_signature_knows_leads_with_its_own_type_and_text():
+    lines = [*BOOT, "Traceback (most recent call last):", '  File "/c/main.py", line 1', "ZeroDivisionError: x"]
+    failure = classify_start_failure(lines, exit_code=1)
+    assert failure.code == "COMFY_START_FAILED" and "ZeroDivisionError: x" in failure.message
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,123 @@
+"""A model file's size and sha256 without downloading it: Hugging Face's own metadata, else the server's size.
+
+Why huggingface_hub: Hugging Face answers a file's HEAD /resolve with its size (X-Linked-Size) and, for
+LFS files, its sha256 (X-Linked-Etag); paths-info carries the same for a file whose ETag is a git blob
+id. The library speaks exactly that, follows the Hub's redirects only, raises typed errors for gated and
+missing files, and honours HF_ENDPOINT (the tests point it at a local stand-in, tests/hf_standin.py).
+Other hosts: the size from a HEAD request; the sha256 only when the caller opts in to a download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+HF_HOSTS = ("huggingface.co", "hf.co")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RESOLVE = re.compile(
+    r"^/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<rev>[^/]+)/(?P<path>.+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    size_bytes: int | None = None
+    sha256: str | None = None
+    problem: str | None = None  # why something is missing, in words a person can act on
+
+
+@dataclass(frozen=True, slots=True)
+class HfFile:
+    repo_type: str  # model | dataset | space
+    repo_id: str
+    revision: str
+    path: str
+
+
+def hf_file(url: str) -> HfFile | None:
+    """The repository, revision and path of a huggingface.co /resolve/ (or /blob/) URL; None otherwise."""
+    parts = urlsplit(url)
+    if parts.hostname not in HF_HOSTS:
+        return None
+    m = _RESOLVE.match(parts.path)
+    if not m:
+        return None
+    kind = {"datasets": "dataset", "spaces": "space"}.get(m.group("kind") or "", "model")
+    return HfFile(kind, m.group("repo"), unquote(m.group("rev")), unquote(m.group("path")))
+
+
+def hf_facts(file: HfFile, *, endpoint: str | None, token: str | None, timeout_s: float) -> FileFacts:
+    """Size and sha256 from the Hub's metadata (HEAD /resolve, then paths-info for a non-LFS ETag)."""
+    try:
+        from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+        from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+    except ImportError:
+        return FileFacts(problem="huggingface_hub is not installed: pip install 'comfy-runpod[client]'")
+
+    where = f"{file.repo_id}/{file.path}@{file.revision}"
+    try:
+        url = hf_hub_url(file.repo_id, file.path, repo_type=file.repo_type, revision=file.revision, endpoint=endpoint)
+        meta = get_hf_file_metadata(url, token=token or False, timeout=timeout_s, endpoint=endpoint)
+        size = meta.size
+        sha = meta.etag.lower() if meta.etag and _SHA256.match(meta.etag.lower()) else None
+        if sha is None:  # a git-stored file: the ETag is its blob id; paths-info has the LFS sha256 if any
+            api = HfApi(endpoint=endpoint, token=token or False)
+            info = api.get_paths_info(file.repo_id, [file.path], revision=file.revision, repo_type=file.repo_type)
+            lfs = getattr(info[0], "lfs", None) if info else None
+            sha = getattr(lfs, "sha256", None) if lfs is not None else None
+            size = size if size is not None else getattr(info[0], "size", None) if info else None
+        problem = None if sha else f"{where} is stored in git, not LFS: Hugging Face gives no sha256 for it"
+        return FileFacts(size, sha, problem)
+    except GatedRepoError:
+        return FileFacts(
+            problem=f"{file.repo_id} is gated: a Hugging Face token with access is needed. Accept its terms at "
+            f"https://huggingface.co/{file.repo_id} and set HF_TOKEN (a read token) before running again"
+            + (" (the HF_TOKEN given has no access)" if token else "")
+        )
+    except RepositoryNotFoundError:
+        return FileFacts(problem=f"Hugging Face has no repository {file.repo_id} (or it is private: set HF_TOKEN)")
+    except EntryNotFoundError:
+        return FileFacts(problem=f"Hugging Face repository {file.repo_id} has no file {file.path} at {file.revision}")
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        return FileFacts(problem=f"Hugging Face metadata for {where} could not be read: {str(exc)[:200]}")
+
+
+def other_facts(url: str, *, download_sha256: bool, timeout_s: float) -> FileFacts:
+    """Any other host: Content-Length from HEAD; the sha256 only by downloading (opt-in)."""
+    try:
+        head = requests.head(url, allow_redirects=True, timeout=timeout_s)
+        head.raise_for_status()
+        length = head.headers.get("Content-Length")
+        size = int(length) if length and length.isdigit() else None
+        if not download_sha256:
+            return FileFacts(
+                size, None, f"{urlsplit(url).hostname} publishes no sha256: pass --download-sha256 to hash it"
+            )
+        digest, total = hashlib.sha256(), 0
+        with requests.get(url, stream=True, timeout=timeout_s) as r:
+            r.raise_for_status()
+            for chunk in r.iter_content(1 << 20):
+                digest.update(chunk)
+                total += len(chunk)
+        return FileFacts(total, digest.hexdigest(), None)
+    except (requests.RequestException, OSError) as exc:
+        return FileFacts(problem=f"{url} could not be read: {str(exc)[:200]}")
+
+
+def file_facts(
+    url: str,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    download_sha256: bool = False,
+    timeout_s: float = 30.0,
+) -> FileFacts:
+    """Size and sha256 of the file at `url` (see the module docstring)."""
+    hf = hf_file(url)
+    if hf is not None:
+        return hf_facts(hf, endpoint=endpoint, token=token, timeout_s=timeout_s)
+    return other_facts(url, download_sha256=download_sha256, timeout_s=timeout_s)
