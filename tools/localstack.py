@@ -172,7 +172,8 @@ class LocalStack:
         if self.pid() is not None:
             raise RuntimeError(f"a stack is already running from {self.run_dir} (pid {self.pid()})")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        confinable(self.comfy_home, self.run_dir)
+        venv = [self.comfy_python.parent.parent] if self.comfy_python else []  # a packs venv (made 0700)
+        confinable(self.comfy_home, self.run_dir, *venv)
         (self.comfy_dir / "models").mkdir(parents=True, exist_ok=True)
         (self.comfy_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
         self.render_model_paths()
