@@ -19,9 +19,22 @@ from typing import Any
 from benchmarks._common import REPO, loadavg, machine_facts, now_iso, write_result
 from tools.localstack import free_port
 
-ALL = ("worker_start", "first_job", "test_mode", "diagnose", "analysis", "generate", "rss", "client", "volume")
+ALL = (
+    "worker_start",
+    "start_path",
+    "first_job",
+    "test_mode",
+    "diagnose",
+    "analysis",
+    "generate",
+    "rss",
+    "client",
+    "volume",
+    "mmap",
+)
 RESULT_FILES = {
     "worker_start": "worker_start",
+    "start_path": "start_path",
     "first_job": "first_job_self_check",
     "test_mode": "test_mode",
     "diagnose": "diagnose",
@@ -30,6 +43,7 @@ RESULT_FILES = {
     "rss": "rss_50mb_output",
     "client": "client_diagnose_test",
     "volume": "volume_push",
+    "mmap": "mmap_slow_storage",
 }
 
 
@@ -76,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
             attempt("worker_start", bench_worker_start.main)
 
+        if "start_path" in only:  # fresh stacks of its own, with models from the image, the cache, the volume
+            from benchmarks import bench_start_path
+
+            attempt("start_path", bench_start_path.main)
+
         if "first_job" in only:
             from benchmarks import bench_first_job
 
@@ -86,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 
             attempt("volume", bench_volume.main)
 
-        stack_needed = [n for n in only if n not in ("worker_start", "first_job", "volume")]
+        if "mmap" in only:  # no stack: a loop device under a block-I/O cap (root)
+            from benchmarks import bench_mmap
+
+            attempt("mmap", bench_mmap.main)
+
+        stack_needed = [n for n in only if n not in ("worker_start", "start_path", "first_job", "volume", "mmap")]
         if stack_needed:
             from benchmarks.stack import BenchStack, comfy_stats, use_runtime
 

@@ -151,6 +151,11 @@ def load_settings(
     )
 
 
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process (git): the user's own (proxies, git config), with overrides."""
+    return {**os.environ, **overrides}
+
+
 def color_allowed(env: Mapping[str, str] | None = None) -> bool:
     """False when NO_COLOR is set (https://no-color.org: any value, even empty, turns colour off)."""
     return "NO_COLOR" not in (os.environ if env is None else env)

@@ -282,7 +282,16 @@ class DirectComfy:
             return {"ok": False, "findings": [f.to_dict() for f in (exc.findings or (first,))]}
 
     def _resolve(self, workflow: str | dict[str, Any] | None) -> Resolved:
-        return resolve_workflow(self.registry, workflow, DEFAULT_WORKFLOW, self.object_info)
+        return resolve_workflow(self.registry, workflow, DEFAULT_WORKFLOW, self.object_info, self.installed_versions)
+
+    def installed_versions(self) -> dict[str, list[str]]:
+        """ComfyUI's own version (its packs' folders are not ours to look at): the converter maps a core
+        node whose saved values don't fit only when the save records this version."""
+        try:
+            version = comfyui_version(self.comfy.system_stats(timeout=5.0))
+        except (ComfyUnavailable, ComfyHTTPError):
+            version = None
+        return {"comfy-core": [version]} if version else {}
 
     # -- generate ---------------------------------------------------------------------------
 
@@ -328,6 +337,9 @@ class _DirectSite:
 
     def disk_facts(self) -> DiskFacts:
         return DiskFacts()
+
+    def installed_versions(self) -> dict[str, list[str]]:
+        return self.direct.installed_versions()
 
     def comfy_alive(self) -> bool | None:
         return None

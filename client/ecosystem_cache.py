@@ -43,7 +43,8 @@ def default_cache() -> Path:
 def _fetch(channel: str, name: str, cache: Path, timeout_s: float) -> None:
     response = requests.get(f"{channel}/{name}", timeout=timeout_s)
     response.raise_for_status()
-    json.loads(response.content)  # a proxy's error page is not the list
+    if not isinstance(json.loads(response.content), dict):  # a proxy's error page is not the list
+        raise ValueError(f"{name} is not a JSON object")
     tmp = cache / f".{name}.part"
     tmp.write_bytes(response.content)
     tmp.replace(cache / name)
@@ -86,6 +87,8 @@ def load_ecosystem(
                 notes.append(
                     f"{name}: download failed ({type(exc).__name__}); using the cached copy ({age_h:.0f} h old)"
                 )
+    # a damaged copy in the cache is replaced by downloading again; one in COMFY_RUNPOD_ECOSYSTEM by the user
+    fix = FIX if directory is not None else f"Run again with --refresh-ecosystem to download the lists again. {FIX}"
     documents: list[Any] = []
     for name in FILES:
         try:
@@ -97,5 +100,12 @@ def load_ecosystem(
                 continue
             raise UsageError(f"{source} has no {name}", code="UNREACHABLE", fix=FIX) from None
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{source / name} cannot be read as JSON: {exc}", code="UNREACHABLE", fix=FIX) from None
+            raise UsageError(f"{source / name} cannot be read as JSON: {exc}", code="UNREACHABLE", fix=fix) from None
+        if not isinstance(documents[-1], dict):  # valid JSON, but not the list ComfyUI-Manager publishes
+            raise UsageError(
+                f"{source / name} is not ComfyUI-Manager's {name} (a JSON object was expected, "
+                f"not {type(documents[-1]).__name__})",
+                code="UNREACHABLE",
+                fix=fix,
+            )
     return Loaded(Ecosystem.from_documents(*documents), where, notes)

@@ -21,13 +21,12 @@ import socket
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import requests
+from comfyui_client import ComfyClient
+from workflows.pack_plan import release_version
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 DOCKER = CHECKOUT / "docker"
@@ -68,12 +67,15 @@ def fetch_pack(
         settings.append(f"COMFY_PACKS_SNAPSHOTS={snapshots}")
     with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
         dest = Path(tmp) / name
-        proc = subprocess.run(
-            ["env", *settings, "bash", str(DOCKER / "fetch_pack.sh"), name, repo, commit, str(dest)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        try:
+            proc = subprocess.run(
+                ["env", *settings, "bash", str(DOCKER / "fetch_pack.sh"), name, repo, commit, str(dest)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        except subprocess.TimeoutExpired:
+            raise LocalComfyError(f"fetching {name} @ {commit[:12]} from {repo} took over 10 minutes") from None
         if proc.returncode != 0:
             lines = [line for line in proc.stderr.splitlines() if line.startswith("fetch_pack:")]
             raise LocalComfyError(lines[-1] if lines else (proc.stderr or proc.stdout).strip()[-2000:])
@@ -90,12 +92,10 @@ def pack_versions(pack_dir: Path, commit: str | None) -> list[str]:
     """What identifies the installed version: its commit and its release version (pyproject.toml)."""
     out = [commit] if commit else []
     try:
-        version = tomllib.loads((pack_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
-        if isinstance(version, str):
-            out.append(version)
-    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
-        pass
-    return out
+        version = release_version((pack_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        version = None
+    return out + ([version] if version else [])
 
 
 def pack_python(
@@ -114,33 +114,20 @@ def pack_python(
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{key}-"))
     try:
         progress(f"creating a venv over {comfy_python.parent.parent} for the packs' requirements")
-        # no pip of its own: ComfyUI's (seen through the .pth) installs here; an own setuptools would shadow
-        # the one torch needs and make every resolution fail
-        subprocess.run(
-            [str(comfy_python), "-m", "venv", "--without-pip", str(tmp)], check=True, capture_output=True, timeout=300
-        )
-        base = subprocess.run(
-            [str(comfy_python), "-c", "import site; print(site.getsitepackages()[0])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        own = subprocess.run(
-            [str(tmp / "bin/python"), "-c", "import site; print(site.getsitepackages()[0])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        Path(own, "comfy_runpod_base.pth").write_text(base + "\n")
+        _overlay_venv(comfy_python, tmp)
         problems = {}
         for pack in packs:
             progress(f"installing {pack.name}'s requirements")
-            proc = subprocess.run(
-                ["bash", str(DOCKER / "pack_requirements.sh"), str(pack), str(tmp / "bin/python")],
-                capture_output=True,
-                text=True,
-                timeout=1800,
-            )
+            try:
+                proc = subprocess.run(
+                    ["bash", str(DOCKER / "pack_requirements.sh"), str(pack), str(tmp / "bin/python")],
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                )
+            except subprocess.TimeoutExpired:
+                problems[pack.name] = "installing its requirements took over 30 minutes"
+                continue
             if proc.returncode != 0:
                 lines = [ln.removeprefix(CANNOT) for ln in proc.stderr.splitlines() if ln.startswith(CANNOT)]
                 problems[pack.name] = "; ".join(lines)[-1500:] or proc.stderr.strip()[-1500:]
@@ -156,7 +143,28 @@ def pack_python(
         raise
 
 
-def _free_port() -> int:
+def _overlay_venv(comfy_python: Path, venv: Path) -> None:
+    """A venv at `venv` that sees `comfy_python`'s packages (a .pth line). No pip of its own: ComfyUI's
+    (seen through the .pth) installs here; an own setuptools would shadow the one torch needs and make
+    every resolution fail. LocalComfyError when ComfyUI's python can't make it."""
+    site = "import site; print(site.getsitepackages()[0])"
+    try:
+        subprocess.run(
+            [str(comfy_python), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=300
+        )
+        base = subprocess.run([str(comfy_python), "-c", site], check=True, capture_output=True, text=True, timeout=60)
+        own = subprocess.run(
+            [str(venv / "bin/python"), "-c", site], check=True, capture_output=True, text=True, timeout=60
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
+        raise LocalComfyError(
+            f"{comfy_python} could not make a venv for the packs' requirements: {stderr[-500:]}"
+        ) from None
+    Path(own.stdout.strip(), "comfy_runpod_base.pth").write_text(base.stdout.strip() + "\n")
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -170,8 +178,9 @@ class LocalComfy:
     python: Path
     custom_nodes: Path
     run_dir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    _client: ComfyClient | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -181,7 +190,9 @@ class LocalComfy:
     def log(self) -> Path:
         return self.run_dir / "comfyui.log"
 
-    def start(self, timeout_s: float = 240.0) -> None:
+    def command(self) -> list[str]:
+        """ComfyUI's command line, its folders made: workflow add's (its packs through extra_model_paths,
+        outputs in the run directory, no editor); the launcher's editor ComfyUI overrides it."""
         for sub in ("out", "temp", "user"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         paths = self.run_dir / "extra_model_paths.yaml"
@@ -208,31 +219,38 @@ class LocalComfy:
             "--extra-model-paths-config",
             str(paths),
         ]
+        return cmd
+
+    def start(self, timeout_s: float = 240.0) -> None:
+        """Start it and wait until it answers; LocalComfyError (with its log's tail) if it exits or doesn't."""
+        cmd = self.command()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise LocalComfyError(f"the local ComfyUI exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                if requests.get(f"{self.url}/system_stats", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
+            if self.client().is_up(timeout=2):
+                return
             time.sleep(0.2)
         self.stop()
         raise LocalComfyError(f"the local ComfyUI did not answer within {timeout_s:.0f} s:\n{self.tail()}")
 
-    def get(self, path: str) -> Any:
-        r = requests.get(f"{self.url}{path}", timeout=120)
-        r.raise_for_status()
-        return r.json()
+    def client(self) -> ComfyClient:
+        """The one ComfyUI client (comfyui_client), pointed at this process."""
+        if self._client is None:
+            self._client = ComfyClient(self.url, timeout=120)
+        return self._client
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.config import child_env
 from workflows.findings import Finding, warning
 from workflows.pack_plan import PlannedPack
 
@@ -51,7 +52,8 @@ def remote_head(repo: str, timeout_s: float = 20.0) -> str | None:
             capture_output=True,
             text=True,
             timeout=timeout_s,
-            env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            # the user's environment (proxies, git config: the tests' GIT_CONFIG_* rewrite), never a prompt
+            env=child_env(GIT_TERMINAL_PROMPT="0"),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -25,6 +25,8 @@ from client.errors import UsageError
 from client.hf_metadata import file_facts
 from client.local_comfy import LocalComfy, LocalComfyError, fetch_pack, has_checkout, pack_python, pack_versions
 from client.pack_pins import Pin, choose_pin, release_findings
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from comfyui_client.stats import comfyui_version
 from workflows.analysis import is_ui_format
 from workflows.ecosystem import Ecosystem, NodeEvidence
 from workflows.editor_save import node_types, saved_models
@@ -128,10 +130,9 @@ def resolve(
     return Resolved(plan, pins, object_info, versions, loaded.ecosystem, "a local ComfyUI", notes + more, findings)
 
 
-def _core_version(stats: Mapping[str, Any]) -> dict[str, list[str]]:
-    system = stats.get("system") if isinstance(stats, Mapping) else None
-    version = system.get("comfyui_version") if isinstance(system, Mapping) else None
-    return {"comfy-core": [str(version)]} if version else {}
+def _core_version(stats: Any) -> dict[str, list[str]]:
+    version = comfyui_version(stats)
+    return {"comfy-core": [version]} if version else {}
 
 
 def _local_definitions(
@@ -174,7 +175,10 @@ def _local_definitions(
         versions[name] = pack_versions(dirs[name], pin.commit)
     problems: dict[str, str] = {}
     if dirs:
-        python, problems = pack_python(python, list(dirs.values()), cache, progress=progress)
+        try:
+            python, problems = pack_python(python, list(dirs.values()), cache, progress=progress)
+        except LocalComfyError as exc:
+            raise UsageError(str(exc), code="UNREACHABLE", fix="Reinstall the local ComfyUI: make comfyui.") from None
     for name, problem in problems.items():  # the pack may still load: its nodes decide (a TODO if missing)
         findings.append(
             warning(
@@ -193,10 +197,10 @@ def _local_definitions(
         progress(f"starting a local ComfyUI with {len(dirs)} pack(s) on port {comfy.port}")
         try:
             comfy.start()
-            object_info = comfy.get("/object_info")
-            versions.update(_core_version(comfy.get("/system_stats")))
+            object_info = comfy.client().object_info()
+            versions.update(_core_version(comfy.client().system_stats()))
             failed = [ln for ln in comfy.tail(400).splitlines() if "IMPORT FAILED" in ln and str(custom) in ln]
-        except (LocalComfyError, OSError, ValueError) as exc:
+        except (LocalComfyError, ComfyUnavailable, ComfyHTTPError, OSError, ValueError) as exc:
             raise UsageError(
                 f"the local ComfyUI with the workflow's packs did not start: {exc}", code="UNREACHABLE"
             ) from None

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def comfyui_version(stats: dict[str, Any] | None) -> str | None:
-    return ((stats or {}).get("system") or {}).get("comfyui_version")
+def comfyui_version(stats: Any) -> str | None:
+    """ComfyUI's version from /system_stats; None when the answer (perhaps not ComfyUI's) has none."""
+    system = stats.get("system") if isinstance(stats, dict) else None
+    version = system.get("comfyui_version") if isinstance(system, dict) else None
+    return version if isinstance(version, str) and version else None
 
 
 def gpu_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -20,7 +20,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 if [[ -s "$pack/requirements.txt" ]] && grep -qvE '^[[:space:]]*(#|$)' "$pack/requirements.txt"; then
-  sed -E 's/^[[:space:]]*opencv-(contrib-)?python([^-_a-zA-Z0-9]|$)/opencv-\1python-headless\2/' \
+  # The copy's relative `-r FILE` / `-c FILE` includes are made absolute: pip reads them from the pack's folder.
+  sed -E -e 's/^[[:space:]]*opencv-(contrib-)?python([^-_a-zA-Z0-9]|$)/opencv-\1python-headless\2/' \
+    -e "s#^([[:space:]]*-(r|c|-requirement|-constraint)[[:space:]=]+)([^/[:space:]])#\\1$pack/\\3#" \
     "$pack/requirements.txt" > "$work/requirements.txt"
   "$py" -m pip list --format=freeze --disable-pip-version-check 2>/dev/null | grep -E '^[A-Za-z0-9._-]+==' \
     > "$work/held.txt" || true

@@ -51,6 +51,10 @@ class Settings:
     comfy_log: Path = Path("/var/log/comfyui.log")
     comfy_pid_file: Path | None = None
     volume_dir: Path = Path("/runpod-volume")
+    # RunPod's model cache (Hugging Face layout) and the worker-owned folder its models are linked into
+    # (handler/model_cache.py); extra_model_paths.yaml lists that folder.
+    model_cache_dir: Path = Path("/runpod-volume/huggingface-cache/hub")
+    model_cache_links: Path = Path("/comfyui/models-cache")
     extra_model_paths: Path | None = None
     default_workflow: str = "smoke_image"
     timeout_s: float = 600.0
@@ -101,6 +105,7 @@ class Settings:
         comfy_dir = Path(env.get("COMFY_DIR", "/comfyui"))
         pid_file = env.get("COMFY_PID_FILE")
         extra = env.get("COMFY_EXTRA_MODEL_PATHS")
+        volume = env.get("RUNPOD_VOLUME_DIR", "/runpod-volume")
         return cls(
             comfy_url=env.get("COMFY_URL", f"http://127.0.0.1:{_int(env, 'COMFY_PORT', 8188, minimum=1)}"),
             comfy_dir=comfy_dir,
@@ -109,7 +114,9 @@ class Settings:
             temp_dir=Path(env.get("COMFY_TEMP_DIR", comfy_dir / "temp")),
             comfy_log=Path(env.get("COMFY_LOG", "/var/log/comfyui.log")),
             comfy_pid_file=Path(pid_file) if pid_file else None,
-            volume_dir=Path(env.get("RUNPOD_VOLUME_DIR", "/runpod-volume")),
+            volume_dir=Path(volume),
+            model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or Path(volume) / "huggingface-cache/hub"),
+            model_cache_links=Path(env.get("MODEL_CACHE_LINKS_DIR") or comfy_dir / "models-cache"),
             extra_model_paths=Path(extra) if extra else None,
             default_workflow=env.get("DEFAULT_WORKFLOW", "smoke_image"),
             timeout_s=_float(env, "GENERATE_TIMEOUT_S", 600.0, minimum=1.0),

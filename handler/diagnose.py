@@ -30,6 +30,7 @@ from handler.facts import (
     scan_model_files,
     sha256_or_none,
 )
+from handler.model_cache import diagnose_section
 from handler.runtime import Runtime
 from handler.state import State
 from workflows.analysis import (
@@ -299,6 +300,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
     imports = tuple(parse_import_report(_log_text(runtime)))
     findings += import_findings(imports)
+    sources, cache_problems = diagnose_section(runtime, request.workflow)
+    findings += cache_problems
     t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
@@ -318,6 +321,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         disks=disks,
         volume=volume,
         models=_models_view(files, comfy.sees, checksums),
+        model_sources=sources,
         custom_nodes={"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
         node_check=checked_nodes,
         # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)

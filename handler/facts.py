@@ -40,6 +40,7 @@ from workflows.models import (
     ModelIndex,
     canonical_folder,
 )
+from workflows.pack_plan import release_version
 from workflows.startup_log import PackImport, parse_import_report
 
 if TYPE_CHECKING:  # only its attributes are used: `--static` self-checks stay free of the HTTP stack
@@ -74,9 +75,9 @@ def _walk(
 
 
 def model_roots(runtime: Runtime) -> list[tuple[str, Path]]:
-    """(source, models dir) for the image and each volume layout that exists."""
+    """(source, models dir) for the image, RunPod's model cache links and each volume layout that exists."""
     s = runtime.settings
-    roots = [("image", s.comfy_dir / "models")]
+    roots = [("image", s.comfy_dir / "models"), ("cache", s.model_cache_links)]
     roots += [("volume", s.volume_dir / sub) for sub in VOLUME_LAYOUTS if (s.volume_dir / sub).is_dir()]
     return [(src, path) for src, path in roots if path.is_dir()]
 
@@ -294,6 +295,33 @@ def pack_commits(imports: tuple[PackImport, ...]) -> dict[str, str]:
         if len(head) == 40 and all(c in "0123456789abcdef" for c in head):
             commits[pack.path] = head
     return commits
+
+
+def installed_versions(imports: tuple[PackImport, ...], comfyui_version: str | None) -> dict[str, list[str]]:
+    """Pack folder -> what identifies its installed version (its commit: from .git, else the .pack-source
+    the install scripts write; its release version from pyproject.toml); `comfy-core` -> ComfyUI's
+    version. The editor-save converter maps a node's values by the installed layout only when the save
+    records exactly one of these (workflows.ui_convert)."""
+    commits = pack_commits(imports)
+    out: dict[str, list[str]] = {"comfy-core": [comfyui_version]} if comfyui_version else {}
+    for pack in imports:
+        if pack.failed:
+            continue
+        found = [commits[pack.path]] if pack.path in commits else []
+        root = Path(pack.path)
+        try:
+            source = (root / ".pack-source").read_text().split()
+            found += [c for c in source[1:2] if c not in found]
+        except OSError:
+            pass
+        try:
+            release = release_version((root / "pyproject.toml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            release = None
+        found += [release] if release else []
+        if found:
+            out[root.name] = found
+    return out
 
 
 def pack_imports(runtime: Runtime) -> tuple[PackImport, ...]:

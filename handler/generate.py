@@ -16,9 +16,12 @@ import uuid
 from typing import Any
 
 from comfyui_client import PromptResult, run_prompt
+from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from comfyui_client.stats import comfyui_version
+from handler import model_loads
 from handler.bounds import run_bounded, stop_prompt
 from handler.config import Settings
-from handler.facts import model_index, pack_commits, pack_imports
+from handler.facts import installed_versions, model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
@@ -112,15 +115,25 @@ class WorkerSite:
             known_models=model_lookup(self.runtime.registry),
         )
 
+    def installed_versions(self) -> dict[str, list[str]]:
+        try:
+            stats = self.runtime.comfy.system_stats(timeout=2.0)
+        except (ComfyUnavailable, ComfyHTTPError):
+            stats = None  # ComfyUI's own version unknown: its nodes' mismatches are refused, not guessed
+        return installed_versions(pack_imports(self.runtime), comfyui_version(stats))
+
     def comfy_alive(self) -> bool | None:
         return self.runtime.comfy_process_alive()
 
     def run(
         self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
     ) -> PromptResult:
+        rt = self.runtime
         # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
         # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
-        return run_bounded(self.runtime, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
+        result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
+        model_loads.record(rt.model_loads, workflow, result.node_ms)  # each model's first (cold) load
+        return result
 
     def stop(self, prompt_id: str) -> None:
         stop_prompt(self.runtime, prompt_id)

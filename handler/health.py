@@ -8,6 +8,7 @@ from typing import Any
 
 from comfyui_client.stats import comfyui_version, gpu_summary
 from handler.config import HANDLER_VERSION
+from handler.model_cache import health_models
 from handler.runtime import Runtime
 from workflows.errors import CODES
 from workflows.responses import TestResponse, test_response
@@ -48,6 +49,7 @@ def health(runtime: Runtime) -> TestResponse:
         comfyui_version=comfyui_version(stats),
         handler_version=HANDLER_VERSION,
         uptime_s=round(time.monotonic() - runtime.started_at, 1),
+        models=health_models(runtime),
     )
     if snap is not None:
         result.update(snap)  # type: ignore[typeddict-item]  # WorkerState.snapshot: its keys are in TestResponse

@@ -37,6 +37,8 @@ class Runtime:
     state: WorkerState | None = None
     supervisor: Supervisor | None = None  # when the worker runs ComfyUI itself
     log: ComfyLog | None = None
+    model_cache: Any = None  # handler.model_cache.CacheReport: what the start linked from RunPod's model cache
+    model_loads: dict[str, dict[str, Any]] = field(default_factory=dict)  # folder/name -> first load (model_loads)
     _job_log_offsets: dict[str, int] = field(default_factory=dict, repr=False)
     _info_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _jobs: threading.Condition = field(default_factory=threading.Condition, repr=False)

@@ -54,6 +54,7 @@ class Cause:
 # The start phases, in the order they normally happen (seconds since the entrypoint started).
 PHASES = (
     "entrypoint_started",
+    "model_cache_linked",  # RunPod's model cache looked up and linked (before ComfyUI is spawned)
     "comfyui_process_started",
     "handler_imported",
     "comfyui_ready",

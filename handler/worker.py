@@ -22,6 +22,7 @@ from handler.config import Settings
 from handler.diagnose import diagnose
 from handler.generate import generate
 from handler.health import health
+from handler.model_cache import link_cached_models
 from handler.runtime import Runtime
 from handler.state import Cause, State, WorkerState
 from workflows.compat import shaped
@@ -198,6 +199,8 @@ def start_worker(settings: Settings) -> Runtime:
     comfy_log = open_log(settings)
     rt = Runtime.for_worker(settings, state, comfy_log)
     _runtime = rt
+    rt.model_cache = link_cached_models(settings.model_cache_dir, settings.model_cache_links, rt.registry)
+    state.phase("model_cache_linked")
     rt.supervisor = supervisor = Supervisor(settings, state, comfy_log, on_ready=lambda first: _on_ready(rt, first))
     try:
         supervisor.start()

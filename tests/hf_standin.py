@@ -6,9 +6,7 @@ What huggingface_hub reads, as huggingface.co sends it:
   ETag = the git blob id and Content-Length. A gated repository answers 401 with X-Error-Code: GatedRepo
   (403 with a token that has no access); a missing file 404 with X-Error-Code: EntryNotFound, a missing
   repository 401 with RepoNotFound.
-- POST /api/models/{repo}/paths-info/{revision} (form: paths, expand): [{"type": "file", "path", "size",
-  "oid", "lfs": {"oid": sha256, "size", "pointerSize"}}].
-- GET /cdn/{sha256}: the bytes (what the 302 points at).
+- GET /cdn/{sha256}: the bytes (what the 302 points at, on `localhost`: a host other than the Hub's).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import json
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 COMMIT = "5f3a1c0e9b7d2a4c6e8f0a1b3c5d7e9f1a2b4c6d"
 
@@ -123,7 +121,9 @@ class HubStandIn:
                         302,
                         {
                             **common,
-                            "Location": f"{hub.url}/cdn/{f.sha256}",
+                            # the CDN is another host, as Hugging Face's is: huggingface_hub stops at this
+                            # redirect and reads the file's metadata from it (it follows same-host ones)
+                            "Location": f"{hub.url.replace('127.0.0.1', 'localhost')}/cdn/{f.sha256}",
                             "X-Linked-Etag": f'"{f.sha256}"',
                             "X-Linked-Size": str(len(f.data)),
                             "ETag": f'"{f.blob_id}"',
@@ -133,26 +133,5 @@ class HubStandIn:
                 return self._send(200, {**common, "ETag": f'"{f.blob_id}"', "Content-Length": str(len(f.data))}, f.data)
 
             do_HEAD = do_GET = _resolve
-
-            def do_POST(self) -> None:
-                hub.requests.append(f"POST {self.path}")
-                parts = unquote(self.path).lstrip("/").split("/")
-                if len(parts) < 6 or parts[:2] != ["api", "models"] or parts[4] != "paths-info":
-                    return self._error(404, "RepoNotFound", "not found")
-                repo = "/".join(parts[2:4])
-                if not self._access(repo):
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode())
-                out = []
-                for p in form.get("paths", []):
-                    f = hub.files.get((repo, p))
-                    if f is None:
-                        continue
-                    item = {"type": "file", "path": p, "size": len(f.data), "oid": f.blob_id}
-                    if f.lfs:
-                        item["lfs"] = {"oid": f.sha256, "size": len(f.data), "pointerSize": 134}
-                    out.append(item)
-                self._send(200, {"Content-Type": "application/json"}, json.dumps(out).encode())
 
         return Handler

@@ -19,3 +19,16 @@ def test_gpu_memory_and_disk_follow_the_registered_models():
         plan = endpoint_plan(entry)
         assert plan.vram_min_gb in GPU_TIERS_GB and plan.vram_min_gb <= plan.vram_gb
         assert plan.vram_min_gb >= min(plan.largest_gb + HEADROOM_GB, GPU_TIERS_GB[-1])
+
+
+def test_the_plan_names_the_repository_to_cache_and_what_it_leaves_to_the_image_or_volume():
+    registry = default_registry()
+    z = endpoint_plan(registry.entries["z_image_turbo"]).cache
+    assert z.repo == "Comfy-Org/z_image_turbo" and len(z.covered) == z.total == 3 and z.rest == ()
+    assert z.covered_gb == endpoint_plan(registry.entries["z_image_turbo"]).models_gb
+    wan = endpoint_plan(registry.entries["wan22_flf2v"]).cache
+    assert wan.repo == "Comfy-Org/Wan_2.2_ComfyUI_Repackaged" and (len(wan.covered), wan.total) == (3, 4)
+    assert wan.rest == ("text_encoders/umt5-xxl-enc-bf16.safetensors",)
+    assert round(wan.covered_gb + wan.rest_gb, 1) == endpoint_plan(registry.entries["wan22_flf2v"]).models_gb
+    smoke = endpoint_plan(registry.entries["smoke_image"]).cache
+    assert smoke.repo is None and smoke.total == 0

@@ -133,3 +133,54 @@ def test_the_lists_are_fetched_cached_refreshed_and_a_failed_download_falls_back
     with pytest.raises(UsageError) as exc:
         load_ecosystem(cache=tmp_path / "empty", channel=channel)
     assert "COMFY_RUNPOD_ECOSYSTEM" in (exc.value.fix or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"https://github.com/a/b": [["X"], {}]', "cannot be read as JSON"), ("[1, 2]", "a JSON object was expected")],
+)
+def test_a_truncated_or_foreign_list_is_a_usage_error_naming_the_file(tmp_path, text, says):
+    """A damaged cached copy (or one in COMFY_RUNPOD_ECOSYSTEM) is named, with what to do; never a traceback."""
+    for name in FILES:
+        (tmp_path / name).write_text("{}")
+    (tmp_path / FILES[0]).write_text(text)
+    with pytest.raises(UsageError) as exc:
+        load_ecosystem(directory=tmp_path)
+    assert says in exc.value.message and FILES[0] in exc.value.message
+    with pytest.raises(UsageError) as cached:
+        load_ecosystem(cache=tmp_path, now=(tmp_path / FILES[0]).stat().st_mtime)
+    assert "--refresh-ecosystem" in (cached.value.fix or "")
+
+
+@pytest.mark.parametrize("aux_id", ["/", "evil/../../x", "owner/re po", "a/b/c", "../.."])
+def test_an_aux_id_that_is_not_owner_repo_is_not_evidence(eco, aux_id):
+    """A save's aux_id names a GitHub repository only as owner/repo; anything else is ignored, and the
+    node is resolved by ComfyUI-Manager's map as if the save recorded nothing."""
+    res = eco.resolve_node("UnetLoaderGGUF", NodeEvidence(aux_id=aux_id))
+    assert res.repo == "https://github.com/city96/ComfyUI-GGUF", res
+
+
+def test_a_fork_and_its_original_in_one_save_are_not_both_installed_into_one_folder(eco):
+    """Both would be custom_nodes/ComfyUI-KJNodes: the second is unresolved, with how to choose."""
+    plan = plan_packs(
+        {
+            "ColorMatch": NodeEvidence(aux_id="kijai/ComfyUI-KJNodes"),
+            "GetImageSizeAndCount": NodeEvidence(aux_id="someone/ComfyUI-KJNodes"),
+        },
+        eco,
+        default_registry(),
+    )
+    assert [p.repo for p in plan.packs] == ["https://github.com/kijai/ComfyUI-KJNodes"]
+    why = plan.unresolved["GetImageSizeAndCount"]
+    assert "same folder" in why and "--pack" in why
+
+
+def test_a_fork_of_a_registered_pack_is_not_given_the_originals_pin(eco):
+    """The registry pins Kosinkadink's ComfyUI-VideoHelperSuite; a save recording a fork of the same name
+    must not be installed from the original's pin (or snapshot) under its name."""
+    fork = plan_packs(
+        {"VHS_VideoCombine": NodeEvidence(aux_id="someone/ComfyUI-VideoHelperSuite")}, eco, default_registry()
+    )
+    assert fork.packs == [] and "where the registry installs" in fork.unresolved["VHS_VideoCombine"]
+    own = plan_packs({"VHS_VideoCombine": NodeEvidence()}, eco, default_registry())
+    assert own.packs[0].registry_commit is not None and not own.unresolved

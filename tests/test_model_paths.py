@@ -28,7 +28,12 @@ def layout_paths() -> list[tuple[str, str, str]]:
 
 def test_every_layout_covers_every_common_folder():
     data = yaml.safe_load((REPO / "extra_model_paths.yaml").read_text())
-    assert {s["base_path"] for s in data.values()} == {"/comfyui/", "/runpod-volume/", "/runpod-volume/ComfyUI/"}
+    assert [s["base_path"] for s in data.values()] == [
+        "/comfyui/",
+        "/comfyui/models-cache/",  # RunPod's model cache, linked at start: after the image, before the volume
+        "/runpod-volume/",
+        "/runpod-volume/ComfyUI/",
+    ]
     required = {
         "checkpoints",
         "diffusion_models",
@@ -40,14 +45,17 @@ def test_every_layout_covers_every_common_folder():
         "upscale_models",
         "embeddings",
     }
-    for section in data.values():
+    for name, section in data.items():
         assert required <= set(section)
+        if name == "runpod_model_cache":  # the worker's own links: canonical folder names only
+            continue
         assert "models/unet/" in section["diffusion_models"] and "models/clip/" in section["text_encoders"]
 
 
 def test_a_file_in_each_folder_of_each_layout_is_listed_by_comfyui(stack):
     bases = {
         "/comfyui/": stack.comfy_dir,
+        "/comfyui/models-cache/": stack.comfy_dir / "models-cache",
         "/runpod-volume/": stack.volume_dir,
         "/runpod-volume/ComfyUI/": stack.volume_dir / "ComfyUI",
     }
@@ -69,7 +77,7 @@ def test_a_file_in_each_folder_of_each_layout_is_listed_by_comfyui(stack):
             if name not in listed:
                 missing.append(str(path))
         assert missing == [], f"ComfyUI does not list: {missing}"
-        assert len(placed) >= 3 * 18
+        assert len(placed) >= 4 * 17
     finally:
         for _, _, path in placed:
             path.unlink()

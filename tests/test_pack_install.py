@@ -66,6 +66,23 @@ def test_install_py_runs_in_the_pack_and_an_empty_requirements_file_installs_not
     assert (pack / "ran.txt").read_text() == str(base_venv.parent.parent)
 
 
+def test_a_requirements_file_that_includes_another_reads_it_from_the_pack(tmp_path: Path, base_venv: Path):
+    """`-r base.txt` in a pack's requirements.txt is read from the pack's folder, as pip would there."""
+    pack = tmp_path / "pack_with_include"
+    pack.mkdir()
+    (pack / "requirements.txt").write_text("-r base.txt\n")
+    (pack / "base.txt").write_text("pip\n")  # already in the venv: nothing to download
+    proc = subprocess.run(
+        ["bash", str(REPO / "docker/pack_requirements.sh"), str(pack), str(base_venv)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "every requirement is already installed" in proc.stdout, proc.stderr
+    (pack / "requirements.txt").write_text("this is ::: not a requirement\n")
+    broken = subprocess.run(
+        ["bash", str(REPO / "docker/pack_requirements.sh"), str(pack), str(base_venv)], capture_output=True, text=True
+    )
+    assert broken.returncode == 4 and "cannot install: pack_with_include: ERROR: Invalid requirement" in broken.stderr
+
+
 def test_the_overlay_venv_adds_the_packs_requirements_with_headless_opencv_and_leaves_comfyuis_venv_alone():
     """ComfyUI_essentials' pixeloe and transparent-background ask for the GUI opencv-python: the overlay gets
     them without it (the headless build ComfyUI's venv has serves `cv2`), and ComfyUI's venv is unchanged."""
@@ -128,3 +145,14 @@ def test_a_release_version_the_pinned_tree_does_not_carry_is_a_finding():
     ]
     pack.saved_versions = ["1.2.1"]
     assert release_findings(pack, ["ff7f876c09ff5a53be051073c3c1731b96ee31a3", "1.2.1"]) == []
+
+
+def test_a_python_that_cannot_make_the_overlay_venv_is_a_named_error(tmp_path: Path):
+    """workflow add turns this into UNREACHABLE with the fix; never a CalledProcessError traceback."""
+    from client.local_comfy import LocalComfyError
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    with pytest.raises(LocalComfyError, match="could not make a venv"):
+        pack_python(Path("/bin/false"), [pack], cache=tmp_path / "cache")
+    assert not any((tmp_path / "cache" / "venvs").iterdir())  # nothing half-built left behind

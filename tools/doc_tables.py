@@ -3,7 +3,8 @@
 - README's error table from workflows.errors.CODES,
 - README's finding table from workflows.findings.FINDINGS (severity, meaning, fix),
 - docs/client.md's client error table from client.errors.client_codes() (exit code, meaning, fix),
-- README's endpoint table (GPU memory, disk per registered workflow) from workflows.deploy.endpoint_plan.
+- README's endpoint table (GPU memory, disk per registered workflow) from workflows.deploy.endpoint_plan,
+  and its model-cache table (the repository to set as the endpoint's Model, what it serves) from its `cache`.
 
 tests/test_docs.py fails when a document and its code table disagree; this writes the tables so adding
 a code is one edit in one place.
@@ -66,11 +67,28 @@ def deploy_table() -> str:
     return "\n".join(rows)
 
 
+def cache_table() -> str:
+    rows = [
+        "| workflow | endpoint Model (RunPod's cache) | models it serves | still from the image or the volume |",
+        "|---|---|---|---|",
+    ]
+    for entry in sorted(default_registry().entries.values(), key=lambda e: (e.runs_on_cpu, e.id)):
+        c = endpoint_plan(entry).cache
+        if c.total == 0:
+            continue
+        repo = f"`{c.repo}`" if c.repo else "none (no Hugging Face URL)"
+        served = f"{len(c.covered)} of {c.total} ({c.covered_gb:g} GB)"
+        rest = ", ".join(f"`{r}`" for r in c.rest) + f" ({c.rest_gb:g} GB)" if c.rest else "nothing"
+        rows.append(f"| `{entry.id}` | {repo} | {served} | {rest} |")
+    return "\n".join(rows)
+
+
 TABLES = {  # marker name -> (file, generator)
     "error-table": (README, error_table),
     "finding-table": (README, finding_table),
     "client-error-table": (CLIENT_DOC, client_error_table),
     "deploy-table": (README, deploy_table),
+    "cache-table": (README, cache_table),
 }
 
 

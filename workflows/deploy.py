@@ -5,6 +5,8 @@ estimates from the model files' sizes, not measurements (no GPU here): `vram_min
 RunPod GPU tier holding the largest model plus `HEADROOM_GB` for activations, latents and the VAE
 decode (ComfyUI loads models one after another and offloads what does not fit, slower but working);
 `vram_gb` is the smallest tier holding every model of the workflow at once, so warm runs reload nothing.
+`cache` says which Hugging Face repository to set as the endpoint's "Model" (RunPod's model cache,
+workflows/hf_cache.py) and what it leaves to the image or the volume.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from workflows.hf_cache import CachePlan, cache_plan
 from workflows.registry import Entry
 
 # RunPod's serverless GPU tiers by memory (docs.runpod.io serverless/endpoints/endpoint-configurations).
@@ -32,6 +35,7 @@ class EndpointPlan:
     disk_baked_gb: int  # container disk when the models are baked into the image (BAKE_MODELS)
     cold_start_s: float | None
     generate_s: float | None
+    cache: CachePlan  # the endpoint's "Model" (RunPod's model cache) and what still comes from image or volume
 
 
 def _tier(needed_gb: float) -> int:
@@ -53,4 +57,5 @@ def endpoint_plan(entry: Entry) -> EndpointPlan:
         disk_baked_gb=SCRATCH_GB + 5 * math.ceil(total / 5),
         cold_start_s=entry.timing.get("cold_start_s"),
         generate_s=entry.timing.get("generate_s"),
+        cache=cache_plan(entry),
     )

@@ -166,11 +166,10 @@ def _models(
             facts = {k: source[k] for k in ("url", "size_bytes", "sha256") if source.get(k) is not None}
             if facts:
                 model.update(facts)
-                todos.extend(
-                    f"model {value}: add its {key}" + (f" ({source['problem']})" if source.get("problem") else "")
-                    for key in ("url", "size_bytes", "sha256")
-                    if key not in facts
-                )
+                missing = [key for key in ("url", "size_bytes", "sha256") if key not in facts]
+                if missing:  # one line per model: the reason is the same for each missing fact
+                    why = f" ({source['problem']})" if source.get("problem") else ""
+                    todos.append(f"model {value}: add its {' and '.join(missing)}{why}")
             elif known is not None:
                 model.update(
                     {

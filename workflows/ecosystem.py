@@ -25,6 +25,7 @@ from typing import Any
 CORE_REPO = "https://github.com/comfyanonymous/ComfyUI"
 CORE_CNR_ID = "comfy-core"
 FILES = ("extension-node-map.json", "custom-node-list.json", "model-list.json", "github-stats.json")
+_GITHUB_ID = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # aux_id: owner/repo; anything else is not evidence
 _SIZE = re.compile(r"^\s*([\d.]+)\s*([KMGT]?)B\s*$", re.IGNORECASE)
 
 
@@ -197,8 +198,8 @@ class Ecosystem:
         evidence = evidence or NodeEvidence()
         if evidence.cnr_id == CORE_CNR_ID:
             return NodeResolution(node, CORE_REPO, f"the save records it as ComfyUI core ({evidence.ver or '?'})")
-        if evidence.aux_id and "/" in evidence.aux_id:
-            url = f"https://github.com/{evidence.aux_id.strip('/')}"
+        if evidence.aux_id and _GITHUB_ID.fullmatch(evidence.aux_id) and ".." not in evidence.aux_id:
+            url = f"https://github.com/{evidence.aux_id}"
             known = self.pack(url)
             return NodeResolution(node, known.repo if known else url, f"the save records aux_id {evidence.aux_id}")
         if evidence.cnr_id:

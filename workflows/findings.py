@@ -406,6 +406,28 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "Move the files to /runpod-volume/models/<folder> (or ComfyUI/models/<folder>).",
     ),
     (
+        "CACHE_MODEL_INCOMPLETE",
+        "error",
+        "A registered model is in RunPod's model cache only as an unfinished download: its snapshot link "
+        "points at a missing blob, or the repository holds only blobs/*.incomplete.",
+        "Wait for RunPod to finish caching the repository and restart the worker, or set the endpoint's "
+        "Model again so RunPod downloads it again.",
+    ),
+    (
+        "CACHE_MODEL_NOT_IN_REPO",
+        "warning",
+        "A registered model's repository is in RunPod's model cache but not its file (another revision, another path).",
+        "Check the registry URL's revision and path, or serve the model from the image or the volume.",
+    ),
+    (
+        "CACHE_LINK_FAILED",
+        "warning",
+        "The worker could not link a model found in RunPod's model cache into MODEL_CACHE_LINKS_DIR "
+        "(read-only or full disk, a file in the way), so ComfyUI does not see it there.",
+        "Make MODEL_CACHE_LINKS_DIR writable by the worker, or point it at a writable directory that "
+        "extra_model_paths.yaml lists, and restart the worker.",
+    ),
+    (
         "VOLUME_VIEW_MISMATCH",
         "warning",
         "(client, diagnose --volume-report) The worker's view of the volume and its S3 listing disagree: the "

@@ -78,7 +78,7 @@ class ModelFile:
     name: str  # path relative to that folder, '/'-separated: what ComfyUI would list
     path: str  # absolute path
     size_bytes: int
-    source: str  # "image" | "volume"
+    source: str  # "image" | "cache" (RunPod's model cache, linked at start) | "volume" | "volume-unscanned"
     scanned: bool  # is the directory one that ComfyUI scans (per extra_model_paths)?
 
 

@@ -10,6 +10,7 @@ is invalid and names it. Fetching and pinning (snapshot, git) are the client's: 
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,16 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a pack's folder name (docker/plan.
 
 def is_commit(ver: str | None) -> bool:
     return ver is not None and len(ver) == 40 and set(ver.lower()) <= HEX40
+
+
+def release_version(pyproject_text: str) -> str | None:
+    """A pack's release version from its pyproject.toml text (what an editor save records as `ver` for a
+    Comfy Registry pack); None when it declares none. Pure: the caller reads the file."""
+    try:
+        version = tomllib.loads(pyproject_text).get("project", {}).get("version")
+    except (tomllib.TOMLDecodeError, AttributeError):
+        return None
+    return version if isinstance(version, str) and version.strip() else None
 
 
 @dataclass
@@ -86,9 +97,22 @@ def plan_packs(
             continue
         key = normal_repo(res.repo)
         pack = by_repo.get(key)
+        twin = next((p for k, p in by_repo.items() if k != key and p.name.lower() == repo_name(res.repo).lower()), None)
+        if pack is None and twin is not None:  # one custom_nodes folder per name: a fork and its original clash
+            unresolved[node] = (
+                f"{res.repo} installs into the same folder as {twin.repo}, which this save uses too: "
+                f"choose one with --pack '{node}=owner/repo'"
+            )
+            continue
+        pin = pins.get(repo_name(res.repo).lower())
+        if pack is None and pin is not None and normal_repo(pin.repo) != key:  # the image has one folder per name
+            unresolved[node] = (
+                f"{res.repo} installs into custom_nodes/{pin.name}, where the registry installs {pin.repo}: "
+                f"use that pack with --pack '{node}={pin.repo}', or rename the entry's pack"
+            )
+            continue
         if pack is None:
             name = repo_name(res.repo)
-            pin = pins.get(name.lower())
             pack = by_repo[key] = PlannedPack(name, res.repo, registry_commit=pin.commit if pin else None)
         pack.nodes.append(node)
         pack.reasons[node] = res.reason

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -93,6 +93,10 @@ class JobSite(Protocol[FileT]):
         """Facts for judging a miss a second time (called only then: it may cost a disk scan)."""
         ...
 
+    def installed_versions(self) -> Mapping[str, Collection[str]]:
+        """Pack folder (`comfy-core`: ComfyUI) -> its installed commit / release version, where known."""
+        ...
+
     def comfy_alive(self) -> bool | None:
         """False when ComfyUI's process is known to be gone; None when the site can't tell."""
         ...
@@ -130,7 +134,9 @@ def run_job(
     t0 = time.perf_counter()
     arrived = time.monotonic() if arrived is None else arrived
     timings: dict[str, Any] = {}
-    resolved = resolve_workflow(site.registry, request.workflow, site.default_workflow, site.object_info)
+    resolved = resolve_workflow(
+        site.registry, request.workflow, site.default_workflow, site.object_info, site.installed_versions
+    )
     entry = resolved.entry
     t = lap(timings, "validate_ms", t0)
     require_images(request, entry)

@@ -28,8 +28,15 @@ class Resolved:
 
 
 def resolve_workflow(
-    registry: Registry, workflow: str | dict[str, Any] | None, default: str, object_info: ObjectInfoSource
+    registry: Registry,
+    workflow: str | dict[str, Any] | None,
+    default: str,
+    object_info: ObjectInfoSource,
+    versions: Callable[[], Mapping[str, Collection[str]]] | None = None,
 ) -> Resolved:
+    """The job's workflow in API format. `versions`: the installed packs' versions (asked only for an
+    editor save: the converter maps a node whose saved values don't fit only when its save records the
+    installed version)."""
     if workflow is None or isinstance(workflow, str):
         name = workflow or default
         entry = registry.get(name)
@@ -48,7 +55,8 @@ def resolve_workflow(
             )
         return Resolved(entry, entry.workflow(), "registered")
     if is_ui_format(workflow):
-        return Resolved(None, convert_editor_workflow(workflow, object_info), "editor")
+        installed = versions() if versions is not None else None
+        return Resolved(None, convert_editor_workflow(workflow, object_info, installed), "editor")
     problems = shape_findings(workflow)
     if problems:
         raise JobError("WORKFLOW_INVALID", problems[0].message, {"fix": problems[0].fix}, problems)

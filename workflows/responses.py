@@ -31,6 +31,7 @@ class TestResponse(TypedDict):
     comfyui_version: str | None
     handler_version: str | None
     uptime_s: float | None
+    models: dict[str, Any] | None  # where the registered models are served from (None: no disk to look at)
     timings: NotRequired[dict[str, Any]]
     gpu: NotRequired[dict[str, Any]]
     cause: NotRequired[Cause]
@@ -61,6 +62,8 @@ class DiagnoseResponse(TypedDict):
     disks: list[dict[str, Any]]
     volume: dict[str, Any]
     models: dict[str, Any]
+    # each registered model's source (image, RunPod's model cache, volume) and first loads; None: no disk
+    model_sources: dict[str, Any] | None
     custom_nodes: dict[str, Any]
     node_check: dict[str, Any]
     node_classes: list[str]  # every node class ComfyUI defines (empty while it does not answer)
@@ -121,6 +124,7 @@ def test_response(
     volume_mounted: bool | None = None,
     handler_version: str | None = None,
     uptime_s: float | None = None,
+    models: dict[str, Any] | None = None,
 ) -> TestResponse:
     """The `test` answer's fixed keys; what a site can't measure stays None (direct mode: the disk)."""
     return {
@@ -131,6 +135,7 @@ def test_response(
         "comfyui_version": comfyui_version,
         "handler_version": handler_version,
         "uptime_s": uptime_s,
+        "models": models,
     }
 
 
@@ -156,6 +161,7 @@ def diagnose_response(
     timings: dict[str, Any],
     worker: dict[str, Any] | None = None,
     limitations: list[str] | None = None,
+    model_sources: dict[str, Any] | None = None,
 ) -> DiagnoseResponse:
     """The diagnose answer: `ok` and `summary` follow from the findings (and ComfyUI answering).
     `worker`: the worker's state machine; `limitations`: what direct mode could not look at."""
@@ -172,6 +178,7 @@ def diagnose_response(
         disks=disks,
         volume=volume,
         models=models,
+        model_sources=model_sources,
         custom_nodes=custom_nodes,
         node_check=node_check,
         node_classes=node_classes,

@@ -522,9 +522,10 @@ class _Converter:
             parts.append(f"no saved value for {', '.join(lost)}" + ("" if shifted or extra else " (defaults used)"))
         refuse = bool(shifted or extra) or not same
         made = (
-            f"saved with version {saved_ver}" + (f", this ComfyUI has {installed}" if installed else "")
+            f"Node {exec_id} was saved with version {saved_ver}"
+            + (f", this ComfyUI has {installed}" if installed else "")
             if saved_ver
-            else "the save does not record the version it was made with"
+            else f"The save does not record the version node {exec_id} was made with"
         )
         why = (
             "; its layout in that version is not known here, so its values were not mapped (no positional guessing)."
@@ -536,7 +537,7 @@ class _Converter:
                 "UI_CONVERT_WIDGET_MISMATCH",
                 f"Node {exec_id} ({node_type}): {saved_n} saved widget value(s), this ComfyUI's {node_type} "
                 f"expects {expected_n} ({', '.join(s.name for s in slots) or 'none'}): {'; '.join(parts)}. "
-                f"Node {exec_id} was {made}{why}",
+                f"{made}{why}",
                 f"Open the workflow in an editor with this ComfyUI / node pack version, check node {exec_id}'s "
                 "values and save again; or install the node pack version the workflow was made with.",
                 node_id=exec_id,

@@ -17,6 +17,7 @@ import yaml
 
 from client.errors import UsageError
 from comfyui_client import ComfyClient, ComfyUnavailable
+from comfyui_client.errors import ComfyHTTPError
 from workflows.analysis import is_ui_format
 from workflows.draft import draft_entry
 from workflows.errors import JobError
@@ -35,17 +36,24 @@ def workflow_id_for(path: Path, requested: str | None) -> str:
 
 
 def object_info_from(comfy_url: str, timeout_s: float) -> dict[str, Any]:
+    """/object_info of the ComfyUI at `comfy_url`; UsageError (exit 2) when it is unreachable or not ComfyUI."""
     client = ComfyClient(comfy_url, timeout=timeout_s)
+    fix = "Start a ComfyUI with the deployment's packs (make up) and pass its URL with --comfy-url."
     try:
-        return client.object_info()
+        info = client.object_info()
     except ComfyUnavailable as exc:
         raise UsageError(
-            f"ComfyUI at {comfy_url} does not answer /object_info: {exc}",
-            code="UNREACHABLE",
-            fix="Start a ComfyUI with the deployment's packs (make up) and pass its URL with --comfy-url.",
+            f"ComfyUI at {comfy_url} does not answer /object_info: {exc}", code="UNREACHABLE", fix=fix
         ) from None
+    except ComfyHTTPError as exc:
+        raise UsageError(f"{comfy_url} is not a ComfyUI: /object_info answered HTTP {exc.status}", fix=fix) from None
+    except ValueError:  # a page that is not JSON
+        raise UsageError(f"{comfy_url} is not a ComfyUI: /object_info is not JSON", fix=fix) from None
     finally:
         client.close()
+    if not isinstance(info, dict) or not all(isinstance(v, dict) for v in info.values()):
+        raise UsageError(f"{comfy_url} is not a ComfyUI: /object_info is not a map of node definitions", fix=fix)
+    return info
 
 
 def add_workflow(

@@ -67,12 +67,13 @@ def _comfy_url_info(url: str, timeout_s: float) -> tuple[dict, dict]:
     """--comfy-url: the node definitions and /system_stats (ComfyUI's version) of a ComfyUI the user runs."""
     from client.commands.workflow import object_info_from
     from comfyui_client import ComfyClient, ComfyUnavailable
+    from comfyui_client.errors import ComfyHTTPError
 
     info = object_info_from(url, timeout_s)
     client = ComfyClient(url, timeout=timeout_s)
     try:
         return info, client.system_stats()
-    except ComfyUnavailable:
+    except (ComfyUnavailable, ComfyHTTPError, ValueError):  # its version unknown: mismatches are refused
         return info, {}
     finally:
         client.close()

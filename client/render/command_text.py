@@ -25,6 +25,8 @@ def _health(c: Any, d: dict[str, Any], code: int) -> None:
         ("disk free", f"{h['disk_free_gb']} GB" if h.get("disk_free_gb") is not None else "–"),
         ("volume", yn(h.get("volume_mounted"), "mounted", "not mounted")),
     ]
+    if (models := h.get("models")) and models.get("by_source"):  # where the registered models are served from
+        rows.append(("models", ", ".join(f"{src} {n}" for src, n in models["by_source"].items())))
     if h.get("handler_version"):
         rows.append(("worker", f"handler {h['handler_version']}, up {h.get('uptime_s', '–')} s"))
     if h.get("gpu"):
@@ -60,7 +62,8 @@ def _diagnose(c: Any, d: dict[str, Any], code: int) -> None:
 
 
 def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, rich text) rows: ComfyUI, disks, volume, packs, nodes — each only when the report has it."""
+    """(label, rich text) rows: ComfyUI, disks, volume, packs, models, loads, nodes — each only when the
+    report has it."""
     system = r.get("system") or {}
     devices = ", ".join(str(dev.get("name") or dev.get("type")) for dev in system.get("devices") or []) or "–"
     lines = [
@@ -84,6 +87,7 @@ def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
     if packs or failed:
         broken = f", [red]{len(failed)} failed[/]: {', '.join(failed)}" if failed else ""
         lines.append(("packs", f"{len(packs)} custom node pack(s) in the start-up log{broken}"))
+    lines += _model_source_lines(r.get("model_sources") or {})
     nc = r.get("node_check") or {}
     if nc:
         missing = nc.get("required_missing") or []
@@ -95,6 +99,24 @@ def _deployment_lines(r: dict[str, Any]) -> list[tuple[str, str]]:
                 + (f", [red]{len(missing)} missing[/]: {lacking}" if missing else ""),
             )
         )
+    return lines
+
+
+def _model_source_lines(ms_: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where the registered models are served from (each once), and the slowest first loads."""
+    served = {
+        f"{m['folder']}/{m['name']}": m["source"] for w in (ms_.get("workflows") or {}).values() for m in w["models"]
+    }
+    lines = []
+    if served:
+        sources = list(served.values())
+        counts = " · ".join(f"{src} {sources.count(src)}" for src in ("image", "cache", "volume", "missing"))
+        cache = ms_.get("cache") or {}
+        repos = ", ".join(cache.get("repos") or []) or "no registered repository"
+        lines.append(("models", counts + (f" · RunPod cache: {esc(repos)}" if cache.get("present") else "")))
+    loads = sorted((ms_.get("first_loads") or {}).items(), key=lambda kv: -kv[1]["ms"])[:5]
+    if loads:
+        lines.append(("loads", " · ".join(f"{esc(k)} {ms(v['ms'])} ({v['source']})" for k, v in loads)))
     return lines
 
 

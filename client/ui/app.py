@@ -13,7 +13,7 @@ from client.jobflow import Backend
 from client.ledger import Ledger
 from client.ui.facts import FactsCache
 from client.ui.jobs import Emit, JobRunner
-from client.ui.local_comfy import LocalComfy, free_port
+from client.ui.local_comfy import EditorComfy, free_port
 from comfyui_client import ComfyClient
 from workflows.registry import Registry
 
@@ -43,9 +43,9 @@ def serve(
             "`comfy-runpod ui` needs aiohttp", fix="pip install 'comfy-runpod[ui]' (aiohttp and the editor)."
         ) from None
     target = settings.require_target()
-    started: LocalComfy | None = None
+    started: EditorComfy | None = None
     if local_comfy is None:
-        started = LocalComfy(comfy_home, base_dir, free_port())
+        started = EditorComfy(comfy_home, base_dir, free_port())
         note(f"starting the local ComfyUI (editor) from {comfy_home} in {base_dir} ...")
         started.start()
         local_comfy = started.url
@@ -62,8 +62,11 @@ def serve(
         registry,
         mode=mode,
         endpoint_label=target.label,
+        listen_host=host,
     )
     app = build_app(launcher)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        note(f"warning: listening on {host}: anyone who reaches it can queue jobs billed to this API key")
     note(f"editor: http://{host}:{port}/  (Queue runs on {target.label}; mode {mode}; Ctrl-C stops)")
     try:
         web.run_app(app, host=host, port=port, print=None, handle_signals=True)

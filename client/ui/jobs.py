@@ -20,7 +20,7 @@ from typing import Any
 
 from client.commands.generate import JobSubmission, generate
 from client.config import Settings
-from client.errors import ClientError, JobCancelled, JobFailed, Unreachable, UsageError
+from client.errors import EXTRA_CODES, ClientError, JobCancelled, JobFailed, Unreachable, UsageError
 from client.jobflow import Backend, JobUpdate, cancel_quietly
 from client.ledger import Ledger
 from client.ui import protocol
@@ -82,6 +82,11 @@ class RemoteJob:
         }
 
 
+def bug(exc: BaseException) -> ClientError:
+    """An unexpected exception as CLIENT_BUG, so the editor shows a code and a fix, never a traceback."""
+    return ClientError(f"{type(exc).__name__}: {exc}"[:500], code="CLIENT_BUG", fix=EXTRA_CODES["CLIENT_BUG"][2])
+
+
 def referenced_inputs(prompt: Mapping[str, Any], object_info: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Input files the prompt names through an upload widget (LoadImage & co): value -> (subfolder, file)."""
     found: dict[str, tuple[str, str]] = {}
@@ -101,6 +106,13 @@ def referenced_inputs(prompt: Mapping[str, Any], object_info: Mapping[str, Any])
                 subfolder, _, filename = path.rpartition("/")
                 found[value] = (subfolder, filename)
     return found
+
+
+def inside_input_dir(subfolder: str, filename: str) -> bool:
+    """A name relative to the input folder that can't leave it: no absolute path, no `..`, no empty or
+    backslash part (the local ComfyUI's /view checks too, but a --local-comfy may be any server)."""
+    parts = [*(subfolder.split("/") if subfolder else []), filename]
+    return all(p and p not in (".", "..") and "\\" not in p and "\0" not in p for p in parts)
 
 
 class JobRunner:
@@ -123,6 +135,12 @@ class JobRunner:
         """The files the editor uploaded locally, read back from the local ComfyUI, named as the prompt names them."""
         images: list[NamedImage] = []
         for value, (subfolder, filename) in referenced_inputs(prompt, object_info).items():
+            if not inside_input_dir(subfolder, filename):  # the prompt is the browser's: not trusted
+                raise UsageError(
+                    f"the input file {value[:200]!r} is outside the local ComfyUI's input folder",
+                    code="INPUT_UNREADABLE",
+                    fix="Name a file the editor uploaded (LoadImage > choose file to upload), not a path.",
+                )
             try:
                 raw = self.local.view(filename, subfolder, "input")
             except ComfyError as exc:
@@ -163,7 +181,7 @@ class JobRunner:
             self._end(job, "error", Unreachable(f"the outputs could not be shown: the local ComfyUI: {exc}{where}"))
         except Exception as exc:  # a bug must still end the job in the editor, never leave it spinning
             log.exception("job %s failed in the launcher", job.prompt_id)
-            self._end(job, "error", ClientError(f"{type(exc).__name__}: {exc}"[:500], code="CLIENT_BUG"))
+            self._end(job, "error", bug(exc))
         finally:
             job.done.set()
             self.on_change()

@@ -8,17 +8,12 @@ ComfyUI 0.3.75 asks for, and ComfyUI is pointed at it with --front-end-root. Eve
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from client.errors import ConfigError, UsageError
-from comfyui_client import ComfyClient
+from client.local_comfy import LocalComfy, LocalComfyError, free_port
 
+__all__ = ["EditorComfy", "free_port", "frontend_root"]
 READY_TIMEOUT_S = 180.0
 
 
@@ -34,42 +29,32 @@ def frontend_root() -> Path:
     return Path(comfyui_frontend_package.__file__).parent / "static"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class EditorComfy(LocalComfy):
+    """The launcher's ComfyUI: client.local_comfy's private process (start, wait, stop), with the
+    editor's front end and every folder in one base directory."""
 
-
-@dataclass
-class LocalComfy:
-    """A ComfyUI process started for the launcher (stopped with it)."""
-
-    home: Path  # the install: launch.py and venv/
-    base_dir: Path  # input, output, user, custom_nodes, models
-    port: int
-    process: subprocess.Popen | None = None
+    def __init__(self, home: Path, base_dir: Path, port: int) -> None:
+        super().__init__(home, home / "venv/bin/python", base_dir / "custom_nodes", base_dir, port)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.base_dir / "comfyui.log"
+    def base_dir(self) -> Path:
+        return self.run_dir
 
     def command(self) -> list[str]:
-        python, main = self.home / "venv/bin/python", self.home / "launch.py"
+        main = self.comfy_home / "launch.py"
         if not main.is_file():
-            main = self.home / "ComfyUI/main.py"
-        for needed in (python, main):
+            main = self.comfy_home / "ComfyUI/main.py"
+        for needed in (self.python, main):
             if not needed.exists():
                 raise UsageError(
-                    f"no ComfyUI install at {self.home} ({needed} is missing)",
+                    f"no ComfyUI install at {self.comfy_home} ({needed} is missing)",
                     fix="Run `make comfyui`, give --comfy-home DIR, or --local-comfy URL for a ComfyUI you run.",
                 )
+        for sub in ("input", "output", "user", "custom_nodes", "models", "temp"):
+            (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
         user = self.base_dir / "user"
         return [
-            str(python),
+            str(self.python),
             str(main),
             "--cpu",
             "--listen",
@@ -89,35 +74,11 @@ class LocalComfy:
         ]
 
     def start(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        command = self.command()
-        for sub in ("input", "output", "user", "custom_nodes", "models", "temp"):
-            (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, cwd=self.base_dir, start_new_session=True
-            )
-        client = ComfyClient(self.url, timeout=5)
-        deadline = time.monotonic() + timeout_s
         try:
-            while not client.is_up(timeout=1.0):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
-                    self.stop()
-                    raise UsageError(
-                        f"the local ComfyUI did not start (see {self.log_path}):\n" + "\n".join(tail),
-                        code="LOCAL_COMFY_FAILED",
-                        fix="Check the log; --local-comfy URL uses a ComfyUI you run instead.",
-                    )
-                time.sleep(0.2)
-        finally:
-            client.close()
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            super().start(timeout_s)
+        except LocalComfyError as exc:
+            raise UsageError(
+                f"the local ComfyUI did not start (see {self.log}): {exc}",
+                code="LOCAL_COMFY_FAILED",
+                fix="Check the log; --local-comfy URL uses a ComfyUI you run instead.",
+            ) from None

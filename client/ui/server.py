@@ -18,6 +18,7 @@ Every route exists with and without the editor's /api prefix, as ComfyUI serves 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import json
 import logging
@@ -34,9 +35,10 @@ from aiohttp import web
 from client.errors import ClientError, Unreachable
 from client.ui import protocol
 from client.ui.facts import FactsCache, client_error, comfy_error, judge_prompt
-from client.ui.jobs import JobRunner, RemoteJob
+from client.ui.jobs import JobRunner, RemoteJob, bug
 from comfyui_client import ComfyClient
 from comfyui_client.errors import ComfyError
+from workflows.analysis import shape_findings
 from workflows.registry import Registry
 
 log = logging.getLogger("client.ui")
@@ -45,6 +47,7 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "origin", "referer"}
 )
 MAX_BODY = 512 * 1024 * 1024  # the editor uploads images and videos through /upload
+MAX_FINISHED = 1000  # finished endpoint jobs kept for /history (ComfyUI keeps 10000 of its own)
 
 
 class Launcher:
@@ -59,12 +62,13 @@ class Launcher:
         *,
         mode: str = "endpoint",
         endpoint_label: str = "",
+        listen_host: str = "127.0.0.1",
         max_jobs: int = 4,
     ) -> None:
         self.local_url = local_url.rstrip("/")
         self.local = ComfyClient(self.local_url, timeout=60)
         self.facts, self.registry = facts, registry
-        self.mode, self.endpoint_label = mode, endpoint_label
+        self.mode, self.endpoint_label, self.listen_host = mode, endpoint_label, listen_host
         self.jobs: dict[str, RemoteJob] = {}
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.numbers = itertools.count(1_000_000)  # above the local ComfyUI's own numbers
@@ -74,15 +78,27 @@ class Launcher:
         self.runner: JobRunner = runner_factory(self.local, self.emit, self.changed)
         self._object_info: Mapping[str, Any] | None = None
         self.http: aiohttp.ClientSession | None = None
+        self._sends: set[asyncio.Future[None]] = set()  # held until done: the loop keeps only weak references
 
     # -- thread-safe notifications from job threads ----------------------------------------
 
     def emit(self, client_id: str | None, payload: dict[str, Any] | bytes) -> None:
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._send(client_id, payload)))
+            self.loop.call_soon_threadsafe(self._schedule, client_id, payload)
+
+    def _schedule(self, client_id: str | None, payload: dict[str, Any] | bytes) -> None:
+        task = asyncio.ensure_future(self._send(client_id, payload))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     def changed(self) -> None:
         self.emit(None, protocol.status(self.remaining()))
+
+    def forget_old(self) -> None:
+        """Keep the newest MAX_FINISHED finished jobs: a launcher left running for weeks stays bounded."""
+        finished = [j for j in self.all_jobs() if j.done.is_set()]
+        for job in finished[: max(0, len(finished) - MAX_FINISHED)]:
+            self.jobs.pop(job.prompt_id, None)
 
     def all_jobs(self) -> list[RemoteJob]:
         return list(self.jobs.values())  # one C-level copy: job threads add to the dict meanwhile
@@ -113,6 +129,8 @@ class Launcher:
             self.facts.get()
         except ClientError as exc:  # asked again when a prompt needs them
             log.warning("the endpoint's diagnose could not be fetched: %s", exc.message)
+        except Exception:  # a bug: said, and asked again (and answered as CLIENT_BUG) on the first prompt
+            log.exception("the endpoint's diagnose could not be read")
 
     def object_info(self, classes: set[str]) -> Mapping[str, Any]:
         """The local ComfyUI's node definitions (again when the prompt uses a class not seen yet)."""
@@ -135,10 +153,10 @@ class Launcher:
     def accept(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         """Judge and (when clean) start an endpoint job: (HTTP status, ComfyUI's /prompt answer). Blocking."""
         prompt = body.get("prompt")
-        if not isinstance(prompt, dict) or not prompt:
-            error = {"type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {}}
-            return 400, {"error": error, "node_errors": {}}
-        classes = {str(n.get("class_type")) for n in prompt.values() if isinstance(n, Mapping)}
+        malformed = shape_findings(prompt)  # the body is the browser's: a bad shape is a finding, not a crash
+        if malformed or not isinstance(prompt, dict):
+            return 400, comfy_error(malformed, prompt if isinstance(prompt, dict) else {})
+        classes = {str(n.get("class_type")) for n in prompt.values()}
         try:
             info = self.object_info(classes)
             images = self.runner.input_images(prompt, info)
@@ -148,6 +166,9 @@ class Launcher:
         except ComfyError as exc:
             fix = "Is the local ComfyUI (the editor's) still running? See the launcher's output."
             return 400, client_error(Unreachable(f"the local ComfyUI did not answer: {exc}", fix=fix))
+        except Exception as exc:  # a bug: the editor still gets an error it shows, with a code, not a bare 500
+            log.exception("judging prompt failed in the launcher")
+            return 500, client_error(bug(exc))
         if findings:
             log.info("prompt refused before sending: %s", ", ".join(f.code for f in findings))
             return 400, comfy_error(findings, prompt)
@@ -158,10 +179,9 @@ class Launcher:
             client_id=str(body["client_id"]) if body.get("client_id") else None,
             prompt=prompt,
             extra_data=dict(extra or {}),
-            output_nodes=[
-                k for k, v in prompt.items() if (info.get(str(v.get("class_type"))) or {}).get("output_node")
-            ],
+            output_nodes=[k for k, v in prompt.items() if (info.get(v["class_type"]) or {}).get("output_node")],
         )
+        self.forget_old()
         self.jobs[job.prompt_id] = job
         self.pool.submit(self.runner.run, job, images)
         self.changed()
@@ -198,19 +218,41 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-@web.middleware
-async def same_origin_only(request: web.Request, handler: Any) -> web.StreamResponse:
+def answers_to(hostname: str | None, listen_host: str) -> bool:
+    """A Host name this launcher serves: a loopback name or address, or the --host it listens on (any
+    name when it listens on every address). Another name is DNS rebinding: a site's own name pointed at
+    127.0.0.1, whose Origin then matches its Host."""
+    if not hostname:
+        return False
+    if hostname in ("localhost", listen_host.lower()) or listen_host in ("0.0.0.0", "::"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def same_origin_only(listen_host: str) -> Any:
     """What ComfyUI's own origin check does, kept here because the proxy can't pass the Origin on: a page
-    from another site in the same browser must not queue paid jobs through the launcher."""
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        return web.Response(status=403, text="cross-origin requests are refused")
-    return await handler(request)
+    from another site in the same browser must not queue paid jobs through the launcher. `Origin: null`
+    (a sandboxed iframe, a file:// page) is another site too, as ComfyUI counts it."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        host = request.host.lower()
+        if not answers_to(urlsplit("//" + host).hostname, listen_host):
+            return web.Response(status=403, text="requests for another host name are refused")
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != host:
+            return web.Response(status=403, text="cross-origin requests are refused")
+        return await handler(request)
+
+    return check
 
 
 def build_app(launcher: Launcher) -> web.Application:
     """The routes, as closures over the one launcher (long: one short handler per route ComfyUI serves)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_only(launcher.listen_host)])
     routes = web.RouteTableDef()
 
     async def forward(request: web.Request, body: bytes | None = None) -> web.Response:
@@ -240,10 +282,8 @@ def build_app(launcher: Launcher) -> web.Application:
         async def prompt(request: web.Request) -> web.Response:
             if launcher.mode == "local":
                 return await forward(request)
-            body = await _json_body(request)
-            if not isinstance(body, dict):
-                return web.json_response({"error": {"type": "invalid_json", "message": "body is not JSON"}}, status=400)
-            status, answer = await asyncio.to_thread(launcher.accept, body)
+            body = await _json_body(request)  # not a JSON object: judged as no workflow (WORKFLOW_INVALID)
+            status, answer = await asyncio.to_thread(launcher.accept, body if isinstance(body, dict) else {})
             return web.json_response(answer, status=status)
 
     for path in _both("/queue"):
@@ -260,7 +300,8 @@ def build_app(launcher: Launcher) -> web.Application:
         async def queue_post(request: web.Request) -> web.Response:
             raw = await request.read()
             body = _json(raw)
-            ids = [str(i) for i in body.get("delete") or []] if isinstance(body, dict) else []
+            delete = body.get("delete") if isinstance(body, dict) else None
+            ids = [str(i) for i in delete] if isinstance(delete, list) else []
             ours = [i for i in ids if i in launcher.jobs]
             if ours:
                 await asyncio.to_thread(launcher.cancel, ours)
@@ -276,6 +317,7 @@ def build_app(launcher: Launcher) -> web.Application:
             raw = await request.read()
             body = _json(raw)
             wanted = body.get("prompt_id") if isinstance(body, dict) else None
+            wanted = str(wanted) if wanted is not None else None
             if wanted is None or wanted in launcher.jobs:
                 await asyncio.to_thread(launcher.cancel, [wanted] if wanted else None)
             if wanted is not None and wanted in launcher.jobs:
@@ -328,6 +370,9 @@ def build_app(launcher: Launcher) -> web.Application:
             await asyncio.to_thread(launcher.facts.get, True)
         except ClientError as exc:
             return web.json_response(client_error(exc), status=502)
+        except Exception as exc:
+            log.exception("the endpoint's diagnose could not be read")
+            return web.json_response(client_error(bug(exc)), status=500)
         return web.json_response(launcher.state())
 
     app.add_routes(routes)
@@ -409,8 +454,13 @@ async def _socket(launcher: Launcher, request: web.Request) -> web.StreamRespons
     finally:
         for task in tasks:
             task.cancel()
-        for group in launcher.sockets.values():
+        for task in tasks:  # a socket closed mid-send ends its pump with an error: that is the disconnect
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.debug("editor socket %s closed: %r", client_id, task.exception())
+        for cid, group in list(launcher.sockets.items()):
             group.discard(browser)
+            if not group:
+                launcher.sockets.pop(cid, None)
         await upstream.close()
         await browser.close()
     return browser

@@ -396,6 +396,38 @@ def test_an_editor_save_runs_through_the_worker_and_directly_alike(stack, tmp_pa
     assert sizes == [(512, 512), (512, 512)]  # converted with the same code (workflows.resolve) both ways
 
 
+def test_a_save_with_fewer_values_runs_both_ways_when_it_records_the_installed_comfyui(stack, tmp_path: Path):
+    """The worker and direct mode tell the converter the installed ComfyUI version (/system_stats): an
+    EmptyImage saved with two of its four values by this very version is mapped (defaults for the rest);
+    saved by another version it is refused, naming the node, never guessed."""
+    from tests.test_ui_convert import smoke_ui
+
+    save = smoke_ui()
+    empty = save["nodes"][0]
+    empty["widgets_values"] = [512, 512]
+    version = stack_comfyui_version(stack)
+    for ver, ok in ((version, True), ("0.3.40", False)):
+        empty["properties"] = {"cnr_id": "comfy-core", "ver": ver}
+        ui = tmp_path / f"save_{ok}.json"
+        ui.write_text(json.dumps(save))
+        for target in (["--url", stack.api_url], ["--comfy-url", stack.comfy_url]):
+            out = tmp_path / f"{target[0].strip('-')}_{ok}"
+            proc = run_cli("generate", *target, "--workflow", str(ui), "--no-open", "--json", "--out", str(out))
+            if ok:
+                assert proc.returncode == 0, proc.stdout + proc.stderr
+            else:
+                error = json_out(proc)["error"]
+                assert error["code"] == "WORKFLOW_UI_FORMAT" and "saved with version 0.3.40" in error["message"], error
+
+
+def stack_comfyui_version(stack) -> str:
+    import requests
+
+    version = requests.get(f"{stack.comfy_url}/system_stats", timeout=10).json()["system"]["comfyui_version"]
+    assert isinstance(version, str) and version
+    return version
+
+
 @pytest.mark.parametrize(
     "job_input",
     [

@@ -30,7 +30,7 @@ import requests
 from PIL import Image
 
 from client.ledger import Ledger
-from client.ui.local_comfy import LocalComfy
+from client.ui.local_comfy import EditorComfy
 from tests.client import chromium
 from tests.client.editor import Editor
 from tests.client.fake_runpod import DIAGNOSE_OUTPUT, FakeRunPod, completed, generate_output, running
@@ -69,7 +69,7 @@ CANCEL_BUTTON = 'button[aria-label="Cancel current run"]'
 
 
 @pytest.fixture(scope="module")
-def editor_comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalComfy]:
+def editor_comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EditorComfy]:
     """The editor's ComfyUI (the project's CPU install with the front-end package), shared by this module."""
     base = tmp_path_factory.mktemp("editor")
     custom = base / "custom_nodes"
@@ -77,7 +77,7 @@ def editor_comfy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalComf
     shutil.copytree(FIXTURES / "custom_nodes/rp_test_nodes", custom / "rp_test_nodes")  # the endpoint has these
     (custom / "rp_local_only").mkdir()
     (custom / "rp_local_only/__init__.py").write_text(LOCAL_ONLY_PACK)
-    comfy = LocalComfy(DEFAULT_COMFY_HOME, base, free_port())
+    comfy = EditorComfy(DEFAULT_COMFY_HOME, base, free_port())
     comfy.start()
     try:
         yield comfy
@@ -104,7 +104,7 @@ class Launched:
         raise AssertionError(f"no job reached {states}: {self.state()}\n{self.log.read_text()[-3000:]}")
 
 
-def launch(target: list[str], local: LocalComfy, tmp_path: Path, env: dict[str, str] | None = None) -> Launched:
+def launch(target: list[str], local: EditorComfy, tmp_path: Path, env: dict[str, str] | None = None) -> Launched:
     """`comfy-runpod ui` as a user starts it (its own process), in front of the editor's ComfyUI."""
     port, log = free_port(), tmp_path / f"launcher-{uuid.uuid4().hex[:6]}.log"
     command = [sys.executable, "-m", "client.cli", "ui", *target, "--local-comfy", local.url, "--port", str(port),
@@ -136,7 +136,7 @@ def stop(launched: Launched) -> None:
 
 
 @pytest.fixture
-def on_stack(stack, editor_comfy: LocalComfy, tmp_path: Path) -> Iterator[Launched]:
+def on_stack(stack, editor_comfy: EditorComfy, tmp_path: Path) -> Iterator[Launched]:
     # RUNPOD_ENDPOINT_URL names the worker's RunPod API (asked: it is no ComfyUI), as for the local stack
     launched = launch([], editor_comfy, tmp_path, {"RUNPOD_ENDPOINT_URL": stack.api_url})
     try:
@@ -170,7 +170,7 @@ def upload_input(launched: Launched, color: tuple[int, int, int]) -> str:
 
 
 def test_queue_runs_on_the_endpoint_and_the_output_appears_on_its_node(
-    on_stack: Launched, editor_comfy: LocalComfy, client_env: dict[str, str], tmp_path: Path
+    on_stack: Launched, editor_comfy: EditorComfy, client_env: dict[str, str], tmp_path: Path
 ):
     name = upload_input(on_stack, (200, 30, 30))
     prefix = f"ui_{uuid.uuid4().hex[:6]}"
@@ -218,7 +218,7 @@ def test_queue_runs_on_the_endpoint_and_the_output_appears_on_its_node(
 
 
 def test_closing_the_browser_mid_job_loses_nothing(
-    on_stack: Launched, editor_comfy: LocalComfy, client_env: dict[str, str]
+    on_stack: Launched, editor_comfy: EditorComfy, client_env: dict[str, str]
 ):
     workflow = {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 255}},
@@ -292,7 +292,7 @@ def test_a_node_the_endpoint_lacks_shows_its_finding_in_the_editor_and_nothing_i
 
 
 def test_cancel_in_the_editor_cancels_the_running_job(
-    stack, editor_comfy: LocalComfy, client_env: dict[str, str], tmp_path: Path
+    stack, editor_comfy: EditorComfy, client_env: dict[str, str], tmp_path: Path
 ):
     launched = launch(["--comfy-url", stack.comfy_url], editor_comfy, tmp_path)
     workflow = {
@@ -328,7 +328,7 @@ def test_cancel_in_the_editor_cancels_the_running_job(
 
 
 def test_runpod_progress_outputs_and_timings_reach_the_editors_socket(
-    editor_comfy: LocalComfy, client_env: dict[str, str], tmp_path: Path
+    editor_comfy: EditorComfy, client_env: dict[str, str], tmp_path: Path
 ):
     import websocket
 
@@ -379,7 +379,7 @@ def test_runpod_progress_outputs_and_timings_reach_the_editors_socket(
 
 
 def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
-    editor_comfy: LocalComfy, client_env: dict[str, str], tmp_path: Path
+    editor_comfy: EditorComfy, client_env: dict[str, str], tmp_path: Path
 ):
     fake = FakeRunPod().start()
     fake.diagnose_result = completed({**DIAGNOSE_OUTPUT, "node_classes": ["EmptyImage", "RPTestSleep", "SaveImage"]})
@@ -391,9 +391,13 @@ def test_cancel_reaches_runpod_and_the_api_key_never_reaches_the_browser(
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "ui_rp"}},
     }
     try:
-        evil = {"Origin": "http://elsewhere.example"}  # another site's page in the same browser
-        forged = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow}, headers=evil, timeout=30)
-        assert forged.status_code == 403
+        for origin in ("http://elsewhere.example", "null"):  # another site's page, a sandboxed iframe
+            forged = requests.post(
+                f"{launched.url}/api/prompt", json={"prompt": workflow}, headers={"Origin": origin}, timeout=30
+            )
+            assert forged.status_code == 403, origin
+        rebound = {"Host": f"evil.example:{launched.url.rsplit(':', 1)[1]}"}  # DNS rebinding: its name, our address
+        assert requests.get(f"{launched.url}/comfy-runpod/state", headers=rebound, timeout=10).status_code == 403
         answer = requests.post(f"{launched.url}/api/prompt", json={"prompt": workflow, "client_id": "c1"}, timeout=30)
         assert answer.ok, answer.text
         assert fake.wait_for("POST /run") and fake.wait_for("GET /status", 2)

@@ -115,3 +115,74 @@ def test_a_local_comfyui_that_does_not_start_is_local_comfy_failed(tmp_path: Pat
     assert proc.returncode == 2 and error["code"] == "LOCAL_COMFY_FAILED" and "no torch here" in error["message"]
     missing = comfy_runpod("ui", "--url", "http://127.0.0.1:9", "--comfy-home", str(tmp_path / "none"), "--json")
     assert missing.returncode == 2 and "no ComfyUI install" in json_out(missing)["error"]["message"]
+
+
+def test_a_prompt_naming_a_file_outside_the_input_folder_is_refused_before_anything_is_read():
+    from client.errors import UsageError
+    from client.ui.jobs import JobRunner
+    from comfyui_client import ComfyClient
+
+    runner = JobRunner(None, None, ComfyClient("http://127.0.0.1:9"), lambda *a: None, ledger=None)  # type: ignore[arg-type]
+    for name in ("../../etc/passwd", "/etc/passwd", "sub/../../x.png [input]", "..\\..\\x.png", "a//b.png"):
+        prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": name}}}
+        try:
+            runner.input_images(prompt, LOCAL_INFO)  # :9 answers nothing: a read would be a ComfyError
+        except UsageError as exc:
+            assert exc.code == "INPUT_UNREADABLE" and "outside" in exc.message, name
+        else:
+            raise AssertionError(f"{name!r} was read")
+
+
+def test_a_malformed_prompt_gets_comfyuis_error_shape_with_a_code_not_a_crash():
+    from client.ui.facts import FactsCache
+    from client.ui.jobs import JobRunner
+    from client.ui.server import Launcher
+
+    launcher = Launcher(
+        "http://127.0.0.1:9",  # never asked: the shape is judged first
+        lambda local, emit, changed: JobRunner(None, None, local, emit, ledger=None),  # type: ignore[arg-type]
+        FactsCache(None, timeout_s=1),  # type: ignore[arg-type]
+        None,
+    )
+    try:
+        for prompt in (
+            None,
+            [],
+            {},
+            "x",
+            {"1": "node"},
+            {"1": {"inputs": {}}},
+            {"1": {"class_type": "A", "inputs": []}},
+        ):
+            status, answer = launcher.accept({"prompt": prompt})
+            assert status == 400 and answer["error"]["type"] == "WORKFLOW_INVALID", prompt
+            assert answer["error"]["details"].startswith("Fix: ") and "node_errors" in answer
+        assert launcher.jobs == {}
+    finally:
+        launcher.pool.shutdown()
+
+
+def assert_finished_jobs_are_bounded(launcher) -> None:
+    from client.ui.jobs import RemoteJob
+    from client.ui.server import MAX_FINISHED
+
+    for i in range(MAX_FINISHED + 5):
+        job = RemoteJob(f"p{i}", i, None, {}, {}, [])
+        job.done.set()
+        launcher.jobs[job.prompt_id] = job
+    running = RemoteJob("running", -1, None, {}, {}, [])
+    launcher.jobs["running"] = running
+    launcher.forget_old()
+    assert len(launcher.jobs) == MAX_FINISHED + 1 and "running" in launcher.jobs
+    assert "p4" not in launcher.jobs and "p5" in launcher.jobs  # the oldest finished ones went
+    launcher.jobs.clear()
+
+
+def test_only_local_host_names_are_served_so_dns_rebinding_cannot_queue_jobs():
+    from client.ui.server import answers_to
+
+    for name in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert answers_to(name, "127.0.0.1"), name
+    for name in ("evil.example", "192.168.1.5", "", None):
+        assert not answers_to(name, "127.0.0.1"), name
+    assert answers_to("192.168.1.5", "192.168.1.5") and answers_to("evil.example", "0.0.0.0")

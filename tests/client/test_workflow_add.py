@@ -87,3 +87,39 @@ def test_worker_comfyui_response_shape_through_the_real_api(stack):
     assert image["type"] == "base64" and image["filename"].endswith(".png")
     with Image.open(io.BytesIO(base64.b64decode(image["data"]))) as img:
         assert img.size == (64, 512)
+
+
+def test_a_comfy_url_that_is_not_comfyui_is_bad_usage_not_a_client_bug(tmp_path: Path):
+    """--comfy-url at a web server that is not ComfyUI (404, or JSON of another shape): exit 2, named."""
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(site), **kw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    save = tmp_path / "flow.json"
+    save.write_text(json.dumps(NEVER_SEEN))
+    try:
+        missing = run_cli(
+            "workflow", "add", str(save), "--registry", str(tmp_path / "reg"), "--comfy-url", url, "--json"
+        )
+        (site / "object_info").write_text("[1, 2]")
+        foreign = run_cli(
+            "workflow", "add", str(save), "--registry", str(tmp_path / "reg"), "--comfy-url", url, "--json"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert missing.returncode == 2 and "HTTP 404" in json_out(missing)["error"]["message"], missing.stdout
+    assert foreign.returncode == 2 and "not a map of node definitions" in json_out(foreign)["error"]["message"]
+    assert not (tmp_path / "reg" / "flow.yaml").exists()

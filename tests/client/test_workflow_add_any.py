@@ -165,7 +165,7 @@ def test_a_gated_model_says_a_token_is_needed_and_which(registry: Path, tmp_path
         proc = add(source, registry, hub)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert (
-            "TODO: model flux1-schnell-Q4_K_S.gguf: add its size_bytes (city96/FLUX.1-schnell-gguf is gated"
+            "TODO: model flux1-schnell-Q4_K_S.gguf: add its size_bytes and sha256 (city96/FLUX.1-schnell-gguf is gated"
             in proc.stdout
         )
         assert "set HF_TOKEN" in proc.stdout
