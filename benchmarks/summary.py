@@ -275,40 +275,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             keys = [k for k in f if k.endswith(("_ms", "_s")) and isinstance(f[k], dict)]
             lines.append(f"- {mode}: " + "; ".join(f"{k} p50 {_f(f[k].get('median'))}" for k in keys))
         lines.append("")
-    sp = results.get("start_path")
-    if sp and "figures" in sp:
-        lines += ["### start path: container start → first job served, by phase", "", sp["method"], ""]
-        lines += [
-            "| workflow | total p50 | entrypoint | worker | ComfyUI import | ComfyUI nodes | ComfyUI server "
-            "| first job |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for wf, f in sp["figures"].items():
-            ph = f["phases_s"]
-            cells = [_f(ph[k].get("median"), " s", 3) for k in ph]
-            lines.append(f"| {wf} | {_f(f['total_s'].get('median'), ' s', 2)} | " + " | ".join(cells) + " |")
-        first = next(iter(sp["figures"].values()))
-        packs = ", ".join(f"{p} {_f(v.get('median'), ' s')}" for p, v in first["pack_imports_s"].items())
-        lines += ["", f'Pack imports (ComfyUI\'s "Import times for custom nodes", p50): {packs or "none"}.']
-        for wf, f in sp["figures"].items():
-            for model, v in f["model_loads_ms"].items():
-                lines.append(f"- {wf}: {model} from {v['source']}: first load p50 {_f(v.get('median'), ' ms', 2)}")
-            for model, v in f.get("device_loads_s", {}).items():
-                lines.append(f"- {wf}: {model} moved to the device (ComfyUI's log): p50 {_f(v.get('median'), ' s', 3)}")
-        link_ms = _f(first["model_cache_link_ms"].get("median"), " ms", 2)
-        lines.append(f"- model cache lookup and links at start: p50 {link_ms}")
-        lines.append("")
-    mm = results.get("mmap_slow_storage")
-    if mm and "figures" in mm:
-        lines += ["### mmap against --disable-mmap on slow storage", "", mm["method"], ""]
-        lines += ["| read limit | mmap (default) p50 | --disable-mmap p50 | mmap / no-mmap |", "|---|---|---|---|"]
-        for profile, modes in mm["figures"].items():
-            a, b = modes["mmap (default)"]["total_s"], modes["--disable-mmap"]["total_s"]
-            lines.append(
-                f"| {profile} | {_f(a.get('median'), ' s', 2)} | {_f(b.get('median'), ' s', 2)} | "
-                f"{modes['mmap_over_disable_mmap']} |"
-            )
-        lines += ["", "The decision drawn from these figures is in docs/cost-model.md.", ""]
+    lines += _start_path_lines(results.get("start_path")) + _mmap_lines(results.get("mmap_slow_storage"))
     t = results.get("test_mode")
     if t:
         lines += ["### test mode", "", t["method"], ""]
@@ -396,6 +363,51 @@ def write() -> Path:
     path = RESULTS / "SUMMARY.md"
     path.write_text(render(read_results()))
     return path
+
+
+def _start_path_lines(sp: dict[str, Any] | None) -> list[str]:
+    """bench_start_path's section: each phase's p50 per workflow, the packs' imports, each model's first load."""
+    if not sp or "figures" not in sp:
+        return []
+    lines: list[str] = []
+    lines += ["### start path: container start → first job served, by phase", "", sp["method"], ""]
+    lines += [
+        "| workflow | total p50 | entrypoint | worker | ComfyUI import | ComfyUI nodes | ComfyUI server | first job |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for wf, f in sp["figures"].items():
+        ph = f["phases_s"]
+        cells = [_f(ph[k].get("median"), " s", 3) for k in ph]
+        lines.append(f"| {wf} | {_f(f['total_s'].get('median'), ' s', 2)} | " + " | ".join(cells) + " |")
+    first = next(iter(sp["figures"].values()))
+    packs = ", ".join(f"{p} {_f(v.get('median'), ' s')}" for p, v in first["pack_imports_s"].items())
+    lines += ["", f'Pack imports (ComfyUI\'s "Import times for custom nodes", p50): {packs or "none"}.']
+    for wf, f in sp["figures"].items():
+        for model, v in f["model_loads_ms"].items():
+            lines.append(f"- {wf}: {model} from {v['source']}: first load p50 {_f(v.get('median'), ' ms', 2)}")
+        for model, v in f.get("device_loads_s", {}).items():
+            lines.append(f"- {wf}: {model} moved to the device (ComfyUI's log): p50 {_f(v.get('median'), ' s', 3)}")
+    link_ms = _f(first["model_cache_link_ms"].get("median"), " ms", 2)
+    lines.append(f"- model cache lookup and links at start: p50 {link_ms}")
+    lines.append("")
+    return lines
+
+
+def _mmap_lines(mm: dict[str, Any] | None) -> list[str]:
+    """bench_mmap's section: the load with and without --disable-mmap, per read limit."""
+    if not mm or "figures" not in mm:
+        return []
+    lines: list[str] = []
+    lines += ["### mmap against --disable-mmap on slow storage", "", mm["method"], ""]
+    lines += ["| read limit | mmap (default) p50 | --disable-mmap p50 | mmap / no-mmap |", "|---|---|---|---|"]
+    for profile, modes in mm["figures"].items():
+        a, b = modes["mmap (default)"]["total_s"], modes["--disable-mmap"]["total_s"]
+        lines.append(
+            f"| {profile} | {_f(a.get('median'), ' s', 2)} | {_f(b.get('median'), ' s', 2)} | "
+            f"{modes['mmap_over_disable_mmap']} |"
+        )
+    lines += ["", "The decision drawn from these figures is in docs/cost-model.md.", ""]
+    return lines
 
 
 if __name__ == "__main__":

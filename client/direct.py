@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.errors import JobNotFound, NotSupported, Unreachable
+from client.errors import BadResponse, JobNotFound, NotSupported, Unreachable
 from client.media import probe
 from comfyui_client import ComfyClient, EventStream, PromptResult, run_prompt, stop_prompt
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
 from comfyui_client.stats import comfyui_version, gpu_summary, system_summary
 from workflows.analysis import Context, node_check, pack_lookup, workflow_report
-from workflows.compat import shaped
+from workflows.compat import shaped, with_warnings
 from workflows.errors import JobError
 from workflows.findings import Finding, Severity
 from workflows.images import decode_image, safe_stem
@@ -51,6 +51,10 @@ from workflows.resolve import Resolved, resolve_workflow
 from workflows.responses import DiagnoseResponse, TestResponse, describe_output, diagnose_response, test_response
 
 DEFAULT_WORKFLOW = "smoke_image"
+NOT_COMFYUI_FIX = (
+    "--comfy-url / RUNPOD_ENDPOINT_URL must be ComfyUI's own root (http://host:8188); for this project's worker or "
+    "any RunPod-style API use --url, for RunPod cloud RUNPOD_ENDPOINT_ID."
+)
 DEFAULT_TIMEOUT_S = 600.0
 LIMITATIONS = [
     "direct-to-ComfyUI mode: no disk, network-volume or model-file scan (only what ComfyUI lists)",
@@ -112,6 +116,7 @@ class DirectComfy:
         self._object_info_cache: Mapping[str, Any] | None = None
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        self._identified = False
 
     def __repr__(self) -> str:
         return f"DirectComfy({self.base_url!r})"
@@ -127,7 +132,11 @@ class DirectComfy:
 
     # -- the RunPod-like surface ------------------------------------------------------------
 
-    def run(self, job_input: dict[str, Any], *, safe_to_retry: bool = False) -> dict[str, Any]:
+    def run(
+        self, job_input: dict[str, Any], *, safe_to_retry: bool = False, wait_s: float | None = None
+    ) -> dict[str, Any]:
+        """Start the job in a thread (`wait_s` is for RunPod's submission: nothing here waits)."""
+        self.identify()
         job = self._new_job(job_input)
         threading.Thread(target=self._execute, args=(job,), name=f"direct-{job.id}", daemon=True).start()
         return {"id": job.id, "status": "IN_QUEUE"}
@@ -139,6 +148,7 @@ class DirectComfy:
             job_id = self.run(job_input)["id"]
             self._jobs[job_id].done.wait(90.0 if wait_s is None else wait_s)
             return self.status(job_id)
+        self.identify()
         job = self._new_job(job_input)  # test, diagnose, a bad request: quick, and unreachability raises
         self._execute(job, raise_unreachable=True)
         return job.envelope()
@@ -170,6 +180,28 @@ class DirectComfy:
         if self._events is not None:
             self._events.close()
         self.comfy.close()
+
+    def identify(self) -> None:
+        """Once per client: is this URL a ComfyUI at all? Unreachable, or NOT_COMFYUI (exit 2) for a server
+        that answers otherwise (a web page, a RunPod-style API), before any job is made of it."""
+        if self._identified:
+            return
+        try:
+            stats = self.comfy.system_stats(timeout=10)
+        except ComfyUnavailable as exc:
+            raise Unreachable(f"ComfyUI at {self.base_url} does not answer: {exc}") from None
+        except (ComfyHTTPError, ValueError) as exc:
+            stats, problem = None, f"{type(exc).__name__}: {str(exc)[:160]}"
+        else:
+            problem = "" if isinstance(stats, dict) and "system" in stats else "no `system` in its answer"
+        if problem:
+            raise BadResponse(
+                f"{self.base_url} answers, but not as ComfyUI does (GET /system_stats: {problem})",
+                code="NOT_COMFYUI",
+                fix=NOT_COMFYUI_FIX,
+                details={"url": self.base_url},
+            )
+        self._identified = True
 
     # -- execution --------------------------------------------------------------------------
 
@@ -298,7 +330,7 @@ class DirectComfy:
     def generate(self, job: _Job, request: GenerateRequest) -> dict[str, Any]:
         """The worker's pipeline (workflows.pipeline) run at this ComfyUI, through its API."""
         response = run_job(_DirectSite(self, job), request, on_progress=job.set_progress)
-        return shaped(response, request.response_format)
+        return shaped(with_warnings(response, request.warnings), request.response_format)
 
     def stream(self) -> EventStream:
         """One event stream per client, shared by its jobs."""

@@ -193,6 +193,12 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
         "HTTP 404 for the endpoint itself: RunPod does not know this endpoint id.",
         "Check RUNPOD_ENDPOINT_ID / --endpoint-id / --url: RunPod does not know this endpoint.",
     ),
+    "NOT_COMFYUI": (
+        BadResponse,
+        "--comfy-url / RUNPOD_ENDPOINT_URL answers, but not as ComfyUI does (a web page, a RunPod-style API).",
+        "--comfy-url / RUNPOD_ENDPOINT_URL must be ComfyUI's own root (http://host:8188); for this project's worker "
+        "or any RunPod-style API use --url, for RunPod cloud RUNPOD_ENDPOINT_ID.",
+    ),
     "REQUEST_REJECTED": (
         ClientError,
         "Another 4xx answer: the endpoint refused the request as sent.",
@@ -219,7 +225,11 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
         "No S3 API key for the volume in the environment.",
         "Export RUNPOD_S3_ACCESS_KEY and RUNPOD_S3_SECRET_KEY (RunPod console > Settings > S3 API keys).",
     ),
-    "VOLUME_NEEDS_BOTO3": (UsageError, "The volume commands need boto3.", "pip install 'comfy-runpod[volume]'."),
+    "VOLUME_NEEDS_BOTO3": (
+        UsageError,
+        "The volume commands need boto3.",
+        "In your comfy-runpod checkout: pip install '.[volume]' (adds boto3; comfy-runpod is not on PyPI).",
+    ),
     "VOLUME_UNREACHABLE": (VolumeError, "The datacenter's S3 endpoint does not answer.", "Check --datacenter."),
     "VOLUME_AUTH_FAILED": (VolumeError, "The S3 API key was refused.", "Check the S3 API key (not the API key)."),
     "VOLUME_NOT_FOUND": (VolumeError, "No such volume in that datacenter.", "Check --volume-id and --datacenter."),

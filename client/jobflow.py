@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from client.errors import (
     ClientError,
     ClientTimeout,
+    EndpointError,
     Interrupted,
     JobCancelled,
     JobFailed,
@@ -34,7 +35,9 @@ class Backend(Protocol):
 
     kind: str  # "runpod" | "comfy"
 
-    def run(self, job_input: dict[str, Any], *, safe_to_retry: bool = ...) -> dict[str, Any]: ...
+    def run(
+        self, job_input: dict[str, Any], *, safe_to_retry: bool = ..., wait_s: float | None = ...
+    ) -> dict[str, Any]: ...
     def runsync(
         self, job_input: dict[str, Any], *, safe_to_retry: bool = ..., wait_s: float | None = ...
     ) -> dict[str, Any]: ...
@@ -225,10 +228,10 @@ def wait_for_job(
             if remaining <= 0:
                 raise _timeout(api, job_id, timeout_s)
             try:
-                envelope = api.status(job_id, wait_s=remaining)
+                envelope = api.status(job_id, wait_s=remaining)  # every attempt ends by the deadline
             except ClientError as exc:
-                if exc.code == "UNREACHABLE" and clock() >= deadline:
-                    raise _timeout(api, job_id, timeout_s) from None
+                if isinstance(exc, EndpointError) and (exc.details.get("deadline_passed") or clock() >= deadline):
+                    raise _timeout(api, job_id, timeout_s, exc) from None
                 exc.details.setdefault("job_id", job_id)  # the job may still run: say which one
                 raise
             watch.result.polls += 1
@@ -275,12 +278,15 @@ class _Watch:
         return True
 
 
-def _timeout(api: Backend, job_id: str, timeout_s: float) -> ClientTimeout:
+def _timeout(api: Backend, job_id: str, timeout_s: float, last: ClientError | None = None) -> ClientTimeout:
+    """The deadline passed: cancel the paid job (POST /cancel) and say whether that got through."""
     cancel = cancel_quietly(api, job_id)
     how = "cancelled it" if cancel["sent"] else f"could not cancel it ({cancel['error']['message']})"
-    return ClientTimeout(
-        f"job {job_id} did not finish within {timeout_s:g} s; {how}", details={"job_id": job_id, "cancel": cancel}
-    )
+    why = f" (the last status call: {last.message})" if last is not None else ""
+    details: dict[str, Any] = {"job_id": job_id, "cancel": cancel}
+    if last is not None:
+        details["last_error"] = last.to_dict()
+    return ClientTimeout(f"job {job_id} did not finish within {timeout_s:g} s{why}; {how}", details=details)
 
 
 def submit_and_wait(
@@ -293,11 +299,14 @@ def submit_and_wait(
     on_submitted: Callable[[str], None] | None = None,
     on_update: UpdateSink | None = None,
     clock: Callable[[], float] = time.monotonic,
+    run_options: dict[str, Any] | None = None,
 ) -> JobResult:
-    """POST /run, then follow the job (see wait_for_job)."""
+    """POST /run, then follow the job (see wait_for_job). `run_options`: RunPod's top-level fields of the
+    request (`webhook`, `policy`), for backends that have them (RunPodAPI.run)."""
 
     def submit() -> dict[str, Any]:
-        return {"status": "IN_QUEUE", **api.run(job_input, safe_to_retry=safe_to_retry)}
+        answer = api.run(job_input, safe_to_retry=safe_to_retry, wait_s=timeout_s, **(run_options or {}))
+        return {"status": "IN_QUEUE", **answer}
 
     what = "submitting the job (no job id yet; nothing to cancel)"
     return _submit_then_follow(api, submit, what, timeout_s, poll_interval_s, on_update, clock, on_submitted)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Self
 
 import urllib3
 from urllib3.exceptions import (
@@ -35,6 +35,7 @@ from urllib3.exceptions import (
     MaxRetryError,
     ProtocolError,
     ReadTimeoutError,
+    ResponseError,
 )
 from urllib3.util.retry import Retry
 
@@ -57,6 +58,7 @@ RUNSYNC_PAYLOAD_LIMIT = 20 * 1024 * 1024
 RUNSYNC_WAIT_MS = (1000, 90_000)  # ?wait= range we send (RunPod's default hold is 90 s; JS SDK clamps alike)
 RUNSYNC_GRACE_S = 10.0  # read timeout beyond `wait`: RunPod's own latency on top of the hold
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+CANCEL_BUDGET_S = 10.0  # a cancel goes out once the caller's own time is up: it gets this much of its own
 LOCAL_API_ROUTES = "/run, /runsync, /status and /stream"
 MAYBE_SUBMITTED_FIX = (
     "The job may have been accepted: look at the endpoint's queue (`comfy-runpod jobs health` or the RunPod "
@@ -64,12 +66,69 @@ MAYBE_SUBMITTED_FIX = (
 )
 
 
-class _SubmitRetry(Retry):
+class _Attempts:
+    """One call's attempts, shared by the Retry objects urllib3 derives from each other (Retry is immutable)."""
+
+    def __init__(self) -> None:
+        self.sent = 1
+        self.maybe_received = False  # an attempt reached the server without a refusal (5xx, a lost answer)
+        self.deadline_hit = False
+
+
+class _Retry(Retry):
+    """urllib3's Retry that counts attempts and stops at the caller's deadline: no new attempt, and no
+    backoff or Retry-After sleep, past the time left (urllib3's own budget is a count, not a time)."""
+
+    def __init__(self, *args: Any, deadline: float | None = None, attempts: _Attempts | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.deadline = deadline
+        self.attempts = attempts if attempts is not None else _Attempts()
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("deadline", self.deadline)
+        kw.setdefault("attempts", self.attempts)
+        return super().new(**kw)
+
+    def increment(self, *args: Any, **kw: Any) -> Self:
+        response, error = kw.get("response"), kw.get("error")
+        if (response is not None and response.status >= 500) or (
+            error is not None and not self._is_connection_error(error)
+        ):
+            self.attempts.maybe_received = True
+        new = super().increment(*args, **kw)  # raises MaxRetryError when the count is spent
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.attempts.deadline_hit = True
+            url = kw.get("url") or (args[1] if len(args) > 1 else "")  # urllib3 passes (method, url) positionally
+            raise MaxRetryError(kw.get("_pool"), url, error or ResponseError("deadline passed"))  # type: ignore[arg-type]
+        self.attempts.sent += 1
+        return new
+
+    def sleep(self, response: urllib3.BaseHTTPResponse | None = None) -> None:
+        if self.deadline is None:
+            return super().sleep(response)
+        wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        wait = self.get_backoff_time() if wait is None else wait
+        time.sleep(max(0.0, min(wait, self.deadline - time.monotonic())))
+
+
+class _SubmitRetry(_Retry):
     """Retry only the statuses asked for: never a 503 / 413 merely because it carries Retry-After."""
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         listed = bool(self.status_forcelist) and status_code in self.status_forcelist
         return listed and self._is_method_retryable(method)
+
+
+class _DeadlineTimeout(urllib3.Timeout):
+    """A Timeout whose every attempt gets at most the time left: urllib3 clones the timeout per attempt."""
+
+    def __init__(self, deadline: float, connect: float, read: float) -> None:
+        super().__init__(connect=connect, read=read)
+        self.deadline, self.limits = deadline, (connect, read)
+
+    def clone(self) -> urllib3.Timeout:
+        left = max(self.deadline - time.monotonic(), 0.001)
+        return urllib3.Timeout(connect=min(self.limits[0], left), read=min(self.limits[1], left))
 
 
 def runsync_wait_ms(wait_s: float | None) -> int:
@@ -128,14 +187,24 @@ class RunPodAPI:
         safe_to_retry: bool = False,
         policy: dict[str, Any] | None = None,
         webhook: str | None = None,
+        wait_s: float | None = None,
     ) -> dict[str, Any]:
-        """POST /run → {"id", "status"}."""
+        """POST /run → {"id", "status"}. `policy` ({"executionTimeout", "ttl", "lowPriority"}) and `webhook` are
+        RunPod's top-level fields of the request (send-requests); `wait_s`: the time left for the submission."""
         body: dict[str, Any] = {"input": job_input}
         if policy:
             body["policy"] = policy
         if webhook:
             body["webhook"] = webhook
-        answer = self._call("POST", "/run", body=body, safe=safe_to_retry, limit=RUN_PAYLOAD_LIMIT, submission=True)
+        answer = self._call(
+            "POST",
+            "/run",
+            body=body,
+            safe=safe_to_retry,
+            limit=RUN_PAYLOAD_LIMIT,
+            submission=True,
+            deadline=_deadline(wait_s),
+        )
         if not isinstance(answer.get("id"), str):
             raise BadResponse(f"POST /run answered without a job id: {_snippet(answer)}")
         return answer
@@ -158,17 +227,21 @@ class RunPodAPI:
             read_timeout=read,
             limit=RUNSYNC_PAYLOAD_LIMIT,
             submission=True,
+            deadline=_deadline(None if wait_s is None else wait_s + RUNSYNC_GRACE_S),
         )
         if not isinstance(answer.get("status"), str):
             raise BadResponse(f"POST /runsync answered without a status: {_snippet(answer)}")
         return answer
 
     def status(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
-        """GET /status/{id} (POST on the local dev API, which also blocks until the job has run)."""
+        """GET /status/{id} (POST on the local dev API, which also blocks until the job has run).
+
+        `wait_s`: the caller's time left; every attempt and every pause between retries ends by then."""
         path = f"/status/{_job_path(job_id)}"
+        deadline = _deadline(wait_s)
         if self._status_method == "GET":
             try:
-                answer = self._call("GET", path, job_id=job_id)
+                answer = self._call("GET", path, job_id=job_id, deadline=deadline)
                 self.local_dev_api = False if self.local_dev_api is None else self.local_dev_api
                 return self._check_status(answer, job_id)
             except NotSupported as exc:
@@ -176,10 +249,23 @@ class RunPodAPI:
                     raise
                 self._status_method, self.local_dev_api = "POST", True
         read = max(self.http_timeout_s, (wait_s or 0) + 5)
-        return self._check_status(self._call("POST", path, job_id=job_id, read_timeout=read), job_id)
+        answer = self._call("POST", path, job_id=job_id, read_timeout=read, deadline=deadline)
+        return self._check_status(answer, job_id)
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/cancel/{_job_path(job_id)}", job_id=job_id, read_timeout=10)
+    def stream(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
+        """GET /stream/{id} → {"status", "stream": [{"output": …}]}: a generator handler's partial outputs
+        since the last call (runpod-python's Job.stream reads it so; POST on the local dev API)."""
+        path = f"/stream/{_job_path(job_id)}"
+        method = "POST" if self.local_dev_api else "GET"
+        answer = self._call(method, path, job_id=job_id, deadline=_deadline(wait_s))
+        if not isinstance(answer.get("status"), str):
+            raise BadResponse(f"stream of {job_id}: no status in the answer: {_snippet(answer)}")
+        return answer
+
+    def cancel(self, job_id: str, *, wait_s: float = CANCEL_BUDGET_S) -> dict[str, Any]:
+        """POST /cancel/{id}, within its own short budget (it is sent when the caller's time is up)."""
+        path = f"/cancel/{_job_path(job_id)}"
+        return self._call("POST", path, job_id=job_id, read_timeout=10, deadline=_deadline(wait_s))
 
     def retry(self, job_id: str) -> dict[str, Any]:
         """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself)."""
@@ -194,10 +280,11 @@ class RunPodAPI:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _retry(self, safe: bool, submission: bool) -> Retry:
+    def _retry(self, safe: bool, submission: bool, deadline: float | None = None) -> _Retry:
         n = self.retries
         unsafe_submission = submission and not safe
-        return (_SubmitRetry if unsafe_submission else Retry)(
+        return (_SubmitRetry if unsafe_submission else _Retry)(
+            deadline=deadline,
             total=n,
             connect=n,
             read=False if unsafe_submission else n,  # a read error after sending: the server may have acted
@@ -226,7 +313,10 @@ class RunPodAPI:
         job_id: str | None = None,
         limit: int | None = None,
         submission: bool = False,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
+        """One API call: JSON in, JSON out. `deadline` (monotonic): every attempt and every pause between
+        attempts ends by then (the caller's time left), whatever the retry count still allows."""
         op = f"{method} /{path.lstrip('/').split('/', 1)[0].split('?', 1)[0]}"
         data = json.dumps(body).encode() if body is not None else None
         if data is not None and limit is not None and len(data) > limit:
@@ -235,7 +325,13 @@ class RunPodAPI:
                 code="PAYLOAD_TOO_LARGE",
                 fix="Send smaller or fewer images (JPEG/WebP compress far better than PNG).",
             )
-        timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=read_timeout or self.http_timeout_s)
+        read = read_timeout or self.http_timeout_s
+        timeout: urllib3.Timeout = (
+            urllib3.Timeout(connect=self.connect_timeout_s, read=read)
+            if deadline is None
+            else _DeadlineTimeout(deadline, self.connect_timeout_s, read)
+        )
+        retry = self._retry(safe, submission, deadline)
         started = time.monotonic()
         try:
             response = self._pool.request(
@@ -243,45 +339,65 @@ class RunPodAPI:
                 self.base_url + path,
                 body=data,
                 headers=self._headers,
-                retries=self._retry(safe, submission),
+                retries=retry,
                 timeout=timeout,
                 redirect=False,
             )
         except MaxRetryError as exc:
-            raise self._transport_error(op, exc.reason, time.monotonic() - started, gave_up=True) from None
+            raise self._transport_error(op, exc.reason, started, retry.attempts, submission=submission) from None
         except (ProtocolError, ReadTimeoutError) as exc:  # a submission's read error, deliberately not retried
-            raise self._transport_error(op, exc, time.monotonic() - started, gave_up=False) from None
+            retry.attempts.maybe_received = True
+            raise self._transport_error(op, exc, started, retry.attempts, submission=submission) from None
         except HTTPError as exc:
             raise Unreachable(redact(f"{op} to {self.base_url} failed: {type(exc).__name__}: {exc}")) from None
         try:
-            return self._decode(op, response, job_id)
-        except ServerError as exc:
-            if submission and not safe:  # not re-sent: the endpoint may have accepted it before failing
-                exc.details["maybe_submitted"] = True
-                exc.fix = MAYBE_SUBMITTED_FIX
+            return self._decode(op, response, job_id, retry.attempts)
+        except (ServerError, RateLimited) as exc:
+            if submission:  # say whether a paid job may exist: a 5xx may come after the job was accepted
+                maybe = isinstance(exc, ServerError)
+                exc.message += "; the job may have been accepted" if maybe else "; the job was not submitted"
+                exc.args = (exc.message,)
+                exc.details["maybe_submitted"] = maybe
+                if maybe:
+                    exc.fix = MAYBE_SUBMITTED_FIX
             raise
 
-    def _transport_error(self, op: str, reason: Any, elapsed: float, *, gave_up: bool) -> ClientError:
-        attempts = f" after {self.retries + 1} attempts ({elapsed:.1f} s)" if gave_up and self.retries else ""
+    def _transport_error(
+        self, op: str, reason: Any, started: float, attempts: _Attempts, *, submission: bool
+    ) -> ClientError:
+        """Unreachable, saying how many attempts went out, in how long, why it stopped and, for a submission,
+        whether a paid job may exist."""
         if isinstance(reason, ConnectTimeoutError):
             what = "could not connect to"
         elif isinstance(reason, ReadTimeoutError):
             what = "got no answer in time from"
         else:
             what = "lost the connection to"
-        message = f"{op}: {what} {self.base_url}{attempts}"
-        details: dict[str, Any] = {"reason": type(reason).__name__ if reason is not None else None}
+        tried = f"{attempts.sent} attempt{'s' if attempts.sent != 1 else ''} in {time.monotonic() - started:.1f} s"
+        message = f"{op}: {what} {self.base_url} ({tried}"
+        message += ", stopped at the deadline)" if attempts.deadline_hit else ")"
+        details: dict[str, Any] = {
+            "reason": type(reason).__name__ if reason is not None else None,
+            "attempts": attempts.sent,
+            "deadline_passed": attempts.deadline_hit,
+        }
         fix = None
-        if not gave_up:
-            message += (
-                "; not retried: the request was sent, and without an idempotency key a second submission could "
-                "start a second paid job"
-            )
-            details["maybe_submitted"] = True
-            fix = MAYBE_SUBMITTED_FIX
+        if submission:
+            details["maybe_submitted"] = attempts.maybe_received
+            if attempts.maybe_received:
+                message += "; the job may have been accepted"
+                if attempts.sent == 1:
+                    message += (
+                        " (not re-sent: without an idempotency key a second submission could start a second paid job)"
+                    )
+                fix = MAYBE_SUBMITTED_FIX
+            else:
+                message += "; the job was not submitted"
         return Unreachable(redact(message), fix=fix, details=details)
 
-    def _decode(self, op: str, response: urllib3.BaseHTTPResponse, job_id: str | None) -> dict[str, Any]:
+    def _decode(
+        self, op: str, response: urllib3.BaseHTTPResponse, job_id: str | None, attempts: _Attempts | None = None
+    ) -> dict[str, Any]:
         status = response.status
         raw = response.data or b""
         try:
@@ -293,7 +409,7 @@ class RunPodAPI:
                 raise BadResponse(redact(f"{op}: {self.base_url} answered HTTP {status} with non-JSON data"))
             return payload
         text = _snippet(payload if payload is not None else raw.decode("utf-8", "replace"))
-        details = {"http_status": status, "body": text}
+        details: dict[str, Any] = {"http_status": status, "body": text}
         if status in (401, 403):
             sent = "" if self._has_key else " (no API key was sent: set RUNPOD_API_KEY)"
             raise AuthFailed(redact(f"{op}: HTTP {status} from {self.base_url}{sent}"), details=details)
@@ -313,10 +429,16 @@ class RunPodAPI:
                 fix="Check RUNPOD_ENDPOINT_ID / --endpoint-id / --url: RunPod does not know this endpoint.",
                 details=details,
             )
+        count = attempts.sent if attempts is not None else 1
+        tried = f"{count} attempt{'s' if count != 1 else ''}"
+        details["attempts"] = count
+        if attempts is not None and attempts.deadline_hit:  # retries stopped by the caller's deadline
+            details["deadline_passed"] = True
+            tried += ", stopped at the deadline"
         if status == 429:
-            raise RateLimited(redact(f"{op}: HTTP 429 (rate limited) after {self.retries} retries"), details=details)
+            raise RateLimited(redact(f"{op}: HTTP 429 (rate limited), {tried}"), details=details)
         if status >= 500:
-            raise ServerError(redact(f"{op}: HTTP {status} after {self.retries} retries: {text}"), details=details)
+            raise ServerError(redact(f"{op}: HTTP {status}, {tried}: {text}"), details=details)
         raise ClientError(
             redact(f"{op}: HTTP {status}: {text}"),
             code="REQUEST_REJECTED",
@@ -348,6 +470,10 @@ class RunPodAPI:
                 fix="The RunPod local dev API forgets a job once its status was read; submit it again.",
             )
         return answer
+
+
+def _deadline(wait_s: float | None) -> float | None:
+    return None if wait_s is None else time.monotonic() + max(wait_s, 0.0)
 
 
 def _job_path(job_id: str) -> str:

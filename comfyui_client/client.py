@@ -118,10 +118,16 @@ class ComfyClient:
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
 
-    def queue_prompt(self, workflow: dict[str, Any], *, prompt_id: str, client_id: str) -> dict[str, Any]:
+    def queue_prompt(
+        self, workflow: dict[str, Any], *, prompt_id: str, client_id: str, extra_data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST /prompt. `extra_data`: ComfyUI's per-prompt extras (e.g. `api_key_comfy_org` for API nodes)."""
         # allow_nan=False: NaN is not JSON (ComfyUI's parser would refuse the whole body); the analysis
         # refuses a NaN value before this, so a ValueError here is a bug, not ComfyUI's silence.
-        payload = json.dumps({"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}, allow_nan=False)
+        body_dict: dict[str, Any] = {"prompt": workflow, "prompt_id": prompt_id, "client_id": client_id}
+        if extra_data:
+            body_dict["extra_data"] = extra_data
+        payload = json.dumps(body_dict, allow_nan=False)
         try:
             response = self._prompt_pool.request(
                 "POST",

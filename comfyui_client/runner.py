@@ -140,6 +140,7 @@ def run_prompt(
     deadline: float,
     on_progress: ProgressCallback | None = None,
     on_queued: Callable[[], None] | None = None,
+    extra_data: dict[str, Any] | None = None,
 ) -> PromptResult:
     """Queue `workflow` under `prompt_id` and wait until it finishes or `deadline` (monotonic) passes.
 
@@ -151,7 +152,7 @@ def run_prompt(
     try:
         # Stamped before POST /prompt: execution_start can arrive before the POST's answer does.
         result = PromptResult(prompt_id, queued_at=time.monotonic())
-        client.queue_prompt(workflow, prompt_id=prompt_id, client_id=stream.client_id)
+        client.queue_prompt(workflow, prompt_id=prompt_id, client_id=stream.client_id, extra_data=extra_data)
         if on_queued:
             on_queued()
         tracker = _Tracker(result, on_progress, len(workflow))

@@ -64,8 +64,9 @@ class Settings:
     bucket_endpoint_url: str | None = None
     bucket_access_key_id: str | None = None
     bucket_secret_access_key: str | None = None
-    bucket_name: str = "comfyui-outputs"
-    bucket_region: str | None = None
+    bucket_name: str | None = None  # None: the official worker's (runpod SDK's) bucket, see handler.outputs
+    bucket_region: str | None = None  # None: from BUCKET_ENDPOINT_URL, as the runpod SDK reads it
+    bucket_prefix: str = ""  # BUCKET_PREFIX: keys go under <prefix>/<job id>/ (the official worker's variable)
     self_check_strict: bool = False
     progress_interval_s: float = 0.5
     policy: JobPolicy = field(default_factory=JobPolicy)
@@ -76,6 +77,7 @@ class Settings:
     comfy_port: int = 8188
     user_dir: Path = Path("/comfyui/user")
     comfy_extra_args: tuple[str, ...] = ()
+    api_nodes: bool = False  # COMFY_API_NODES=1: ComfyUI's API nodes (paid Comfy.org) are not disabled
     comfy_log_max_mb: float = 20.0
     comfy_max_restarts: int = 3
     comfy_restart_backoff_s: float = 1.0
@@ -85,7 +87,8 @@ class Settings:
     registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
     response_format: str = NATIVE  # RESPONSE_FORMAT: the generate answer's shape unless a job asks otherwise
     max_input_pixels: int = 64 * 1024 * 1024  # every frame of every input image, summed
-    presign_expires_s: int = 3600
+    presign_expires_s: int = 7 * 24 * 3600  # the official worker's (runpod SDK's) 604800 s
+    comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY: ComfyUI's API nodes
     secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
     # How ComfyUI is confined (handler.confine, handler.memwatch; README "Security").
     comfy_run_as: str = "comfyui"  # COMFY_RUN_AS: the user ComfyUI runs as when the worker is root ("" = same)
@@ -126,8 +129,9 @@ class Settings:
             bucket_endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
             bucket_access_key_id=env.get("BUCKET_ACCESS_KEY_ID") or None,
             bucket_secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
-            bucket_name=env.get("BUCKET_NAME", "comfyui-outputs"),
+            bucket_name=env.get("BUCKET_NAME") or None,
             bucket_region=env.get("BUCKET_REGION") or None,
+            bucket_prefix=env.get("BUCKET_PREFIX", "").strip("/"),
             self_check_strict=env.get("SELF_CHECK_STRICT", "0") == "1",
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 0.5),
             policy=JobPolicy(
@@ -141,7 +145,8 @@ class Settings:
             ),
             **_supervision(env, comfy_dir),
             max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024, minimum=1),
-            presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 3600), 7 * 24 * 3600)),
+            presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 7 * 24 * 3600), 7 * 24 * 3600)),
+            comfy_org_api_key=env.get("COMFY_ORG_API_KEY") or None,
             secret_values=secret_values(env),
             **_confinement(env),
         )
@@ -149,7 +154,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in a response or a log line: every secret of the environment
         (RUNPOD_API_KEY, any *_KEY / *_TOKEN / *_SECRET / *_PASSWORD, SECRET_ENV_VARS), the bucket keys."""
-        extra = [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key) if s]
+        extra = [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key, self.comfy_org_api_key) if s]
         return sorted({*self.secret_values, *extra}, key=len, reverse=True)
 
 
@@ -168,6 +173,7 @@ class _Supervision(TypedDict):
     comfy_port: int
     user_dir: Path
     comfy_extra_args: tuple[str, ...]
+    api_nodes: bool
     comfy_log_max_mb: float
     comfy_max_restarts: int
     comfy_restart_backoff_s: float
@@ -192,6 +198,7 @@ def _supervision(env: Mapping[str, str], comfy_dir: Path) -> _Supervision:
         "comfy_port": _int(env, "COMFY_PORT", 8188, minimum=1),
         "user_dir": Path(env.get("COMFY_USER_DIR", comfy_dir / "user")),
         "comfy_extra_args": tuple(env.get("COMFY_EXTRA_ARGS", "").split()),
+        "api_nodes": env.get("COMFY_API_NODES", "0") == "1",
         "comfy_log_max_mb": _float(env, "COMFY_LOG_MAX_MB", 20.0),
         "comfy_max_restarts": _int(env, "COMFY_MAX_RESTARTS", 3),
         "comfy_restart_backoff_s": _float(env, "COMFY_RESTART_BACKOFF_S", 1.0),

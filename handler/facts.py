@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
+from handler.model_cache import cache_pending
 from workflows.findings import Finding, error
 from workflows.model_tree import (
     HEAD_BYTES,
@@ -256,7 +257,7 @@ def _model_index(runtime: Runtime) -> ModelIndex:
         )
         for folder, name, path, size, source in raw_files
     )
-    return ModelIndex(comfy_sees, files)
+    return ModelIndex(comfy_sees, files, cache_pending=cache_pending(runtime.model_cache))
 
 
 def _root_folder_files(volume: Path) -> list[tuple[str, str, str, int, str]]:

@@ -8,6 +8,7 @@ with OUTPUT_TOO_LARGE first). JobError carries the failure code to the edge (han
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -86,8 +87,11 @@ class WorkerSite:
     """The worker's JobSite (workflows.pipeline): inputs written to ComfyUI's input dir, outputs read
     from its output/temp dirs, disk facts from handler.facts, every file the job wrote in `files`."""
 
-    def __init__(self, runtime: Runtime, job_id: str, job_key: str, files: JobFiles) -> None:
+    def __init__(
+        self, runtime: Runtime, job_id: str, job_key: str, files: JobFiles, extra_data: dict[str, Any] | None = None
+    ) -> None:
         self.runtime, self.job_id, self.job_key, self.files = runtime, job_id, job_key, files
+        self.extra_data = extra_data  # ComfyUI's extra_data of the prompt (comfy_org_extra)
         self.registry = runtime.registry
         self.default_workflow = runtime.settings.default_workflow
         self.default_timeout_s = runtime.settings.timeout_s
@@ -131,7 +135,8 @@ class WorkerSite:
         rt = self.runtime
         # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
         # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
-        result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=run_prompt)
+        runner = functools.partial(run_prompt, extra_data=self.extra_data)
+        result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=runner)
         model_loads.record(rt.model_loads, workflow, result.node_ms)  # each model's first (cold) load
         return result
 
@@ -153,6 +158,13 @@ class WorkerSite:
         for out in files:
             probe(out)
         return deliver(self.runtime, files, self.job_id, texts, self.job_key, node_ms)
+
+
+def comfy_org_extra(runtime: Runtime, request: GenerateRequest) -> dict[str, Any] | None:
+    """ComfyUI's `extra_data` for its API nodes, as the official worker sends it: the request's key, else
+    COMFY_ORG_API_KEY. Harmless while API nodes are disabled (the default; COMFY_API_NODES=1 enables them)."""
+    key = request.comfy_org_api_key or runtime.settings.comfy_org_api_key
+    return {"api_key_comfy_org": key} if key else None
 
 
 _ENVELOPE_BYTES = 4096  # ids, status, timings, video metadata: measured well under 2 kB
@@ -218,7 +230,8 @@ def deliver(
     for out in outputs:
         item = out.describe()
         if use_bucket:
-            item["url"] = runtime.s3.put(s3_key(job_id, job_key, out), out.path, out.mime)
+            key = s3_key(job_id, job_key, out)
+            item["url"] = runtime.s3.put(f"{s.bucket_prefix}/{key}" if s.bucket_prefix else key, out.path, out.mime)
         else:
             item["base64"] = encode_base64(out.path)
         delivered.append(item)
@@ -243,4 +256,5 @@ def generate(
         roots=(settings.output_dir, settings.temp_dir),
     )
     with files:
-        return run_job(WorkerSite(runtime, job_id, job_key, files), request, arrived=arrived, on_progress=on_progress)
+        site = WorkerSite(runtime, job_id, job_key, files, extra_data=comfy_org_extra(runtime, request))
+        return run_job(site, request, arrived=arrived, on_progress=on_progress)

@@ -44,19 +44,41 @@ def lookup(cache_dir: Path, model: ModelSpec) -> CacheLookup | None:
     commit = hf.revision if is_commit(hf.revision) else _read_ref(repo_dir, hf.revision)
     if commit is None and not _has_refs(repo_dir):  # downloaded by commit: no refs/ at all, one snapshot
         commit = _only_snapshot(repo_dir)
+    same = _blob_of_sha256(repo_dir, model.sha256)
     if commit is None or not (repo_dir / "snapshots" / commit).is_dir():
+        if same is not None:  # another revision is cached, holding the very bytes the registry names
+            return CacheLookup(model.folder, model.name, hf, "cached", str(same), str(same), same.stat().st_size)
         state: LookupState = "incomplete" if incomplete else "no_revision"
         return CacheLookup(model.folder, model.name, hf, state, incomplete=incomplete)
     snapshot = repo_dir / "snapshots" / commit / hf.path
     if not os.path.lexists(snapshot):
+        if same is not None:
+            return CacheLookup(model.folder, model.name, hf, "cached", str(same), str(same), same.stat().st_size)
         state = "incomplete" if incomplete else "not_in_snapshot"
         return CacheLookup(model.folder, model.name, hf, state, str(snapshot), incomplete=incomplete)
     try:
         target = snapshot.resolve(strict=True)
         size = target.stat().st_size
+        inside = target.is_file() and target.is_relative_to(repo_dir.resolve(strict=True))
     except (OSError, RuntimeError):  # a dangling link (or a link loop): the blob never arrived
         return CacheLookup(model.folder, model.name, hf, "dangling", str(snapshot), incomplete=incomplete)
+    if not inside:  # a link out of the repository (or to a folder) is no file huggingface_hub wrote: not served
+        return CacheLookup(model.folder, model.name, hf, "outside", str(snapshot), incomplete=incomplete)
     return CacheLookup(model.folder, model.name, hf, "cached", str(snapshot), str(target), size, incomplete)
+
+
+def _blob_of_sha256(repo_dir: Path, sha256: str | None) -> Path | None:
+    """The finished LFS blob whose name is the registry's sha256 (huggingface_hub names an LFS blob by
+    it): a model pinned to one commit is served from a repository cached at another (RunPod caches the
+    branch) when the bytes are the same. None without a sha256, or when the blob is not a file inside
+    the repository."""
+    if not sha256:
+        return None
+    try:
+        blob = (repo_dir / "blobs" / sha256).resolve(strict=True)
+        return blob if blob.is_file() and blob.is_relative_to(repo_dir.resolve(strict=True)) else None
+    except (OSError, RuntimeError):
+        return None
 
 
 def _read_ref(repo_dir: Path, revision: str) -> str | None:
@@ -125,15 +147,29 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
     """Link every registered model found in the cache into `links_dir/<folder>/<name>`; links left from
     an earlier start are removed first (the cache may have changed). Never raises: what fails is a
     problem in the report (and the model is then served from elsewhere, or missing)."""
+    try:
+        return _link_all(cache_dir, links_dir, registry)
+    except Exception as exc:  # the start must never fail because of the cache: whatever slipped through
+        report = CacheReport(str(cache_dir), str(links_dir), False)
+        report.problems.append(f"the model cache could not be looked up: {type(exc).__name__}: {exc}")
+        return report
+
+
+def _link_all(cache_dir: Path, links_dir: Path, registry: Registry) -> CacheReport:
     t0 = time.perf_counter()
+    unreadable = None
     try:
         present = cache_dir.is_dir()
-    except OSError:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
-        present = False
+    except OSError as exc:  # is_dir lets EACCES through: an unreadable mount is no cache to serve from
+        present, unreadable = False, f"{cache_dir}: the cache can't be read: {_why(exc)}"
     report = CacheReport(str(cache_dir), str(links_dir), present)
+    if unreadable:
+        report.problems.append(unreadable)
+    cleared = True
     try:
         _clear_links(links_dir)
-    except OSError as exc:
+    except OSError as exc:  # then no link is made either: the old ones would be in the way (or the dir is a link)
+        cleared = False
         report.problems.append(f"{links_dir}: old links can't be removed: {exc.strerror or exc}")
     seen: set[tuple[str, str]] = set()
     models = [m for e in registry.entries.values() for m in e.models] if present else []
@@ -143,12 +179,12 @@ def link_cached_models(cache_dir: Path, links_dir: Path, registry: Registry) -> 
         seen.add((model.folder, model.name))
         try:
             found = lookup(cache_dir, model)
-        except OSError as exc:
-            report.problems.append(f"{model.folder}/{model.name}: the cache can't be read: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the registry's name or URL path (os.stat's)
+            report.problems.append(f"{model.folder}/{model.name}: the cache can't be read: {_why(exc)}")
             continue
         if found is not None:
             report.lookups.append(found)
-            if found.state == "cached":
+            if found.state == "cached" and cleared:
                 _link(report, links_dir, model, found.blob_path)
     report.ms = round((time.perf_counter() - t0) * 1000, 2)
     return report
@@ -163,8 +199,12 @@ def _link(report: CacheReport, links_dir: Path, model: ModelSpec, target: str) -
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target)
         report.linked[(model.folder, model.name)] = str(link)
-    except OSError as exc:
-        report.problems.append(f"{link}: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:
+        report.problems.append(f"{link}: {_why(exc)}")
+
+
+def _why(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _inside(name: str) -> bool:
@@ -173,7 +213,11 @@ def _inside(name: str) -> bool:
 
 
 def _clear_links(links_dir: Path) -> None:
-    """Remove the symlinks (and then empty folders) a previous start left; never a regular file."""
+    """Remove the symlinks (and then empty folders) a previous start left; never a regular file. os.walk
+    does not descend into linked folders, but it does list a linked top: a links dir that is itself a
+    link is refused (OSError, a CACHE_LINK_FAILED problem), so nothing outside it is ever touched."""
+    if links_dir.is_symlink():
+        raise OSError(f"{links_dir} is a symlink (to {os.readlink(links_dir)}): not clearing through it")
     if not links_dir.is_dir():
         return
     for root, dirs, files in os.walk(links_dir, topdown=False):
@@ -219,6 +263,19 @@ def model_sources(
     }
 
 
+def cache_pending(report: CacheReport | None) -> dict[str, str]:
+    """folder/name -> a sentence for generate's MODEL_MISSING: the model is in RunPod's model cache only as
+    an unfinished download (diagnose's CACHE_MODEL_INCOMPLETE says the same with its fix)."""
+    if report is None:
+        return {}
+    return {
+        f"{lk.folder}/{lk.name}": f"RunPod's model cache holds it only as an unfinished download of "
+        f"{lk.file.repo} ({(lk.incomplete or (lk.snapshot_path,))[0]})."
+        for lk in report.lookups
+        if lk.state in ("dangling", "incomplete")
+    }
+
+
 def cache_findings(report: CacheReport | None) -> list[Finding]:
     if report is None:
         return []
@@ -227,10 +284,12 @@ def cache_findings(report: CacheReport | None) -> list[Finding]:
         found.append(
             warning(
                 "CACHE_LINK_FAILED",
-                f"{len(report.problems)} model(s) found in RunPod's model cache could not be linked into "
-                f"{report.links_dir}, so ComfyUI does not see them there: {'; '.join(report.problems[:3])}.",
-                f"Make {report.links_dir} writable by the worker (or set MODEL_CACHE_LINKS_DIR to a writable "
-                "directory that extra_model_paths.yaml lists), then restart the worker.",
+                f"RunPod's model cache could not be read or linked into {report.links_dir} "
+                f"({len(report.problems)} problem(s)), so ComfyUI does not see those models there: "
+                f"{'; '.join(report.problems[:3])}.",
+                f"Make {report.cache_dir} readable and {report.links_dir} writable by the worker (or set "
+                "MODEL_CACHE_LINKS_DIR to a writable directory that extra_model_paths.yaml lists), then restart "
+                "the worker.",
                 path=report.links_dir,
             )
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pybase64
 
@@ -119,17 +121,42 @@ def encode_base64(path: Path) -> str:
             out += pybase64.b64encode_as_string(block)
 
 
+def endpoint_region(endpoint_url: str) -> str | None:
+    """The region in BUCKET_ENDPOINT_URL, read as the runpod SDK reads it (rp_upload.extract_region_from_url):
+    the label after `.s3.` (AWS, Backblaze: `https://<bucket>.s3.<region>.amazonaws.com`), or the one
+    before `digitaloceanspaces.com`; None otherwise (boto3's us-east-1)."""
+    if ".s3." in endpoint_url:
+        return endpoint_url.split(".s3.", 1)[1].split(".", 1)[0].split("/", 1)[0] or None
+    host = urlparse(endpoint_url).hostname or ""
+    if host.endswith(".digitaloceanspaces.com"):
+        labels = host.split(".")
+        return labels[-3] if len(labels) >= 3 else None
+    return None
+
+
+def sdk_bucket(now: float | None = None) -> str:
+    """The bucket the official worker names (runpod SDK's rp_upload.upload_image): the month, `MM-YY`.
+
+    Sent path-style to BUCKET_ENDPOINT_URL, as boto3 does with an endpoint URL, so on a virtual-hosted
+    URL (`https://<bucket>.s3.<region>.amazonaws.com`) the object lands in `<bucket>` under `MM-YY/<job id>/`.
+    """
+    return time.strftime("%m-%y", time.localtime(now))  # the SDK's time.strftime("%m-%y"): local time
+
+
 class S3Store:
-    """Uploads to an S3-compatible bucket (RunPod's BUCKET_* convention) and returns presigned URLs."""
+    """Uploads to an S3-compatible bucket (RunPod's BUCKET_* convention) and returns presigned URLs.
+
+    `bucket` None: the official worker's semantics (sdk_bucket, evaluated per upload as the SDK does).
+    """
 
     def __init__(
         self,
         endpoint_url: str,
         access_key: str | None,
         secret_key: str | None,
-        bucket: str,
+        bucket: str | None,
         region: str | None = None,
-        expires_s: int = 3600,
+        expires_s: int = 7 * 24 * 3600,
     ) -> None:
         import boto3  # only workers that use a bucket pay for the import
         from botocore.config import Config
@@ -142,18 +169,23 @@ class S3Store:
             endpoint_url=endpoint_url,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
-            region_name=region or "us-east-1",
+            region_name=region or endpoint_region(endpoint_url) or "us-east-1",
             config=Config(signature_version="s3v4"),
         )
-        self.bucket, self.expires_s = bucket, expires_s
+        self._bucket, self.expires_s = bucket, expires_s
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket or sdk_bucket()
 
     def put(self, key: str, path: Path, mime: str) -> str:
+        bucket = self.bucket
         try:
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": mime})
+            self.client.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": mime})
             return self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expires_s
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=self.expires_s
             )
         except Exception as exc:
             raise JobError(
-                "OUTPUT_UPLOAD_FAILED", f"upload of {path.name} to bucket {self.bucket!r} failed: {type(exc).__name__}"
+                "OUTPUT_UPLOAD_FAILED", f"upload of {path.name} to bucket {bucket!r} failed: {type(exc).__name__}"
             ) from None

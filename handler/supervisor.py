@@ -38,6 +38,9 @@ POLL_S = 0.05
 RESTART_WINDOW_S = 600.0
 
 
+API_NODES_OFF = "--disable-api-nodes"
+
+
 def comfy_command(s: Settings) -> list[str]:
     """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble)."""
     command = [
@@ -63,6 +66,9 @@ def comfy_command(s: Settings) -> list[str]:
         command += ["--extra-model-paths-config", str(s.extra_model_paths)]
     if s.isolate_jobs:  # no node result outlives its job: a caller can't time another job's inputs
         command.append("--cache-none")
+    # API nodes (paid Comfy.org calls) stay off whatever COMFY_EXTRA_ARGS adds; COMFY_API_NODES=1 turns them on.
+    if not s.api_nodes and API_NODES_OFF not in s.comfy_extra_args:
+        command.append(API_NODES_OFF)
     return command + list(s.comfy_extra_args)
 
 

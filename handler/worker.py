@@ -25,7 +25,7 @@ from handler.health import health
 from handler.model_cache import link_cached_models
 from handler.runtime import Runtime
 from handler.state import Cause, State, WorkerState
-from workflows.compat import shaped
+from workflows.compat import COMFY_ORG_KEY_NAMES, WORKER_COMFYUI, shaped, with_warnings
 from workflows.errors import JobError
 from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, parse_request
 from workflows.secrets import redact, redact_data
@@ -108,8 +108,21 @@ def handle(job: dict[str, Any], rt: Runtime | None = None) -> dict[str, Any]:
     `rt`: the runtime to use (tests and benchmarks pass their own); default: the process's."""
     rt = rt or runtime()
     response, response_format = _handle(rt, job)
+    secrets = (*rt.settings.secrets(), *request_secrets(job.get("input")))
     # masked in our own shape (where file content and presigned URLs have known keys), then reshaped
-    return shaped(redact_data(response, tuple(rt.settings.secrets()), _UNSCANNED_KEYS), response_format)
+    return shaped(redact_data(response, secrets, _UNSCANNED_KEYS), response_format)
+
+
+def request_secrets(job_input: Any) -> list[str]:
+    """Secrets a job itself carries (a per-request Comfy.org key): masked in its response like the environment's."""
+    if isinstance(job_input, str):  # compatibility mode takes the input as a JSON string too
+        try:
+            job_input = json.loads(job_input)
+        except ValueError:
+            return []
+    if not isinstance(job_input, dict):
+        return []
+    return [v for k in COMFY_ORG_KEY_NAMES if isinstance(v := job_input.get(k), str) and len(v) >= 6]
 
 
 class _RedactingStream:
@@ -134,7 +147,7 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | 
         rt.state.phase("first_job_taken")
     rt.begin_job(job_id)
     try:
-        request = parse_request(job.get("input"))
+        request = parse_request(job.get("input"), compat=rt.settings.response_format == WORKER_COMFYUI)
         if isinstance(request, TestRequest):
             return health(rt), None
         if isinstance(request, DiagnoseRequest):
@@ -142,7 +155,7 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | 
         assert isinstance(request, GenerateRequest)
         rt.require_ready(arrived + (request.timeout_s or rt.settings.timeout_s))
         sink = _progress_sink(job, rt.settings.progress_interval_s)
-        result = generate(rt, request, job_id, sink, arrived=arrived)
+        result = with_warnings(generate(rt, request, job_id, sink, arrived=arrived), request_warnings(rt, request))
         return result, request.response_format or rt.settings.response_format
     except JobError as exc:
         log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, rt.settings.secrets()))
@@ -153,6 +166,18 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | 
         return error_response(rt, JobError("INTERNAL_ERROR", message), job_id), None
     finally:
         rt.end_job(job_id)
+
+
+def request_warnings(rt: Runtime, request: GenerateRequest) -> list[str]:
+    """What the response says the worker did not do as asked: ignored keys (compatibility mode), a Comfy.org
+    key while API nodes are disabled."""
+    warnings = list(request.warnings)
+    if request.comfy_org_api_key and not rt.settings.api_nodes:
+        warnings.append(
+            "comfy_org_api_key was passed to ComfyUI, but its API nodes are disabled on this worker "
+            "(--disable-api-nodes; COMFY_API_NODES=1 enables them)"
+        )
+    return warnings
 
 
 def _on_ready(rt: Runtime, first: bool) -> Cause | None:

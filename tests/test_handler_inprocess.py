@@ -131,7 +131,8 @@ def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
         rt.events.close()
     # The official worker's shape carries the same working URL: the access key id in its credential
     # scope (an identifier, never the secret) must survive redaction.
-    [item] = official["images"]
+    [item] = official["videos"]  # the official worker's newer releases list videos apart from images
+    assert official["images"] == []
     assert item["type"] == "s3_url" and f"X-Amz-Credential={key_id}" in item["data"]
     assert requests.get(item["data"], timeout=10).status_code == 200
     assert secret not in json.dumps(official)
@@ -143,6 +144,50 @@ def test_outputs_go_to_s3_as_presigned_urls(stack, s3_server):
     with av.open(io.BytesIO(body)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 3
     assert secret not in json.dumps(result)
+
+
+def test_a_worker_comfyui_request_runs_unchanged_with_the_official_bucket_semantics(stack, s3_server):
+    """The official worker's request as its users send it (inline API workflow, its per-request key, a key of
+    their own app), on a deployment set up as theirs: RESPONSE_FORMAT=worker-comfyui, the BUCKET_* variables
+    without BUCKET_NAME. The answer is the official shape; the file lands where the runpod SDK puts it (the
+    month's bucket, sent path-style) behind a 7-day presigned URL; the key is never echoed."""
+    import boto3
+
+    from handler.outputs import sdk_bucket
+    from tests.conftest import REPO
+
+    key_id, secret, comfy_key = "AKIACOMPATKEY00", "compat-bucket-secret-0001", "comfy-org-key-never-echoed"
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id=key_id, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+    s3.create_bucket(Bucket=sdk_bucket())
+    rt = Runtime(
+        stack_settings(
+            stack,
+            BUCKET_ENDPOINT_URL=s3_server,
+            BUCKET_ACCESS_KEY_ID=key_id,
+            BUCKET_SECRET_ACCESS_KEY=secret,
+            RESPONSE_FORMAT="worker-comfyui",
+            BUCKET_PREFIX="/outputs/comfyui/",
+        )
+    )
+    workflow = json.loads((REPO / "workflows/registry/smoke_image.json").read_text())
+    job = {"workflow": workflow, "comfy_org_api_key": comfy_key, "my_app_request_id": "r-42"}
+    try:  # as a JSON string, which the official worker also takes
+        result = handle({"id": "compat-job-1", "input": json.dumps(job)}, rt)
+    finally:
+        rt.events.close()
+    assert set(result) == {"images", "errors"}, result
+    [item] = result["images"]
+    assert item["type"] == "s3_url" and "X-Amz-Expires=604800" in item["data"]
+    assert item["data"].startswith(f"{s3_server}/{sdk_bucket()}/outputs/comfyui/compat-job-1/")  # BUCKET_PREFIX
+    assert requests.get(item["data"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=sdk_bucket())["Contents"]]
+    assert any(k.startswith("outputs/comfyui/compat-job-1/") and k.endswith(".png") for k in keys), keys
+    assert result["errors"][0] == "input.my_app_request_id ignored: not a key of this worker"
+    assert "API nodes are disabled" in result["errors"][1]
+    text = json.dumps(result)
+    assert comfy_key not in text and secret not in text
 
 
 def test_secrets_never_appear_in_error_responses(stack):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -44,6 +45,9 @@ CACHED_PATH = "split_files/upscale_models/tiny_compact_x2.safetensors"
         ("https://hf.co/a/b/resolve/v1.0/x%20y.safetensors", HfFile("a/b", "v1.0", "x y.safetensors")),
         ("https://huggingface.co/datasets/a/b/resolve/main/x.safetensors", None),
         ("https://huggingface.co/a/b/resolve/main/../../etc/passwd", None),
+        ("https://huggingface.co/a/b/resolve/main/..%2F..%2F..%2Fetc%2Fpasswd", None),  # one segment, 3 steps up
+        ("https://huggingface.co/a/b/resolve/refs%2Fpr%2F1/x.safetensors", HfFile("a/b", "refs/pr/1", "x.safetensors")),
+        ("https://[huggingface.co/a/b/resolve/main/x.safetensors", None),  # urlsplit's ValueError: no file
         ("https://civitai.com/api/download/models/1", None),
         ("https://huggingface.co/a/b", None),
         (None, None),
@@ -98,11 +102,10 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache written by huggingface_hub: one finished repository, one whose blob vanished after the
     snapshot link was made, one with only a partial blob."""
     cache = tmp_path_factory.mktemp("hf") / "huggingface-cache/hub"
-    # served as git-stored files (200, ETag = the blob id): the stand-in's LFS answer is an absolute
-    # redirect on the same host, which huggingface_hub's HEAD follows (huggingface.co's CDN is another host)
+    # LFS files (302 to the CDN, blobs/<sha256>) as model weights are; one git-stored (200, blobs/<blob id>)
     files = [
-        HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1), lfs=False),
-        HubFile("comfy-runpod-test/dangling", "tiny_dangling_x2.safetensors", tiny_upscale_model(2), lfs=False),
+        HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)),
+        HubFile("comfy-runpod-test/dangling", "tiny_dangling_x2.safetensors", tiny_upscale_model(2)),
         HubFile("comfy-runpod-test/partial", "tiny_partial_x2.safetensors", tiny_upscale_model(3), lfs=False),
     ]
     with HubStandIn(files) as hub:
@@ -118,6 +121,18 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+def test_the_stand_in_answers_an_lfs_head_as_huggingface_co_does():
+    """One HEAD, stopped at the 302 to the CDN (another origin): commit, sha256 and size from its headers."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    f = HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1))
+    with HubStandIn([f]) as hub:
+        meta = get_hf_file_metadata(hf_hub_url(f.repo, f.path, endpoint=hub.url), endpoint=hub.url)
+        assert (meta.commit_hash, meta.etag, meta.size) == (COMMIT, f.sha256, len(f.data))
+        cdn = hub.url.replace("127.0.0.1", "localhost")  # another origin, as huggingface.co's CDN is
+        assert meta.location.startswith(cdn + "/cdn/") and hub.requests == [f"HEAD /{f.repo}/resolve/main/{f.path}"]
+
+
 def _spec(url: str, name: str = "x.safetensors") -> ModelSpec:
     return ModelSpec("upscale_models", name, url)
 
@@ -127,12 +142,31 @@ def test_lookup_finds_what_huggingface_hub_wrote_and_agrees_with_its_own_cache_l
     assert found is not None and found.state == "cached"
     assert found.snapshot_path.endswith(f"snapshots/{COMMIT}/{CACHED_PATH}")
     assert Path(found.blob_path).parent.name == "blobs" and found.size == len(tiny_upscale_model(1))
+    assert Path(found.blob_path).name == HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)).sha256  # LFS
     # huggingface_hub's own answer for the same file (try_to_load_from_cache reads refs/ and snapshots/)
     from huggingface_hub import try_to_load_from_cache
 
     assert try_to_load_from_cache(CACHED_REPO, CACHED_PATH, cache_dir=str(staged)) == found.snapshot_path
     by_commit = lookup(staged, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/{COMMIT}/{CACHED_PATH}"))
     assert by_commit is not None and by_commit.blob_path == found.blob_path
+
+
+def test_with_several_snapshots_refs_main_picks_the_one_a_main_url_is_served_from(staged, tmp_path):
+    """Two snapshots of one repository (RunPod re-cached after main moved): /resolve/main/ follows
+    refs/main, /resolve/<commit>/ takes that commit's snapshot whatever refs/main says."""
+    repo = tmp_path / "hub/models--comfy-runpod-test--tiny-upscale"
+    shutil.copytree(staged / repo.name, repo, symlinks=True)
+    older = "1" * 40
+    (repo / "blobs/older-blob").write_bytes(tiny_upscale_model(9))
+    old_file = repo / "snapshots" / older / CACHED_PATH
+    old_file.parent.mkdir(parents=True)
+    old_file.symlink_to(os.path.relpath(repo / "blobs/older-blob", old_file.parent))
+    main_url = f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"
+    pinned_url = f"https://huggingface.co/{CACHED_REPO}/resolve/{older}/{CACHED_PATH}"
+    assert f"/snapshots/{COMMIT}/" in lookup(repo.parent, _spec(main_url)).snapshot_path  # type: ignore[union-attr]
+    assert lookup(repo.parent, _spec(pinned_url)).blob_path.endswith("/blobs/older-blob")  # type: ignore[union-attr]
+    (repo / "refs/main").write_text(older)
+    assert lookup(repo.parent, _spec(main_url)).blob_path.endswith("/blobs/older-blob")  # type: ignore[union-attr]
 
 
 def test_without_refs_the_only_snapshot_serves_the_branch(staged, tmp_path):
@@ -149,6 +183,21 @@ def test_without_refs_the_only_snapshot_serves_the_branch(staged, tmp_path):
     (copy / "models--comfy-runpod-test--tiny-upscale/snapshots" / ("0" * 40)).mkdir()  # two: which is main?
     found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
     assert found is not None and found.state == "no_revision"
+
+
+def test_a_file_pinned_to_another_commit_is_served_when_its_sha256_blob_is_cached(staged):
+    """RunPod caches the branch; a registry URL pinned to an older commit names the same bytes by sha256."""
+    other = "0123456789abcdef0123456789abcdef01234567"
+    url = f"https://huggingface.co/{CACHED_REPO}/resolve/{other}/{CACHED_PATH}"
+    assert lookup(staged, _spec(url)).state == "no_revision"  # type: ignore[union-attr]
+    sha = HubFile(CACHED_REPO, CACHED_PATH, tiny_upscale_model(1)).sha256
+    found = lookup(staged, ModelSpec("upscale_models", "x.safetensors", url, sha256=sha))
+    assert found is not None and found.state == "cached" and found.blob_path.endswith(f"/blobs/{sha}")
+    assert found.size == len(tiny_upscale_model(1))
+    # another path in the same snapshot: the sha256 finds it too; a sha256 nobody cached does not
+    moved = f"https://huggingface.co/{CACHED_REPO}/resolve/main/old/place.safetensors"
+    assert lookup(staged, ModelSpec("upscale_models", "x.safetensors", moved, sha256=sha)).state == "cached"  # type: ignore[union-attr]
+    assert lookup(staged, ModelSpec("upscale_models", "x", url, sha256="f" * 64)).state == "no_revision"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -176,8 +225,13 @@ def test_links_are_remade_at_each_start_and_a_regular_file_is_never_removed(stag
     (links / "vae").mkdir(parents=True)
     (links / "vae/old.safetensors").symlink_to(tmp_path / "gone")
     (links / "vae/keep.txt").write_text("a person's file")
+    other = tmp_path / "other"  # a linked folder inside: the link goes, nothing behind it is touched
+    other.mkdir()
+    (other / "theirs.safetensors").symlink_to(tmp_path / "their-target")
+    (links / "loras").symlink_to(other, target_is_directory=True)
     registry = load_registry(_registry_dir(tmp_path / "registry"))
     report = link_cached_models(staged, links, registry)
+    assert not os.path.lexists(links / "loras") and os.path.lexists(other / "theirs.safetensors")
     link = links / "upscale_models/tiny_cache_x2.safetensors"
     assert link.is_symlink() and link.read_bytes() == tiny_upscale_model(1)
     assert not os.path.lexists(links / "vae/old.safetensors") and (links / "vae/keep.txt").exists()
@@ -204,6 +258,17 @@ def test_a_link_that_cannot_be_made_is_a_finding_and_the_start_goes_on(staged, t
     assert "tiny_cache_x2.safetensors" in failed[0].message
 
 
+def test_a_cache_dir_stat_refuses_is_a_finding_and_the_start_goes_on(tmp_path):
+    """is_dir() lets errors other than ENOENT through (EACCES on an unreadable mount): as root here, the
+    kernel's ENAMETOOLONG is the real error that takes the same path."""
+    cache = tmp_path / ("x" * 300) / "hub"
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(cache, tmp_path / "links", registry)
+    assert report.present is False and report.linked == {} and report.lookups == []
+    failed = [f for f in cache_findings(report) if f.code == "CACHE_LINK_FAILED"]
+    assert len(failed) == 1 and "can't be read" in failed[0].message and "readable" in failed[0].fix
+
+
 def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path):
     from workflows.registry import Entry, Registry
 
@@ -212,7 +277,47 @@ def test_a_registry_name_that_leaves_its_folder_is_never_linked(staged, tmp_path
     registry = Registry({"x": Entry("x", "x", tmp_path / "x.json", models=models)})
     report = link_cached_models(staged, tmp_path / "links", registry)
     assert report.linked == {} and len(report.problems) == 2
+    # a NUL byte (os.stat's ValueError, not an OSError) in a name or a URL is a problem, never a failed start
+    nul = (
+        ModelSpec("vae", "a\0b.safetensors", url),
+        ModelSpec("vae", "c.safetensors", url.replace("main/", "main/%00")),
+    )
+    report = link_cached_models(
+        staged, tmp_path / "links", Registry({"x": Entry("x", "x", tmp_path / "x.json", models=nul)})
+    )
+    assert report.linked == {} and [p.rsplit(": ", 1)[1] for p in report.problems] == ["embedded null byte"]
+    assert [lk.state for lk in report.lookups] == ["cached", "not_in_snapshot"]
     assert not (tmp_path / "escaped.safetensors").exists() and not list(tmp_path.glob("links/**/*.safetensors"))
+
+
+def test_a_snapshot_link_out_of_its_repository_is_never_served_or_linked(staged, tmp_path):
+    """A crafted cache: the snapshot file links to a file outside the repository (here, a secret)."""
+    copy = tmp_path / "hub"
+    repo = copy / "models--comfy-runpod-test--tiny-upscale"
+    shutil.copytree(staged / repo.name, repo, symlinks=True)
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes(b"not a model")
+    snapshot = repo / "snapshots" / COMMIT / CACHED_PATH
+    snapshot.unlink()
+    snapshot.symlink_to(secret)
+    found = lookup(copy, _spec(f"https://huggingface.co/{CACHED_REPO}/resolve/main/{CACHED_PATH}"))
+    assert found is not None and found.state == "outside" and found.blob_path == ""
+    assert [f.code for f in lookup_findings([found], str(copy))] == ["CACHE_MODEL_NOT_IN_REPO"]
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(copy, tmp_path / "links", registry)
+    assert report.linked == {} and not list((tmp_path / "links").rglob("*.safetensors"))
+
+
+def test_a_links_dir_that_is_a_link_is_neither_cleared_through_nor_linked_into(staged, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "vae").mkdir(parents=True)
+    (elsewhere / "vae/theirs.safetensors").symlink_to(tmp_path / "their-target")
+    (tmp_path / "links").symlink_to(elsewhere)
+    registry = load_registry(_registry_dir(tmp_path / "registry"))
+    report = link_cached_models(staged, tmp_path / "links", registry)
+    assert os.path.lexists(elsewhere / "vae/theirs.safetensors")  # another dir's link survives
+    assert report.linked == {} and not (elsewhere / "upscale_models").exists()
+    assert [f.code for f in cache_findings(report) if f.code == "CACHE_LINK_FAILED"] == ["CACHE_LINK_FAILED"]
 
 
 def _registry_dir(path: Path) -> Path:
@@ -264,6 +369,15 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
 
         image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
         assert image.size == (128, 96)  # three x2 upscalers ran: image, cache (not the volume's x4), volume
+
+        # a model the cache holds only as an unfinished download: generate's MODEL_MISSING says so
+        envelope = runsync(stack, {"workflow": "tiny_upscale_broken"}, timeout=180)
+        assert envelope["status"] == "FAILED", envelope
+        err = json.loads(envelope["error"])
+        pending = [f for f in err["findings"] if f["code"] == "MODEL_MISSING"]
+        assert err["error_code"] == "MODEL_MISSING" and len(pending) == 2, err
+        assert all("only as an unfinished download of comfy-runpod-test/" in f["message"] for f in pending), err
+        assert all("wait for RunPod to finish caching" in f["fix"] for f in pending), err
 
         taesd = runsync(stack, {"workflow": "tiny_taesd"}, timeout=180)["output"]
         assert (taesd["outputs"][0]["width"], taesd["outputs"][0]["height"]) == (64, 64)

@@ -490,12 +490,19 @@ def _missing_model_findings(
             )
         ]
     url = f" Download: {spec.url}" if spec and spec.url else ""
+    pending = index.cache_pending.get(f"{canonical_folder(folder)}/{value}") if index and folder else None
     return [
         error(
             "MODEL_MISSING",
             f"Model {value!r} is not available to ComfyUI ({where})"
-            + (f" (node {node_id}, {name})." if node_id else "."),
-            f"Put {value} into {where} (on the network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}",
+            + (f" (node {node_id}, {name})." if node_id else ".")
+            + (f" {pending}" if pending else ""),
+            f"Put {value} into {where} (on the network volume: /runpod-volume/models/{folder or '<folder>'}/).{url}"
+            + (
+                " Or wait for RunPod to finish caching the endpoint's Model, then restart the worker."
+                if pending
+                else ""
+            ),
             node_id=node_id,
             input=name,
         )

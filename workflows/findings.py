@@ -422,10 +422,10 @@ FINDINGS: dict[str, FindingCode] = _codes(
     (
         "CACHE_LINK_FAILED",
         "warning",
-        "The worker could not link a model found in RunPod's model cache into MODEL_CACHE_LINKS_DIR "
-        "(read-only or full disk, a file in the way), so ComfyUI does not see it there.",
-        "Make MODEL_CACHE_LINKS_DIR writable by the worker, or point it at a writable directory that "
-        "extra_model_paths.yaml lists, and restart the worker.",
+        "The worker could not read RunPod's model cache, or link a model found there into "
+        "MODEL_CACHE_LINKS_DIR (read-only or full disk, a file in the way), so ComfyUI does not see it there.",
+        "Make the cache readable and MODEL_CACHE_LINKS_DIR writable by the worker (or point it at a writable "
+        "directory that extra_model_paths.yaml lists), and restart the worker.",
     ),
     (
         "VOLUME_VIEW_MISMATCH",

@@ -23,8 +23,6 @@ from urllib.parse import unquote, urlsplit
 from workflows.findings import Finding, error, warning
 from workflows.registry import Entry, ModelSpec
 
-# Where RunPod mounts the cache (runpod/docs serverless/endpoints/model-caching).
-DEFAULT_CACHE_DIR = "/runpod-volume/huggingface-cache/hub"
 HF_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -52,13 +50,18 @@ def hf_file(url: str | None) -> HfFile | None:
     (`/blob/` too); None for any other URL (a dataset or Space, another host)."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or (parts.hostname or "").lower() not in HF_HOSTS:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "http://[x": the registry does not validate URLs, and start must not fail on one
+        return None
+    if parts.scheme not in ("https", "http") or host not in HF_HOSTS:
         return None
     segments = [unquote(s) for s in parts.path.split("/") if s]
     if len(segments) < 5 or segments[2] not in ("resolve", "blob") or segments[0] in ("datasets", "spaces"):
         return None
-    if any(s in (".", "..") for s in segments):
+    # each '/'-part after unquoting: "..%2F..%2Fetc" is one URL segment but two steps up in the cache
+    if any(p in (".", "..") for s in segments for p in s.split("/")):
         return None
     return HfFile(f"{segments[0]}/{segments[1]}", segments[3], "/".join(segments[4:]))
 
@@ -67,7 +70,8 @@ def is_commit(revision: str) -> bool:
     return bool(_COMMIT.match(revision))
 
 
-LookupState = Literal["cached", "no_repo", "no_revision", "not_in_snapshot", "incomplete", "dangling"]
+# "outside": the snapshot file links out of its repository (not how huggingface_hub writes it): never served
+LookupState = Literal["cached", "no_repo", "no_revision", "not_in_snapshot", "incomplete", "dangling", "outside"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +115,13 @@ def lookup_findings(lookups: Iterable[CacheLookup], cache_dir: str) -> list[Find
                     path=lk.incomplete[0] if lk.incomplete else None,
                 )
             )
-        elif lk.state in ("no_revision", "not_in_snapshot"):
-            missing = (
-                f"has no snapshot of revision {lk.file.revision!r}"
-                if lk.state == "no_revision"
-                else f"has no {lk.file.path} in {lk.snapshot_path.rsplit('/' + lk.file.path, 1)[0]}"
-            )
+        elif lk.state in ("no_revision", "not_in_snapshot", "outside"):
+            missing = {
+                "no_revision": f"has no snapshot of revision {lk.file.revision!r}",
+                "not_in_snapshot": f"has no {lk.file.path} in {lk.snapshot_path.rsplit('/' + lk.file.path, 1)[0]}",
+                "outside": f"holds {lk.snapshot_path} as a link out of the repository (or to a folder), "
+                "which the worker does not serve",
+            }[lk.state]
             found.append(
                 warning(
                     "CACHE_MODEL_NOT_IN_REPO",

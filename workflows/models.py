@@ -89,6 +89,8 @@ class ModelIndex:
     comfy_sees: dict[str, frozenset[str]]
     on_disk: tuple[ModelFile, ...] = ()
     checksums: dict[str, str] | None = None  # absolute path -> sha256, when asked for
+    # folder/name -> why RunPod's model cache does not serve it yet (an unfinished download), for MODEL_MISSING
+    cache_pending: dict[str, str] = field(default_factory=dict)
     # file name (without sub-folders) -> the files of that name, built once: a lookup per model
     # input must not scan every file (5,000 files x 10 model inputs was 6 ms per analysis).
     _by_basename: dict[str, tuple[ModelFile, ...]] = field(init=False, repr=False, compare=False)

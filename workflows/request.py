@@ -1,15 +1,18 @@
 """The request contract: a job's input validated into typed requests. Pure; the worker and the client's
 direct mode both parse with it, so they accept exactly the same keys.
 
-Unknown keys are errors: typos must not pass silently.
+Unknown keys are errors (BAD_INPUT naming them): typos must not pass silently. The one exception is a
+generate request in worker-comfyui compatibility mode (workflows.compat), which the official worker would
+run whatever else it carries: there unknown keys are ignored, each named in the request's `warnings`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from workflows.compat import RESPONSE_FORMATS, unsupported_key_hint
+from workflows.compat import COMFY_ORG_KEY_NAMES, RESPONSE_FORMATS, WORKER_COMFYUI, unsupported_key_hint
 from workflows.errors import JobError
 from workflows.parameters import IMAGE_ROLES, PATCHABLE, ParameterError, check_parameters
 from workflows.registry import Entry
@@ -24,6 +27,7 @@ _GENERATE_KEYS = _COMMON | {
     "overrides",
     "timeout_s",
     "response_format",
+    *COMFY_ORG_KEY_NAMES,
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
@@ -50,6 +54,8 @@ class JobInput(TypedDict, total=False):
     overrides: dict[str, dict[str, Any]]  # node id -> {input name: value}
     timeout_s: float
     response_format: str
+    comfy_org_api_key: str  # a Comfy.org key for ComfyUI's API nodes (the official worker's name) ...
+    api_key_comfy_org: str  # ... or one upstream version's name for it (workflows.compat.COMFY_ORG_KEY_NAMES)
     # workflows.parameters.PATCHABLE: a registered workflow maps them to node inputs
     seed: int
     steps: int
@@ -90,6 +96,8 @@ class GenerateRequest:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeout_s: float | None = None
     response_format: str | None = None  # None: the deployment's RESPONSE_FORMAT
+    comfy_org_api_key: str | None = field(default=None, repr=False)  # for ComfyUI's API nodes; a secret
+    warnings: tuple[str, ...] = ()  # what was ignored (compatibility mode), said in the response
 
     def overridden(self) -> dict[str, frozenset[str]]:
         """node id -> the input names the job's `overrides` set (the policy judges those)."""
@@ -99,18 +107,24 @@ class GenerateRequest:
 Request = TestRequest | DiagnoseRequest | GenerateRequest
 
 
-def _reject_unknown(data: dict[str, Any], allowed: set[str], mode: str) -> None:
+def _unknown_keys(data: dict[str, Any], allowed: set[str], mode: str, *, ignore: bool = False) -> tuple[str, ...]:
+    """Refuse unknown keys (BAD_INPUT), or with `ignore` (compatibility mode) name each in a warning."""
     unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
-        message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
-        if hints:
-            message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"
-        raise JobError(
-            "BAD_INPUT",
-            message,
-            {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed), **({"hints": hints} if hints else {})},
+    if not unknown:
+        return ()
+    hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
+    if ignore:
+        return tuple(
+            f"input.{k} ignored: not a key of this worker" + (f" ({hints[k]})" if k in hints else "") for k in unknown
         )
+    message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
+    if hints:
+        message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"
+    raise JobError(
+        "BAD_INPUT",
+        message,
+        {"unknown_keys": unknown[:50], "allowed_keys": sorted(allowed), **({"hints": hints} if hints else {})},
+    )
 
 
 def _mode(data: dict[str, Any]) -> str:
@@ -133,24 +147,43 @@ def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def parse_request(job_input: Any) -> Request:
+def parse_request(job_input: Any, *, compat: bool = False) -> Request:
+    """`compat`: the deployment answers in worker-comfyui's shape (RESPONSE_FORMAT); a request that asks for
+    that shape itself is in compatibility mode too."""
+    if compat and isinstance(job_input, str):  # the official worker also takes the input as a JSON string
+        try:
+            job_input = json.loads(job_input)
+        except ValueError:
+            raise JobError("BAD_INPUT", "input is a string that is not JSON") from None
     if not isinstance(job_input, dict):
         raise JobError("BAD_INPUT", f"input must be a JSON object, got {type(job_input).__name__}")
     mode = _mode(job_input)
     if mode == "test":
-        _reject_unknown(job_input, _TEST_KEYS, mode)
+        _unknown_keys(job_input, _TEST_KEYS, mode)
         return TestRequest()
     if mode == "diagnose":
-        _reject_unknown(job_input, _DIAGNOSE_KEYS, mode)
+        _unknown_keys(job_input, _DIAGNOSE_KEYS, mode)
         workflow = job_input.get("workflow")
         if workflow is not None and not isinstance(workflow, str):
             raise JobError("BAD_INPUT", "workflow must be a registered workflow name for diagnose")
         return DiagnoseRequest(workflow, _bool(job_input, "checksums", False))
-    _reject_unknown(job_input, _GENERATE_KEYS, mode)
-    return _parse_generate(job_input)
+    compat = compat or job_input.get("response_format") == WORKER_COMFYUI
+    ignored = _unknown_keys(job_input, _GENERATE_KEYS, mode, ignore=compat)
+    return _parse_generate({k: v for k, v in job_input.items() if k in _GENERATE_KEYS}, ignored, compat)
 
 
-def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
+def _comfy_org_key(data: dict[str, Any]) -> str | None:
+    """The per-request Comfy.org key under either of the official worker's names (the first one set wins)."""
+    for name in COMFY_ORG_KEY_NAMES:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise JobError("BAD_INPUT", f"{name} must be a string")
+        if value:
+            return value
+    return None
+
+
+def _parse_generate(data: dict[str, Any], warnings: tuple[str, ...] = (), compat: bool = False) -> GenerateRequest:
     workflow = data.get("workflow")
     if workflow is not None and not isinstance(workflow, str | dict):
         raise JobError("BAD_INPUT", "workflow must be a registered name or an API-format workflow object")
@@ -159,13 +192,12 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
     if not isinstance(raw_images, list):
         raise JobError("BAD_INPUT", 'images must be a list of {"name", "image"} objects')
     for i, item in enumerate(raw_images):
-        if not (
-            isinstance(item, dict)
-            and isinstance(item.get("name"), str)
-            and isinstance(item.get("image"), str)
-            and set(item) <= {"name", "image"}
-        ):
+        if not (isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("image"), str)):
             raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
+        if extra := sorted(set(item) - {"name", "image"}):  # the official worker reads only name and image
+            if not compat:
+                raise JobError("BAD_INPUT", f'images[{i}] must be {{"name": str, "image": base64 str}}')
+            warnings += (f"input.images[{i}].{', '.join(extra)[:80]} ignored: an image is only name and image",)
         images.append(ImageInput(item["name"], item["image"]))
     for key, role in IMAGE_ROLES.items():
         if key in data:
@@ -194,6 +226,8 @@ def _parse_generate(data: dict[str, Any]) -> GenerateRequest:
         {str(k): v for k, v in overrides.items()},
         float(timeout) if timeout is not None else None,
         response_format,
+        _comfy_org_key(data),
+        warnings,
     )
 
 

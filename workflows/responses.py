@@ -106,6 +106,7 @@ class GenerateResponse(TypedDict):
     timings: dict[str, Any]
     status: str
     recovered_from_history: NotRequired[bool]
+    warnings: NotRequired[list[str]]  # what the worker did not do as asked (workflows.compat.with_warnings)
     video_base64: NotRequired[str]
     video_url: NotRequired[str | None]
     fps: NotRequired[float | None]

@@ -34,6 +34,7 @@ from workflows.registry import Entry, Registry
 from workflows.request import JobInput, NamedImage
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
+RETRYABLE = frozenset({"FAILED", "TIMED_OUT"})  # RunPod's POST /retry takes only these (operation reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +189,10 @@ def generate(
     out_root: Path | None = None,
     on_update: UpdateSink | None = None,
     on_submitted: Callable[[str], None] | None = None,
+    run_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Submit (at most once per idempotency key), wait, save. Returns what was saved and the timings."""
+    """Submit (at most once per idempotency key), wait, save. Returns what was saved and the timings.
+    `run_options`: RunPod's `webhook` / `policy` fields of the /run request (client.run_options)."""
     target = settings.require_target()
     claim = _Claim(ledger, target.url, request, idempotency_key)
     if claim.reused is not None:
@@ -215,6 +218,7 @@ def generate(
                 on_update=on_update,
                 safe_to_retry=bool(idempotency_key),
                 on_submitted=submitted,
+                run_options=run_options,
             )
     except (JobUnsuccessful, Interrupted) as exc:
         claim.failed(exc)
@@ -262,7 +266,13 @@ class _Claim:
                 f"job {row.job_id} with idempotency key {key!r} already ended {row.status}"
                 + (f" ({row.error_code})" if row.error_code else ""),
                 code=row.error_code or "JOB_FAILED",
-                fix="Use a new --idempotency-key to submit again, or `comfy-runpod jobs retry JOB_ID` on RunPod.",
+                fix=(
+                    "Use a new --idempotency-key to submit again, or `comfy-runpod jobs retry JOB_ID` (RunPod retries "
+                    "only FAILED and TIMED_OUT jobs, within their 30-minute retention)."
+                    if row.status in RETRYABLE
+                    else "Use a new --idempotency-key to submit it again (RunPod retries only FAILED and TIMED_OUT "
+                    "jobs, so `jobs retry` can't bring this one back)."
+                ),
                 details={"job_id": row.job_id},
             )
         self.attach_to = row.job_id  # submitted before (maybe by a run that crashed): follow it, don't pay twice

@@ -1,11 +1,13 @@
-"""`jobs.py list|status|cancel|retry|health`: the job ledger and RunPod's job / endpoint operations."""
+"""`jobs.py list|status|stream|cancel|retry|health`: the job ledger and RunPod's job / endpoint operations."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from client.config import Settings
-from client.jobflow import Backend, worker_error
+from client.errors import ClientTimeout
+from client.jobflow import TERMINAL, Backend, worker_error
 from client.ledger import Ledger
 
 
@@ -64,3 +66,27 @@ def endpoint_health(api: Backend, settings: Settings) -> dict[str, Any]:
         "workers": answer.get("workers") or {},
         "raw": answer,
     }
+
+
+def stream_job(api: Any, job_id: str, settings: Settings, *, interval_s: float = 1.0) -> dict[str, Any]:
+    """Read GET /stream/{id} until the job is final and nothing more comes (as runpod-python's Job.stream):
+    a generator handler's partial outputs, in order. Bounded by --timeout (the job is left running then:
+    only reading it timed out). This project's worker is not a generator: its progress is in `jobs status`."""
+    deadline = time.monotonic() + settings.timeout_s
+    chunks: list[Any] = []
+    status = "IN_QUEUE"
+    while True:
+        answer = api.stream(job_id, wait_s=max(deadline - time.monotonic(), 0.0))
+        status = str(answer.get("status"))
+        part = answer.get("stream") or []
+        chunks += [c.get("output") if isinstance(c, dict) else c for c in part]
+        if status in TERMINAL and not part:
+            break
+        if time.monotonic() + interval_s > deadline:
+            raise ClientTimeout(
+                f"job {job_id} was still streaming after {settings.timeout_s:g} s (it was not cancelled)",
+                fix="Raise --timeout, or read it again with `comfy-runpod jobs stream JOB_ID`.",
+                details={"job_id": job_id, "status": status, "chunks": len(chunks)},
+            )
+        time.sleep(interval_s)
+    return {"job_id": job_id, "status": status, "stream": chunks}

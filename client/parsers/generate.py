@@ -2,6 +2,7 @@
 
 comfy-runpod generate --workflow smoke_i2v --image photo.png --frames 24
 comfy-runpod generate --workflow my_workflow.json --set 6.text="a red fox" --images inputs/
+comfy-runpod generate --workflow smoke_image --webhook https://example.com/hook --execution-timeout 900 --ttl 3600
 """
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="submit at most once per KEY: a re-run returns the recorded job (ledger: "
         "$COMFY_RUNPOD_LEDGER, default ~/.cache/comfy-runpod/jobs.sqlite)",
     )
+    rp = p.add_argument_group("RunPod's own request fields (POST /run; not with --comfy-url)")
+    rp.add_argument("--webhook", metavar="URL", help="RunPod POSTs the job's final status to URL when it is done")
+    rp.add_argument(
+        "--execution-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="policy.executionTimeout: RunPod stops this job after SECONDS of execution (over 5; default: the "
+        "endpoint's setting)",
+    )
+    rp.add_argument(
+        "--ttl", type=float, metavar="SECONDS", help="policy.ttl: the longest the job may wait in the queue (10 s-7 d)"
+    )
+    rp.add_argument(
+        "--low-priority", action="store_true", help="policy.lowPriority: the job does not make the endpoint scale up"
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="where to save (default: $COMFY_RUNPOD_OUTPUTS or outputs)")
     p.add_argument("--no-open", action="store_true", help="do not open the first output")
     p.add_argument("--registry", metavar="DIR", help="local workflow registry (default: ours)")
@@ -77,7 +93,9 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     from client.commands.generate import build_request, generate
+    from client.errors import UsageError
     from client.ledger import Ledger
+    from client.run_options import run_options
 
     settings = shared.settings_from(args)
     registry = shared.registry_from(args.registry)
@@ -91,6 +109,14 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
         sets=args.set,
         timeout_s=args.timeout,
     )
+    options = run_options(
+        webhook=args.webhook,
+        execution_timeout_s=args.execution_timeout,
+        ttl_s=args.ttl,
+        low_priority=args.low_priority,
+    )
+    if options and settings.require_target().kind == "comfy":
+        raise UsageError("--webhook, --execution-timeout, --ttl and --low-priority are RunPod's: not with --comfy-url")
     api = shared.backend(settings, registry)
     with r.job_progress("job") as progress:
         data = generate(
@@ -102,6 +128,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
             out_root=args.out,
             on_update=progress,
             on_submitted=progress.submitted,
+            run_options=options,
         )
     files = data.get("files") or []
     if files and not args.no_open and sys.stdout.isatty() and not args.json:

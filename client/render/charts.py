@@ -1,6 +1,6 @@
 """Charts for the HTML reports, drawn by matplotlib as inline SVG (no network needed to view them).
 
-matplotlib is the optional `comfy-runpod[report]` extra, imported only here and only when a report
+matplotlib is the optional `report` extra (`pip install '.[report]'`), imported only here and only when a report
 is written, so `diagnose --test` stays fast. Without it, `available()` is False and the reports say
 so instead of showing charts.
 """

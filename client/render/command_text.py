@@ -174,6 +174,11 @@ def _jobs(c: Any, d: dict[str, Any], code: int) -> None:
         c.print("  workers  " + ", ".join(f"{k} {v}" for k, v in d["workers"].items()))
         c.print("  jobs     " + ", ".join(f"{k} {v}" for k, v in d["jobs"].items()))
         return
+    if "stream" in d:
+        c.print(f"job {d['job_id']}: [bold]{d['status']}[/], {len(d['stream'])} streamed output(s)")
+        for chunk in d["stream"]:
+            c.print("  " + esc(chunk if isinstance(chunk, str) else json.dumps(chunk, default=str)[:500]))
+        return
     if "status" in d:
         c.print(
             f"job {d['job_id']}: [bold]{d['status']}[/]"

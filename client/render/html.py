@@ -79,7 +79,7 @@ def note(text: str) -> str:
 def chart(draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
     """A chart, or a note saying why there is none (matplotlib not installed)."""
     if not charts_available():
-        return note("Charts need matplotlib: pip install 'comfy-runpod[report]'.")
+        return note("Charts need matplotlib: pip install '.[report]' in your comfy-runpod checkout.")
     return f'<figure class="chart-box">{draw(*args, **kwargs)}</figure>'
 
 

@@ -3,9 +3,10 @@
 RunPod serves each network volume as a bucket (bucket = volume id, region = datacenter id,
 endpoint https://s3api-<datacenter>.runpod.io/, object key = path on the volume), with an "S3 API
 key" that is not the RunPod API key. The limits below are RunPod's documented ones
-(https://docs.runpod.io/storage/s3-api, "S3 API compatibility reference" and "Known issues and
+(https://docs.runpod.io/serverless/storage/s3-api, "S3 API compatibility reference" and "Known issues and
 limitations"); docs/volume.md lists them with their sources. boto3 is imported only inside these
-functions (`comfy-runpod[volume]`); the target and its keys come from client.config.volume_target.
+functions (the `volume` extra: `pip install '.[volume]'`); the target and its keys come from
+client.config.volume_target.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def s3_client(target: VolumeTarget, workers: int = DEFAULT_WORKERS, attempts: in
         raise UsageError(
             "the volume commands need boto3",
             code="VOLUME_NEEDS_BOTO3",
-            fix="pip install 'comfy-runpod[volume]' (or pip install boto3==1.44.5).",
+            fix="In your comfy-runpod checkout: pip install '.[volume]' (adds boto3; comfy-runpod is not on PyPI).",
         ) from None
     config = Config(
         region_name=target.datacenter,
@@ -82,8 +83,9 @@ def s3_call(fn: Callable[..., Any], **kwargs: Any) -> Any:
         raise VolumeError(
             f"cannot reach the S3 endpoint: {exc}",
             code="VOLUME_UNREACHABLE",
-            fix="Check --datacenter (the volume's datacenter must offer the S3 API: see docs/volume.md) "
-            "and your network.",
+            fix="Check --datacenter: the volume's datacenter must offer the S3 API (EUR-IS-1, EU-RO-1, EU-CZ-1, "
+            "US-KS-2 when last checked; docs/volume.md, 'Which datacenters offer the S3 API', and "
+            "https://docs.runpod.io/serverless/storage/s3-api), and your network.",
         ) from None
     except S3Error as exc:
         err = exc.response.get("Error") or {}

@@ -10,6 +10,11 @@ so the client runs the same code path as against https://api.runpod.ai/v2/<endpo
               COMPLETED, FAILED, CANCELLED, TIMED_OUT: expired in the queue or stopped by the execution timeout)
     [runner]  runpod-python runpod/endpoint/runner.py                   (Bearer auth, /status polling, /health)
     [rp_job]  runpod-python runpod/serverless/modules/rp_job.py         (a handler error: FAILED, `error` a string)
+    [policy]  docs.runpod.io serverless/endpoints/send-requests, "Execution policies" (policy.executionTimeout
+              > 5000 ms, policy.ttl 10000 ms to 1 week, policy.lowPriority) and "Webhook notifications" (a POST of
+              the /status answer to `webhook` when the job is done; retried twice, 10 s apart, unless 200)
+    [stream]  docs.runpod.io serverless/endpoints/operation-reference "/stream", runpod-python
+              runpod/endpoint/runner.py Job.stream ({"status", "stream": [{"output": …}]}, read until final)
 
 Routes live under /v2/<endpoint id>; `Authorization: Bearer <key>` is checked on every call (401
 otherwise). /run → {"id", "status": "IN_QUEUE"}; GET|POST /status/{id} steps through a per-job
@@ -32,6 +37,20 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+def _policy_problem(policy: Any) -> str | None:
+    """[policy] what RunPod documents it refuses in `policy`, or None."""
+    if policy is None:
+        return None
+    if not isinstance(policy, dict):
+        return "policy must be an object"
+    timeout, ttl = policy.get("executionTimeout"), policy.get("ttl")
+    if timeout is not None and not (isinstance(timeout, int) and timeout > 5000):
+        return "executionTimeout must be > 5000 ms"
+    if ttl is not None and not (isinstance(ttl, int) and 10_000 <= ttl <= 7 * 24 * 3600 * 1000):
+        return "ttl must be between 10000 ms and 1 week"
+    return None
 
 
 def png_b64(width: int = 64, height: int = 48) -> str:
@@ -168,6 +187,9 @@ class Job:
     script: list[dict[str, Any]]
     polls: int = 0
     cancelled: bool = False
+    webhook: str | None = None
+    policy: dict[str, Any] | None = None
+    notified: bool = False
 
 
 @dataclass
@@ -183,6 +205,7 @@ class FakeRunPod:
     diagnose_result: dict[str, Any] = field(default_factory=lambda: completed(DIAGNOSE_OUTPUT))
     runsync_script: list[dict[str, Any]] | None = None  # steps of the /runsync job; default [runsync_result]
     runsync_hold_s: float = 90.0  # [ops] /runsync holds the request up to 90 s unless ?wait= says otherwise
+    webhook_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # [policy] (url, payload) sent
     health_body: dict[str, Any] = field(  # [ops] GET /health; [runner] Endpoint.health()
         default_factory=lambda: {
             "jobs": {"completed": 5, "failed": 1, "inProgress": 1, "inQueue": 2, "retried": 0},
@@ -292,9 +315,13 @@ class FakeRunPod:
         parts = req.path.strip("/").split("/")
         op, job_id = parts[0], (parts[1] if len(parts) > 1 else None)
         if req.method == "POST" and op == "run":  # [ops] / [send]: {"id", "status": "IN_QUEUE"}
+            refused = _policy_problem((req.body or {}).get("policy"))
+            if refused:  # [policy] the documented constraints; the 400 body is a stand-in
+                return self._send(h, 400, {"error": refused})
             with self._lock:
                 script = self.run_scripts.pop(0) if self.run_scripts else self.script
             job = self._new_job(req.body, script)
+            job.webhook, job.policy = (req.body or {}).get("webhook"), (req.body or {}).get("policy")
             return self._send(h, 200, {"id": job.id, "status": "IN_QUEUE"})
         if req.method == "POST" and op == "runsync":
             return self._runsync(h, req)
@@ -303,6 +330,11 @@ class FakeRunPod:
             if job is None:  # [ops] 404 for an unknown or expired job id (body undocumented)
                 return self._send(h, 404, {"error": "not found"})
             return self._send(h, 200, self._step(job))
+        if op == "stream" and job_id:  # [stream] GET on the cloud (POST on the SDK's local API)
+            job = self.jobs.get(job_id)
+            if job is None:
+                return self._send(h, 404, {"error": "not found"})
+            return self._send(h, 200, self._stream_step(job))
         if req.method == "POST" and op == "cancel" and job_id:  # [ops] {"id", "status": "CANCELLED"}
             job = self.jobs.get(job_id)
             if job is None:
@@ -331,7 +363,32 @@ class FakeRunPod:
             return {"id": job.id, **cancelled()}
         step = job.script[min(job.polls, len(job.script) - 1)]
         job.polls += 1
-        return {"id": job.id, **step}
+        answer = {"id": job.id, **{k: v for k, v in step.items() if k != "stream"}}
+        if answer["status"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT") and job.webhook and not job.notified:
+            job.notified = True  # [policy] RunPod POSTs the /status answer to the webhook once the job is done
+            threading.Thread(target=self._notify, args=(job.webhook, answer), daemon=True).start()
+        return answer
+
+    def _stream_step(self, job: Job) -> dict[str, Any]:
+        """[stream] the step's status and the partial outputs produced since the last read (a step's `stream`)."""
+        answer = self._step(job)
+        step = job.script[min(job.polls - 1, len(job.script) - 1)] if not job.cancelled else {}
+        return {"id": job.id, "status": answer["status"], "stream": [{"output": o} for o in step.get("stream", [])]}
+
+    def _notify(self, url: str, payload: dict[str, Any]) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(
+            url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        for _ in range(3):  # [policy] the first call, then up to two more (not waiting 10 s here)
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                continue
+        self.webhook_calls.append((url, payload))
 
     def _runsync(self, h: BaseHTTPRequestHandler, req: Request) -> None:
         """[ops] hold up to ?wait= ms (default 90 s); answer the job when final, else its id and state."""

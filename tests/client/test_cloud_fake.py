@@ -297,7 +297,7 @@ def test_retries_stop_at_the_budget_with_a_clear_error(fake: FakeRunPod):
     api, _ = api_for(fake, retries=2)
     job = api.run({"mode": "test"})["id"]
     fake.fail("GET /status", *[Fault(status=503)] * 5)
-    with pytest.raises(ServerError, match="HTTP 503 after 2 retries"):
+    with pytest.raises(ServerError, match="HTTP 503, 3 attempts"):  # sent 3 times: the first + 2 retries
         api.status(job)
     assert fake.count("GET /status") == 3  # one try + two retries
 
@@ -334,7 +334,7 @@ def test_cli_exhausted_rate_limit_exits_2_with_a_message(fake: FakeRunPod):
     proc = run_cli("diagnose", "--test", "--json", env=cloud_env(fake, TEST_RETRIES="2"))
     assert proc.returncode == 2
     err = json_out(proc)["error"]
-    assert err["code"] == "RATE_LIMITED" and "after 2 retries" in err["message"]
+    assert err["code"] == "RATE_LIMITED" and "3 attempts; the job was not submitted" in err["message"]
     assert fake.count("POST /runsync") == 3
 
 
