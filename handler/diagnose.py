@@ -334,6 +334,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         workflow_checks=workflow_checks,
         timings=timings,
     )
+    result["confinement"] = runtime.confinement()
     if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
