@@ -337,8 +337,11 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         # only with its own user: the owner's mode is what keeps a pack's code unwritable
         rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
-        ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
-    max_file = int(settings.max_file_mb * 1024 * 1024)
+        try:
+            ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
+        except OSError as exc:  # a kernel or seccomp profile that refuses a rule: start unconfined, say why
+            abi, landlock_why_not = 0, f"the kernel refused ComfyUI's Landlock ruleset: {exc}"
+    max_file = _file_limit(settings.max_file_mb)
     confinement = Confinement(
         user=account.pw_name if account else None,
         uid=account.pw_uid if account else None,
@@ -373,6 +376,14 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         preexec,
         ruleset_fd,
     )
+
+
+def _file_limit(max_file_mb: float) -> int:
+    """RLIMIT_FSIZE for ComfyUI, in bytes (0: none): never above the worker's own hard limit, which
+    ComfyUI's process could not raise (setrlimit would fail between fork and exec, and ComfyUI not start)."""
+    limit = int(max_file_mb * 1024 * 1024)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return min(limit, hard) if limit > 0 and hard != resource.RLIM_INFINITY else limit
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

@@ -1,0 +1,114 @@
+"""Where confinement can't be had (an older kernel, a worker that isn't root, an image without ComfyUI's
+user, a kernel that refuses a rule), ComfyUI still starts and diagnose says why; the environment's
+allow-list keeps every credential the worker holds away from ComfyUI."""
+
+from __future__ import annotations
+
+import errno
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handler import confine, landlock
+from handler.config import Settings
+from handler.confine import comfy_environment, prepare, resolve_user
+
+
+def settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"COMFY_DIR": str(tmp_path / "comfy"), "COMFY_PYTHON": sys.executable, **env})
+
+
+def starts(launch: confine.Launch) -> str:
+    """Run a real child with the launch's arguments: what ComfyUI's spawn does, with `python -c`."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-I", "-c", "print('started')"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            **launch.popen_kwargs(),
+        ).stdout.strip()
+    finally:
+        launch.close()
+
+
+def test_a_kernel_without_landlock_starts_comfyui_unconfined_and_says_why(tmp_path, monkeypatch):
+    why = "the kernel (5.4.0) has no Landlock system calls (Linux 5.13+ built with it)"
+    monkeypatch.setattr(landlock, "abi_version", lambda: (0, why))
+    launch = prepare(settings(tmp_path, COMFY_RUN_AS=""), {"PATH": "/usr/bin:/bin"})
+    report = launch.confinement.report()["landlock"]
+    assert report["active"] is False and report["why_not"] == why and launch.ruleset_fd is None
+    assert starts(launch) == "started"
+
+
+def test_a_ruleset_the_kernel_refuses_starts_comfyui_unconfined_and_says_why(tmp_path, monkeypatch):
+    def refuse(*_args: object, **_kwargs: object) -> tuple[int, list[str]]:
+        raise OSError(errno.EINVAL, "landlock_add_rule(/models): Invalid argument")
+
+    monkeypatch.setattr(landlock, "abi_version", lambda: (7, None))
+    monkeypatch.setattr(landlock, "build_ruleset", refuse)
+    launch = prepare(settings(tmp_path, COMFY_RUN_AS=""), {"PATH": "/usr/bin:/bin"})
+    report = launch.confinement.report()["landlock"]
+    assert report["active"] is False and "refused" in report["why_not"] and "Invalid argument" in report["why_not"]
+    assert starts(launch) == "started"
+
+
+def test_a_worker_that_is_not_root_runs_comfyui_as_itself_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(confine.os, "geteuid", lambda: 1000)
+    account, why = resolve_user(settings(tmp_path))
+    assert account is None and why is not None and "not root (uid 1000)" in why
+
+
+@pytest.mark.skipif(confine.os.geteuid() != 0, reason="the user lookup happens only when the worker is root")
+def test_an_image_without_comfyuis_user_runs_comfyui_as_the_worker_and_says_why(tmp_path):
+    launch = prepare(settings(tmp_path, COMFY_RUN_AS="rp-no-such-user", CONFINE_FS="0"), {"PATH": "/usr/bin:/bin"})
+    user = launch.confinement.report()["user"]
+    assert user["active"] is False and launch.user is None
+    assert user["why_not"] == "user 'rp-no-such-user' does not exist in the image (the Dockerfile creates it)"
+    assert starts(launch) == "started"
+
+
+def test_the_file_size_limit_never_exceeds_what_the_worker_may_grant(monkeypatch):
+    monkeypatch.setattr(resource, "getrlimit", lambda _r: (1 << 20, 1 << 20))
+    assert confine._file_limit(4096.0) == 1 << 20  # a lower hard limit (ulimit -f) wins: setrlimit can't raise it
+    monkeypatch.setattr(resource, "getrlimit", lambda _r: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert confine._file_limit(30.0) == 30 << 20
+    assert confine._file_limit(0.0) == 0
+
+
+def test_no_credential_of_the_worker_reaches_comfyui():
+    worker = {
+        "HF_TOKEN": "hf_x",
+        "HUGGING_FACE_HUB_TOKEN": "hf_y",
+        "HF_HUB_TOKEN": "hf_z",
+        "RUNPOD_API_KEY": "rp",
+        "RUNPOD_WEBHOOK_GET_JOB": "https://api.runpod.ai/v2/x/job-take?token=t",
+        "RUNPOD_AI_API_KEY": "rp2",
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_SESSION_TOKEN": "t",
+        "BUCKET_ENDPOINT_URL": "https://u:p@s3",
+        "BUCKET_ACCESS_KEY_ID": "b",
+        "DATABASE_URL": "postgres://u:pw@h/db",
+        "COMFY_ORG_API_KEY": "comfy",
+        "CIVITAI_API_KEY": "c",
+        "PYTHONPATH": "/opt/worker",
+        "COMFY_ENV_ALLOW": "MY_SETTING,MY_API_KEY",
+        "MY_SETTING": "kept",
+        "MY_API_KEY": "dropped: secret-looking even when allowed",
+        "PATH": "/usr/bin",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "HF_HOME": "/runpod-volume/hf",
+        "LC_ALL": "C.UTF-8",
+    }
+    assert comfy_environment(worker) == {
+        "MY_SETTING": "kept",
+        "PATH": "/usr/bin",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "HF_HOME": "/runpod-volume/hf",
+        "LC_ALL": "C.UTF-8",
+    }
