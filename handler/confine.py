@@ -194,11 +194,12 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
 
 
 def model_roots(settings: Settings) -> list[str]:
-    """The model folders ComfyUI reads: the network volume, and from the extra model paths file (itself
-    included) the top folder of each entry under its base path. A folder that doesn't exist when
-    ComfyUI starts (a volume mounted later) is readable after its next start."""
-    # The whole volume when it is mounted: model folders may appear on it while the worker runs.
-    roots = [str(settings.volume_dir)]
+    """The model folders ComfyUI reads: RunPod's model cache, and from the extra model paths file (itself
+    included) the top folder of each entry under its base path (the volume's `models/`,
+    `ComfyUI/models/`). Never the rest of the volume: people keep tokens and tools' configs there
+    (a `.env`, huggingface-cli's token, ComfyUI-Manager's config). A folder that doesn't exist when
+    ComfyUI starts is readable after its next start."""
+    roots = [str(settings.model_cache_dir)]
     path = settings.extra_model_paths
     if path is not None and path.is_file():
         roots.append(str(path))
@@ -265,7 +266,9 @@ def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_pass
     paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
     paths += python_paths(settings.comfy_python, env, user)
     paths += model_roots(settings)
-    paths += [v for k in ("HF_HOME", "HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
+    # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees
+    paths += [v for k in ("HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
+    paths += [os.path.join(home, "hub") for home in [env.get("HF_HOME")] if home]
     paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ)
     return paths + list(settings.confine_read)
 

@@ -49,6 +49,10 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         CONFINE_WRITE="",  # as in the image: ComfyUI only reads its input directory
         CONFINE_READ="",  # and nothing of the stack's run directory but its own folders
     )
+    # a model on the volume, there before ComfyUI starts as a mounted volume's are
+    model = stack.volume_dir / "models" / "loras" / "rp_volume_lora.safetensors"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"lora")
     try:
         stack.start(wait=180)
         yield stack
@@ -96,6 +100,12 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
 def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
     worker = confined.worker_pid()
     assert worker is not None
+    # what people keep on a network volume beside the models: readable by any user, not by ComfyUI
+    planted = [confined.volume_dir / ".env", confined.volume_dir / "huggingface-cache" / "token"]
+    for secret in planted:
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text("HF_TOKEN=hf_planted\n")
+        secret.chmod(0o644)
     for path in (
         f"/proc/{worker}/environ",  # the worker's secrets
         str(confined.log_file),  # the worker's log
@@ -104,6 +114,7 @@ def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
         "/etc/shadow",
         str(__file__),  # the repository
         "/root/.bashrc",
+        *map(str, planted),
     ):
         assert probe(confined, "read", path) in ("error: EACCES", "error: ENOENT"), path
     assert probe(confined, "read", f"/proc/{worker}/environ") == "error: EACCES"
@@ -111,6 +122,11 @@ def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
     # what ComfyUI needs stays readable: its models' folder, its own input
     assert probe(confined, "list", str(confined.comfy_dir / "input")).startswith("ok")
     assert probe(confined, "read", "/etc/passwd").startswith("ok")
+    assert (
+        probe(confined, "read", str(confined.volume_dir / "models/loras/rp_volume_lora.safetensors")) == "ok: b'lora'"
+    )
+    for secret in planted:  # EACCES, not ENOENT: the kernel refused a file that is there
+        assert probe(confined, "read", str(secret)) == "error: EACCES"
 
 
 def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
