@@ -112,3 +112,44 @@ def test_no_credential_of_the_worker_reaches_comfyui():
         "HF_HOME": "/runpod-volume/hf",
         "LC_ALL": "C.UTF-8",
     }
+
+
+_SANDBOXED_READER = """
+import os, subprocess, sys
+from pathlib import Path
+from handler import landlock
+abi, _ = landlock.abi_version()
+roots = [Path(p) for p in {sys.prefix, sys.base_prefix, *sys.path} if p and os.path.exists(p)]
+system = [Path("/usr"), Path("/lib"), Path("/lib64"), Path("/etc/ld.so.cache"), Path("/proc")]
+fd, _ = landlock.build_ruleset(abi, [(p, landlock.READ) for p in [*roots, *system]])
+code = (
+    f"import os\\ntry:\\n open('/proc/{os.getpid()}/environ', 'rb').read(); print('read', os.getuid())\\n"
+    "except OSError as e: print(e.strerror, os.getuid())"
+)
+child = [sys.executable, "-I", "-c", code]
+print(subprocess.run(child, capture_output=True, text=True, preexec_fn=lambda: landlock.restrict_self(fd)).stdout)
+"""
+
+
+@pytest.mark.skipif(landlock.abi_version()[0] == 0, reason="no Landlock here")
+@pytest.mark.skipif(confine.os.geteuid() != 0, reason="needs root to start the worker as an unprivileged user")
+def test_a_worker_that_is_not_root_keeps_its_environ_from_comfyui_through_landlock():
+    """README: not root, ComfyUI runs as the worker's own user, and Landlock alone keeps it from the
+    worker's /proc/<pid>/environ (same user: the file's mode would let it)."""
+    from tools.localstack import COMFY_USER, confinable
+
+    repo = Path(__file__).resolve().parents[2]
+    confinable(Path(sys.executable), repo)  # the unprivileged user can reach the interpreter and the repository
+    out = subprocess.run(
+        [sys.executable, "-c", _SANDBOXED_READER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=COMFY_USER,
+        group=COMFY_USER,
+        extra_groups=[],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)},
+        cwd="/",
+    )
+    uid = confine.pwd.getpwnam(COMFY_USER).pw_uid
+    assert out.stdout.strip() == f"Permission denied {uid}", out.stderr
