@@ -312,7 +312,9 @@ class Launch:
 
 def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> Launch:
     """Everything one ComfyUI spawn needs to start confined. Makes (and hands to ComfyUI's user) the
-    directories it may write; never raises for a missing feature: it is reported as `why_not`."""
+    directories it may write; never raises for a missing feature: it is reported as `why_not`.
+    One function because its steps are ordered: the directories exist and are ComfyUI's before its
+    interpreter is asked for its paths (as ComfyUI's user), and the ruleset is built from those."""
     worker_env = os.environ if worker_env is None else worker_env
     env = {**comfy_environment(worker_env), "PYTHONUNBUFFERED": "1"}
     account, user_why_not = resolve_user(settings)
