@@ -5,7 +5,8 @@
   and /history within STOP_GRACE_S. A prompt that ignores the interrupt (a C loop holding the GIL, a
   node that never checks) gets ComfyUI restarted by the supervisor; the TIMEOUT answer says which
   (`details.stopped`: interrupted | restarted | still_running), and `test` shows the restart.
-- a disk budget: what ComfyUI writes under its output and temp directories while the prompt runs is
+- a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
+  are in the last) while the prompt runs is
   summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
@@ -50,7 +51,9 @@ class DiskWatch:
     def __init__(self, runtime: Runtime, prompt_id: str) -> None:
         s = runtime.settings
         self.runtime, self.prompt_id = runtime, prompt_id
-        self.roots = [s.output_dir, s.temp_dir]
+        # the user directory holds ComfyUI's HOME and TMPDIR (handler.confine): a node writing there is
+        # writing to the same disk
+        self.roots = [s.output_dir, s.temp_dir, s.user_dir]
         self.limit = int(s.job_disk_mb * 1024 * 1024)
         self.baseline = disk_used(self.roots) if self.limit else 0
         self.written = 0
@@ -127,7 +130,7 @@ _STOPPED = {
 def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
     return JobError(
         "JOB_DISK_LIMIT",
-        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output and temp directories, over "
+        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories, over "
         f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
         {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
     )

@@ -98,7 +98,7 @@ class Settings:
     confine_net: tuple[int, ...] | None = (443,)  # CONFINE_NET: TCP ports ComfyUI may connect to; None: any
     max_file_mb: float = 4096.0  # MAX_FILE_MB: no file ComfyUI writes grows past it (RLIMIT_FSIZE); 0 = off
     memory_max_mb: float | None = None  # COMFY_MEMORY_MAX_MB: None = 90% of the machine's; 0 = off
-    job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp; 0 = off
+    job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp + user; 0 = off
     isolate_jobs: bool = False  # ISOLATE_JOBS=1: ComfyUI's caches are emptied before each job
     stop_grace_s: float = 30.0  # STOP_GRACE_S: how long a timed-out prompt may take to stop before a restart
 

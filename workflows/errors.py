@@ -176,8 +176,9 @@ CODES: dict[str, Code] = {
         ),
         Code(
             "JOB_DISK_LIMIT",
-            "The job wrote more than JOB_DISK_MB (or one file over MAX_FILE_MB) under ComfyUI's output and temp "
-            "directories and was stopped: lower resolution, frames or batch, or raise the limit on the endpoint.",
+            "The job wrote more than JOB_DISK_MB (or one file over MAX_FILE_MB) under ComfyUI's output, temp "
+            "and user directories and was stopped: lower resolution, frames or batch, or raise the limit on "
+            "the endpoint.",
         ),
         Code("NO_OUTPUT", "The workflow finished without any output file. Check that it has a Save node."),
         Code("GENERATION_ERROR", "A node raised during execution: see details (node, exception) and logs_tail."),

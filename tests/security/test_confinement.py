@@ -181,6 +181,16 @@ def test_no_file_outgrows_max_file_mb_and_no_job_outgrows_job_disk_mb(confined):
     assert err["details"]["written_mb"] >= 40
     assert not list((confined.comfy_dir / "output").rglob("rp_probe_*"))  # removed with the job's files
     next_job_succeeds(confined)
+    # the same through ComfyUI's TMPDIR (its user directory), which no output list names
+    tmp_workflow = {
+        str(n): {"class_type": "RPTestProbe", "inputs": {"op": "write_tmp_mb", "arg": "25", "nonce": next(_nonce)}}
+        for n in (1, 2)
+    }
+    err = run(confined, tmp_workflow)
+    assert err["error_code"] == "JOB_DISK_LIMIT", err
+    for leftover in (confined.comfy_dir / "user" / "tmp").glob("rp_probe_*"):
+        leftover.unlink()  # not the job's output: the worker leaves ComfyUI's scratch to ComfyUI
+    next_job_succeeds(confined)
 
 
 def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
