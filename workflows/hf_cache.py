@@ -14,7 +14,6 @@ served from, what is missing, and which finding (with a fix) a broken cache entr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -22,8 +21,6 @@ from typing import Literal
 from workflows.findings import Finding, error, warning
 from workflows.hf_url import HfFile, parse_hf_url
 from workflows.registry import Entry, ModelSpec
-
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 # Where ComfyUI finds a model, in the order its extra_model_paths.yaml lists the roots (the first hit
 # wins): the image's local disk, then the cache's links, then the network volume.
@@ -40,10 +37,6 @@ def hf_file(url: str | None) -> HfFile | None:
     if any(p in (".", "..") for p in (*hf.repo.split("/"), *hf.revision.split("/"), *hf.path.split("/"))):
         return None
     return hf
-
-
-def is_commit(revision: str) -> bool:
-    return bool(_COMMIT.match(revision))
 
 
 # "outside": the snapshot file links out of its repository (not how huggingface_hub writes it): never served
