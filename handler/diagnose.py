@@ -220,6 +220,29 @@ def _disks_and_volume(runtime: Runtime) -> tuple[list[dict[str, Any]], dict[str,
     return disks, volume, findings
 
 
+@dataclass(frozen=True, slots=True)
+class _HostInspection:
+    """What diagnose learns besides the models: disks, volume, pack imports, the model cache's sources."""
+
+    disks: list[dict[str, Any]]
+    volume: dict[str, Any]
+    imports: tuple[PackImport, ...]
+    sources: dict[str, Any]  # diagnose's `model_sources`
+    findings: list[Finding]
+
+
+def _inspect_host(runtime: Runtime, workflow: str | None) -> _HostInspection:
+    """Disks and volume, the system's own answers, the startup log's pack imports, the model cache: their
+    findings in that order."""
+    disks, volume, findings = _disks_and_volume(runtime)
+    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
+    imports = tuple(parse_import_report(_log_text(runtime)))
+    findings += import_findings(imports)
+    sources, cache_problems = diagnose_section(runtime, workflow)
+    findings += cache_problems
+    return _HostInspection(disks, volume, imports, sources, findings)
+
+
 def _workflow_checks(
     runtime: Runtime,
     request: DiagnoseRequest,
@@ -295,13 +318,9 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     index = ModelIndex(comfy.sees, files, checksums)
     if comfy.reachable:
         findings += unscanned_model_findings(files)
-    disks, volume, disk_findings = _disks_and_volume(runtime)
-    findings += disk_findings
-    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
-    imports = tuple(parse_import_report(_log_text(runtime)))
-    findings += import_findings(imports)
-    sources, cache_problems = diagnose_section(runtime, request.workflow)
-    findings += cache_problems
+    host = _inspect_host(runtime, request.workflow)
+    findings += host.findings
+    disks, volume, imports, sources = host.disks, host.volume, host.imports, host.sources
     t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
