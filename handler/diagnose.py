@@ -23,6 +23,7 @@ from handler.facts import (
     check_model_paths,
     comfy_model_lists,
     file_facts,
+    installed_commits,
     layout_root_facts,
     model_roots,
     off_layout_models_dirs,
@@ -228,7 +229,15 @@ class _HostInspection:
     volume: dict[str, Any]
     imports: tuple[PackImport, ...]
     sources: dict[str, Any]  # diagnose's `model_sources`
+    installed: dict[str, str]  # pack path -> its installed commit
     findings: list[Finding]
+
+    def custom_nodes(self) -> dict[str, Any]:
+        """diagnose's `custom_nodes`: each pack's import with its installed commit, and the failed ones."""
+        return {
+            "packs": [{**p.to_dict(), "commit": self.installed.get(p.path)} for p in self.imports],
+            "failed": [p.name for p in self.imports if p.failed],
+        }
 
 
 def _inspect_host(runtime: Runtime, workflow: str | None) -> _HostInspection:
@@ -240,7 +249,7 @@ def _inspect_host(runtime: Runtime, workflow: str | None) -> _HostInspection:
     findings += import_findings(imports)
     sources, cache_problems = diagnose_section(runtime, workflow)
     findings += cache_problems
-    return _HostInspection(disks, volume, imports, sources, findings)
+    return _HostInspection(disks, volume, imports, sources, installed_commits(imports), findings)
 
 
 def _workflow_checks(
@@ -320,14 +329,13 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         findings += unscanned_model_findings(files)
     host = _inspect_host(runtime, request.workflow)
     findings += host.findings
-    disks, volume, imports, sources = host.disks, host.volume, host.imports, host.sources
     t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
     tagged: list[dict[str, Any]] = []
     checked_nodes: dict[str, Any] = {}
     if comfy.reachable:
-        workflow_checks, tagged = _workflow_checks(runtime, request, comfy.object_info, index, imports)
+        workflow_checks, tagged = _workflow_checks(runtime, request, comfy.object_info, index, host.imports)
         checked_nodes = node_check(registry, comfy.object_info)
     t = lap(timings, "analysis_ms", t)
 
@@ -337,17 +345,18 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         findings=dicts,
         worker=runtime.state.snapshot() if runtime.state is not None else None,
         system=system_summary(comfy.stats, HANDLER_VERSION),
-        disks=disks,
-        volume=volume,
+        disks=host.disks,
+        volume=host.volume,
         models=_models_view(files, comfy.sees, checksums),
-        model_sources=sources,
-        custom_nodes={"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
+        model_sources=host.sources,
+        custom_nodes=host.custom_nodes(),
         node_check=checked_nodes,
         # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)
         node_classes=sorted(comfy.object_info) if comfy.reachable else [],
         workflow_checks=workflow_checks,
         timings=timings,
     )
+    result["confinement"] = runtime.confinement()
     if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)
