@@ -166,7 +166,10 @@ def test_without_bucket_name_uploads_go_where_the_official_worker_puts_them():
     from handler.config import Settings
     from handler.outputs import S3Store, sdk_bucket
 
-    settings = Settings.from_env({"BUCKET_ENDPOINT_URL": "https://my-bucket.s3.eu-west-1.amazonaws.com"})
+    url = "https://my-bucket.s3.eu-west-1.amazonaws.com"
+    native = Settings.from_env({"BUCKET_ENDPOINT_URL": url})  # a native endpoint keeps its own defaults
+    assert native.bucket_name == "comfyui-outputs" and native.presign_expires_s == 3600
+    settings = Settings.from_env({"BUCKET_ENDPOINT_URL": url, "RESPONSE_FORMAT": "worker-comfyui"})
     assert settings.bucket_name is None and settings.presign_expires_s == 604800  # rp_upload: ExpiresIn=604800
     assert sdk_bucket(time.mktime((2026, 12, 6, 12, 0, 0, 0, 0, -1))) == "12-26"  # rp_upload: strftime("%m-%y")
     store = S3Store(settings.bucket_endpoint_url or "", "AKIAEXAMPLE", "secret", None)
