@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 from workflows.compat import WORKER_COMFYUI, to_worker_comfyui, unsupported_key_hint, with_warnings
+from workflows.request import GenerateRequest, parse_request
 
 # Ours, as generate returns it (README, API contract).
 OURS = {
@@ -208,3 +209,12 @@ def test_only_image_file_names_are_renamed_in_the_workflow():
     patched = apply_parameters(workflow, None, {}, renames=renames)
     assert patched["1"]["inputs"]["image"] == "job_1_0_input.png"
     assert patched["2"]["inputs"]["sampler_name"] == "euler"
+
+
+def test_ignored_keys_are_named_within_a_bound():
+    """Compatibility mode echoes the names of the keys it ignores: a job can't grow its answer with them."""
+    job = {"workflow": "smoke_image", "x" * 10_000: 1, **{f"k{i:03}": i for i in range(500)}}
+    request = parse_request(job, compat=True)
+    assert isinstance(request, GenerateRequest)
+    assert len(request.warnings) == 21 and request.warnings[-1] == "481 more unknown input keys ignored"
+    assert sum(map(len, request.warnings)) < 3000
