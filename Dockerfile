@@ -145,6 +145,9 @@ ARG INSTALL_PACKS=1
 ARG COMFY_MAIN=/comfyui/main.py
 LABEL org.opencontainers.image.title="comfy-runpod-worker" \
       org.opencontainers.image.description="RunPod Serverless worker for ComfyUI (what went in: /opt/worker/build-info.json)"
+# ComfyUI runs as this unprivileged user (COMFY_RUN_AS), confined by Landlock (handler/confine.py): the
+# worker stays root to start it, read its own secrets and clean up what jobs wrote.
+RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin comfyui
 ENV COMFY_DIR=/comfyui \
     COMFY_PYTHON=/opt/comfy-venv/bin/python \
     COMFY_MAIN=${COMFY_MAIN} \

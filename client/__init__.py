@@ -7,7 +7,8 @@ never import cli, parsers or render; nothing imports cli but the launchers (a te
                        COMMANDS names each subcommand's parser module (loaded by name, never imported back)
     parsers/           one module per subcommand: its flags (the only argparse) and the wiring from them to
                        a command; parsers/shared.py: the common flags, flags → settings, backend, registry
-    commands/          health, diagnose, generate, jobs, validate, bench, workflow, volume, report:
+    commands/          health, diagnose, generate, jobs, validate (validate_entry: an entry's own suite),
+                       bench, workflow, volume, report:
                        plain data in, data out (no argparse, no printing)
     render/            everything shown: the Renderer (rich text or the versioned JSON envelope on stdout,
                        progress on stderr), each command's text, the report files (JSON, Markdown, JUnit, HTML)

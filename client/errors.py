@@ -181,7 +181,11 @@ EXTRA_CODES: dict[str, tuple[type[ClientError], str, str]] = {
         "The request body is over RunPod's limit (10 MB /run, 20 MB /runsync).",
         "Send smaller or fewer images (JPEG/WebP compress far better than PNG).",
     ),
-    "WORKFLOW_NOT_FOUND": (UsageError, "A workflow file given on the command line does not exist.", UsageError.fix),
+    "WORKFLOW_NOT_FOUND": (
+        UsageError,
+        "A workflow file given on the command line does not exist, or `validate --workflow` names no registry entry.",
+        "Check the path, or the id and --registry (`workflow add` writes the entry).",
+    ),
     "WORKFLOW_INVALID": (UsageError, "A workflow file that is not JSON or not a workflow.", UsageError.fix),
     "REGISTRY_INVALID": (
         UsageError,

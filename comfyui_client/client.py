@@ -107,11 +107,12 @@ class ComfyClient:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return dict(zip(folders, pool.map(listing, folders), strict=True))
 
-    def queue(self) -> dict[str, Any]:
-        return self._json("GET", "/queue")
+    def queue(self, timeout: float | None = None) -> dict[str, Any]:
+        """timeout: one attempt within it (no retries), for a ComfyUI that may be too busy to answer."""
+        return self._json("GET", "/queue", timeout=timeout, probe=timeout is not None)
 
-    def queued_prompt_ids(self) -> set[str]:
-        q = self.queue()
+    def queued_prompt_ids(self, timeout: float | None = None) -> set[str]:
+        q = self.queue(timeout)
         return {item[1] for key in ("queue_running", "queue_pending") for item in q.get(key, [])}
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
@@ -153,6 +154,9 @@ class ComfyClient:
 
     def delete_queued(self, prompt_ids: list[str]) -> None:
         self._request("POST", "/queue", json={"delete": prompt_ids})
+
+    def delete_history(self, prompt_ids: list[str]) -> None:
+        self._request("POST", "/history", json={"delete": prompt_ids})
 
     def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
         response = self._request(

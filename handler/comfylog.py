@@ -107,6 +107,13 @@ class ComfyLog:
                 self._prompting.discard(job)
                 self._draining[job] = time.monotonic() + DRAIN_S
 
+    def forget_prompts(self) -> None:
+        """ComfyUI was killed: the prompts it ran print nothing more, no job waits for their lines."""
+        with self._lock:
+            self._prompting.clear()
+            self._draining.clear()
+            self._prompt_done.notify_all()
+
     def settle(self, job: str, max_s: float = 0.5) -> None:
         """Wait (at most `max_s`) until ComfyUI has printed that `job`'s prompt is done: a failing node's
         traceback comes just before ComfyUI reports the failure, and may still be in the pipe. Returns at

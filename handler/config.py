@@ -11,7 +11,7 @@ from typing import TypedDict
 
 from workflows.compat import NATIVE, RESPONSE_FORMATS
 from workflows.policy import JobPolicy
-from workflows.secrets import is_secret_name, listed_names, secret_values
+from workflows.secrets import secret_values
 
 HANDLER_VERSION = "0.1.0"
 
@@ -92,6 +92,17 @@ class Settings:
     presign_expires_s: int = 3600  # PRESIGN_EXPIRES_S; with RESPONSE_FORMAT=worker-comfyui the SDK's 604800 s
     comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY: ComfyUI's API nodes
     secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
+    # How ComfyUI is confined (handler.confine, handler.memwatch; README "Security").
+    comfy_run_as: str = "comfyui"  # COMFY_RUN_AS: the user ComfyUI runs as when the worker is root ("" = same)
+    confine_fs: bool = True  # CONFINE_FS=0 turns Landlock off
+    confine_read: tuple[str, ...] = ()  # CONFINE_READ: extra paths ComfyUI may read (":"-separated)
+    confine_write: tuple[str, ...] = ()  # CONFINE_WRITE: extra paths ComfyUI may write
+    confine_net: tuple[int, ...] | None = (443,)  # CONFINE_NET: TCP ports ComfyUI may connect to; None: any
+    max_file_mb: float = 4096.0  # MAX_FILE_MB: no file ComfyUI writes grows past it (RLIMIT_FSIZE); 0 = off
+    memory_max_mb: float | None = None  # COMFY_MEMORY_MAX_MB: None = 90% of the machine's; 0 = off
+    job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp; 0 = off
+    isolate_jobs: bool = False  # ISOLATE_JOBS=1: ComfyUI's caches are emptied before each job
+    stop_grace_s: float = 30.0  # STOP_GRACE_S: how long a timed-out prompt may take to stop before a restart
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +155,7 @@ class Settings:
             ),
             comfy_org_api_key=env.get("COMFY_ORG_API_KEY") or None,
             secret_values=secret_values(env),
+            **_confinement(env),
         )
 
     def secrets(self) -> list[str]:
@@ -153,8 +165,6 @@ class Settings:
         return sorted({*self.secret_values, *extra}, key=len, reverse=True)
 
 
-# Prefixes of variables only the worker uses: RunPod's job URLs and ids, the output bucket.
-_WORKER_ONLY = ("RUNPOD_", "BUCKET_")
 _SDK_PRESIGN_S = 7 * 24 * 3600  # the runpod SDK's rp_upload ExpiresIn, and SigV4's maximum
 
 
@@ -210,22 +220,47 @@ def _supervision(env: Mapping[str, str], comfy_dir: Path) -> _Supervision:
     }
 
 
-def process_environment() -> dict[str, str]:
-    """The environment ComfyUI's process is started with (see comfy_environment)."""
-    return comfy_environment(os.environ)
+class _Confinement(TypedDict):
+    comfy_run_as: str
+    confine_fs: bool
+    confine_read: tuple[str, ...]
+    confine_write: tuple[str, ...]
+    confine_net: tuple[int, ...] | None
+    max_file_mb: float
+    memory_max_mb: float | None
+    job_disk_mb: float
+    isolate_jobs: bool
+    stop_grace_s: float
 
 
-def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment ComfyUI's process is started with: the worker's, less what ComfyUI must not see.
+def _paths(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(":") if p.strip())
 
-    No PYTHONPATH: our packages must never shadow ComfyUI's own (it has comfy_api, app, utils, ...).
-    No secret (workflows.secrets: RUNPOD_API_KEY, *_TOKEN, ..., SECRET_ENV_VARS) and nothing of RunPod's
-    or the bucket's: ComfyUI needs none of them, and a node that prints its environment (or an error
-    that echoes it) then has nothing to leak.
-    """
-    extra = listed_names(env)
+
+def _ports(value: str) -> tuple[int, ...] | None:
+    """CONFINE_NET: "*" = no network rules; else the TCP ports ComfyUI may connect to (bad entries skipped)."""
+    if value.strip() == "*":
+        return None
+    return tuple(int(p) for p in value.replace(" ", "").split(",") if p.isdigit() and 0 < int(p) < 65536)
+
+
+def worker_environment() -> dict[str, str]:
+    """The worker's own environment (handler.confine picks what ComfyUI may see of it)."""
+    return dict(os.environ)
+
+
+def _confinement(env: Mapping[str, str]) -> _Confinement:
+    """The settings of ComfyUI's confinement (handler.confine)."""
+    memory = env.get("COMFY_MEMORY_MAX_MB")
     return {
-        k: v
-        for k, v in env.items()
-        if k != "PYTHONPATH" and not k.startswith(_WORKER_ONLY) and not is_secret_name(k, extra)
+        "comfy_run_as": env.get("COMFY_RUN_AS", "comfyui").strip(),
+        "confine_fs": env.get("CONFINE_FS", "1") != "0",
+        "confine_read": _paths(env.get("CONFINE_READ")),
+        "confine_write": _paths(env.get("CONFINE_WRITE")),
+        "confine_net": _ports(env.get("CONFINE_NET", "443")),
+        "max_file_mb": _float(env, "MAX_FILE_MB", 4096.0),
+        "memory_max_mb": _float(env, "COMFY_MEMORY_MAX_MB", 0.0) if memory else None,
+        "job_disk_mb": _float(env, "JOB_DISK_MB", 2048.0),
+        "isolate_jobs": env.get("ISOLATE_JOBS", "0") == "1",
+        "stop_grace_s": _float(env, "STOP_GRACE_S", 30.0),
     }

@@ -23,6 +23,7 @@ from handler.facts import (
     check_model_paths,
     comfy_model_lists,
     file_facts,
+    installed_commits,
     layout_root_facts,
     model_roots,
     off_layout_models_dirs,
@@ -299,6 +300,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     findings += disk_findings
     findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
     imports = tuple(parse_import_report(_log_text(runtime)))
+    installed = installed_commits(imports)
     findings += import_findings(imports)
     sources, cache_problems = diagnose_section(runtime, request.workflow)
     findings += cache_problems
@@ -322,13 +324,17 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         volume=volume,
         models=_models_view(files, comfy.sees, checksums),
         model_sources=sources,
-        custom_nodes={"packs": [p.to_dict() for p in imports], "failed": [p.name for p in imports if p.failed]},
+        custom_nodes={
+            "packs": [{**p.to_dict(), "commit": installed.get(p.path)} for p in imports],
+            "failed": [p.name for p in imports if p.failed],
+        },
         node_check=checked_nodes,
         # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)
         node_classes=sorted(comfy.object_info) if comfy.reachable else [],
         workflow_checks=workflow_checks,
         timings=timings,
     )
+    result["confinement"] = runtime.confinement()
     if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)

@@ -293,9 +293,27 @@ def pack_commits(imports: tuple[PackImport, ...]) -> dict[str, str]:
                     head = next(line.split()[0] for line in packed if line.endswith(" " + ref))
         except (OSError, StopIteration):
             continue
-        if len(head) == 40 and all(c in "0123456789abcdef" for c in head):
+        if _is_sha(head):
             commits[pack.path] = head
     return commits
+
+
+def installed_commits(imports: tuple[PackImport, ...]) -> dict[str, str]:
+    """Installed pack path -> its commit: from .git, else the .pack-source every install path writes
+    (docker/install_packs.sh, tools/packs.py): what `validate --workflow` compares with the entry's pin."""
+    commits = pack_commits(imports)
+    for pack in imports:
+        try:
+            source = (Path(pack.path) / ".pack-source").read_text().split()
+        except OSError:
+            continue
+        if pack.path not in commits and len(source) > 1 and _is_sha(source[1]):
+            commits[pack.path] = source[1]
+    return commits
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text)
 
 
 def installed_versions(imports: tuple[PackImport, ...], comfyui_version: str | None) -> dict[str, list[str]]:

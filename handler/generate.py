@@ -8,6 +8,7 @@ with OUTPUT_TOO_LARGE first). JobError carries the failure code to the edge (han
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -15,10 +16,11 @@ import stat
 import uuid
 from typing import Any
 
-from comfyui_client import PromptResult, run_prompt, stop_prompt
+from comfyui_client import PromptResult, run_prompt
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
 from comfyui_client.stats import comfyui_version
 from handler import model_loads
+from handler.bounds import run_bounded, stop_prompt
 from handler.config import Settings
 from handler.facts import installed_versions, model_index, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
@@ -33,13 +35,15 @@ from workflows.request import GenerateRequest
 from workflows.responses import GenerateResponse
 
 
-def path_facts(settings: Settings, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
+def path_facts(
+    settings: Settings, workflow: dict[str, Any], object_info: dict[str, Any] | None = None
+) -> dict[tuple[str, str], PathFact]:
     """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
     and stat'ed, as facts for the pure half (workflows.paths.path_findings)."""
     dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}
     roots = {k: os.path.realpath(v) for k, v in dirs.items()}
     facts: dict[tuple[str, str], PathFact] = {}
-    for ref in file_inputs(workflow):
+    for ref in file_inputs(workflow, object_info):
         key = (ref.base, ref.relative)
         if ref.kind == "folder" or key in facts or pure_problem(ref) is not None:
             continue
@@ -100,7 +104,11 @@ class WorkerSite:
         return [s.stored_name for s in store_inputs(self.runtime, request, self.job_key, self.files)]
 
     def path_facts(self, workflow: dict[str, Any]) -> dict[tuple[str, str], PathFact]:
-        return path_facts(self.runtime.settings, workflow)
+        try:  # /object_info names more file inputs (upload flags); the judge reads it, and names its failure
+            info: dict[str, Any] | None = self.runtime.object_info()
+        except Exception:
+            info = None
+        return path_facts(self.runtime.settings, workflow, info)
 
     def disk_facts(self) -> DiskFacts:
         imports = pack_imports(self.runtime)
@@ -125,20 +133,15 @@ class WorkerSite:
         self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
     ) -> PromptResult:
         rt = self.runtime
-        result = run_prompt(
-            rt.comfy,
-            rt.events,
-            workflow,
-            prompt_id=prompt_id,
-            deadline=deadline,
-            on_progress=on_progress,
-            extra_data=self.extra_data,
-        )
+        # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
+        # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
+        runner = functools.partial(run_prompt, extra_data=self.extra_data)
+        result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=runner)
         model_loads.record(rt.model_loads, workflow, result.node_ms)  # each model's first (cold) load
         return result
 
     def stop(self, prompt_id: str) -> None:
-        stop_prompt(self.runtime.comfy, prompt_id)
+        stop_prompt(self.runtime, prompt_id)
 
     def collect(self, outputs: dict[str, dict[str, Any]]) -> list[OutputFile]:
         settings = self.runtime.settings

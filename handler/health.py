@@ -53,6 +53,7 @@ def health(runtime: Runtime) -> TestResponse:
     )
     if snap is not None:
         result.update(snap)  # type: ignore[typeddict-item]  # WorkerState.snapshot: its keys are in TestResponse
+        result["confinement"] = runtime.confinement_line()
     cause = snap.get("cause") if snap else None
     if snap is not None and cause is None and not ready:
         cause = {

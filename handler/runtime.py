@@ -112,6 +112,16 @@ class Runtime:
             return True
         return state not in ("Z", "X")
 
+    _NOT_OURS = "ComfyUI is not started by this worker (in-process use): its confinement is not known"
+
+    def confinement(self) -> dict[str, Any]:
+        """What confines ComfyUI (handler.confine, handler.memwatch): diagnose's `confinement`."""
+        return {"why_not": self._NOT_OURS} if self.supervisor is None else dict(self.supervisor.report())
+
+    def confinement_line(self) -> str:
+        """The same in one line, for `test`."""
+        return self._NOT_OURS if self.supervisor is None else str(self.supervisor.confinement.summary())
+
     def begin_job(self, job: str) -> None:
         """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""
         with self._jobs:

@@ -14,7 +14,7 @@ state turns broken with the cause, and every job answers with it. A death after 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import dataclasses
 import logging
 import os
 import signal
@@ -26,8 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
+from handler import confine, memwatch
 from handler.comfylog import ComfyLog
-from handler.config import Settings, process_environment
+from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
 from workflows.startup_log import StartFailure, classify_start_failure, parse_import_report
 
@@ -35,7 +36,6 @@ log = logging.getLogger("handler.supervisor")
 
 POLL_S = 0.05
 RESTART_WINDOW_S = 600.0
-_PR_SET_PDEATHSIG = 1
 
 
 API_NODES_OFF = "--disable-api-nodes"
@@ -64,15 +64,12 @@ def comfy_command(s: Settings) -> list[str]:
     ]
     if s.extra_model_paths is not None and s.extra_model_paths.is_file():
         command += ["--extra-model-paths-config", str(s.extra_model_paths)]
+    if s.isolate_jobs:  # no node result outlives its job: a caller can't time another job's inputs
+        command.append("--cache-none")
     # API nodes (paid Comfy.org calls) stay off whatever COMFY_EXTRA_ARGS adds; COMFY_API_NODES=1 turns them on.
     if not s.api_nodes and API_NODES_OFF not in s.comfy_extra_args:
         command.append(API_NODES_OFF)
     return command + list(s.comfy_extra_args)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _cause(failure: StartFailure) -> Cause:
@@ -105,23 +102,28 @@ class Supervisor:
         self._stop = threading.Event()
         self._deaths: list[float] = []
         self._thread: threading.Thread | None = None
+        self.confinement = confine.Confinement()
+        self._restart_cause: Cause | None = None  # set by restart(): a death the worker asked for
+        self.memory = memwatch.MemoryCap(settings, self._over_memory)
 
     # --- process ----------------------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings
-        for d in (s.input_dir, s.output_dir, s.temp_dir, s.user_dir):
-            with contextlib.suppress(OSError):
-                d.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(
-            self.command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**process_environment(), "PYTHONUNBUFFERED": "1"},
-            cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
-            preexec_fn=_die_with_parent,
-        )
+        launch = confine.prepare(s, worker_environment())  # the user, Landlock, rlimits, the environment
+        try:
+            proc = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
+                **launch.popen_kwargs(),
+            )
+        finally:
+            launch.close()
+        self.confinement = dataclasses.replace(launch.confinement, memory={"max_mb": self.memory.max_mb or None})
         self.proc = proc
+        self.memory.watch(proc.pid)
         if s.comfy_pid_file is not None:
             with contextlib.suppress(OSError):
                 s.comfy_pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -143,14 +145,46 @@ class Supervisor:
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
+    def report(self) -> dict[str, Any]:
+        """What confines ComfyUI now (diagnose's `confinement`)."""
+        return {**self.confinement.report(), "memory": self.memory.report()}
+
+    def restart(self, cause: Cause, timeout: float = 5.0) -> bool:
+        """Stop ComfyUI now (a prompt that would not stop); the loop starts it again at once, without
+        counting it as a crash. True when the process was running and has ended."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return False
+        self._restart_cause = cause
+        self.state.died(cause)
+        self.state.set(State.RESTARTING, cause)
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+        if self._reader is not None:  # its last lines belong to the job that asked, read them now
+            self._reader.join(2.0)
+        return proc.poll() is not None
+
+    def _over_memory(self, rss_mb: float) -> None:
+        self.restart(
+            Cause(
+                "COMFY_MEMORY_LIMIT",
+                f"ComfyUI used {rss_mb:.0f} MB, over its cap of {self.memory.max_mb:g} MB (COMFY_MEMORY_MAX_MB); "
+                "the worker stopped and restarted it",
+                {"rss_mb": round(rss_mb), "max_mb": self.memory.max_mb},
+            )
+        )
+
     def start(self) -> Supervisor:
         self.spawn()
+        self.memory.start()
         self._thread = threading.Thread(target=self._run, name="comfy-supervisor", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.memory.stop()
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -196,6 +230,14 @@ class Supervisor:
                 self.state.set(State.RESTARTING, Cause("COMFY_DIED", f"ComfyUI's process ended (code {code})"))
             else:
                 code = proc.returncode
+            if (asked := self._restart_cause) is not None:  # the worker stopped it: restart at once, uncounted
+                self._restart_cause = None
+                self.log.forget_prompts()  # the killed prompt prints nothing more
+                log.warning("ComfyUI restarted by the worker (%s): %s", asked.code, asked.message)
+                self.state.restarting(asked)
+                first = False
+                proc = self.spawn()
+                continue
             failure = self._classify(spawned_at, code, was_ready=ready)
             self.state.died(_cause(failure))
             log.warning("ComfyUI ended (%s): %s", failure.code, failure.message)

@@ -31,7 +31,7 @@ from workflows.request import DiagnoseRequest, GenerateRequest, TestRequest, par
 from workflows.secrets import redact, redact_data
 
 # Passed through unscanned: output file content (base64: scanning megabytes costs time, and ComfyUI's
-# own environment holds no secret, see handler.config.comfy_environment; README "Security" names what
+# own environment holds no secret, see handler.confine.comfy_environment; README "Security" names what
 # a custom pack could still do) and the presigned URLs the worker itself made, which carry the
 # bucket's access key id (an identifier; never the secret key).
 _UNSCANNED_KEYS = frozenset({"base64", "video_base64", "url", "video_url"})

@@ -9,10 +9,13 @@ installed here, so its nodes are the registered nodes that are missing in the se
 
 from __future__ import annotations
 
+import atexit
 import base64
 import io
+import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +42,26 @@ def _require_comfy() -> None:
         pytest.fail(f"ComfyUI is not installed at {DEFAULT_COMFY_HOME}: run `make test` (it installs it first)")
 
 
+def reachable(run_dir: Path) -> Path:
+    """A run directory ComfyUI's unprivileged user can reach: pytest keeps /tmp/pytest-of-root 0700 (and
+    makes it so again at every session start, other sessions' too), so the stack lives in a 0711
+    directory of its own, removed at exit; `run_dir` becomes a link to it for the tests that use it."""
+    if os.geteuid() != 0:
+        return run_dir
+    real = Path(tempfile.mkdtemp(prefix="comfy-stack-"))
+    real.chmod(0o711)
+    atexit.register(shutil.rmtree, real, ignore_errors=True)
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+    if not run_dir.exists():
+        run_dir.symlink_to(real)
+    return real
+
+
 def make_stack(run_dir: Path, packs: tuple[str, ...] = (), **env: str) -> LocalStack:
     """A private stack with the test packs, plus the named real packs (PackUnavailable if one can't be had)."""
     _require_comfy()
+    run_dir = reachable(run_dir)
     stack = LocalStack(run_dir, comfy_port=free_port(), api_port=free_port(), env_overrides=env)
     custom = stack.comfy_dir / "custom_nodes"
     custom.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,9 @@ EXTERNAL_NAMES = {
     "GHCR_TOKEN": "an example shell variable (docs/deploy.md)",
     "JOB_ID": "a placeholder",
     "RUN_ID": "a placeholder",
+    # the kernel's resource limits (docs/README Security: setrlimit)
+    "RLIMIT_FSIZE": "the kernel",
+    "RLIMIT_AS": "the kernel",
 }
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
 EXTERNAL_FLAGS = {
@@ -62,6 +65,7 @@ EXTERNAL_FLAGS = {
         "--disable-mmap",
         "--front-end-root",
         "--output-directory",
+        "--cache-none",
     },
     "runpod SDK": {"--rp_serve_api", "--rp_api_host", "--rp_api_port", "--rp_api_concurrency", "--test_input"},
     "runpodctl": {"--name", "--username", "--password"},

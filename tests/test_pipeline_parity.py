@@ -67,7 +67,7 @@ def test_a_timed_out_job_fails_with_timeout_directly_as_through_the_worker_and_l
 def test_test_and_diagnose_answer_in_the_same_shape_through_the_worker_and_directly(stack, direct):
     """Both build their answers with workflows.responses (the `system` facts with comfyui_client.stats):
     direct mode has every key the worker has, but for what only the worker can know (its state machine,
-    its logs), and adds only what says it is direct."""
+    its logs, how it confines ComfyUI), and adds only what says it is direct."""
     from workflows.responses import test_response
 
     fixed = set(test_response(ok=True, comfyui_up=True, comfyui_version=None))
@@ -77,7 +77,7 @@ def test_test_and_diagnose_answer_in_the_same_shape_through_the_worker_and_direc
 
     job = {"mode": "diagnose", "workflow": "smoke_image"}
     worker, mine = runsync(stack, job)["output"], direct.runsync(job)["output"]
-    assert set(worker) - set(mine) <= {"worker", "logs_tail"}, sorted(worker)
+    assert set(worker) - set(mine) <= {"worker", "logs_tail", "confinement"}, sorted(worker)  # the worker's own
     assert set(mine) - set(worker) == {"direct", "limitations"}, sorted(mine)
     assert set(mine["system"]) == set(worker["system"]) and worker["system"]["handler_version"]
     assert mine["system"]["handler_version"] is None

@@ -39,6 +39,8 @@ def test_real_packs_are_loaded_with_their_nodes(real_packs):
         assert (info / name / ".pack-source").read_text().split() == [
             p.repo for p in REGISTRY.packs() if p.name == name
         ] + [p.commit for p in REGISTRY.packs() if p.name == name]
+        assert packs[name]["commit"] == next(p.commit for p in REGISTRY.packs() if p.name == name)
+    assert packs["rp_test_nodes"]["commit"] is None  # a folder copied in: no .git, no .pack-source
 
 
 def test_denrisi_diagnose_reports_only_missing_models_with_res4lyf_loaded(real_packs):

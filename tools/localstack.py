@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -24,6 +26,30 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_COMFY_HOME = Path(os.environ.get("COMFY_HOME", Path.home() / ".cache/comfy-runpod/comfyui-0.3.75"))
+
+
+COMFY_USER = "comfyui"  # the unprivileged user ComfyUI runs as (COMFY_RUN_AS), as the Dockerfile makes it
+
+
+def confinable(*paths: Path) -> None:
+    """Set the machine up as the image is: the user ComfyUI runs as exists, and can reach ComfyUI's install
+    and the stack's run directory (~root and pytest's temporary directories are 0700: each root-owned
+    ancestor gets o+x, traverse only, never listing). Nothing to do when the tests don't run as root."""
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(COMFY_USER)
+    except KeyError:
+        useradd = ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/sbin/nologin"]
+        subprocess.run(
+            [*useradd, COMFY_USER],
+            check=False,  # a concurrent session made it first: fine
+        )
+    for path in paths:
+        for parent in [path.resolve(), *path.resolve().parents]:
+            st = parent.stat()
+            if st.st_uid == 0 and not st.st_mode & stat.S_IXOTH:
+                os.chmod(parent, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
 
 
 def free_port() -> int:
@@ -94,6 +120,12 @@ class LocalStack:
                 "HANDLER_PYTHON": self.handler_python,
                 "HANDLER_ARGS": f"--rp_serve_api --rp_api_host 127.0.0.1 --rp_api_port {self.api_port}",
                 "RUNPOD_SKIP_AUTO_SYSTEM_CHECKS": "true",
+                # the client's direct mode uploads through ComfyUI into its input directory, which the
+                # image keeps read-only for ComfyUI (README "Security"); a dev stack lets it write there
+                "CONFINE_WRITE": str(self.comfy_dir / "input"),
+                # and tests add model files to the stand-in volume while ComfyUI runs, even before its
+                # directory exists (a real volume is mounted before the container starts)
+                "CONFINE_READ": str(self.run_dir),
                 "PYTHONPATH": str(REPO),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -140,6 +172,8 @@ class LocalStack:
         if self.pid() is not None:
             raise RuntimeError(f"a stack is already running from {self.run_dir} (pid {self.pid()})")
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        venv = [self.comfy_python.parent.parent] if self.comfy_python else []  # a packs venv (made 0700)
+        confinable(self.comfy_home, self.run_dir, *venv)
         (self.comfy_dir / "models").mkdir(parents=True, exist_ok=True)
         (self.comfy_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
         self.render_model_paths()

@@ -164,7 +164,21 @@ CODES: dict[str, Code] = {
         Code("VALUE_WRONG_TYPE", "Send the type the finding names for that input.", False),
         Code("NO_OUTPUT_NODE", "Add a SaveImage, SaveVideo or VHS_VideoCombine node to the workflow.", False),
         Code("QUEUE_FAILED", "ComfyUI rejected the workflow: see details.node_errors for each node and input."),
-        Code("TIMEOUT", "The job passed its deadline and was interrupted. Raise timeout_s or lighten the workflow."),
+        Code(
+            "TIMEOUT",
+            "The job passed its deadline and was stopped (details.stopped says how: interrupted, or ComfyUI "
+            "restarted because the prompt ignored the interrupt). Raise timeout_s or lighten the workflow.",
+        ),
+        Code(
+            "COMFY_MEMORY_LIMIT",
+            "ComfyUI went over its memory cap (COMFY_MEMORY_MAX_MB) and was restarted: lower the workflow's "
+            "size, frames or batch, or raise the cap on a machine with more memory.",
+        ),
+        Code(
+            "JOB_DISK_LIMIT",
+            "The job wrote more than JOB_DISK_MB (or one file over MAX_FILE_MB) under ComfyUI's output and temp "
+            "directories and was stopped: lower resolution, frames or batch, or raise the limit on the endpoint.",
+        ),
         Code("NO_OUTPUT", "The workflow finished without any output file. Check that it has a Save node."),
         Code("GENERATION_ERROR", "A node raised during execution: see details (node, exception) and logs_tail."),
         Code(

@@ -119,7 +119,9 @@ def prompt_error(
     if kind == "timeout":
         return JobError(
             "TIMEOUT",
-            "the job did not finish before its deadline; it was interrupted and removed from ComfyUI's queue",
+            # said only where the stop is not verified (direct mode); the worker's answer says how it
+            # stopped (handler.bounds: interrupted, or ComfyUI restarted)
+            "the job did not finish before its deadline; ComfyUI was asked to interrupt it and drop it from its queue",
             {"prompt_id": prompt_id},
         )
     if kind == "execution":

@@ -59,7 +59,9 @@ def judge_before_queue(
     shape = shape_findings(workflow)
     if shape:
         return shape
-    refused = policy_findings(workflow, policy, origin=origin, overridden=overridden, paths=paths)
+    refused = policy_findings(
+        workflow, policy, origin=origin, overridden=overridden, paths=paths, object_info=ctx.object_info
+    )
     if refused:
         return sorted(refused, key=lambda f: _ORDER.index(f.code))
     # Only what makes the job fail: a size or hash that differs from the registry's is diagnose's evidence.

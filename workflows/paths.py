@@ -32,6 +32,7 @@ FILE_INPUTS: Mapping[str, Mapping[str, tuple[Base, Kind]]] = {
     "LoadVideo": {"file": ("input", "name")},
     "LoadAudio": {"audio": ("input", "name")},
     "WebcamCapture": {"image": ("input", "name")},
+    "RecordAudio": {"audio": ("input", "name")},
     "Load3D": {"model_file": ("input", "name")},
     "LoadImageDataSetFromFolder": {"folder": ("input", "name")},
     "LoadImageTextDataSetFromFolder": {"folder": ("input", "name")},
@@ -54,6 +55,12 @@ FILE_INPUTS: Mapping[str, Mapping[str, tuple[Base, Kind]]] = {
 GENERIC_INPUTS = frozenset(
     {"subfolder", "folder", "folder_name", "directory", "path", "file_path", "filepath", "output_path", "save_path"}
 )
+# What /object_info tells of an input that names a file: an upload flag in its options (image_upload,
+# audio_upload, video_upload, upload, ...: the editor offers an upload, the node reads that file), a
+# folder (image_folder: output/temp) or a remote list; or a widget type that stands for a file
+# (WEBCAM: a captured frame saved as an input file, AUDIO_RECORD: a recording, *UPLOAD*).
+_FILE_FLAGS = ("upload", "image_folder", "remote")
+_FILE_TYPES = frozenset({"WEBCAM", "AUDIO_RECORD"})
 _ANNOTATION = re.compile(r"^(?P<name>.*?)\s*\[(?P<base>input|output|temp)\]$")
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+://|data:|file:)", re.IGNORECASE)  # http://, s3://, data:, file:
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -72,6 +79,7 @@ class FileRef:
     base: Base  # after a "[output]"-style annotation
     kind: Kind
     relative: str  # the value without its annotation: what is joined onto the base directory
+    literal: bool = True  # False: the input is fed by a link or holds no string (refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +90,66 @@ class PathFact:
     special: bool = False  # a device, FIFO or socket
 
 
-def file_inputs(workflow: Mapping[str, Any]) -> Iterator[FileRef]:
-    """Every literal string input that names a file or folder."""
+def literal(value: Any) -> Any:
+    """A value as ComfyUI's executor sees it: `{"__value__": x}` is x (its way to pass a list literally)."""
+    return value["__value__"] if isinstance(value, dict) and "__value__" in value else value
+
+
+def is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int) and isinstance(value[1], int)
+
+
+def declared_file_inputs(object_info: Mapping[str, Any] | None, class_type: str) -> dict[str, tuple[Base, Kind]]:
+    """The inputs of `class_type` that /object_info says name a file (see _FILE_FLAGS, _FILE_TYPES)."""
+    info = (object_info or {}).get(class_type)
+    if not isinstance(info, dict) or not isinstance(info.get("input"), dict):
+        return {}
+    found: dict[str, tuple[Base, Kind]] = {}
+    for section in info["input"].values():
+        for name, spec in section.items() if isinstance(section, dict) else ():
+            if not isinstance(spec, list | tuple) or not spec:
+                continue
+            kind_name = spec[0] if isinstance(spec[0], str) else ""
+            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            flagged = any(any(f in str(k) for f in _FILE_FLAGS) and v for k, v in options.items())
+            if flagged or kind_name in _FILE_TYPES or "UPLOAD" in kind_name:
+                folder = options.get("image_folder")
+                found[name] = (folder if folder in ("input", "output", "temp") else "input", "name")
+    return found
+
+
+def _linked_literal(workflow: Mapping[str, Any], value: Any) -> Any:
+    """The literal behind a link from a Primitive* node (its `value`), else the link itself."""
+    source = workflow.get(str(value[0]))
+    if isinstance(source, dict) and str(source.get("class_type", "")).startswith("Primitive"):
+        inputs = source.get("inputs")
+        if isinstance(inputs, dict) and "value" in inputs and not is_link(literal(inputs["value"])):
+            return literal(inputs["value"])
+    return value
+
+
+def file_inputs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | None = None) -> Iterator[FileRef]:
+    """Every input that names a file or folder (by the table, by its name, or by /object_info's metadata),
+    its value unwrapped as ComfyUI would; a value that is not a literal string (a link from a node other
+    than a primitive, a list, a number) comes with `value` = "" and is refused by `pure_problem`."""
     for node_id, node in workflow.items():
         if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
             continue
         class_type = str(node.get("class_type"))
-        known = FILE_INPUTS.get(class_type, {})
-        for name, value in node["inputs"].items():
-            if not isinstance(value, str):
-                continue
+        known = {**declared_file_inputs(object_info, class_type), **FILE_INPUTS.get(class_type, {})}
+        for name, raw in node["inputs"].items():
+            value = literal(raw)
+            if is_link(value):
+                value = _linked_literal(workflow, value)
             if name in known:
                 base, kind = known[name]
             elif name in GENERIC_INPUTS:
                 base, kind = "any", "folder"
             else:
+                continue
+            if not isinstance(value, str):
+                if name in known or is_link(value):  # a generic name with a number or a bool names no file
+                    yield FileRef(str(node_id), class_type, name, str(raw)[:120], base, kind, "", literal=False)
                 continue
             relative = value.strip().strip('"') if kind == "path" else value  # as VHS reads it
             if kind == "name" and (m := _ANNOTATION.match(value)):
@@ -106,6 +159,8 @@ def file_inputs(workflow: Mapping[str, Any]) -> Iterator[FileRef]:
 
 def pure_problem(ref: FileRef) -> str | None:
     """Why this reference is refused without looking at the disk (None: look at the disk)."""
+    if not ref.literal:
+        return "is not a literal file name (fed by a node's output, or not a string); name the file itself"
     value = ref.relative.strip().strip('"')  # VHS strips whitespace and quotes before use
     if "\x00" in value:
         return "contains a NUL byte"
@@ -123,9 +178,13 @@ def pure_problem(ref: FileRef) -> str | None:
     return None
 
 
-def path_findings(workflow: Mapping[str, Any], facts: Mapping[tuple[str, str], PathFact] | None) -> list[Finding]:
+def path_findings(
+    workflow: Mapping[str, Any],
+    facts: Mapping[tuple[str, str], PathFact] | None,
+    object_info: Mapping[str, Any] | None = None,
+) -> list[Finding]:
     found = []
-    for ref in file_inputs(workflow):
+    for ref in file_inputs(workflow, object_info):
         why = pure_problem(ref)
         if why is None and facts is not None and ref.kind != "folder":
             fact = facts.get((ref.base, ref.relative))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.findings import Finding, error
-from workflows.paths import PathFact, path_findings
+from workflows.paths import PathFact, literal, path_findings
 
 # Node classes refused by default in inline/editor workflows and overrides. Verified against the
 # /object_info of ComfyUI 0.3.75 and VideoHelperSuite 001a508 (README "Security").
@@ -69,6 +69,7 @@ def policy_findings(
     origin: str,
     overridden: Mapping[str, frozenset[str]] | None = None,
     paths: Mapping[tuple[str, str], PathFact] | None = None,
+    object_info: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Refusals for this workflow; `origin` is registered | inline | editor, `overridden` the node
     inputs a job's `overrides` changed (node id -> input names), `paths` the handler's facts about
@@ -110,18 +111,20 @@ def policy_findings(
                     node_id=str(node_id),
                 )
             )
-    findings += path_findings(workflow, paths)
+    findings += path_findings(workflow, paths, object_info)
     return findings
 
 
 def _literal(workflow: Mapping[str, Any], value: Any) -> Any:
-    """The value itself, or the literal `value` of a primitive node it is linked to (PrimitiveInt & co.)."""
+    """The value itself (unwrapped from {"__value__": x} as ComfyUI does), or the literal `value` of a
+    primitive node it is linked to (PrimitiveInt & co.)."""
+    value = literal(value)
     if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int):
         source = workflow.get(str(value[0]))
         if not isinstance(source, dict) or not isinstance(inputs := source.get("inputs"), dict):
             return value
         if str(source.get("class_type", "")).startswith("Primitive"):
-            return inputs.get("value")
+            return literal(inputs.get("value"))
     return value
 
 

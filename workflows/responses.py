@@ -42,6 +42,7 @@ class TestResponse(TypedDict):
     restart_count: NotRequired[int]
     phases: NotRequired[dict[str, Any]]
     last_death: NotRequired[dict[str, Any]]
+    confinement: NotRequired[str]  # what confines ComfyUI, in one line (handler.confine)
     # direct-to-ComfyUI mode: what it could not look at
     direct: NotRequired[bool]
     limitations: NotRequired[list[str]]
@@ -71,6 +72,7 @@ class DiagnoseResponse(TypedDict):
     summary: Summary
     timings: dict[str, Any]
     worker: NotRequired[dict[str, Any]]  # the worker's state machine, as in TestResponse
+    confinement: NotRequired[dict[str, Any]]  # what confines ComfyUI, and why not (handler.confine)
     logs_tail: NotRequired[list[str]]
     direct: NotRequired[bool]
     limitations: NotRequired[list[str]]

@@ -211,6 +211,7 @@ class _Run:
     checks: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     usable: dict[str, bool] = field(default_factory=dict)
+    skip_reasons: dict[str, str] = field(default_factory=dict)  # workflow -> why its generate runs are skipped
     gen_seconds: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # (run number, seconds)
     images: dict[str, str] = field(default_factory=dict)
     cold_start_ms: float | None = None
@@ -226,16 +227,18 @@ def run_suite(
     *,
     runs: int | None = None,
     on_event: EventSink | None = None,
+    checks_step: Callable[[_Run, Case], None] | None = None,
 ) -> dict[str, Any]:
     """Run the suite: health, dependencies, generate runs, timing targets. Returns the report
-    (verdict in `passed`, rows in `checks`); an unusable endpoint stops it after the health row."""
+    (verdict in `passed`, rows in `checks`); an unusable endpoint stops it after the health row.
+    checks_step replaces the dependency row per case (`validate --workflow`: client/commands/validate_entry.py)."""
     target = settings.require_target()
     started, wall0 = time.time(), time.perf_counter()
     run = _Run(api, settings, registry, suite, runs if runs is not None else suite.runs, on_event or (lambda _m: None))
     unusable = not _health_step(run)
     if not unusable and run.health is not None:
         for case in suite.cases:
-            _dependency_step(run, case)
+            (checks_step or _dependency_step)(run, case)
         for case in suite.cases:
             _generate_step(run, case)
         run.checks += _cold_start_checks(run) + _generate_timing_checks(run)
@@ -316,7 +319,8 @@ def _generate_step(run: _Run, case: Case) -> None:
     """`runs` generate jobs of one case, each output verified; one check row for the case."""
     name = f"generate:{case.workflow}"
     if not run.usable.get(case.workflow):
-        run.checks.append(_check(name, "generate", "skip", "skipped: dependencies are missing"))
+        reason = run.skip_reasons.get(case.workflow, "dependencies are missing")
+        run.checks.append(_check(name, "generate", "skip", f"skipped: {reason}"))
         return
     image_b64 = _case_image(run, case)
     rows = [_generate_run(run, case, i, image_b64) for i in range(run.runs)]

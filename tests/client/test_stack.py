@@ -296,6 +296,30 @@ def test_validate_fails_on_a_missed_target_and_on_missing_dependencies(stack, tm
     assert "FAILED" in (reports / "report.md").read_text().splitlines()[0]
 
 
+def test_validate_workflow_runs_the_generations_when_the_models_are_there_and_skips_them_when_not(
+    stack, tmp_path: Path
+):
+    """`validate --workflow`: smoke_image needs no model, so its verified run follows its model-free rows;
+    sdxl_basic's checkpoint is not in the stack, so it passes with its generation skipped, naming it."""
+    args = ("validate", "--url", stack.api_url, "--workflow")
+    proc = run_cli(*args, "smoke_image", "--runs", "1", "--report-dir", str(tmp_path / "smoke"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "smoke" / "report.json").read_text())
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert status["models:smoke_image"] == status["generate:smoke_image"] == "pass" and report["models_missing"] == []
+    assert [r["status"] for r in report["runs"]] == ["pass"]  # a real, verified generation
+    reports = tmp_path / "sdxl"
+    skipped = run_cli(*args, "sdxl_basic", "--report-dir", str(reports))
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    report = json.loads((reports / "report.json").read_text())
+    status = {c["name"]: c["status"] for c in report["checks"]}
+    assert {status[f"{k}:sdxl_basic"] for k in ("nodes", "contract", "graph")} == {"pass"}
+    assert status["models:sdxl_basic"] == status["generate:sdxl_basic"] == "skip" and report["runs"] == []
+    [ckpt] = [m for m in report["models_missing"] if m.startswith("checkpoints/")]
+    generate = next(c for c in report["checks"] if c["name"] == "generate:sdxl_basic")
+    assert generate["message"].startswith("skipped: models missing: ") and ckpt in generate["message"]
+
+
 def test_bench_reports_percentiles_and_cost(stack, tmp_path: Path):
     proc = run_cli(
         "bench",

@@ -1,8 +1,10 @@
 """Any workflow, any pack, any model: `workflow add FILE` with nothing but an editor save, offline, against the
 real parts: ComfyUI-Manager's lists (COMFY_RUNPOD_ECOSYSTEM), the pack snapshots (COMFY_PACKS_SNAPSHOTS),
 the real CPU ComfyUI started privately with those packs, and a local server that answers as Hugging Face's
-API does (tests/hf_standin.py, reached through HF_ENDPOINT). Then: a stack whose registry holds the entry
-loads those packs, and the image's static self-check passes on it."""
+API does (tests/hf_standin.py, reached through HF_ENDPOINT). Then: the image's static self-check passes on
+the entry, and a stack whose registry holds it loads those packs and runs the entry's model-free validation
+(`validate --workflow`): exit 0 with the generations skipped for the missing models, exit 1 naming the pack
+once one is taken out of the stack."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import yaml
 from tests.client.conftest import json_out, run_cli
 from tests.conftest import REPO, make_stack, runsync
 from tests.hf_standin import HubFile, HubStandIn
-from tools.localstack import DEFAULT_COMFY_HOME
+from tools.localstack import DEFAULT_COMFY_HOME, LocalStack
 from workflows.registry import REGISTRY_DIR, load_registry
 
 SAVES = REPO / "tests" / "fixtures" / "editor_saves"
@@ -60,11 +62,19 @@ def registry(tmp_path: Path) -> Path:
     return out
 
 
-def test_an_editor_save_with_four_packs_becomes_a_complete_entry_that_a_stack_and_the_selfcheck_accept(
-    registry: Path, tmp_path: Path
-):
+@pytest.fixture(scope="module")
+def four_packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`workflow add` of the four-pack save, once for the module: (the registry it wrote into, the run)."""
+    registry = tmp_path_factory.mktemp("four_packs") / "registry"
+    shutil.copytree(REGISTRY_DIR, registry)
     with HubStandIn(HUB_FILES) as hub:
-        proc = add(SAVES / "four_packs.json", registry, hub)
+        return registry, add(SAVES / "four_packs.json", registry, hub)
+
+
+def test_an_editor_save_with_four_packs_becomes_a_complete_entry_that_the_selfcheck_accepts(
+    four_packs: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+):
+    registry, proc = four_packs
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # what a person reads: the packs and why, the models, no TODO; progress on stderr
     assert "workflow four_packs: complete" in proc.stdout and "TODO" not in proc.stdout
@@ -131,17 +141,82 @@ def test_an_editor_save_with_four_packs_becomes_a_complete_entry_that_a_stack_an
     assert (static.returncode, result["findings"]) == (0, []), result
     assert "four_packs" in result["workflows"]
 
+
+def validate_workflow(stack: LocalStack, registry: Path, out: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """`validate --workflow four_packs` against the stack: (the run, report.json)."""
+    proc = run_cli(
+        "validate",
+        "--workflow",
+        "four_packs",
+        "--url",
+        stack.api_url,
+        "--registry",
+        str(registry),
+        "--report-dir",
+        str(out),
+        "--json",
+        timeout=600,
+    )
+    assert (out / "report.json").is_file(), proc.stdout + proc.stderr
+    return proc, json.loads((out / "report.json").read_text())
+
+
+def test_the_entry_loads_on_a_stack_and_its_model_free_validation_passes_until_a_pack_is_taken_out(
+    four_packs: tuple[Path, subprocess.CompletedProcess], tmp_path: Path
+):
+    registry, added = four_packs
+    assert added.returncode == 0, added.stdout + added.stderr
     # a stack whose worker loads this registry installs and loads those packs: only the models are missing
     stack = make_stack(tmp_path / "stack", WORKFLOW_REGISTRY_DIR=str(registry), SELF_CHECK_AT_START="0")
     assert set(stack.install_packs()) >= set(PACKS)
     stack.start(wait=240)
     try:
         out = runsync(stack, {"mode": "diagnose", "workflow": "four_packs"})["output"]
+        proc, report = validate_workflow(stack, registry, tmp_path / "ok")
     finally:
         stack.stop()
     check = out["workflow_checks"]["four_packs"]
     assert check["missing_nodes"] == [], check
     assert {f["code"] for f in check["findings"]} == {"MODEL_MISSING"}, check["findings"]
+
+    # the model-free parts pass; the generations are skipped naming the missing models, never passed
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {c["name"]: c for c in report["checks"]}
+    for name in PACKS:
+        pack = rows[f"pack:four_packs:{name}"]
+        assert (pack["status"], pack["details"]["pin"]) == ("pass", snapshot_commit(name)), pack
+    assert rows["nodes:four_packs"]["status"] == "pass" and rows["nodes:four_packs"]["details"]["missing"] == []
+    assert rows["contract:four_packs"]["status"] == "pass", rows["contract:four_packs"]
+    assert rows["graph:four_packs"]["status"] == "pass", rows["graph:four_packs"]
+    assert "absence (4 MODEL_MISSING)" in rows["graph:four_packs"]["message"]
+    models = [f"{m.folder}/{m.name}" for m in load_registry(registry).entries["four_packs"].models]
+    assert len(models) == 4 and report["models_missing"] == sorted(models)
+    for name in ("models:four_packs", "generate:four_packs"):
+        assert rows[name]["status"] == "skip", rows[name]
+        assert "models missing: " in rows[name]["message"] and all(m in rows[name]["message"] for m in models)
+    assert report["passed"] is True and report["runs"] == []  # no job was sent without its models
+    assert report["counts"]["fail"] == 0 and report["counts"]["skip"] >= 2
+    junit = (tmp_path / "ok" / "junit.xml").read_text()
+    assert '<testcase classname="validate.four_packs.generate" name="generate:four_packs"' in junit
+    assert junit.count("<skipped ") == report["counts"]["skip"] and "<failure" not in junit
+    assert "| generate:four_packs | SKIP |" in (tmp_path / "ok" / "report.md").read_text()
+
+    # a broken variant: the same stack with one pack taken out fails, naming the pack's check
+    shutil.rmtree(stack.comfy_dir / "custom_nodes" / "ComfyUI_essentials")
+    stack.start(wait=240)
+    try:
+        proc, report = validate_workflow(stack, registry, tmp_path / "broken")
+    finally:
+        stack.stop()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = {c["name"]: c for c in report["checks"]}
+    failed = sorted(n for n, c in rows.items() if c["status"] == "fail")
+    assert failed == ["nodes:four_packs", "pack:four_packs:ComfyUI_essentials"], failed
+    assert "ComfyUI_essentials is not installed" in rows["pack:four_packs:ComfyUI_essentials"]["message"]
+    assert rows["nodes:four_packs"]["details"]["missing"] == ["ImageResize+"]
+    assert rows["generate:four_packs"]["status"] == "skip"
+    assert "model-free check(s) failed: pack:four_packs:ComfyUI_essentials" in rows["generate:four_packs"]["message"]
+    assert '<failure message="ComfyUI_essentials is not installed' in (tmp_path / "broken" / "junit.xml").read_text()
 
 
 def test_a_node_nobody_provides_makes_the_draft_invalid_and_names_it(registry: Path):
@@ -181,3 +256,11 @@ def test_a_gated_model_says_a_token_is_needed_and_which(registry: Path, tmp_path
         )
     assert with_token.returncode == 0, with_token.stdout + with_token.stderr
     assert "hf_test" not in with_token.stdout + with_token.stderr
+
+
+def test_validate_workflow_refuses_an_entry_the_registry_lacks_before_any_job(registry: Path):
+    proc = run_cli("validate", "--workflow", "nope", "--url", "http://127.0.0.1:9", "--registry", str(registry))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "WORKFLOW_NOT_FOUND" in proc.stdout + proc.stderr and "no workflow 'nope' in the registry" in proc.stdout
+    both = run_cli("validate", "--workflow", "smoke_image", "--suite", "smoke", "--url", "http://127.0.0.1:9")
+    assert both.returncode == 2 and "--suite and --workflow are alternatives" in both.stdout + both.stderr

@@ -170,9 +170,10 @@ def test_websocket_dropped_mid_job_still_completes_with_all_outputs(stack, figur
         prompt = _wait(lambda: running_prompts(stack.comfy_url, "wsdrop"), 60, "the prompt to run")[0]
         reconnect_allowed.clear()
         rt.events.drop_connection()
-        # ComfyUI finishes the prompt while we can't hear it; then the network comes back.
+        # ComfyUI finishes the prompt while we can't hear it; then the network comes back. (Its queue, not
+        # its /history: the job deletes its prompt from /history as soon as it has the outputs.)
         _wait(
-            lambda: prompt in requests.get(f"{stack.comfy_url}/history/{prompt}", timeout=5).json(),
+            lambda: prompt not in json.dumps(requests.get(f"{stack.comfy_url}/queue", timeout=5).json()),
             60,
             "the prompt to finish in ComfyUI",
             interval=0.1,
@@ -207,7 +208,8 @@ def test_entrypoint_waits_for_a_slow_comfyui_then_takes_jobs(tmp_path, figures):
     real_main = stack.env()["COMFY_MAIN"]
     real_python = stack.env()["COMFY_PYTHON"]
     fake = _fake_comfy(tmp_path, f'sleep 4; exec "{real_python}" "{real_main}" "$@"')
-    stack.env_overrides.update(COMFY_PYTHON="bash", COMFY_MAIN=str(fake))
+    # the fake ComfyUI (bash, then the real one) lives in pytest's private tmp dir: not a confinement test
+    stack.env_overrides.update(COMFY_PYTHON="bash", COMFY_MAIN=str(fake), COMFY_RUN_AS="", CONFINE_FS="0")
     started = time.monotonic()
     stack.start(wait=0)
     try:
@@ -254,7 +256,13 @@ def test_disk_nearly_full(tmp_path, figures):
             pytest.fail("running as root but cannot mount a tmpfs for the disk-full test")
         pytest.skip("cannot mount a tmpfs here: needs root (CI runs as root, so it runs there)")
     try:
-        stack = make_stack(tmp_path / "disk", COMFY_OUTPUT_DIR=str(out_dir), DISK_LOW_GB="1", DISK_FULL_MB="0")
+        stack = make_stack(
+            tmp_path / "disk",
+            COMFY_OUTPUT_DIR=str(out_dir),
+            DISK_LOW_GB="1",
+            DISK_FULL_MB="0",
+            COMFY_RUN_AS="",  # the tmpfs is in pytest's private tmp dir, which ComfyUI's user can't reach
+        )
         stack.start(wait=180)
         try:
             wait_for_startup_selfcheck(stack)  # its smoke job writes to the same small disk

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handler.config import Settings, comfy_environment
+from handler.config import Settings
+from handler.confine import comfy_environment
 from handler.generate import response_size, s3_key
 from handler.jobfiles import JobActivity, JobFiles
 from handler.outputs import OutputFile
@@ -64,8 +65,24 @@ def test_comfyui_is_started_without_secrets_or_worker_only_variables():
         "CIVITAI_TOKEN": "t",
         "SECRET_ENV_VARS": "ODD_NAME",
         "ODD_NAME": "v",
+        "DATABASE_URL": "postgres://user:pw@db/x",  # a password under a name that doesn't look secret
+        "SMTP_URL": "smtp://u:p@mail",
+        "HF_HUB_TOKEN_PATH": "/secrets/hf",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "PYTHONUNBUFFERED": "1",
+        "LC_ALL": "C.UTF-8",
+        "COMFY_ENV_ALLOW": "MY_PACK_SETTING",
+        "MY_PACK_SETTING": "on",
     }
-    assert comfy_environment(env) == {"PATH": "/bin", "VHS_STRICT_PATHS": "1", "HF_HOME": "/cache"}
+    assert comfy_environment(env) == {
+        "PATH": "/bin",
+        "VHS_STRICT_PATHS": "1",
+        "HF_HOME": "/cache",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "PYTHONUNBUFFERED": "1",
+        "LC_ALL": "C.UTF-8",
+        "MY_PACK_SETTING": "on",
+    }
 
 
 def test_presigned_url_lifetime_is_a_setting():

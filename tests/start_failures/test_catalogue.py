@@ -34,7 +34,8 @@ def fake_comfy(tmp_path: Path, body: str) -> dict[str, str]:
     """Env that makes the worker start `body` (Python) in ComfyUI's place."""
     script = tmp_path / "fake_main.py"
     script.write_text(body)
-    return {"COMFY_PYTHON": "python3", "COMFY_MAIN": str(script)}
+    # in pytest's private tmp dir, which ComfyUI's unprivileged user can't reach: run it as the worker's
+    return {"COMFY_PYTHON": "python3", "COMFY_MAIN": str(script), "COMFY_RUN_AS": ""}
 
 
 def staged(stack, code: str, *, state: str = "broken", job: dict | None = None) -> dict[str, Any]:

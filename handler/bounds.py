@@ -1,0 +1,176 @@
+"""A prompt's run bounded by the process, not by the values in its workflow (README "Security").
+
+`run_bounded` is the one call the job pipeline makes to run a prompt:
+- a real deadline: past it the prompt is interrupted and dequeued, and that is checked through /queue
+  and /history within STOP_GRACE_S. A prompt that ignores the interrupt (a C loop holding the GIL, a
+  node that never checks) gets ComfyUI restarted by the supervisor; the TIMEOUT answer says which
+  (`details.stopped`: interrupted | restarted | still_running), and `test` shows the restart.
+- a disk budget: what ComfyUI writes under its output and temp directories while the prompt runs is
+  summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
+  file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
+- no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
+- the memory cap (handler.memwatch): a prompt during which the supervisor restarted ComfyUI for its
+  memory answers COMFY_MEMORY_LIMIT, not "ComfyUI died".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from comfyui_client import ComfyError, PromptResult, PromptTimeout
+from handler.runtime import Runtime
+from handler.state import Cause
+from workflows.errors import JobError
+from workflows.failures import prompt_error
+
+DISK_SAMPLE_S = 0.25
+Runner = Callable[..., PromptResult]
+
+
+def disk_used(roots: list[Path]) -> int:
+    """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses)."""
+    total = 0
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return total
+
+
+class DiskWatch:
+    """Samples the disk ComfyUI's output and temp directories use while one prompt runs."""
+
+    def __init__(self, runtime: Runtime, prompt_id: str) -> None:
+        s = runtime.settings
+        self.runtime, self.prompt_id = runtime, prompt_id
+        self.roots = [s.output_dir, s.temp_dir]
+        self.limit = int(s.job_disk_mb * 1024 * 1024)
+        self.baseline = disk_used(self.roots) if self.limit else 0
+        self.written = 0
+        self.exceeded = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-disk", daemon=True)
+
+    def start(self) -> DiskWatch:
+        if self.limit:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def over(self) -> bool:
+        """Sample now: True (and `exceeded` set) when the prompt has written more than its budget."""
+        if self.limit:
+            self.written = max(0, disk_used(self.roots) - self.baseline)
+            if self.written > self.limit:
+                self.exceeded.set()
+        return self.exceeded.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(DISK_SAMPLE_S):
+            if self.over():
+                stop_prompt(self.runtime, self.prompt_id, reason="its disk budget (JOB_DISK_MB)")
+                return
+
+
+def _gone(runtime: Runtime, prompt_id: str) -> bool | None:
+    """True when ComfyUI no longer runs or holds the prompt; None when it does not answer (busy in C)."""
+    try:
+        if prompt_id in runtime.comfy.queued_prompt_ids(timeout=1.0):
+            return False
+        runtime.comfy.history(prompt_id)  # answered: the prompt is over (finished, failed or interrupted)
+        return True
+    except Exception:
+        return True if runtime.comfy_process_alive() is False else None
+
+
+def stop_prompt(runtime: Runtime, prompt_id: str, reason: str = "its deadline") -> str:
+    """Stop a prompt for real: "interrupted" (ComfyUI let go of it within STOP_GRACE_S), "restarted"
+    (it did not: the supervisor restarted ComfyUI), "still_running" (no supervisor to restart it:
+    ComfyUI is run by someone else), or "gone" (ComfyUI had already ended)."""
+    for call in (lambda: runtime.comfy.delete_queued([prompt_id]), lambda: runtime.comfy.interrupt(prompt_id)):
+        with contextlib.suppress(Exception):  # ComfyUI busy or gone: what follows finds out which
+            call()
+    end = time.monotonic() + runtime.settings.stop_grace_s
+    while time.monotonic() < end:
+        if _gone(runtime, prompt_id):
+            return "gone" if runtime.comfy_process_alive() is False else "interrupted"
+        time.sleep(0.1)
+    supervisor = runtime.supervisor
+    if supervisor is None:
+        return "still_running"
+    cause = Cause(
+        "TIMEOUT",
+        f"prompt {prompt_id} did not stop within {runtime.settings.stop_grace_s:g} s (STOP_GRACE_S) of being "
+        f"interrupted for {reason}; the worker restarted ComfyUI",
+        {"prompt_id": prompt_id},
+    )
+    return "restarted" if supervisor.restart(cause) else "gone"
+
+
+_STOPPED = {
+    "interrupted": "it was interrupted and removed from ComfyUI's queue",
+    "restarted": "it ignored the interrupt, so the worker restarted ComfyUI (the next job waits for it)",
+    "gone": "ComfyUI had already ended",
+    "still_running": "it ignored the interrupt and is still running: ComfyUI is not the worker's to restart",
+}
+
+
+def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
+    return JobError(
+        "JOB_DISK_LIMIT",
+        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output and temp directories, over "
+        f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
+        {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
+    )
+
+
+def run_bounded(
+    runtime: Runtime,
+    workflow: dict[str, Any],
+    prompt_id: str,
+    deadline: float,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    runner: Runner,
+) -> PromptResult:
+    """`runner` (comfyui_client.run_prompt) within the job's deadline, disk budget and memory cap;
+    every failure is a JobError with its code."""
+    watch = DiskWatch(runtime, prompt_id).start()
+    state = runtime.state
+    last_death = state.last_death if state is not None else None
+    try:
+        result = runner(
+            runtime.comfy, runtime.events, workflow, prompt_id=prompt_id, deadline=deadline, on_progress=on_progress
+        )
+        watch.stop()
+        if watch.over():  # written between two samples, by a prompt quicker than one
+            raise _disk_error(runtime, watch)
+        return result
+    except ComfyError as exc:
+        if watch.exceeded.is_set():
+            raise _disk_error(runtime, watch) from None
+        if isinstance(exc, PromptTimeout):
+            stopped = stop_prompt(runtime, prompt_id)
+            raise JobError(
+                "TIMEOUT",
+                f"the job did not finish before its deadline; {_STOPPED[stopped]}",
+                {"prompt_id": prompt_id, "stopped": stopped},
+            ) from None
+        death = state.last_death if state is not None and state.last_death is not last_death else None
+        if death is not None and death.code == "COMFY_MEMORY_LIMIT":
+            raise JobError("COMFY_MEMORY_LIMIT", death.message, {"prompt_id": prompt_id, **death.details}) from None
+        raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
+    finally:
+        watch.stop()
+        # ComfyUI keeps every prompt (inputs, prompt text, output names) in /history: a later job's node
+        # that reached its API would read this one's; the outputs are already in `result`
+        with contextlib.suppress(Exception):
+            runtime.comfy.delete_history([prompt_id])

@@ -1,0 +1,385 @@
+"""How ComfyUI is confined by the kernel, whatever node or pack a job runs (README "Security").
+
+The job policy (workflows.policy, workflows.paths) refuses what it recognises; this layer holds when
+a node nobody listed reads, writes or stays. Built once per spawn by the supervisor:
+
+- a user: when the worker runs as root, ComfyUI runs as COMFY_RUN_AS (default `comfyui`, made by the
+  Dockerfile). It can't read the worker's /proc/<pid>/environ, signal it, or write where that user
+  has no rights.
+- Landlock (handler.landlock): ComfyUI may read and execute its install, its Python (every sys.path
+  entry, asked of its interpreter), the model folders (extra_model_paths.yaml's base paths, the
+  volume's models), the system's libraries and a short list of /etc files; it may write its output,
+  temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
+- RLIMIT_FSIZE (MAX_FILE_MB): no file ComfyUI writes grows past it (Python ignores SIGXFSZ, so the
+  write fails with EFBIG instead of killing the process).
+- an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
+  ComfyUI, Python, CUDA or a cache needs it.
+
+The memory cap is the supervisor's (handler.memwatch): it is not applied at spawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import pwd
+import resource
+import signal
+import stat
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handler import landlock
+from handler.config import Settings
+from workflows.secrets import is_secret_name, listed_names
+
+_PR_SET_PDEATHSIG = 1
+
+# Variables ComfyUI may see: by exact name, or by prefix. Anything else (DATABASE_URL, RUNPOD_*,
+# BUCKET_*, a pack's credentials) stays with the worker; a secret-looking name is dropped even here.
+ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TERM",
+        "LD_LIBRARY_PATH",
+        "TRANSFORMERS_CACHE",
+        "TRANSFORMERS_OFFLINE",
+        "DIFFUSERS_CACHE",
+        "XDG_CACHE_HOME",
+        "MPLCONFIGDIR",
+        "VHS_STRICT_PATHS",  # VideoHelperSuite's own path confinement (the Dockerfile sets it)
+    }
+)
+ENV_PREFIXES = (
+    "LC_",
+    "PYTHON",
+    "CUDA_",
+    "CUDNN_",
+    "NVIDIA_",
+    "NCCL_",
+    "TORCH",
+    "PYTORCH_",
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "KMP_",
+    "HF_",
+    "COMFYUI_",
+)
+# Extra names the deployment passes through (COMFY_ENV_ALLOW, comma-separated).
+ENV_ALLOW_VARIABLE = "COMFY_ENV_ALLOW"
+
+# /etc entries a Python process and its libraries read, none holding a secret.
+ETC_READ = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "host.conf",
+    "resolv.conf",
+    "gai.conf",
+    "ssl",
+    "ca-certificates",
+    "pki",
+    "mime.types",
+    "fonts",
+    "os-release",
+    "debian_version",
+    "machine-id",
+    "matplotlibrc",
+)
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys", "/opt/conda")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
+
+
+def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """ComfyUI's environment: only the names it, Python, CUDA or a model cache needs (ENV_NAMES,
+    ENV_PREFIXES, COMFY_ENV_ALLOW), never PYTHONPATH (our packages must not shadow ComfyUI's own:
+    comfy_api, app, utils) and never a name that looks secret, whatever list it is on."""
+    secret = listed_names(env)
+    extra = {n.strip() for n in env.get(ENV_ALLOW_VARIABLE, "").split(",") if n.strip()}
+    return {
+        k: v
+        for k, v in env.items()
+        if (k in ENV_NAMES or k in extra or k.startswith(ENV_PREFIXES))
+        and k != "PYTHONPATH"
+        and not is_secret_name(k, secret)
+        and "TOKEN" not in k.upper()
+    }
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What confines ComfyUI, and why not where something doesn't (diagnose's `confinement`)."""
+
+    user: str | None = None  # the user ComfyUI runs as; None: the worker's own
+    uid: int | None = None
+    gid: int | None = None
+    user_why_not: str | None = None
+    landlock_abi: int = 0  # 0: not applied
+    landlock_why_not: str | None = None
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    net: dict[str, Any] | None = None  # {"bind": port, "connect": [ports]}; None: not restricted
+    max_file_mb: float = 0.0
+    memory: dict[str, Any] = field(default_factory=dict)  # filled by the supervisor's watchdog
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "user": {"active": self.user is not None, "name": self.user, "uid": self.uid, "why_not": self.user_why_not},
+            "landlock": {
+                "active": self.landlock_abi > 0,
+                "abi": self.landlock_abi or None,
+                "why_not": self.landlock_why_not,
+                "read": list(self.read),
+                "write": list(self.write),
+                "net": self.net,
+            },
+            "max_file_mb": self.max_file_mb or None,
+            "memory": self.memory,
+        }
+
+    def summary(self) -> str:
+        """One line for `test`: e.g. "user comfyui, landlock ABI 7, memory 12000 MB"."""
+        parts = [f"user {self.user}" if self.user else "user: worker's own"]
+        parts.append(f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "landlock: off")
+        mem = self.memory.get("max_mb")
+        parts.append(f"memory {mem:g} MB" if mem else "memory: uncapped")
+        return ", ".join(parts)
+
+
+def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | None]:
+    """(the user ComfyUI runs as, None) or (None, why it runs as the worker's own user)."""
+    name = settings.comfy_run_as
+    if not name or name == "root":
+        return None, "disabled by COMFY_RUN_AS" if not name else "COMFY_RUN_AS=root"
+    if os.geteuid() != 0:
+        return None, f"the worker is not root (uid {os.geteuid()}): it can't start ComfyUI as another user"
+    try:
+        return pwd.getpwnam(name), None
+    except KeyError:
+        return None, f"user {name!r} does not exist in the image (the Dockerfile creates it)"
+
+
+def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
+    """Where ComfyUI's interpreter loads code from (prefixes, stdlib, site-packages, .pth entries):
+    asked of the interpreter itself, so a venv, pyenv or conda layout needs no list. Asked with
+    ComfyUI's own environment and user: a .pth file's code never runs with the worker's."""
+    code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    ids: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    try:
+        out = subprocess.run(
+            [python, "-I", "-c", code], capture_output=True, text=True, timeout=30, env=dict(env), check=True, **ids
+        ).stdout
+        found = [p for p in json.loads(out) if p]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    real = os.path.realpath(python)
+    return sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
+
+
+def model_roots(settings: Settings) -> list[str]:
+    """The model folders ComfyUI reads: the network volume, and from the extra model paths file (itself
+    included) the top folder of each entry under its base path. A folder that doesn't exist when
+    ComfyUI starts (a volume mounted later) is readable after its next start."""
+    # The whole volume when it is mounted: model folders may appear on it while the worker runs.
+    roots = [str(settings.volume_dir)]
+    path = settings.extra_model_paths
+    if path is not None and path.is_file():
+        roots.append(str(path))
+        with contextlib.suppress(OSError, yaml.YAMLError):
+            config = yaml.safe_load(path.read_text()) or {}
+            for section in config.values() if isinstance(config, dict) else ():
+                if not isinstance(section, dict):
+                    continue
+                base = str(section.get("base_path") or "")
+                for key, value in section.items():
+                    if key in ("base_path", "is_default") or not isinstance(value, str):
+                        continue
+                    for line in value.splitlines():
+                        top = line.strip().strip("/").split("/")[0]
+                        if top:
+                            roots.append(os.path.join(base, top))
+    return roots
+
+
+# A pack's own files it may rewrite (RES4LYF rewrites res4lyf.config.json at every start): data, not code.
+PACK_DATA_SUFFIXES = (".json", ".yaml", ".yml", ".ini", ".cfg", ".toml", ".conf")
+
+
+def pack_dirs(settings: Settings) -> list[Path]:
+    """Every installed pack's folder (custom_nodes/<pack>, in ComfyUI's tree and the extra model paths')."""
+    roots = {settings.comfy_dir / "custom_nodes"}
+    path = settings.extra_model_paths
+    if path is not None and path.is_file():
+        with contextlib.suppress(OSError, yaml.YAMLError):
+            config = yaml.safe_load(path.read_text()) or {}
+            for section in config.values() if isinstance(config, dict) else ():
+                if isinstance(section, dict) and isinstance(section.get("custom_nodes"), str):
+                    base = str(section.get("base_path") or "")
+                    roots |= {Path(base, line.strip()) for line in section["custom_nodes"].splitlines() if line.strip()}
+    packs = []
+    for root in sorted(roots):
+        with contextlib.suppress(OSError):
+            packs += [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "__"))]
+    return packs
+
+
+def open_pack_dirs(packs: list[Path], gid: int) -> None:
+    """Let ComfyUI's user (its group) create files in each pack's top folder and rewrite the pack's data
+    files there, never its code: the folder stays the owner's, sticky (no file but one's own can be
+    removed or renamed), and every other file keeps its owner's write-only mode (with Landlock, which
+    grants no removal, no directory, no link)."""
+    for pack in packs:
+        with contextlib.suppress(OSError):
+            os.chown(pack, -1, gid)
+            os.chmod(pack, stat.S_IMODE(pack.stat().st_mode) | stat.S_IWGRP | stat.S_IXGRP | stat.S_ISVTX)
+            for entry in pack.iterdir():
+                if entry.suffix.lower() in PACK_DATA_SUFFIXES and entry.is_file() and not entry.is_symlink():
+                    os.chown(entry, -1, gid)
+                    os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) | stat.S_IWGRP)
+
+
+def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
+    """ComfyUI's private HOME and TMPDIR (inside its user directory, which it may write)."""
+    return settings.user_dir / "home", settings.user_dir / "tmp"
+
+
+def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
+    """Everything ComfyUI may read (and execute); `env` is ComfyUI's own environment."""
+    paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
+    paths += python_paths(settings.comfy_python, env, user)
+    paths += model_roots(settings)
+    paths += [v for k in ("HF_HOME", "HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
+    paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ)
+    return paths + list(settings.confine_read)
+
+
+def write_paths(settings: Settings) -> list[str]:
+    """Everything ComfyUI may write (and create, rename, delete in)."""
+    home, tmp = scratch_dirs(settings)
+    dirs = [settings.output_dir, settings.temp_dir, settings.user_dir, home, tmp]
+    return [str(d) for d in dirs] + ["/dev/shm"] + list(settings.confine_write)
+
+
+def device_paths() -> list[str]:
+    """Devices ComfyUI may read, write and ioctl: the harmless ones and the GPU's (those present)."""
+    gpus = []
+    with contextlib.suppress(OSError):
+        gpus = [f"/dev/{n}" for n in os.listdir("/dev") if n.startswith("nvidia")]
+    return [*DEVICES, *sorted(gpus), "/dev/dri"]
+
+
+@dataclass
+class Launch:
+    """One spawn's confinement: the arguments for subprocess.Popen, and the ruleset fd to close after."""
+
+    confinement: Confinement
+    env: dict[str, str]
+    user: int | None
+    group: int | None
+    preexec_fn: Callable[[], None]
+    ruleset_fd: int | None = None
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"env": self.env, "preexec_fn": self.preexec_fn}
+        if self.user is not None:
+            kwargs.update(user=self.user, group=self.group, extra_groups=[])
+        return kwargs
+
+    def close(self) -> None:
+        landlock.close(self.ruleset_fd)
+        self.ruleset_fd = None
+
+
+def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> Launch:
+    """Everything one ComfyUI spawn needs to start confined. Makes (and hands to ComfyUI's user) the
+    directories it may write; never raises for a missing feature: it is reported as `why_not`."""
+    worker_env = os.environ if worker_env is None else worker_env
+    env = {**comfy_environment(worker_env), "PYTHONUNBUFFERED": "1"}
+    account, user_why_not = resolve_user(settings)
+    home, tmp = scratch_dirs(settings)
+    writable = [settings.input_dir, settings.output_dir, settings.temp_dir, settings.user_dir, home, tmp]
+    # input/3d: ComfyUI's Load3D makes it when /object_info is listed, and ComfyUI only reads input
+    for d in [*writable, settings.input_dir / "3d"]:
+        with contextlib.suppress(OSError):
+            d.mkdir(parents=True, exist_ok=True)
+    packs = pack_dirs(settings) if account is not None else []
+    if account is not None:
+        for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
+            _chown_tree(d, account.pw_uid, account.pw_gid)
+        open_pack_dirs(packs, account.pw_gid)
+        env.update(USER=account.pw_name, LOGNAME=account.pw_name)
+    env.update(HOME=str(home), TMPDIR=str(tmp))
+
+    abi, landlock_why_not = (0, "disabled by CONFINE_FS=0") if not settings.confine_fs else landlock.abi_version()
+    ruleset_fd = None
+    read, write = read_paths(settings, env, account), write_paths(settings)
+    if abi:
+        rules = [(Path(p), landlock.READ) for p in read]
+        rules += [(Path(p), landlock.WRITE) for p in write]
+        rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in device_paths()]
+        # only with its own user: the owner's mode is what keeps a pack's code unwritable
+        rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
+        ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
+        ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
+    max_file = int(settings.max_file_mb * 1024 * 1024)
+    confinement = Confinement(
+        user=account.pw_name if account else None,
+        uid=account.pw_uid if account else None,
+        gid=account.pw_gid if account else None,
+        user_why_not=user_why_not,
+        landlock_abi=abi,
+        landlock_why_not=landlock_why_not,
+        read=tuple(dict.fromkeys(read)) if abi else (),
+        write=tuple(dict.fromkeys(write)) if abi else (),
+        net=(
+            {"bind": settings.comfy_port, "connect": list(settings.confine_net)}
+            if abi >= 4 and settings.confine_net is not None
+            else None
+        ),
+        max_file_mb=settings.max_file_mb,
+    )
+    fd = ruleset_fd
+
+    def preexec() -> None:  # pragma: no cover - runs in the child, after the user switch, before exec
+        # the parent-death signal is reset by a change of user: set it after the switch
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if max_file > 0:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+        if fd is not None:
+            landlock.restrict_self(fd)
+
+    return Launch(
+        confinement,
+        env,
+        account.pw_uid if account else None,
+        account.pw_gid if account else None,
+        preexec,
+        ruleset_fd,
+    )
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Hand a directory ComfyUI writes to its user (what an earlier root run left there too)."""
+    with contextlib.suppress(OSError):
+        os.chown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            with contextlib.suppress(OSError):
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)

@@ -1,0 +1,122 @@
+"""ComfyUI's memory cap: its resident memory (and its children's), sampled; over the cap it is restarted.
+
+Why not the kernel's own caps:
+- RLIMIT_AS caps address space, not memory: CUDA and torch reserve tens of GB of it at start, so any
+  useful value stops ComfyUI from starting on a GPU.
+- a cgroup v2 `memory.max` is the right tool, but a container sees its cgroup file system read-only
+  unless started privileged (Docker's default, RunPod's pods included), and a child cgroup under a
+  cgroup that holds processes can't get the memory controller; the worker reports which it found
+  (`cgroup` in diagnose) and does not fake one.
+So the cap is a watchdog: every SAMPLE_S the worker reads /proc/<pid>/status (VmRSS) of ComfyUI and its
+descendants; over COMFY_MEMORY_MAX_MB it kills ComfyUI and the supervisor starts it again
+(COMFY_MEMORY_LIMIT in the running job's answer and in the worker's last_death). An allocation that
+outruns one sample can still reach the kernel's OOM killer first; the supervisor restarts ComfyUI then too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from handler.config import Settings
+
+SAMPLE_S = 0.25
+DEFAULT_SHARE = 0.9  # of the machine's (or the container's) memory, when COMFY_MEMORY_MAX_MB is unset
+
+
+def machine_memory_mb() -> float | None:
+    """The memory this container may use: its cgroup's limit where one is set, else the machine's."""
+    limits = []
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            value = Path(path).read_text().strip()
+            if value != "max" and int(value) < 1 << 60:
+                limits.append(int(value) / 2**20)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                limits.append(int(line.split()[1]) / 1024)
+    return min(limits) if limits else None
+
+
+def cgroup_v2_memory() -> str:
+    """Why a cgroup v2 memory.max is not used here (what the machine offers)."""
+    try:
+        controllers = Path("/sys/fs/cgroup/cgroup.controllers").read_text().split()
+    except OSError:
+        return "no cgroup v2 hierarchy at /sys/fs/cgroup (a cgroup v1 host or container)"
+    if "memory" not in controllers:
+        return "the cgroup v2 hierarchy offers no memory controller to this container"
+    if not os.access("/sys/fs/cgroup", os.W_OK):
+        return "the cgroup v2 hierarchy is mounted read-only in this container"
+    return "a writable cgroup v2 memory controller is present, but not used yet (the watchdog caps memory)"
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 for a process gone)."""
+    total_kb, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+                    break
+        with contextlib.suppress(OSError, ValueError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+    return total_kb / 1024
+
+
+class MemoryCap:
+    def __init__(self, settings: Settings, on_over: Callable[[float], None]) -> None:
+        configured = settings.memory_max_mb
+        machine = machine_memory_mb()
+        self.max_mb: float = (
+            round(machine * DEFAULT_SHARE) if configured is None and machine else float(configured or 0.0)
+        )
+        self.on_over = on_over
+        self.pid: int | None = None
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, pid: int) -> None:
+        self.pid, self.peak_mb = pid, 0.0
+
+    def start(self) -> None:
+        if self.max_mb > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="comfy-memory", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            pid = self.pid
+            if pid is None:
+                continue
+            used = rss_mb(pid)
+            self.peak_mb = max(self.peak_mb, used)
+            if used > self.max_mb:
+                self.pid = None  # once per process: the supervisor hands over the next one
+                self.on_over(used)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "active": self.max_mb > 0,
+            "max_mb": self.max_mb or None,
+            "how": f"watchdog on ComfyUI's resident memory, sampled every {SAMPLE_S:g} s" if self.max_mb else None,
+            "why_not": None if self.max_mb else "disabled by COMFY_MEMORY_MAX_MB=0",
+            "cgroup": cgroup_v2_memory(),
+            "rss_mb": round(rss_mb(self.pid)) if self.pid else None,
+            "peak_mb": round(self.peak_mb) or None,
+        }

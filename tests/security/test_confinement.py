@@ -1,0 +1,245 @@
+"""The kernel layer proven on its own, against the real stack with the node policy turned off.
+
+ALLOW_UNSAFE_NODES=* and a node no list knows (rp_test_nodes' RPTestProbe: a hostile pack would do the
+same) try to read, write and stay: the user ComfyUI runs as and Landlock stop the reads and writes, the
+supervisor stops a prompt that ignores the interrupt, the memory cap and the disk budget stop what the
+workflow's values never showed; the next job succeeds every time. The stack also runs ISOLATE_JOBS=1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from handler import landlock
+from tests.conftest import make_stack, runsync
+from tools.localstack import LocalStack
+
+pytestmark = [
+    pytest.mark.stack,
+    pytest.mark.skipif(os.geteuid() != 0, reason="ComfyUI runs as another user only when the worker is root"),
+    pytest.mark.skipif(landlock.abi_version()[0] == 0, reason=f"no Landlock here: {landlock.abi_version()[1]}"),
+]
+
+DB_URL = "postgres://app:PROBE-db-url-password-4e1f@db.internal/app"
+MEMORY_CAP_MB = 1500
+_nonce = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    stack = make_stack(
+        tmp_path_factory.mktemp("confined"),
+        ALLOW_UNSAFE_NODES="*",
+        DATABASE_URL=DB_URL,
+        STOP_GRACE_S="2",
+        JOB_DISK_MB="40",
+        MAX_FILE_MB="30",
+        COMFY_MEMORY_MAX_MB=str(MEMORY_CAP_MB),
+        ISOLATE_JOBS="1",
+        SELF_CHECK_AT_START="0",
+        CONFINE_WRITE="",  # as in the image: ComfyUI only reads its input directory
+        CONFINE_READ="",  # and nothing of the stack's run directory but its own folders
+    )
+    try:
+        stack.start(wait=180)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def run(stack: LocalStack, workflow: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The job's output, or its error (decoded)."""
+    envelope = runsync(stack, {"workflow": workflow, **extra}, timeout=180)
+    if isinstance(envelope.get("error"), str):
+        return json.loads(envelope["error"])
+    return envelope["output"]
+
+
+def probe(stack: LocalStack, op: str, arg: str = "", **extra: Any) -> str:
+    node = {"class_type": "RPTestProbe", "inputs": {"op": op, "arg": arg, "nonce": next(_nonce)}}
+    out = run(stack, {"1": node}, **extra)
+    assert out.get("status") == "success", out
+    return next(o["text"] for o in out["outputs"] if o["kind"] == "text")
+
+
+def next_job_succeeds(stack: LocalStack) -> None:
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 7}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "after"}},
+    }
+    out = run(stack, workflow)
+    assert out.get("status") == "success", out
+
+
+def test_diagnose_and_test_say_what_confines_comfyui(confined):
+    report = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]["confinement"]
+    assert report["user"]["active"] and report["user"]["name"] == "comfyui" and report["user"]["uid"] != 0
+    assert report["landlock"]["active"] and report["landlock"]["abi"] == landlock.abi_version()[0]
+    assert str(confined.comfy_dir / "output") in report["landlock"]["write"]
+    assert report["memory"]["active"] and report["memory"]["max_mb"] == MEMORY_CAP_MB
+    assert report["memory"]["cgroup"]  # why no cgroup v2 memory.max is used here
+    assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [443]}
+    line = runsync(confined, {"mode": "test"})["output"]["confinement"]
+    assert line == f"user comfyui, landlock ABI {landlock.abi_version()[0]}, memory {MEMORY_CAP_MB} MB"
+    assert probe(confined, "uid") == f"ok: {report['user']['uid']}"
+
+
+def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
+    worker = confined.worker_pid()
+    assert worker is not None
+    for path in (
+        f"/proc/{worker}/environ",  # the worker's secrets
+        str(confined.log_file),  # the worker's log
+        str(confined.run_dir / "stack.pid"),
+        "/etc/hostname",
+        "/etc/shadow",
+        str(__file__),  # the repository
+        "/root/.bashrc",
+    ):
+        assert probe(confined, "read", path) in ("error: EACCES", "error: ENOENT"), path
+    assert probe(confined, "read", f"/proc/{worker}/environ") == "error: EACCES"
+    assert probe(confined, "list", str(confined.run_dir)) == "error: EACCES"
+    # what ComfyUI needs stays readable: its models' folder, its own input
+    assert probe(confined, "list", str(confined.comfy_dir / "input")).startswith("ok")
+    assert probe(confined, "read", "/etc/passwd").startswith("ok")
+
+
+def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
+    for path in (
+        "/tmp/rp_confined_escape",
+        str(confined.comfy_dir / "custom_nodes" / "evil.py"),  # code that would run at the next start
+        str(confined.comfy_dir / "input" / "planted.png"),  # another job's input
+        str(confined.comfy_dir / "models" / "planted.safetensors"),
+        str(confined.run_dir / "planted"),
+    ):
+        assert probe(confined, "write", path) == "error: EACCES", path
+        assert not os.path.exists(path)
+    assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
+    # a pack may keep its data in its own folder (RES4LYF rewrites its config there), never touch its code
+    pack = confined.comfy_dir / "custom_nodes" / "rp_test_nodes"
+    assert probe(confined, "write", str(pack / "__init__.py")) == "error: EACCES"
+    assert probe(confined, "write", str(pack / "state.json")).startswith("ok")
+
+
+def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
+    assert probe(confined, "connect", f"127.0.0.1:{confined.comfy_port}") == "error: EACCES"  # its own API
+    assert probe(confined, "connect", f"127.0.0.1:{confined.api_port}") == "error: EACCES"  # the worker's
+    assert probe(confined, "connect", "127.0.0.1:443") == "error: ECONNREFUSED"  # allowed: nothing listens
+    link = confined.comfy_dir / "output" / "shadow.png"
+    assert probe(confined, "symlink", f"/etc/shadow>{link}") == "error: EACCES"
+    assert not link.is_symlink()
+
+
+def test_a_jobs_prompt_leaves_no_history_in_comfyui(confined):
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "uid", "arg": "", "nonce": next(_nonce)}}
+    out = run(confined, {"1": node})
+    assert out["status"] == "success"
+    history = requests.get(f"{confined.comfy_url}/history", timeout=10).json()
+    assert out["prompt_id"] not in history
+
+
+def test_comfyui_gets_its_environment_by_allow_list(confined):
+    assert probe(confined, "env", "DATABASE_URL") == "ok: <unset>"
+    assert probe(confined, "env", "RUNPOD_API_KEY") == "ok: <unset>"
+    assert probe(confined, "env", "PATH").startswith("ok: /")
+    assert probe(confined, "env", "HOME") == f"ok: {confined.comfy_dir / 'user' / 'home'}"
+
+
+def test_no_file_outgrows_max_file_mb_and_no_job_outgrows_job_disk_mb(confined):
+    assert probe(confined, "write_mb", "35") == "error: EFBIG"  # RLIMIT_FSIZE: MAX_FILE_MB=30
+    workflow = {  # two files of 25 MB: each under MAX_FILE_MB, together over JOB_DISK_MB=40
+        str(n): {"class_type": "RPTestProbe", "inputs": {"op": "write_mb", "arg": "25", "nonce": next(_nonce)}}
+        for n in (1, 2)
+    }
+    err = run(confined, workflow)
+    assert err["error_code"] == "JOB_DISK_LIMIT", err
+    assert err["details"]["written_mb"] >= 40
+    assert not list((confined.comfy_dir / "output").rglob("rp_probe_*"))  # removed with the job's files
+    next_job_succeeds(confined)
+
+
+def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
+    before = runsync(confined, {"mode": "test"})["output"]["restart_count"]
+    nonce = next(_nonce)
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "spin", "arg": "120", "nonce": nonce}}
+    err = run(confined, {"1": node}, timeout_s=3)
+    assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "restarted", err
+    assert "restarted ComfyUI" in err["error_message"]
+    assert f"RPTestProbe spinning {nonce}" in "\n".join(err["logs_tail"])  # the job's own line, in its answer
+    health = confined.wait_state(("ready",), 120)
+    assert health["restart_count"] == before + 1 and health["last_death"]["code"] == "TIMEOUT"
+    next_job_succeeds(confined)
+    # the next job's lines are its own: nothing of the runaway prompt
+    failing = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 3}},
+        "2": {"class_type": "RPTestRaise", "inputs": {"image": ["1", 0], "message": f"after {nonce}"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "never"}},
+    }
+    err = run(confined, failing)
+    assert err["error_code"] == "GENERATION_ERROR" and f"after {nonce}" in err["error_message"], err
+    assert f"spinning {nonce}" not in "\n".join(err["logs_tail"])
+
+
+def test_catastrophic_backtracking_in_a_core_node_is_stopped(confined):
+    """The issue's 60-byte job: a core regex node with a pattern that backtracks for hours, in C (the GIL
+    held: ComfyUI can't even answer /queue)."""
+    workflow = {
+        "1": {
+            "class_type": "RegexExtract",
+            "inputs": {
+                "string": "a" * 40 + "!",
+                "regex_pattern": "^(a+)+$",
+                "mode": "First Match",
+                "case_insensitive": True,
+                "multiline": False,
+                "dotall": False,
+                "group_index": 1,
+            },
+        },
+        "2": {"class_type": "RPTestProbe", "inputs": {"op": "env", "arg": ["1", 0], "nonce": next(_nonce)}},
+    }
+    err = run(confined, workflow, timeout_s=3)
+    assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "restarted", err
+    confined.wait_state(("ready",), 120)
+    next_job_succeeds(confined)
+
+
+def test_an_interruptible_prompt_is_interrupted_not_restarted(confined):
+    before = runsync(confined, {"mode": "test"})["output"]["restart_count"]
+    workflow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 1}},
+        "2": {"class_type": "RPTestSleep", "inputs": {"image": ["1", 0], "seconds": 120}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "slow"}},
+    }
+    err = run(confined, workflow, timeout_s=3)
+    assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "interrupted", err
+    assert runsync(confined, {"mode": "test"})["output"]["restart_count"] == before
+    next_job_succeeds(confined)
+
+
+def test_over_its_memory_cap_comfyui_is_restarted_and_the_job_says_why(confined):
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "hold_mb", "arg": str(MEMORY_CAP_MB), "nonce": 1}}
+    err = run(confined, {"1": node})
+    assert err["error_code"] == "COMFY_MEMORY_LIMIT", err
+    assert err["details"]["max_mb"] == MEMORY_CAP_MB
+    confined.wait_state(("ready",), 120)
+    next_job_succeeds(confined)
+
+
+def test_isolate_jobs_leaves_no_cache_for_the_next_job_to_time(confined):
+    """The same prompt twice: ComfyUI's cache would answer the second from the first's results (an output
+    node with the same inputs does not run again); with ISOLATE_JOBS=1 the node runs, and prints, twice."""
+    confined.wait_state(("ready",), 120)
+    mark = f"ISOLATE_{next(_nonce)}"
+    workflow = {"1": {"class_type": "RPTestProbe", "inputs": {"op": "env", "arg": mark, "nonce": 7}}}
+    for _ in range(2):
+        assert run(confined, workflow)["status"] == "success"
+    ran = [line for line in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in line]
+    assert len(ran) == 2, ran
