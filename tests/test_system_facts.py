@@ -119,6 +119,16 @@ def test_a_bucket_that_does_not_answer_is_named(s3_server):  # noqa: F811
     ).create_bucket(Bucket="facts-ok")
     ok = Runtime(Settings.from_env({"BUCKET_ENDPOINT_URL": s3_server, "BUCKET_NAME": "facts-ok", **keys}))
     assert bucket_finding(ok) is None
+    # compatibility mode without BUCKET_NAME: the bucket checked is the one uploads go to, the month's
+    from handler.outputs import sdk_bucket
+
+    compat = Runtime(Settings.from_env({"BUCKET_ENDPOINT_URL": s3_server, "RESPONSE_FORMAT": "worker-comfyui", **keys}))
+    month = bucket_finding(compat)
+    assert month is not None and f"{sdk_bucket()!r}" in month.message  # not created yet: named, not None
+    boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).create_bucket(Bucket=sdk_bucket())
+    assert bucket_finding(compat) is None
 
 
 @pytest.mark.stack
