@@ -25,6 +25,17 @@ CLOUD_API_BASE = "https://api.runpod.ai/v2"
 _RUNPOD_STYLE = re.compile(r"^https?://[^/]*runpod\.(ai|io)(/.*)?/v2/[^/]+/?$")
 
 
+# The pack cache (fetched packs, overlay venvs), under the home folder: the one default the CLI, the pack
+# installer (client/local_comfy.py) and tools/packs.py share.
+PACKS_CACHE = Path(".cache/comfy-runpod/packs")
+
+
+def packs_cache(env: Mapping[str, str]) -> Path:
+    """COMFY_PACKS_CACHE, else ~/.cache/comfy-runpod/packs (HOME read from `env` too)."""
+    home = Path(env.get("HOME") or Path.home())
+    return Path(env.get("COMFY_PACKS_CACHE") or home / PACKS_CACHE).expanduser()
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     kind: str  # "runpod" | "url" | "comfy"
@@ -55,7 +66,7 @@ class Settings:
     hf_token: str | None = field(default=None, repr=False)  # HF_TOKEN: gated model files' metadata
     packs_snapshots: Path | None = None  # COMFY_PACKS_SNAPSHOTS: NAME-COMMIT.tar.gz pack snapshots
     comfy_home: Path = Path.home() / ".cache/comfy-runpod/comfyui-0.3.75"  # COMFY_HOME: the local ComfyUI
-    packs_cache: Path = Path.home() / ".cache/comfy-runpod/packs"  # COMFY_PACKS_CACHE: fetched packs, overlay venvs
+    packs_cache: Path = Path.home() / PACKS_CACHE  # COMFY_PACKS_CACHE: fetched packs, overlay venvs
 
     def require_target(self) -> Target:
         if self.target is None:
@@ -147,7 +158,7 @@ def load_settings(
         hf_token=env.get("HF_TOKEN") or None,
         packs_snapshots=Path(env["COMFY_PACKS_SNAPSHOTS"]) if env.get("COMFY_PACKS_SNAPSHOTS") else None,
         comfy_home=Path(env.get("COMFY_HOME") or home / ".cache/comfy-runpod/comfyui-0.3.75").expanduser(),
-        packs_cache=Path(env.get("COMFY_PACKS_CACHE") or home / ".cache/comfy-runpod/packs").expanduser(),
+        packs_cache=packs_cache(env),
     )
 
 

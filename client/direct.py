@@ -170,10 +170,10 @@ class DirectComfy:
             stop_prompt(self.comfy, job.prompt_id, wait_s=0)
         return {"id": job_id, "status": "CANCELLED"}
 
-    def retry(self, job_id: str) -> dict[str, Any]:
+    def retry(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
         raise NotSupported("direct-to-ComfyUI mode has no /retry: submit the job again")
 
-    def health(self) -> dict[str, Any]:
+    def health(self, *, wait_s: float | None = None) -> dict[str, Any]:
         raise NotSupported("direct-to-ComfyUI mode has no RunPod /health (no queue, no workers)")
 
     def close(self) -> None:

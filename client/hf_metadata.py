@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
-HF_HOSTS = ("huggingface.co", "hf.co")
+from workflows.hf_url import HfFile, parse_hf_url
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RESOLVE = re.compile(
-    r"^/(?:(?P<kind>datasets|spaces)/)?(?P<repo>[^/]+/[^/]+)/(?:resolve|blob)/(?P<rev>[^/]+)/(?P<path>.+)$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,26 +26,6 @@ class FileFacts:
     size_bytes: int | None = None
     sha256: str | None = None
     problem: str | None = None  # why something is missing, in words a person can act on
-
-
-@dataclass(frozen=True, slots=True)
-class HfFile:
-    repo_type: str  # model | dataset | space
-    repo_id: str
-    revision: str
-    path: str
-
-
-def hf_file(url: str) -> HfFile | None:
-    """The repository, revision and path of a huggingface.co /resolve/ (or /blob/) URL; None otherwise."""
-    parts = urlsplit(url)
-    if parts.hostname not in HF_HOSTS:
-        return None
-    m = _RESOLVE.match(parts.path)
-    if not m:
-        return None
-    kind = {"datasets": "dataset", "spaces": "space"}.get(m.group("kind") or "", "model")
-    return HfFile(kind, m.group("repo"), unquote(m.group("rev")), unquote(m.group("path")))
 
 
 def hf_facts(
@@ -61,9 +39,9 @@ def hf_facts(
     except ImportError:
         return FileFacts(problem="huggingface_hub is not installed: pip install 'comfy-runpod[client]'")
 
-    where = f"{file.repo_id}/{file.path}@{file.revision}"
+    where = f"{file.repo}/{file.path}@{file.revision}"
     try:
-        url = hf_hub_url(file.repo_id, file.path, repo_type=file.repo_type, revision=file.revision, endpoint=endpoint)
+        url = hf_hub_url(file.repo, file.path, repo_type=file.repo_type, revision=file.revision, endpoint=endpoint)
         meta = get_hf_file_metadata(url, token=token or False, timeout=timeout_s, endpoint=endpoint)
         sha = meta.etag.lower() if meta.etag and _SHA256.match(meta.etag.lower()) else None
         if sha is not None:
@@ -79,14 +57,14 @@ def hf_facts(
         )
     except GatedRepoError:
         return FileFacts(
-            problem=f"{file.repo_id} is gated: a Hugging Face token with access is needed. Accept its terms at "
-            f"https://huggingface.co/{file.repo_id} and set HF_TOKEN (a read token) before running again"
+            problem=f"{file.repo} is gated: a Hugging Face token with access is needed. Accept its terms at "
+            f"https://huggingface.co/{file.repo} and set HF_TOKEN (a read token) before running again"
             + (" (the HF_TOKEN given has no access)" if token else "")
         )
     except RepositoryNotFoundError:
-        return FileFacts(problem=f"Hugging Face has no repository {file.repo_id} (or it is private: set HF_TOKEN)")
+        return FileFacts(problem=f"Hugging Face has no repository {file.repo} (or it is private: set HF_TOKEN)")
     except EntryNotFoundError:
-        return FileFacts(problem=f"Hugging Face repository {file.repo_id} has no file {file.path} at {file.revision}")
+        return FileFacts(problem=f"Hugging Face repository {file.repo} has no file {file.path} at {file.revision}")
     except (HfHubHTTPError, OSError, ValueError) as exc:
         return FileFacts(problem=f"Hugging Face metadata for {where} could not be read: {str(exc)[:200]}")
     except Exception as exc:
@@ -131,7 +109,7 @@ def file_facts(
     timeout_s: float = 30.0,
 ) -> FileFacts:
     """Size and sha256 of the file at `url` (see the module docstring)."""
-    hf = hf_file(url)
+    hf = parse_hf_url(url)
     if hf is not None:
         return hf_facts(hf, endpoint=endpoint, token=token, timeout_s=timeout_s, download_sha256=download_sha256)
     return other_facts(url, download_sha256=download_sha256, timeout_s=timeout_s)

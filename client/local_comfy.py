@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.config import PACKS_CACHE
 from comfyui_client import ComfyClient
 from workflows.pack_plan import release_version
 
@@ -43,8 +44,9 @@ def _quiet(_: str) -> None:
 
 
 def cache_root() -> Path:
-    """The default pack cache (the client's Settings.packs_cache and tools/packs.py honour COMFY_PACKS_CACHE)."""
-    return Path.home() / ".cache/comfy-runpod/packs"
+    """The default pack cache when a caller names none (client.config.packs_cache, which the CLI and
+    tools/packs.py use, honours COMFY_PACKS_CACHE: only client/config.py reads the environment)."""
+    return Path.home() / PACKS_CACHE
 
 
 def has_checkout() -> bool:

@@ -267,13 +267,15 @@ class RunPodAPI:
         path = f"/cancel/{_job_path(job_id)}"
         return self._call("POST", path, job_id=job_id, read_timeout=10, deadline=_deadline(wait_s))
 
-    def retry(self, job_id: str) -> dict[str, Any]:
-        """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself)."""
-        return self._call("POST", f"/retry/{_job_path(job_id)}", job_id=job_id, safe=False, submission=True)
+    def retry(self, job_id: str, *, wait_s: float | None = None) -> dict[str, Any]:
+        """POST /retry/{id}: requeue a FAILED or TIMED_OUT job under the same id (not retried itself).
+        `wait_s`: the caller's time left (`--timeout`), as for every call."""
+        path = f"/retry/{_job_path(job_id)}"
+        return self._call("POST", path, job_id=job_id, safe=False, submission=True, deadline=_deadline(wait_s))
 
-    def health(self) -> dict[str, Any]:
-        """GET /health → {"jobs": {...}, "workers": {...}}."""
-        return self._call("GET", "/health")
+    def health(self, *, wait_s: float | None = None) -> dict[str, Any]:
+        """GET /health → {"jobs": {...}, "workers": {...}}, every attempt ending within `wait_s`."""
+        return self._call("GET", "/health", deadline=_deadline(wait_s))
 
     def close(self) -> None:
         self._pool.clear()

@@ -64,7 +64,9 @@ class Settings:
     bucket_endpoint_url: str | None = None
     bucket_access_key_id: str | None = None
     bucket_secret_access_key: str | None = None
-    bucket_name: str | None = None  # None: the official worker's (runpod SDK's) bucket, see handler.outputs
+    # BUCKET_NAME; None (the default only with RESPONSE_FORMAT=worker-comfyui): the official worker's
+    # (runpod SDK's) month bucket, see handler.outputs.sdk_bucket. Native mode keeps its own stable default.
+    bucket_name: str | None = "comfyui-outputs"
     bucket_region: str | None = None  # None: from BUCKET_ENDPOINT_URL, as the runpod SDK reads it
     bucket_prefix: str = ""  # BUCKET_PREFIX: keys go under <prefix>/<job id>/ (the official worker's variable)
     self_check_strict: bool = False
@@ -87,7 +89,7 @@ class Settings:
     registry_dir: Path | None = None  # default: the registry shipped in workflows/registry
     response_format: str = NATIVE  # RESPONSE_FORMAT: the generate answer's shape unless a job asks otherwise
     max_input_pixels: int = 64 * 1024 * 1024  # every frame of every input image, summed
-    presign_expires_s: int = 7 * 24 * 3600  # the official worker's (runpod SDK's) 604800 s
+    presign_expires_s: int = 3600  # PRESIGN_EXPIRES_S; with RESPONSE_FORMAT=worker-comfyui the SDK's 604800 s
     comfy_org_api_key: str | None = field(default=None, repr=False)  # COMFY_ORG_API_KEY: ComfyUI's API nodes
     secret_values: tuple[str, ...] = ()  # every secret in the worker's environment (workflows.secrets)
     # How ComfyUI is confined (handler.confine, handler.memwatch; README "Security").
@@ -109,6 +111,9 @@ class Settings:
         pid_file = env.get("COMFY_PID_FILE")
         extra = env.get("COMFY_EXTRA_MODEL_PATHS")
         volume = env.get("RUNPOD_VOLUME_DIR", "/runpod-volume")
+        # The endpoint's compatibility mode also brings the official worker's storage defaults (its bucket,
+        # its 7-day URLs); a native endpoint keeps its own. A job's response_format changes only its shape.
+        compat = _response_format(env.get("RESPONSE_FORMAT")) != NATIVE
         return cls(
             comfy_url=env.get("COMFY_URL", f"http://127.0.0.1:{_int(env, 'COMFY_PORT', 8188, minimum=1)}"),
             comfy_dir=comfy_dir,
@@ -129,7 +134,7 @@ class Settings:
             bucket_endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
             bucket_access_key_id=env.get("BUCKET_ACCESS_KEY_ID") or None,
             bucket_secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
-            bucket_name=env.get("BUCKET_NAME") or None,
+            bucket_name=env.get("BUCKET_NAME") or (None if compat else "comfyui-outputs"),
             bucket_region=env.get("BUCKET_REGION") or None,
             bucket_prefix=env.get("BUCKET_PREFIX", "").strip("/"),
             self_check_strict=env.get("SELF_CHECK_STRICT", "0") == "1",
@@ -145,7 +150,9 @@ class Settings:
             ),
             **_supervision(env, comfy_dir),
             max_input_pixels=_int(env, "MAX_INPUT_PIXELS", 64 * 1024 * 1024, minimum=1),
-            presign_expires_s=max(1, min(_int(env, "PRESIGN_EXPIRES_S", 7 * 24 * 3600), 7 * 24 * 3600)),
+            presign_expires_s=max(
+                1, min(_int(env, "PRESIGN_EXPIRES_S", _SDK_PRESIGN_S if compat else 3600), _SDK_PRESIGN_S)
+            ),
             comfy_org_api_key=env.get("COMFY_ORG_API_KEY") or None,
             secret_values=secret_values(env),
             **_confinement(env),
@@ -156,6 +163,9 @@ class Settings:
         (RUNPOD_API_KEY, any *_KEY / *_TOKEN / *_SECRET / *_PASSWORD, SECRET_ENV_VARS), the bucket keys."""
         extra = [s for s in (self.bucket_access_key_id, self.bucket_secret_access_key, self.comfy_org_api_key) if s]
         return sorted({*self.secret_values, *extra}, key=len, reverse=True)
+
+
+_SDK_PRESIGN_S = 7 * 24 * 3600  # the runpod SDK's rp_upload ExpiresIn, and SigV4's maximum
 
 
 def _response_format(value: str | None) -> str:

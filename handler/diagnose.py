@@ -221,6 +221,37 @@ def _disks_and_volume(runtime: Runtime) -> tuple[list[dict[str, Any]], dict[str,
     return disks, volume, findings
 
 
+@dataclass(frozen=True, slots=True)
+class _HostInspection:
+    """What diagnose learns besides the models: disks, volume, pack imports, the model cache's sources."""
+
+    disks: list[dict[str, Any]]
+    volume: dict[str, Any]
+    imports: tuple[PackImport, ...]
+    sources: dict[str, Any]  # diagnose's `model_sources`
+    installed: dict[str, str]  # pack path -> its installed commit
+    findings: list[Finding]
+
+    def custom_nodes(self) -> dict[str, Any]:
+        """diagnose's `custom_nodes`: each pack's import with its installed commit, and the failed ones."""
+        return {
+            "packs": [{**p.to_dict(), "commit": self.installed.get(p.path)} for p in self.imports],
+            "failed": [p.name for p in self.imports if p.failed],
+        }
+
+
+def _inspect_host(runtime: Runtime, workflow: str | None) -> _HostInspection:
+    """Disks and volume, the system's own answers, the startup log's pack imports, the model cache: their
+    findings in that order."""
+    disks, volume, findings = _disks_and_volume(runtime)
+    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
+    imports = tuple(parse_import_report(_log_text(runtime)))
+    findings += import_findings(imports)
+    sources, cache_problems = diagnose_section(runtime, workflow)
+    findings += cache_problems
+    return _HostInspection(disks, volume, imports, sources, installed_commits(imports), findings)
+
+
 def _workflow_checks(
     runtime: Runtime,
     request: DiagnoseRequest,
@@ -296,21 +327,15 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     index = ModelIndex(comfy.sees, files, checksums)
     if comfy.reachable:
         findings += unscanned_model_findings(files)
-    disks, volume, disk_findings = _disks_and_volume(runtime)
-    findings += disk_findings
-    findings += system_facts.findings(runtime)  # the system's answers, not the settings' beliefs
-    imports = tuple(parse_import_report(_log_text(runtime)))
-    installed = installed_commits(imports)
-    findings += import_findings(imports)
-    sources, cache_problems = diagnose_section(runtime, request.workflow)
-    findings += cache_problems
+    host = _inspect_host(runtime, request.workflow)
+    findings += host.findings
     t = lap(timings, "inspect_ms", t)
 
     workflow_checks: dict[str, Any] = {}
     tagged: list[dict[str, Any]] = []
     checked_nodes: dict[str, Any] = {}
     if comfy.reachable:
-        workflow_checks, tagged = _workflow_checks(runtime, request, comfy.object_info, index, imports)
+        workflow_checks, tagged = _workflow_checks(runtime, request, comfy.object_info, index, host.imports)
         checked_nodes = node_check(registry, comfy.object_info)
     t = lap(timings, "analysis_ms", t)
 
@@ -320,14 +345,11 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         findings=dicts,
         worker=runtime.state.snapshot() if runtime.state is not None else None,
         system=system_summary(comfy.stats, HANDLER_VERSION),
-        disks=disks,
-        volume=volume,
+        disks=host.disks,
+        volume=host.volume,
         models=_models_view(files, comfy.sees, checksums),
-        model_sources=sources,
-        custom_nodes={
-            "packs": [{**p.to_dict(), "commit": installed.get(p.path)} for p in imports],
-            "failed": [p.name for p in imports if p.failed],
-        },
+        model_sources=host.sources,
+        custom_nodes=host.custom_nodes(),
         node_check=checked_nodes,
         # every node class ComfyUI defines: what a client judges its own workflows against (`comfy-runpod ui`)
         node_classes=sorted(comfy.object_info) if comfy.reachable else [],

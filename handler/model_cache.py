@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflows.findings import Finding, warning
-from workflows.hf_cache import SOURCES, CacheLookup, LookupState, hf_file, is_commit, lookup_findings, workflow_sources
+from workflows.hf_cache import SOURCES, CacheLookup, LookupState, hf_file, lookup_findings, workflow_sources
 from workflows.load_log import first_device_loads
 from workflows.models import FOLDER_ALIASES, VOLUME_LAYOUTS
 from workflows.registry import ModelSpec, Registry
+from workflows.revisions import is_commit
 
 if TYPE_CHECKING:
     from handler.runtime import Runtime

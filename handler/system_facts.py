@@ -244,6 +244,9 @@ def bucket_finding(rt: Runtime) -> Finding | None:
     s = rt.settings
     if not s.bucket_endpoint_url:
         return None
+    from handler.outputs import endpoint_region, sdk_bucket
+
+    bucket = s.bucket_name or sdk_bucket()  # the bucket uploads go to (unset: the official worker's month)
     try:
         import boto3
         from botocore.config import Config
@@ -253,16 +256,16 @@ def bucket_finding(rt: Runtime) -> Finding | None:
             endpoint_url=s.bucket_endpoint_url,
             aws_access_key_id=s.bucket_access_key_id,
             aws_secret_access_key=s.bucket_secret_access_key,
-            region_name=s.bucket_region or "us-east-1",
+            region_name=s.bucket_region or endpoint_region(s.bucket_endpoint_url) or "us-east-1",
             config=Config(signature_version="s3v4", connect_timeout=3, read_timeout=3, retries={"max_attempts": 1}),
         )
-        client.head_bucket(Bucket=s.bucket_name)
+        client.head_bucket(Bucket=bucket)
     except Exception as exc:
         response = getattr(exc, "response", None)
         detail = (response or {}).get("Error", {}).get("Code") if isinstance(response, dict) else None
         return error(
             "BUCKET_UNREACHABLE",
-            f"BUCKET_ENDPOINT_URL={s.bucket_endpoint_url} with BUCKET_NAME={s.bucket_name!r} is configured, but "
+            f"BUCKET_ENDPOINT_URL={s.bucket_endpoint_url} with bucket {bucket!r} is configured, but "
             f"the bucket does not answer: {detail or type(exc).__name__}.",
             "Check BUCKET_ENDPOINT_URL, BUCKET_NAME and the bucket keys (and that the bucket exists); until it "
             "answers, outputs that need it fail with OUTPUT_UPLOAD_FAILED.",

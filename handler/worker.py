@@ -158,7 +158,9 @@ def _handle(rt: Runtime, job: dict[str, Any]) -> tuple[Mapping[str, Any], str | 
         result = with_warnings(generate(rt, request, job_id, sink, arrived=arrived), request_warnings(rt, request))
         return result, request.response_format or rt.settings.response_format
     except JobError as exc:
-        log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, rt.settings.secrets()))
+        # the job's own Comfy.org key too: its workflow may carry it where ComfyUI's message echoes it
+        secrets = [*rt.settings.secrets(), *request_secrets(job.get("input"))]
+        log.warning("job %s failed: %s: %s", job_id, exc.code, redact(exc.message, secrets))
         return error_response(rt, exc, job_id), None
     except Exception as exc:  # a bug: the traceback goes to the worker's log, never to the caller
         log.exception("unexpected error in job %s", job_id)

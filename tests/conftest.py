@@ -117,6 +117,16 @@ def real_packs(stack: LocalStack) -> LocalStack:
     return stack
 
 
+def nowhere_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """GitHub unreachable for sure, also on machines that can reach it: git rewrites its URLs to nowhere."""
+    for key, value in {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.file://{tmp_path}/nowhere/.insteadOf",
+        "GIT_CONFIG_VALUE_0": "https://github.com/",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
 def runsync(stack: LocalStack, job_input: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
     """POST /runsync to the real RunPod local API; returns RunPod's envelope (id, status, output, error)."""
     r = requests.post(f"{stack.api_url}/runsync", json={"input": job_input}, timeout=timeout)

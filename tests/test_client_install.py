@@ -108,6 +108,8 @@ def _skip_if_offline(done: subprocess.CompletedProcess) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("way", WAYS)
 def test_each_documented_install_runs_real_commands(way: str, source: Path, fake: FakeRunPod, tmp_path: Path):
+    """One install way, then a new user's first commands in order (health, diagnose, generate, jobs, volume)
+    and which optional modules came with it: one long test, as one venv per way is the expensive part."""
     command, py = _install(way, source, tmp_path)
     home = tmp_path / "home"
     home.mkdir()

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 from workflows.compat import WORKER_COMFYUI, to_worker_comfyui, unsupported_key_hint, with_warnings
+from workflows.request import GenerateRequest, parse_request
 
 # Ours, as generate returns it (README, API contract).
 OURS = {
@@ -166,7 +167,10 @@ def test_without_bucket_name_uploads_go_where_the_official_worker_puts_them():
     from handler.config import Settings
     from handler.outputs import S3Store, sdk_bucket
 
-    settings = Settings.from_env({"BUCKET_ENDPOINT_URL": "https://my-bucket.s3.eu-west-1.amazonaws.com"})
+    url = "https://my-bucket.s3.eu-west-1.amazonaws.com"
+    native = Settings.from_env({"BUCKET_ENDPOINT_URL": url})  # a native endpoint keeps its own defaults
+    assert native.bucket_name == "comfyui-outputs" and native.presign_expires_s == 3600
+    settings = Settings.from_env({"BUCKET_ENDPOINT_URL": url, "RESPONSE_FORMAT": "worker-comfyui"})
     assert settings.bucket_name is None and settings.presign_expires_s == 604800  # rp_upload: ExpiresIn=604800
     assert sdk_bucket(time.mktime((2026, 12, 6, 12, 0, 0, 0, 0, -1))) == "12-26"  # rp_upload: strftime("%m-%y")
     store = S3Store(settings.bucket_endpoint_url or "", "AKIAEXAMPLE", "secret", None)
@@ -205,3 +209,12 @@ def test_only_image_file_names_are_renamed_in_the_workflow():
     patched = apply_parameters(workflow, None, {}, renames=renames)
     assert patched["1"]["inputs"]["image"] == "job_1_0_input.png"
     assert patched["2"]["inputs"]["sampler_name"] == "euler"
+
+
+def test_ignored_keys_are_named_within_a_bound():
+    """Compatibility mode echoes the names of the keys it ignores: a job can't grow its answer with them."""
+    job = {"workflow": "smoke_image", "x" * 10_000: 1, **{f"k{i:03}": i for i in range(500)}}
+    request = parse_request(job, compat=True)
+    assert isinstance(request, GenerateRequest)
+    assert len(request.warnings) == 21 and request.warnings[-1] == "481 more unknown input keys ignored"
+    assert sum(map(len, request.warnings)) < 3000

@@ -337,12 +337,15 @@ def _registry_dir(path: Path) -> Path:
 def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_models_source(staged, tmp_path):
     stack = make_stack(tmp_path / "stack", WORKFLOW_REGISTRY_DIR=str(_registry_dir(tmp_path / "registry")))
     shutil.copytree(staged.parent.parent, stack.volume_dir, symlinks=True)  # the cache under the volume
+    stack.volume_dir.chmod(0o755)  # copytree copied pytest's private 0700 onto it: ComfyUI's user must read it
     image_model = stack.comfy_dir / "models/upscale_models/tiny_image_x2.safetensors"
     volume_model = stack.volume_dir / "models/upscale_models/tiny_volume_x2.safetensors"
     for path, seed in ((image_model, 4), (volume_model, 5)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(tiny_upscale_model(seed))
     make_taesd(COMFY_PYTHON, str(DEFAULT_COMFY_HOME / "ComfyUI"), stack.comfy_dir / "models/vae_approx")
+    for part in (stack.comfy_dir / "models/vae_approx").iterdir():
+        part.chmod(0o644)  # safetensors' save_file writes 0600: ComfyUI's own user could not read them
     # the same name on the volume, as a x4 model: ComfyUI must take the cache's x2 (the output size tells)
     (volume_model.parent / "tiny_cache_x2.safetensors").write_bytes(tiny_upscale_model(6, scale=4))
     stack.start(wait=180)
@@ -364,7 +367,9 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
         )
         assert "models     image 3, cache 1, volume 1, missing 2" in cli.stdout, cli.stdout + cli.stderr
 
-        out = runsync(stack, {"workflow": "tiny_upscale"}, timeout=180)["output"]
+        envelope = runsync(stack, {"workflow": "tiny_upscale"}, timeout=180)
+        assert "output" in envelope, envelope
+        out = envelope["output"]
         from PIL import Image
 
         image = Image.open(io.BytesIO(base64.b64decode(out["outputs"][0]["base64"])))
@@ -379,7 +384,9 @@ def test_a_registered_workflow_runs_from_the_cache_and_diagnose_names_every_mode
         assert all("only as an unfinished download of comfy-runpod-test/" in f["message"] for f in pending), err
         assert all("wait for RunPod to finish caching" in f["fix"] for f in pending), err
 
-        taesd = runsync(stack, {"workflow": "tiny_taesd"}, timeout=180)["output"]
+        envelope = runsync(stack, {"workflow": "tiny_taesd"}, timeout=180)
+        assert "output" in envelope, json.loads(envelope["error"])
+        taesd = envelope["output"]
         assert (taesd["outputs"][0]["width"], taesd["outputs"][0]["height"]) == (64, 64)
 
         report = runsync(stack, {"mode": "diagnose"}, timeout=180)["output"]

@@ -13,7 +13,7 @@ import pytest
 
 from client.local_comfy import fetch_pack, pack_python
 from client.pack_pins import choose_pin, release_findings
-from tests.conftest import REPO
+from tests.conftest import REPO, nowhere_git
 from tools.localstack import DEFAULT_COMFY_HOME
 from workflows.pack_plan import PlannedPack
 
@@ -106,22 +106,13 @@ def test_the_overlay_venv_adds_the_packs_requirements_with_headless_opencv_and_l
     assert subprocess.run([str(comfy_python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout == before
 
 
-def _nowhere_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key, value in {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.file://{tmp_path}/nowhere/.insteadOf",
-        "GIT_CONFIG_VALUE_0": "https://github.com/",
-    }.items():
-        monkeypatch.setenv(key, value)
-
-
 def test_pins_the_saves_commit_when_a_snapshot_has_it_else_the_nearest_with_a_finding(monkeypatch, tmp_path):
     name, repo, commit = GGUF
     saved = PlannedPack(name, repo, ["UnetLoaderGGUF"], saved_versions=[commit])
     pin = choose_pin(saved, SNAPSHOTS)
     assert (pin.commit, pin.findings) == (commit, []) and "snapshot" in pin.source
 
-    _nowhere_git(monkeypatch, tmp_path)  # git can't reach GitHub, for sure
+    nowhere_git(monkeypatch, tmp_path)  # git can't reach GitHub, for sure
     older = PlannedPack(name, repo, ["UnetLoaderGGUF"], saved_versions=["a" * 40])
     pin = choose_pin(older, SNAPSHOTS, git_timeout_s=10)
     assert pin.commit == commit and "cannot be obtained" in pin.notes[0]

@@ -16,7 +16,7 @@ import sys
 import av
 import pytest
 
-from tests.conftest import ABSENT_PACK, REAL_PACKS, REPO, png_base64, runsync
+from tests.conftest import ABSENT_PACK, REAL_PACKS, REPO, nowhere_git, png_base64, runsync
 from tools.localstack import DEFAULT_COMFY_HOME
 from tools.packs import PackUnavailable, ensure_pack, install_packs
 from workflows.registry import default_registry
@@ -109,13 +109,7 @@ def test_static_selfcheck_passes_with_the_real_packs(tmp_path):
 
 def test_a_pack_without_a_source_fails_with_how_to_provide_it(tmp_path, monkeypatch):
     monkeypatch.setenv("COMFY_PACKS_SNAPSHOTS", str(tmp_path / "no-snapshots"))
-    # GitHub unreachable for sure, also on machines that can reach it: git rewrites its URLs to nowhere.
-    for key, value in {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.file://{tmp_path}/nowhere/.insteadOf",
-        "GIT_CONFIG_VALUE_0": "https://github.com/",
-    }.items():
-        monkeypatch.setenv(key, value)
+    nowhere_git(monkeypatch, tmp_path)
     with pytest.raises(PackUnavailable) as exc:
         ensure_pack("RES4LYF", cache=tmp_path / "cache")
     message = str(exc.value)

@@ -33,8 +33,8 @@ def _mount_tmpfs(path: Path, options: str) -> bool:
 def tmpfs(tmp_path):
     mounted: list[Path] = []
 
-    def mount(name: str, options: str) -> Path:
-        path = tmp_path / name
+    def mount(name: str, options: str, under: Path | None = None) -> Path:
+        path = (under or tmp_path) / name
         if not _mount_tmpfs(path, options):
             if os.geteuid() == 0:  # CI runs as root: there it must run, never skip
                 pytest.fail(f"running as root but cannot mount a tmpfs ({options})")
@@ -119,16 +119,29 @@ def test_a_bucket_that_does_not_answer_is_named(s3_server):  # noqa: F811
     ).create_bucket(Bucket="facts-ok")
     ok = Runtime(Settings.from_env({"BUCKET_ENDPOINT_URL": s3_server, "BUCKET_NAME": "facts-ok", **keys}))
     assert bucket_finding(ok) is None
+    # compatibility mode without BUCKET_NAME: the bucket checked is the one uploads go to, the month's
+    from handler.outputs import sdk_bucket
+
+    compat = Runtime(Settings.from_env({"BUCKET_ENDPOINT_URL": s3_server, "RESPONSE_FORMAT": "worker-comfyui", **keys}))
+    month = bucket_finding(compat)
+    assert month is not None and f"{sdk_bucket()!r}" in month.message  # not created yet: named, not None
+    boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id="testing", aws_secret_access_key="testing"
+    ).create_bucket(Bucket=sdk_bucket())
+    assert bucket_finding(compat) is None
 
 
 @pytest.mark.stack
 def test_the_worker_asks_the_system_before_a_job_and_in_diagnose(tmpfs, tmp_path):
     """Output dir on a read-only disk, and COMFY_EXTRA_ARGS moving ComfyUI's temp dir elsewhere: diagnose
     names both, with both sides; a job is refused before it runs with the first, listing both."""
-    out_dir = tmpfs("ro-out", "size=4m,ro")
-    elsewhere = tmp_path / "elsewhere-temp"
-    elsewhere.mkdir()
-    stack = make_stack(tmp_path / "stack", COMFY_OUTPUT_DIR=str(out_dir))
+    stack = make_stack(tmp_path / "stack")
+    # Beside the stack, not in pytest's private tmp dir, which ComfyUI's own user can't enter.
+    here = stack.run_dir.resolve()
+    out_dir = tmpfs("ro-out", "size=4m,ro", under=here)
+    stack.env_overrides["COMFY_OUTPUT_DIR"] = str(out_dir)
+    # Inside the temp dir ComfyUI's user may write (Landlock's write roots), yet not the dir the settings name.
+    elsewhere = stack.comfy_dir.resolve() / "temp" / "elsewhere-temp"
     extra = stack.env()["COMFY_EXTRA_ARGS"] + f" --temp-directory {elsewhere}"
     stack.env_overrides["COMFY_EXTRA_ARGS"] = extra
     stack.start(wait=240)

@@ -18,12 +18,14 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("COMFY_PACKS_CACHE", Path.home() / ".cache/comfy-runpod/packs"))
 GIT_ATTEMPTS = int(os.environ.get("FETCH_GIT_ATTEMPTS", "1"))
 
 sys.path.insert(0, str(REPO))
+from client.config import packs_cache  # noqa: E402
 from client.local_comfy import LocalComfyError, fetch_pack, pack_python  # noqa: E402
 from workflows.registry import PackRef, Registry, default_registry  # noqa: E402
+
+CACHE = packs_cache(os.environ)
 
 
 class PackUnavailable(RuntimeError):

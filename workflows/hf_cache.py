@@ -14,60 +14,29 @@ served from, what is missing, and which finding (with a fix) a broken cache entr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from workflows.findings import Finding, error, warning
+from workflows.hf_url import HfFile, parse_hf_url
 from workflows.registry import Entry, ModelSpec
-
-HF_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 # Where ComfyUI finds a model, in the order its extra_model_paths.yaml lists the roots (the first hit
 # wins): the image's local disk, then the cache's links, then the network volume.
 SOURCES = ("image", "cache", "volume")
 
 
-@dataclass(frozen=True, slots=True)
-class HfFile:
-    """One file of a Hugging Face model repository, as a registry URL names it."""
-
-    repo: str  # ORG/NAME
-    revision: str  # a branch, tag or 40-hex commit
-    path: str  # inside the repository, '/'-separated
-
-    @property
-    def repo_dir(self) -> str:
-        """The repository's folder in the cache (huggingface_hub's `repo_folder_name`)."""
-        return "models--" + self.repo.replace("/", "--")
-
-
 def hf_file(url: str | None) -> HfFile | None:
-    """The repository, revision and path a `https://huggingface.co/ORG/NAME/resolve/REV/PATH` URL names
-    (`/blob/` too); None for any other URL (a dataset or Space, another host)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:  # "http://[x": the registry does not validate URLs, and start must not fail on one
-        return None
-    if parts.scheme not in ("https", "http") or host not in HF_HOSTS:
-        return None
-    segments = [unquote(s) for s in parts.path.split("/") if s]
-    if len(segments) < 5 or segments[2] not in ("resolve", "blob") or segments[0] in ("datasets", "spaces"):
+    """The model repository file a registry URL names (workflows.hf_url); None for any other URL, a
+    dataset or Space (RunPod caches model repositories), or a path with a '.'/'..' part."""
+    hf = parse_hf_url(url)
+    if hf is None or hf.repo_type != "model":
         return None
     # each '/'-part after unquoting: "..%2F..%2Fetc" is one URL segment but two steps up in the cache
-    if any(p in (".", "..") for s in segments for p in s.split("/")):
+    if any(p in (".", "..") for p in (*hf.repo.split("/"), *hf.revision.split("/"), *hf.path.split("/"))):
         return None
-    return HfFile(f"{segments[0]}/{segments[1]}", segments[3], "/".join(segments[4:]))
-
-
-def is_commit(revision: str) -> bool:
-    return bool(_COMMIT.match(revision))
+    return hf
 
 
 # "outside": the snapshot file links out of its repository (not how huggingface_hub writes it): never served

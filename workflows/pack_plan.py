@@ -16,13 +16,9 @@ from dataclasses import dataclass, field
 
 from workflows.ecosystem import Candidate, Ecosystem, NodeEvidence, NodeResolution, normal_repo, repo_name
 from workflows.registry import Registry
+from workflows.revisions import is_commit
 
-HEX40 = frozenset("0123456789abcdef")
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a pack's folder name (docker/plan.py requires the same)
-
-
-def is_commit(ver: str | None) -> bool:
-    return ver is not None and len(ver) == 40 and set(ver.lower()) <= HEX40
 
 
 def release_version(pyproject_text: str) -> str | None:
@@ -47,7 +43,7 @@ class PlannedPack:
 
     @property
     def saved_commit(self) -> str | None:
-        return next((v.lower() for v in self.saved_versions if is_commit(v)), None)
+        return next((v.lower() for v in self.saved_versions if is_commit(v.lower())), None)
 
 
 @dataclass

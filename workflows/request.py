@@ -107,16 +107,22 @@ class GenerateRequest:
 Request = TestRequest | DiagnoseRequest | GenerateRequest
 
 
+_MAX_IGNORED_NAMED = 20  # compatibility mode: ignored keys named one by one in the answer, the rest counted
+
+
 def _unknown_keys(data: dict[str, Any], allowed: set[str], mode: str, *, ignore: bool = False) -> tuple[str, ...]:
     """Refuse unknown keys (BAD_INPUT), or with `ignore` (compatibility mode) name each in a warning."""
     unknown = sorted(str(k) for k in data if k not in allowed)
     if not unknown:
         return ()
     hints = {k: hint for k in unknown if (hint := unsupported_key_hint(k))}
-    if ignore:
-        return tuple(
-            f"input.{k} ignored: not a key of this worker" + (f" ({hints[k]})" if k in hints else "") for k in unknown
+    if ignore:  # bounded like the refusal: a job can't grow its answer with key names
+        named = tuple(
+            f"input.{k[:80]} ignored: not a key of this worker" + (f" ({hints[k]})" if k in hints else "")
+            for k in unknown[:_MAX_IGNORED_NAMED]
         )
+        more = len(unknown) - _MAX_IGNORED_NAMED
+        return named + ((f"{more} more unknown input keys ignored",) if more > 0 else ())
     message = f"unknown key(s) for mode {mode!r}: {', '.join(unknown)[:300]}"
     if hints:
         message += " (" + "; ".join(f"{k}: {v}" for k, v in hints.items()) + ")"

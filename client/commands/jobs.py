@@ -33,8 +33,8 @@ def list_jobs(ledger: Ledger, settings: Settings, *, limit: int = 20, all_endpoi
     return {"ledger": str(ledger.path), "endpoint": endpoint, "jobs": [r.to_dict() for r in rows]}
 
 
-def job_status(api: Backend, job_id: str, ledger: Ledger | None = None) -> dict[str, Any]:
-    envelope = api.status(job_id)
+def job_status(api: Backend, job_id: str, ledger: Ledger | None = None, wait_s: float | None = None) -> dict[str, Any]:
+    envelope = api.status(job_id, wait_s=wait_s)
     out: dict[str, Any] = {
         "job_id": job_id,
         "status": envelope.get("status"),
@@ -54,12 +54,12 @@ def cancel_job(api: Backend, job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "answer": api.cancel(job_id)}
 
 
-def retry_job(api: Backend, job_id: str) -> dict[str, Any]:
-    return {"job_id": job_id, "answer": api.retry(job_id)}
+def retry_job(api: Backend, job_id: str, wait_s: float | None = None) -> dict[str, Any]:
+    return {"job_id": job_id, "answer": api.retry(job_id, wait_s=wait_s)}
 
 
 def endpoint_health(api: Backend, settings: Settings) -> dict[str, Any]:
-    answer = api.health()
+    answer = api.health(wait_s=settings.timeout_s)  # --timeout bounds every attempt and pause
     return {
         "target": settings.require_target().label,
         "jobs": answer.get("jobs") or {},

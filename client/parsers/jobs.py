@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
     if args.action == "health":
         return jobs.endpoint_health(api, settings), 0
     if args.action == "status":
-        data = jobs.job_status(api, args.job_id, ledger)
+        data = jobs.job_status(api, args.job_id, ledger, wait_s=settings.timeout_s)
         return data, 1 if data["status"] in ("FAILED", "CANCELLED", "TIMED_OUT") else 0
     if args.action == "stream":
         if not hasattr(api, "stream"):
@@ -50,4 +50,4 @@ def run(args: argparse.Namespace, r: Renderer) -> tuple[dict, int]:
         return data, 1 if data["status"] in ("FAILED", "CANCELLED", "TIMED_OUT") else 0
     if args.action == "cancel":
         return jobs.cancel_job(api, args.job_id), 0
-    return jobs.retry_job(api, args.job_id), 0
+    return jobs.retry_job(api, args.job_id, wait_s=settings.timeout_s), 0

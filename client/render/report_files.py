@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(text), encoding="utf-8")
     return path
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, default=str) + "\n"
+
+
+def _write_report_set(
+    data: dict[str, Any], directory: Path, files: list[tuple[str, str, Callable[[dict[str, Any]], str]]]
+) -> dict[str, str]:
+    """Each (kind, file name, renderer) written under `directory`, in order; kind -> path. The data is
+    redacted first; only the HTML page gets the output thumbnails."""
+    data = redact_data(data)
+    plain = without_thumbnails(data)
+    return {
+        kind: str(_write(directory / name, render(data if kind == "html" else plain))) for kind, name, render in files
+    }
 
 
 def _cell(value: Any) -> str:
@@ -130,15 +147,16 @@ def without_thumbnails(value: Any) -> Any:
 def write_validate_reports(report: dict[str, Any], directory: Path) -> dict[str, str]:
     from client.render.html import validate_html
 
-    report = redact_data(report)
-    plain = without_thumbnails(report)
-    paths = {
-        "json": _write(directory / "report.json", json.dumps(plain, indent=2, default=str) + "\n"),
-        "markdown": _write(directory / "report.md", validate_markdown(plain)),
-        "junit": _write(directory / "junit.xml", validate_junit(plain)),
-        "html": _write(directory / "report.html", validate_html(report)),
-    }
-    return {k: str(v) for k, v in paths.items()}
+    return _write_report_set(
+        report,
+        directory,
+        [
+            ("json", "report.json", _json_text),
+            ("markdown", "report.md", validate_markdown),
+            ("junit", "junit.xml", validate_junit),
+            ("html", "report.html", validate_html),
+        ],
+    )
 
 
 def _stats_row(name: str, stats: dict[str, Any] | None) -> str:
@@ -209,14 +227,15 @@ def bench_markdown(result: dict[str, Any]) -> str:
 def write_bench_reports(result: dict[str, Any], directory: Path) -> dict[str, str]:
     from client.render.html import bench_html
 
-    result = redact_data(result)
-    plain = without_thumbnails(result)
-    paths = {
-        "json": _write(directory / "bench.json", json.dumps(plain, indent=2, default=str) + "\n"),
-        "markdown": _write(directory / "bench.md", bench_markdown(plain)),
-        "html": _write(directory / "bench.html", bench_html(result)),
-    }
-    return {k: str(v) for k, v in paths.items()}
+    return _write_report_set(
+        result,
+        directory,
+        [
+            ("json", "bench.json", _json_text),
+            ("markdown", "bench.md", bench_markdown),
+            ("html", "bench.html", bench_html),
+        ],
+    )
 
 
 def write_history_report(data: dict[str, Any], directory: Path, name: str) -> dict[str, str]:
@@ -226,7 +245,7 @@ def write_history_report(data: dict[str, Any], directory: Path, name: str) -> di
     data = redact_data(data)
     page = compare_html(data) if name == "compare" else trend_html(data)
     paths = {
-        "json": _write(directory / f"{name}.json", json.dumps(data, indent=2, default=str) + "\n"),
+        "json": _write(directory / f"{name}.json", _json_text(data)),
         "html": _write(directory / f"{name}.html", page),
     }
     return {k: str(v) for k, v in paths.items()}

@@ -111,6 +111,21 @@ def test_retried_status_calls_stop_at_the_time_left_not_the_retry_count(fake: Fa
     assert info.value.details["attempts"] in (1, 2) and 1 <= fake.count("GET /status") <= info.value.details["attempts"]
 
 
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("action", "route"), [("health", "GET /health"), ("status", "GET /status")])
+def test_standalone_jobs_calls_end_at_the_timeout(fake: FakeRunPod, action: str, route: str):
+    """`jobs health` / `jobs status` are bounded by --timeout too, not by retries x 30 s read timeouts."""
+    job = api_for(fake).run({"mode": "test"})
+    fake.fail(route, *[Fault(delay=60) for _ in range(10)])
+    args = ("jobs", "health") if action == "health" else ("jobs", "status", job["id"])
+    started = time.monotonic()
+    proc = run_cli(*args, "--timeout", "3", "--json", env=cloud_env(fake))
+    wall = time.monotonic() - started
+    out = json_out(proc)
+    assert proc.returncode != 0 and out["error"]["details"]["deadline_passed"] is True, out
+    assert wall < 3 + 12, wall  # process start included, on a busy machine; unbounded it is 4 x 30 s
+
+
 def test_wait_for_job_turns_a_deadline_stopped_call_into_a_cancelled_timeout(fake: FakeRunPod):
     fake.script = [{"status": "IN_QUEUE"}]
     api = api_for(fake)

@@ -17,7 +17,7 @@ import requests
 from PIL import Image
 
 from handler.runtime import Runtime
-from tests.conftest import png_base64, stack_settings
+from tests.conftest import png_base64, runsync, stack_settings
 from tests.security.conftest import SECRETS, tree
 from tests.test_handler_inprocess import call, s3_server  # noqa: F401 - s3_server is a fixture
 from workflows.ui_convert import MAX_UI_NODES
@@ -270,6 +270,26 @@ def test_a_node_that_echoes_a_secret_leaks_nothing(probes, name):
     # masked by the worker, or never seen at all when ComfyUI is started without the worker's secrets
     assert text["output"]["outputs"][0]["text"] in (f"{name}=***", f"{name}=<unset>")
     probes.attack("secret: diagnose after the echo", {"mode": "diagnose"}, None)
+
+
+@pytest.mark.parametrize("response_format", ["native", "worker-comfyui"])
+def test_a_jobs_comfy_org_key_is_in_no_response_and_no_log_line(probes, response_format):
+    """A job's own Comfy.org key (either of its names) that its workflow also carries where ComfyUI's error
+    echoes it: masked in the answer and in the worker's log (the environment's secrets are not enough)."""
+    key = "comfy-org-PROBE-key-3c9e71"
+    for name in ("comfy_org_api_key", "api_key_comfy_org"):
+        log_size = probes.stack.log_file.stat().st_size
+        job = {"workflow": load_and_save(key), name: key, "response_format": response_format, key: "x"}
+        if response_format == "native":
+            del job[key]  # native mode refuses an unknown key (before anything runs): kept to the echo
+        envelope = runsync(probes.stack, job)
+        assert envelope.get("error") or envelope.get("output"), envelope
+        assert key not in json.dumps(envelope), envelope
+        assert "***" in json.dumps(envelope), envelope  # the echo was there, and masked
+        with probes.stack.log_file.open("rb") as fh:
+            fh.seek(log_size)
+            new_log = fh.read().decode("utf-8", "replace")
+        assert key not in new_log, new_log[-2000:]
 
 
 # --- the worker afterwards ---------------------------------------------------------------------------

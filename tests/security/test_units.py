@@ -86,7 +86,9 @@ def test_comfyui_is_started_without_secrets_or_worker_only_variables():
 
 
 def test_presigned_url_lifetime_is_a_setting():
-    assert Settings.from_env({}).presign_expires_s == 7 * 24 * 3600  # the official worker's lifetime
+    assert Settings.from_env({}).presign_expires_s == 3600  # native mode: one hour
+    compat = {"RESPONSE_FORMAT": "worker-comfyui"}
+    assert Settings.from_env(compat).presign_expires_s == 7 * 24 * 3600  # the official worker's lifetime
     assert Settings.from_env({"PRESIGN_EXPIRES_S": "600"}).presign_expires_s == 600
     assert Settings.from_env({"PRESIGN_EXPIRES_S": "99999999"}).presign_expires_s == 7 * 24 * 3600  # SigV4 maximum
 
