@@ -146,7 +146,7 @@ def test_a_worker_that_is_not_root_keeps_its_environ_from_comfyui_through_landlo
         text=True,
         timeout=60,
         user=COMFY_USER,
-        group=COMFY_USER,
+        group=confine.pwd.getpwnam(COMFY_USER).pw_gid,  # its own group, whatever useradd named it
         extra_groups=[],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)},
         cwd="/",
