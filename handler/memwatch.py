@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -56,22 +57,38 @@ def cgroup_v2_memory() -> str:
     return "a writable cgroup v2 memory controller is present, but not used yet (the watchdog caps memory)"
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 for a process gone)."""
-    total_kb, todo, seen = 0, [pid], set()
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants (the process first), as /proc shows them now."""
+    found, todo, seen = [], [pid], set()
     while todo:
         p = todo.pop()
         if p in seen:
             continue
         seen.add(p)
+        found.append(p)
+        with contextlib.suppress(OSError, ValueError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant: a node's own child (a helper it started) must not outlive
+    the ComfyUI the worker restarts. The tree is read first: once the parent dies its children move to init."""
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 for a process gone)."""
+    total_kb = 0
+    for p in tree(pid):
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
                     break
-        with contextlib.suppress(OSError, ValueError):
-            for task in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
     return total_kb / 1024
 
 

@@ -158,7 +158,7 @@ class Supervisor:
         self._restart_cause = cause
         self.state.died(cause)
         self.state.set(State.RESTARTING, cause)
-        proc.kill()
+        memwatch.kill_tree(proc.pid)  # ComfyUI and whatever its nodes started
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
         if self._reader is not None:  # its last lines belong to the job that asked, read them now
