@@ -153,11 +153,6 @@ CODES: dict[str, Code] = {
         Code("PACK_IMPORT_FAILED", "Fix the pack's import error (see logs_tail), then restart the worker."),
         Code("MODEL_MISSING", "Put the model file into the folder the finding names (download URL included).", False),
         Code(
-            "MODEL_FILE_UNREADABLE",
-            "Make the file the finding names readable by ComfyUI's user (chmod a+r, folders a+rx) or chown it.",
-            False,
-        ),
-        Code(
             "MODEL_IN_WRONG_FOLDER",
             "Move the file to the folder the finding names, or add its directory to extra_model_paths.yaml.",
             False,

@@ -504,6 +504,12 @@ FAILURE_CODES: tuple[FailureCode, ...] = (
         "Download the file again (with a token for gated files; `git lfs pull` for pointers).",
     ),
     FailureCode(
+        "MODEL_FILE_UNREADABLE",
+        "A model file ComfyUI lists can't be opened by ComfyUI's user (COMFY_RUN_AS): permissions, not a missing "
+        "file (safetensors reports both as 'No such file or directory').",
+        "chmod a+r the file (a+rx its folders) or chown it to ComfyUI's user; mode=diagnose names every such file.",
+    ),
+    FailureCode(
         "GGUF_UNSUPPORTED",
         "The installed GGUF loader does not know this GGUF file's architecture.",
         "Update ComfyUI-GGUF (and ComfyUI), or use a GGUF converted for it.",
