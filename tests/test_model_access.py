@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +97,25 @@ def test_a_root_only_model_is_a_finding_and_refused_and_runs_once_readable(tmp_p
         assert not [f for f in report["findings"] if f["code"] == "MODEL_FILE_UNREADABLE"]
     finally:
         stack.stop()
+
+
+def test_the_gatherer_reads_the_real_stat_facts_of_the_file_and_each_folder_on_its_path(request):
+    from handler.model_access import unreadable_findings
+
+    root = Path(tempfile.mkdtemp(prefix="model-access-"))  # /tmp is open; pytest's own tmp is 0700
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    root.chmod(0o755)
+    folder = root / "models/upscale_models"
+    folder.mkdir(parents=True)
+    model = folder / "m.safetensors"
+    model.write_bytes(b"x")
+    other = User("nobody-here", os.geteuid() + 4242, frozenset({os.getegid() + 4242}))
+    model.chmod(0o600)
+    assert [f.path for f in unreadable_findings([str(model)], other)] == [str(model)]
+    model.chmod(0o644)
+    assert unreadable_findings([str(model)], other) == []
+    folder.chmod(0o700)  # the file is readable, its folder can't be entered
+    found = unreadable_findings([str(model)], other)
+    assert len(found) == 1 and str(folder) in found[0].message
+    folder.chmod(0o755)
+    assert unreadable_findings([str(model)], None) == []  # ComfyUI runs as the worker: nothing to check
