@@ -367,6 +367,9 @@ class _DirectSite:
     def path_facts(self, workflow: dict[str, Any]) -> None:
         return None  # ComfyUI's disk is not ours to look at: its own validation names a missing file
 
+    def model_access_findings(self, workflow: dict[str, Any]) -> list[Finding]:
+        return []  # ComfyUI's disk and user are not ours to look at
+
     def disk_facts(self) -> DiskFacts:
         return DiskFacts()
 

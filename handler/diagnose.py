@@ -31,6 +31,7 @@ from handler.facts import (
     scan_model_files,
     sha256_or_none,
 )
+from handler.model_access import confined_user, unreadable_findings
 from handler.model_cache import diagnose_section
 from handler.runtime import Runtime
 from handler.state import State
@@ -313,6 +314,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     t = time.perf_counter()
     findings = worker_findings(runtime, comfy.reachable)
     findings += tree_findings(tree.folders, tree.files)
+    findings += unreadable_findings((p for _, _, p, _, _ in raw_files), confined_user(runtime))
     findings += layout_findings(tree.layouts, str(runtime.settings.volume_dir))
     findings += _model_list_failed(comfy.unlisted)
 

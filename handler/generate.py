@@ -22,13 +22,15 @@ from comfyui_client.stats import comfyui_version
 from handler import model_loads
 from handler.bounds import run_bounded, stop_prompt
 from handler.config import Settings
-from handler.facts import installed_versions, model_index, pack_commits, pack_imports
+from handler.facts import installed_versions, model_index, model_roots, pack_commits, pack_imports
 from handler.images import StoredImage, store_image
 from handler.jobfiles import JobFiles
+from handler.model_access import workflow_findings
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
 from workflows.analysis import model_lookup
 from workflows.errors import JobError
+from workflows.findings import Finding
 from workflows.paths import PathFact, file_inputs, pure_problem
 from workflows.pipeline import DiskFacts, ProgressSink, run_job
 from workflows.request import GenerateRequest
@@ -109,6 +111,10 @@ class WorkerSite:
         except Exception:
             info = None
         return path_facts(self.runtime.settings, workflow, info)
+
+    def model_access_findings(self, workflow: dict[str, Any]) -> list[Finding]:
+        roots = [str(root) for _, root in model_roots(self.runtime)]
+        return workflow_findings(self.runtime, roots, workflow)
 
     def disk_facts(self) -> DiskFacts:
         imports = pack_imports(self.runtime)

@@ -391,6 +391,13 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "A model entry is a fifo, socket or device, which no loader can read.",
         "Remove it and put the real file there.",
     ),
+    (
+        "MODEL_FILE_UNREADABLE",
+        "error",
+        "A model file ComfyUI lists but its user (COMFY_RUN_AS) can't open: a root-owned 0600 file or a "
+        "closed folder on its path (ComfyUI's loader then says the file does not exist).",
+        "chmod a+r the file (a+rx its folders) or chown it to ComfyUI's user.",
+    ),
     ("MODEL_FILE_EMPTY", "error", "A model file of 0 bytes (an interrupted copy).", "Download the file again."),
     (
         "MODEL_FILE_CORRUPT",
@@ -495,6 +502,12 @@ FAILURE_CODES: tuple[FailureCode, ...] = (
         "MODEL_FILE_CORRUPT",
         "A model file does not parse (truncated, an HTML page or a git-lfs pointer saved as the model).",
         "Download the file again (with a token for gated files; `git lfs pull` for pointers).",
+    ),
+    FailureCode(
+        "MODEL_FILE_UNREADABLE",
+        "A model file ComfyUI lists can't be opened by ComfyUI's user (COMFY_RUN_AS): permissions, not a missing "
+        "file (safetensors reports both as 'No such file or directory').",
+        "chmod a+r the file (a+rx its folders) or chown it to ComfyUI's user; mode=diagnose names every such file.",
     ),
     FailureCode(
         "GGUF_UNSUPPORTED",

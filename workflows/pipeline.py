@@ -89,6 +89,10 @@ class JobSite(Protocol[FileT]):
         """The disk half of path confinement (workflows.paths); None where the disk isn't visible."""
         ...
 
+    def model_access_findings(self, workflow: dict[str, Any]) -> list[Finding]:
+        """Model files the workflow names that ComfyUI's user can't open (MODEL_FILE_UNREADABLE)."""
+        ...
+
     def disk_facts(self) -> DiskFacts:
         """Facts for judging a miss a second time (called only then: it may cost a disk scan)."""
         ...
@@ -209,6 +213,7 @@ def judge(
         if failure_kind(exc) != "unavailable":
             raise
         raise JobError("COMFY_NOT_READY", f"ComfyUI's node definitions can't be read: {exc}") from None
+    found = found or site.model_access_findings(patched)
     if found:
         raise findings_error(found)
 
