@@ -8,8 +8,11 @@ number of charts, the images that failed to decode, and a full-page PNG screensh
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -110,11 +113,14 @@ def view(page: Path, width: int = 412, height: int = 915) -> PageView:
     """Load `page` at a phone's size; its errors, figures and a full-page screenshot."""
     exe = binary()
     assert exe, "chromium is not installed (make chromium)"
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helpers (crashpad, utility processes) may still write the profile as the browser exits:
+    # its whole process group is ended before the profile goes, and a late write can't fail the test.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             s = _Session(_page_ws(Path(profile), proc))
@@ -130,9 +136,15 @@ def view(page: Path, width: int = 412, height: int = 915) -> PageView:
             s.ws.close()
             return PageView(_errors(s.events), dom, base64.b64decode(shot["data"]))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _end_group(proc)
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the browser's whole process group, SIGKILL to what is left after 20 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
