@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from handler import landlock
+from handler import comfy_boot, landlock
 from handler.config import Settings
 from workflows.secrets import is_secret_name, listed_names
 
@@ -264,6 +264,7 @@ def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
 def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Everything ComfyUI may read (and execute); `env` is ComfyUI's own environment."""
     paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
+    paths.append(comfy_boot.FILE)  # the one file of the worker's ComfyUI runs (supervisor.comfy_command)
     paths += python_paths(settings.comfy_python, env, user)
     paths += model_roots(settings)
     # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees

@@ -139,6 +139,7 @@ class WorkerSite:
         self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
     ) -> PromptResult:
         rt = self.runtime
+        rt.claim_prompt(self.job_id, prompt_id)  # the lines ComfyUI tags with it are this job's (handler.comfylog)
         # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
         # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
         runner = functools.partial(run_prompt, extra_data=self.extra_data)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import confine, memwatch
+from handler import comfy_boot, confine, memwatch
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -42,9 +42,11 @@ API_NODES_OFF = "--disable-api-nodes"
 
 
 def comfy_command(s: Settings) -> list[str]:
-    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble)."""
+    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble). COMFY_MAIN
+    runs through handler.comfy_boot, which tags each output line with its prompt."""
     command = [
         s.comfy_python,
+        comfy_boot.FILE,
         str(s.comfy_main),
         "--listen",
         s.comfy_host,
@@ -136,8 +138,9 @@ class Supervisor:
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self.log.write(raw.decode("utf-8", "replace"))
+            self.log.feed(raw.decode("utf-8", "replace"))
         proc.stdout.close()
+        self.log.forget_prompts()  # the process ended: its prompts print nothing more
 
     def alive(self) -> bool | None:
         return None if self.proc is None else self.proc.poll() is None
@@ -147,7 +150,7 @@ class Supervisor:
 
     def report(self) -> dict[str, Any]:
         """What confines ComfyUI now (diagnose's `confinement`)."""
-        return {**self.confinement.report(), "memory": self.memory.report()}
+        return {**self.confinement.report(), "memory": self.memory.report(), "logs": self.log.attribution()}
 
     def restart(self, cause: Cause, timeout: float = 5.0) -> bool:
         """Stop ComfyUI now (a prompt that would not stop); the loop starts it again at once, without
@@ -232,7 +235,6 @@ class Supervisor:
                 code = proc.returncode
             if (asked := self._restart_cause) is not None:  # the worker stopped it: restart at once, uncounted
                 self._restart_cause = None
-                self.log.forget_prompts()  # the killed prompt prints nothing more
                 log.warning("ComfyUI restarted by the worker (%s): %s", asked.code, asked.message)
                 self.state.restarting(asked)
                 first = False
