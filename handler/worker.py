@@ -55,7 +55,7 @@ def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dic
     spec = exc.spec
     body = exc.body()
     if spec.comfy_involved or "signature" in exc.details:  # a signature read ComfyUI's own text
-        # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
+        # A job's own lines of ComfyUI's output (handler.comfylog); for a start-up cause, no job's lines.
         cause = exc.code in _CAUSE_CODES or exc.details.get("state") == "broken"  # the worker's, not the job's
         body["logs_tail"] = rt.logs_tail(job=None if cause else job_id)
     # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
