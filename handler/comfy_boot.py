@@ -234,9 +234,13 @@ def main(argv: list[str]) -> None:
     target = os.path.abspath(argv[1])
     sys.argv = [target, *argv[2:]]  # what ComfyUI's argparse and /system_stats see
     sys.path[0] = os.path.dirname(target)  # as `python main.py` would have it, never this file's folder
-    out = install_streams()
-    install_thread_inheritance()
-    sys.meta_path.insert(0, _PatchAfterImport("execution", lambda module: patch_executor(module, out)))
+    try:
+        out = install_streams()
+    except (AttributeError, OSError, ValueError) as exc:  # no real stdout (closed, None): ComfyUI runs untagged
+        print(f"comfy_boot: ComfyUI's lines are not tagged: {exc!r}", file=sys.stderr)
+    else:
+        install_thread_inheritance()
+        sys.meta_path.insert(0, _PatchAfterImport("execution", lambda module: patch_executor(module, out)))
     runpy.run_path(target, run_name="__main__")
 
 
