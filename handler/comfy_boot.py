@@ -232,6 +232,9 @@ def main(argv: list[str]) -> None:
     if len(argv) < 2:
         sys.exit(f"usage: {argv[0]} <ComfyUI main.py or launcher> [its arguments...]")
     target = os.path.abspath(argv[1])
+    if not os.path.isfile(target):  # as `python main.py` says it (the start-failure catalogue reads it)
+        print(f"{sys.executable}: can't open file {target!r}: [Errno 2] No such file or directory", file=sys.stderr)
+        sys.exit(2)
     sys.argv = [target, *argv[2:]]  # what ComfyUI's argparse and /system_stats see
     sys.path[0] = os.path.dirname(target)  # as `python main.py` would have it, never this file's folder
     try:

@@ -52,7 +52,8 @@ class ComfyLog:
         self._jobs: frozenset[str] = frozenset()  # open jobs: the owners of untagged lines
         self._owners: collections.OrderedDict[str, str | None] = collections.OrderedDict()  # prompt -> job
         self._running: set[str] = set()  # prompts ComfyUI started and has not said done
-        self._attribution = "ComfyUI has not (yet) said that it tags its lines by prompt (handler.comfy_boot)"
+        # until ComfyUI says otherwise; it never does when COMFY_MAIN is not a Python file (not run through comfy_boot)
+        self._attribution = "ComfyUI has not said that it tags its lines by prompt (handler.comfy_boot)"
         self._count = 0  # lines written since the worker started (for "lines since a spawn")
         self.file_error: str | None = None  # the log file can't be written: memory and stdout still work
         self._fh: BinaryIO | None = None

@@ -42,11 +42,13 @@ API_NODES_OFF = "--disable-api-nodes"
 
 
 def comfy_command(s: Settings) -> list[str]:
-    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble). COMFY_MAIN
-    runs through handler.comfy_boot, which tags each output line with its prompt."""
+    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble). A Python
+    COMFY_MAIN runs through handler.comfy_boot, which tags each output line with its prompt; another
+    (a wrapper script) runs as it is, its lines attributed by time window."""
+    boot = [comfy_boot.FILE] if s.comfy_main.suffix == ".py" else []
     command = [
         s.comfy_python,
-        comfy_boot.FILE,
+        *boot,
         str(s.comfy_main),
         "--listen",
         s.comfy_host,

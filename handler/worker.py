@@ -234,7 +234,7 @@ def start_worker(settings: Settings) -> Runtime:
     except Exception as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
         state.set(
             State.BROKEN,
-            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(supervisor.command[:2])}): {exc}"),
+            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({settings.comfy_python} {settings.comfy_main}): {exc}"),
         )
     state.phase("handler_imported", at=_IMPORTED_AT)
     return rt

@@ -166,10 +166,15 @@ def test_without_the_patch_target_comfyui_runs_untagged_and_the_worker_says_so(t
     }
 
 
-def test_comfyui_runs_through_the_bootstrap():
-    settings = Settings.from_env({"COMFY_MAIN": "/c/launch.py"})
-    command = comfy_command(settings)
+def test_comfyui_runs_through_the_bootstrap_when_its_main_is_python(tmp_path):
+    command = comfy_command(Settings.from_env({"COMFY_MAIN": "/c/launch.py"}))
     assert command[1:3] == [comfy_boot.FILE, "/c/launch.py"] and "--output-directory" in command
+    wrapper = comfy_command(Settings.from_env({"COMFY_PYTHON": "bash", "COMFY_MAIN": "/c/slow_start.sh"}))
+    assert wrapper[:2] == ["bash", "/c/slow_start.sh"]  # a wrapper script runs as it is: lines by time window
+    missing = subprocess.run(
+        [sys.executable, comfy_boot.FILE, str(tmp_path / "main.py")], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 2 and "can't open file" in missing.stderr  # as `python main.py` says it
 
 
 def test_lines_belong_to_their_prompts_job_and_untagged_ones_to_the_window(tmp_path):
