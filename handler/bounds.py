@@ -10,8 +10,9 @@
   summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
-- the memory cap (handler.memwatch): a prompt during which the supervisor restarted ComfyUI for its
-  memory answers COMFY_MEMORY_LIMIT, not "ComfyUI died".
+- the memory cap (handler.memcap, handler.memwatch): a prompt during which ComfyUI was killed for its
+  memory (the watchdog, or the kernel in its cgroup) answers COMFY_MEMORY_LIMIT, not "ComfyUI died"; an
+  allocation RLIMIT_DATA refused answers RAM_OUT_OF_MEMORY naming the cap, and ComfyUI stays up.
 """
 
 from __future__ import annotations
@@ -136,6 +137,23 @@ def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
     )
 
 
+def _capped(runtime: Runtime, error: JobError) -> JobError:
+    """A node's failed allocation, said to be ComfyUI's memory cap when RLIMIT_DATA refused it (the
+    kernel's answer is the same ENOMEM as a full machine's; the cap is what the fix must name)."""
+    supervisor = runtime.supervisor
+    limit = supervisor.kernel_memory.rlimit_bytes if supervisor is not None else 0
+    if error.code != "RAM_OUT_OF_MEMORY" or not limit:
+        return error
+    max_mb = round(limit / 2**20)
+    error.details["memory_cap"] = {"mechanism": "rlimit", "max_mb": max_mb}
+    error.message += f" (ComfyUI's memory cap: {max_mb} MB per process, COMFY_MEMORY_MAX_MB, RLIMIT_DATA)"
+    error.fix = (
+        "The job asked for more memory than ComfyUI's cap (COMFY_MEMORY_MAX_MB): lower the workflow's size, "
+        "frames or batch, or raise the cap on a machine with more memory. ComfyUI stayed up."
+    )
+    return error
+
+
 def run_bounded(
     runtime: Runtime,
     workflow: dict[str, Any],
@@ -170,7 +188,7 @@ def run_bounded(
         death = state.last_death if state is not None and state.last_death is not last_death else None
         if death is not None and death.code == "COMFY_MEMORY_LIMIT":
             raise JobError("COMFY_MEMORY_LIMIT", death.message, {"prompt_id": prompt_id, **death.details}) from None
-        raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
+        raise _capped(runtime, prompt_error(exc, runtime.registry, workflow, prompt_id)) from None
     finally:
         watch.stop()
         # ComfyUI keeps every prompt (inputs, prompt text, output names) in /history: a later job's node
