@@ -6,7 +6,7 @@
   node that never checks) gets ComfyUI restarted by the supervisor; the TIMEOUT answer says which
   (`details.stopped`: interrupted | restarted | still_running), and `test` shows the restart.
 - a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
-  are in the last) while the prompt runs is
+  are in the last) and in /dev/shm (its user's files: handler.scratch) while the prompt runs is
   summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
@@ -27,6 +27,7 @@ from typing import Any
 
 from comfyui_client import ComfyError, PromptResult, PromptTimeout
 from handler.runtime import Runtime
+from handler.scratch import comfy_scratch
 from handler.state import Cause
 from workflows.errors import JobError
 from workflows.failures import prompt_error
@@ -35,14 +36,17 @@ DISK_SAMPLE_S = 0.25
 Runner = Callable[..., PromptResult]
 
 
-def disk_used(roots: list[Path]) -> int:
-    """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses)."""
+def disk_used(roots: list[Path], shared: tuple[Path, ...] = (), uid: int | None = None) -> int:
+    """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses), and under
+    the shared roots (/dev/shm: memory, not disk, but as unbounded) by the files `uid` owns."""
     total = 0
-    for root in roots:
+    for root, owner in [*((r, None) for r in roots), *((r, uid) for r in shared)]:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                    st = os.lstat(os.path.join(dirpath, name))
+                    if owner is None or st.st_uid == owner:
+                        total += st.st_blocks * 512
     return total
 
 
@@ -55,8 +59,9 @@ class DiskWatch:
         # the user directory holds ComfyUI's HOME and TMPDIR (handler.confine): a node writing there is
         # writing to the same disk
         self.roots = [s.output_dir, s.temp_dir, s.user_dir]
+        self.scratch = comfy_scratch(runtime)  # and what ComfyUI's user owns in /dev/shm
         self.limit = int(s.job_disk_mb * 1024 * 1024)
-        self.baseline = disk_used(self.roots) if self.limit else 0
+        self.baseline = self._used() if self.limit else 0
         self.written = 0
         self.exceeded = threading.Event()
         self._stop = threading.Event()
@@ -73,10 +78,13 @@ class DiskWatch:
     def over(self) -> bool:
         """Sample now: True (and `exceeded` set) when the prompt has written more than its budget."""
         if self.limit:
-            self.written = max(0, disk_used(self.roots) - self.baseline)
+            self.written = max(0, self._used() - self.baseline)
             if self.written > self.limit:
                 self.exceeded.set()
         return self.exceeded.is_set()
+
+    def _used(self) -> int:
+        return disk_used(self.roots, self.scratch.shared, self.scratch.uid)
 
     def _run(self) -> None:
         while not self._stop.wait(DISK_SAMPLE_S):
@@ -131,7 +139,8 @@ _STOPPED = {
 def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
     return JobError(
         "JOB_DISK_LIMIT",
-        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories, over "
+        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories and "
+        f"/dev/shm, over "
         f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
         {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
     )
