@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,20 +202,29 @@ class KernelCap:
         }
 
 
+# What a process says when an allocation (or a library's data segment) is refused at start.
+_ALLOCATION_FAILED = re.compile(
+    r"MemoryError|std::bad_alloc|failed to map segment|Cannot allocate memory|can't allocate memory|out of memory"
+)
+
+
 def _how(kernel: KernelCap) -> str:
     return {"cgroup": "its cgroup's memory.max", "rlimit": "RLIMIT_DATA"}.get(kernel.mechanism, "the watchdog")
 
 
-def classify_death(failure: StartFailure, kernel: KernelCap, *, was_ready: bool) -> StartFailure:
+def classify_death(failure: StartFailure, kernel: KernelCap, lines: list[str], *, was_ready: bool) -> StartFailure:
     """ComfyUI's end, as the memory cap explains it: the kernel's OOM kill in its cgroup (memory.events),
-    or a start that could not allocate under RLIMIT_DATA; any other failure unchanged."""
+    or a start that could not allocate under RLIMIT_DATA (a MemoryError, C++'s bad_alloc, a library
+    whose data segment could not be mapped); any other failure unchanged."""
     cap = f"its memory cap of {kernel.max_mb:g} MB (COMFY_MEMORY_MAX_MB, {_how(kernel)})"
     if kernel.cgroup is not None and kernel.cgroup.killed_since_spawn():
         message = f"the kernel killed ComfyUI {'while running' if was_ready else 'during start-up'}: over {cap}"
         return StartFailure("COMFY_MEMORY_LIMIT", message, failure.evidence, fix=None if was_ready else START_FIX)
-    if not was_ready and kernel.rlimit_bytes and failure.code == "RAM_OUT_OF_MEMORY":
+    hit = next((line for line in reversed(lines[-200:]) if _ALLOCATION_FAILED.search(line)), None)
+    if not was_ready and kernel.rlimit_bytes and (failure.code == "RAM_OUT_OF_MEMORY" or hit is not None):
         message = f"ComfyUI could not start within {cap}: {failure.message}"
-        return StartFailure("COMFY_MEMORY_LIMIT", message, failure.evidence, fix=START_FIX)
+        evidence = failure.evidence if hit is None or hit in failure.evidence else (*failure.evidence, hit)
+        return StartFailure("COMFY_MEMORY_LIMIT", message, evidence, fix=START_FIX)
     return failure
 
 

@@ -291,8 +291,9 @@ class Supervisor:
     def _classify(self, spawned_at: int, code: int | None, *, was_ready: bool) -> StartFailure:
         if self._reader is not None:
             self._reader.join(1.0)  # the last lines (the traceback) are still in the pipe
-        failure = classify_start_failure(self.log.lines_since(spawned_at), exit_code=code, was_ready=was_ready)
-        return memcap.classify_death(failure, self.kernel_memory, was_ready=was_ready)
+        lines = self.log.lines_since(spawned_at)
+        failure = classify_start_failure(lines, exit_code=code, was_ready=was_ready)
+        return memcap.classify_death(failure, self.kernel_memory, lines, was_ready=was_ready)
 
     def _record_imports(self, spawned_at: int, first: bool) -> None:
         if not first:
