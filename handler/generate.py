@@ -256,7 +256,7 @@ def generate(
     `arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     settings = runtime.settings
-    scratch = comfy_scratch(runtime)  # ComfyUI's HOME, TMPDIR and its files in /dev/shm
+    scratch = comfy_scratch(runtime)  # ComfyUI's TMPDIR and its files in /dev/shm
     files = JobFiles(
         runtime.jobs_activity,
         dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],

@@ -1,7 +1,7 @@
 """The files a job causes ComfyUI to write, and their removal once the response is built.
 
 A job's own folders and stored inputs go at once. Anything else it made ComfyUI write (a dataset
-folder, a subfolder a pack chose, a file in ComfyUI's HOME, TMPDIR or /dev/shm) is found by comparing
+folder, a subfolder a pack chose, a file in ComfyUI's TMPDIR or /dev/shm) is found by comparing
 ComfyUI's directories with their listing when the first concurrent job began, and removed when the last
 one ends. In a directory other processes write too (/dev/shm: handler.scratch) only what ComfyUI's user
 owns is looked at.
