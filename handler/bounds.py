@@ -140,8 +140,7 @@ def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
     return JobError(
         "JOB_DISK_LIMIT",
         f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories and "
-        f"/dev/shm, over "
-        f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
+        f"/dev/shm, over its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
         {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
     )
 

@@ -14,7 +14,6 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
   ComfyUI, Python, CUDA or a cache needs it.
-
 - RLIMIT_DATA (`data_limit`, decided by handler.memcap): the memory cap where no GPU is present; the
   supervisor adds ComfyUI to its cgroup (memcap) and samples its memory (memwatch).
 """
