@@ -52,6 +52,7 @@ EXTERNAL_NAMES = {
     "RUN_ID": "a placeholder",
     # the kernel's resource limits (docs/README Security: setrlimit)
     "RLIMIT_FSIZE": "the kernel",
+    "RLIMIT_NPROC": "the kernel",
     "RLIMIT_AS": "the kernel",
 }
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
