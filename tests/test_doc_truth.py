@@ -54,6 +54,7 @@ EXTERNAL_NAMES = {
     "RLIMIT_FSIZE": "the kernel",
     "RLIMIT_NPROC": "the kernel",
     "RLIMIT_AS": "the kernel",
+    "PROT_NONE": "the kernel",  # mmap(2): a reservation RLIMIT_DATA does not count
 }
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
 EXTERNAL_FLAGS = {
