@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,7 @@ _nonce = itertools.count(1)
 def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = make_stack(
         tmp_path_factory.mktemp("confined"),
+        ("RES4LYF",),  # a real pack that rewrites its own config file at every start
         ALLOW_UNSAFE_NODES="*",
         DATABASE_URL=DB_URL,
         STOP_GRACE_S="5",  # an interruptible prompt stops well within it, even on a loaded machine
@@ -53,6 +55,8 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     model = stack.volume_dir / "models" / "loras" / "rp_volume_lora.safetensors"
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_bytes(b"lora")
+    # a data file a pack keeps in its own folder
+    (stack.comfy_dir / "custom_nodes" / "rp_test_nodes" / "state.json").write_text("{}")
     try:
         stack.start(wait=180)
         yield stack
@@ -149,10 +153,26 @@ def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
         assert probe(confined, "write", path) == "error: EACCES", path
         assert not os.path.exists(path)
     assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
-    # a pack may keep its data in its own folder (RES4LYF rewrites its config there), never touch its code
+    # a pack may rewrite the data files in its own folder, never its code, never create a file there
     pack = confined.comfy_dir / "custom_nodes" / "rp_test_nodes"
     assert probe(confined, "write", str(pack / "__init__.py")) == "error: EACCES"
     assert probe(confined, "write", str(pack / "state.json")).startswith("ok")
+    assert probe(confined, "write", str(pack / "new.json")) == "error: EACCES"
+
+
+def test_no_file_can_be_created_in_a_real_packs_folder_and_the_pack_still_rewrites_its_config(confined):
+    """The red team planted a .py in a pack's top folder (it runs at every later start). RES4LYF, which
+    rewrites res4lyf.config.json at every import, still imports: the worker made the file before ComfyUI
+    started ("{}"), and RES4LYF rewrote it in place with its defaults merged in."""
+    res4lyf = confined.comfy_dir / "custom_nodes" / "RES4LYF"
+    for name in ("evil.py", "__init__.pyc", "evil.json"):
+        assert probe(confined, "write", str(res4lyf / name)) == "error: EACCES", name
+        assert not (res4lyf / name).exists()
+    info = requests.get(f"{confined.comfy_url}/object_info/ClownsharKSampler_Beta", timeout=60).json()
+    assert info["ClownsharKSampler_Beta"]["python_module"] == "custom_nodes.RES4LYF"
+    config = json.loads((res4lyf / "res4lyf.config.json").read_text())
+    assert config["name"] == "RES4LYF"  # RES4LYF's defaults: it wrote over the worker's "{}"
+    assert not res4lyf.stat().st_mode & 0o022  # its folder is no one's but its owner's to write
 
 
 def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
@@ -322,5 +342,10 @@ def test_isolate_jobs_leaves_no_cache_for_the_next_job_to_time(confined):
     workflow = {"1": {"class_type": "RPTestProbe", "inputs": {"op": "env", "arg": mark, "nonce": 7}}}
     for _ in range(2):
         assert run(confined, workflow)["status"] == "success"
-    ran = [line for line in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in line]
+    # the job answers once ComfyUI's history says done; its printed line may still be on its way to the log
+    deadline = time.monotonic() + 30
+    while len(ran := [x for x in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in x]) < 2:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(ran) == 2, ran
