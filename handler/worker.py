@@ -222,6 +222,10 @@ def start_worker(settings: Settings) -> Runtime:
     from handler.supervisor import Supervisor, open_log
 
     global _runtime
+    from handler.reaper import become_subreaper
+
+    if (why := become_subreaper()) is not None:  # orphans of ComfyUI's tree come to the worker, to be killed
+        log.warning("the worker is not a child subreaper: %s", why)
     state = WorkerState(origin=settings.entrypoint_started_at)
     comfy_log = open_log(settings)
     rt = Runtime.for_worker(settings, state, comfy_log)
