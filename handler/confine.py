@@ -405,7 +405,7 @@ def prepare(
     abi, landlock_why_not = (0, "disabled by CONFINE_FS=0") if not settings.confine_fs else landlock.abi_version()
     ruleset_fd = serve_fd = None
     read, write = read_paths(settings, env, account), write_paths(settings)
-    phases = landlock_phases.plan(abi, landlock_why_not, settings.comfy_dir, user=account is not None, boot=boot)
+    phases = landlock_phases.plan(abi, landlock_why_not, user=account is not None, boot=boot)
     if abi:
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
@@ -415,7 +415,7 @@ def prepare(
             ruleset_fd, serve_fd = landlock_phases.rulesets(abi, rules, packs, ports, phases.phased)
         except OSError as exc:  # a kernel or seccomp profile that refuses a rule: start unconfined, say why
             abi, landlock_why_not = 0, f"the kernel refused ComfyUI's Landlock ruleset: {exc}"
-            phases = landlock_phases.plan(abi, landlock_why_not, settings.comfy_dir, user=False, boot=False)
+            phases = landlock_phases.plan(abi, landlock_why_not, user=False, boot=False)
     if account is not None:  # packs' folders open only where the serve phase closes them again
         landlock_phases.set_pack_dirs(packs, account.pw_gid, writable=phases.phased)
     max_file = _file_limit(settings.max_file_mb)

@@ -12,14 +12,14 @@ its json: no list can name them all), and trust what they find there at the next
   every thread or process started afterwards inherits it). Its fd is handed to ComfyUI (Popen
   pass_fds), its number in an argument comfy_boot strips (SERVE_FD_ARG).
 
-Fail closed: when ComfyUI doesn't run through comfy_boot, or its nodes.py has no `init_extra_nodes`
-to hook, the preexec applies the serve ruleset itself (packs then can't write their folders at import).
+Fail closed: when ComfyUI doesn't run through comfy_boot, the preexec applies the serve ruleset itself
+(packs then can't write their folders at import); a `nodes` module without `init_extra_nodes` to hook
+gets it from comfy_boot at its import, before ComfyUI loads any pack's nodes.
 Threads a pack started during import keep the start domain (comfy_boot names them; README "Security").
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
 import stat
@@ -36,20 +36,6 @@ PACK_DATA_SUFFIXES = (".json", ".yaml", ".yml", ".ini", ".cfg", ".toml", ".conf"
 # What the start phase adds on a pack's folder (and what serve takes away).
 PACK_START = landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE
 BEFORE_MAIN, NOT_YET = "before main", "ComfyUI has not loaded its nodes yet (handler.comfy_boot applies it then)"
-
-
-def nodes_hook_why_not(comfy_dir: Path) -> str | None:
-    """None when ComfyUI's nodes.py defines `init_extra_nodes` (comfy_boot's hook point), else why not.
-    Read, not imported: importing ComfyUI's modules in the worker would run them."""
-    path = comfy_dir / "nodes.py"
-    try:
-        tree = ast.parse(path.read_bytes(), str(path))
-    except (OSError, SyntaxError, ValueError) as exc:
-        return f"ComfyUI's {path} can't be read ({exc}), so comfy_boot has no hook point"
-    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
-    if any(isinstance(n, defs) and n.name == "init_extra_nodes" for n in tree.body):
-        return None
-    return f"ComfyUI's {path} has no init_extra_nodes for comfy_boot to hook"
 
 
 @dataclass(frozen=True)
@@ -76,7 +62,7 @@ class Plan:
         return {"start": start, "serve": serve}
 
 
-def plan(abi: int, landlock_why_not: str | None, comfy_dir: Path, *, user: bool, boot: bool) -> Plan:
+def plan(abi: int, landlock_why_not: str | None, *, user: bool, boot: bool) -> Plan:
     """The phases for this spawn: two where they can be had, else serve alone from the start (and why)."""
     if not abi:
         return Plan(landlock_why_not, landlock_why_not)
@@ -85,8 +71,7 @@ def plan(abi: int, landlock_why_not: str | None, comfy_dir: Path, *, user: bool,
         return Plan(f"ComfyUI runs as the worker's own user (confinement.user): {before_main}")
     if not boot:
         return Plan(f"COMFY_MAIN is not run through handler.comfy_boot (not a Python file): {before_main}")
-    why = nodes_hook_why_not(comfy_dir)
-    return Plan(None if why is None else f"{why}: {before_main}")
+    return Plan(None)
 
 
 def rulesets(

@@ -130,28 +130,22 @@ def test_a_nodes_module_without_init_extra_nodes_gets_the_serve_phase_at_its_imp
     assert not list(pack.iterdir())
 
 
-def test_the_serve_phase_applies_before_main_where_comfy_boot_has_no_hook(tmp_path):
-    comfy = tmp_path / "ComfyUI"
-    comfy.mkdir()
+def test_the_serve_phase_applies_before_main_where_comfy_boot_cant_apply_it():
     before_main = "the serve ruleset applies from the start, so packs can't write their folders at import"
-    assert landlock_phases.nodes_hook_why_not(comfy) is not None  # no nodes.py
-    (comfy / "nodes.py").write_text("def init_extra_nodes_v2():\n    pass\n")
-    plan = landlock_phases.plan(7, None, comfy, user=True, boot=True)
-    assert not plan.phased and plan.start_why_not == (
-        f"ComfyUI's {comfy / 'nodes.py'} has no init_extra_nodes for comfy_boot to hook: {before_main}"
+    not_boot = landlock_phases.plan(7, None, user=True, boot=False)
+    assert not not_boot.phased and not_boot.start_why_not == (
+        f"COMFY_MAIN is not run through handler.comfy_boot (not a Python file): {before_main}"
     )
-    assert plan.report()["serve"] == {"active": True, "at": "before main", "why_not": None, "start_threads": []}
-    (comfy / "nodes.py").write_text("async def init_extra_nodes(init_custom_nodes=True):\n    pass\n")
-    phased = landlock_phases.plan(7, None, comfy, user=True, boot=True)
+    assert not_boot.report()["serve"] == {"active": True, "at": "before main", "why_not": None, "start_threads": []}
+    assert not landlock_phases.plan(7, None, user=False, boot=True).phased  # no user: packs' folders stay closed
+    phased = landlock_phases.plan(7, None, user=True, boot=True)
     assert phased.phased and phased.report()["serve"]["why_not"] == landlock_phases.NOT_YET
     seen = {"at": "nodes loaded", "threads": ["t"]}
     assert phased.report(seen) == {
         "start": {"active": True, "why_not": None},
         "serve": {"active": True, "at": "nodes loaded", "why_not": None, "start_threads": ["t"]},
     }
-    not_boot = landlock_phases.plan(7, None, comfy, user=True, boot=False)
-    assert not not_boot.phased and "not run through handler.comfy_boot" in str(not_boot.start_why_not)
-    off = landlock_phases.plan(0, "no Landlock here", comfy, user=True, boot=True).report()
+    off = landlock_phases.plan(0, "no Landlock here", user=True, boot=True).report()
     assert off["start"]["why_not"] == off["serve"]["why_not"] == "no Landlock here"
     assert not off["serve"]["active"]
 
