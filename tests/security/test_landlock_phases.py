@@ -59,47 +59,58 @@ MAIN = (
 import asyncio
 import nodes
 
-if hasattr(nodes, "init_extra_nodes"):
+print("argv", sys.argv[1:])
+if hasattr(nodes, "init_extra_nodes") and not hasattr(nodes, "NEVER_CALLED"):
     asyncio.new_event_loop().run_until_complete(nodes.init_extra_nodes())
 print("main", try_write("config.json"))
 worker = threading.Thread(target=lambda: print("worker", try_write("evil.py")))
 worker.start()
 worker.join()
-if hasattr(nodes, "go"):
+if any(t.name == "pack-thread" for t in threading.enumerate()):
     nodes.go.set()
     nodes.done.wait(30)
 """
 )
 
 
-def run_phased(tmp_path: Path, nodes: str = NODES) -> tuple[list[str], Path]:
+def run_phased(
+    tmp_path: Path,
+    nodes: str = NODES,
+    main: str = MAIN,
+    serve_fd: int | None = None,
+    code: int = 0,
+    files: dict[str, str] | None = None,
+) -> tuple[list[str], Path]:
     """comfy_boot's output lines and the pack's folder, run as the supervisor runs it (start ruleset in
     the preexec, serve ruleset's fd passed and named in its argument)."""
     comfy, pack = tmp_path / "ComfyUI", tmp_path / "custom_nodes" / "a_pack"
     comfy.mkdir()
     pack.mkdir(parents=True)
     (comfy / "nodes.py").write_text(nodes)
-    (comfy / "main.py").write_text(MAIN)
+    (comfy / "main.py").write_text(main)
+    for name, text in (files or {}).items():
+        (comfy / name).write_text(text)
     pyroot = [Path(p) for p in {sys.prefix, sys.base_prefix, *sys.path} if p and os.path.exists(p)]
     rules = [(p, landlock.READ) for p in [*pyroot, Path("/usr"), Path("/lib"), Path("/lib64"), comfy]]
     rules += [(Path(comfy_boot.FILE), landlock.READ), (Path("/dev/null"), landlock.DEVICE)]
-    start_fd, serve_fd = landlock_phases.rulesets(ABI, rules, [pack], None, phased=True)
-    assert serve_fd is not None
-    argv = landlock_phases.boot_argv([sys.executable, comfy_boot.FILE, str(comfy / "main.py"), str(pack)], serve_fd)
+    start_fd, serve = landlock_phases.rulesets(ABI, rules, [pack], None, phased=True)
+    assert serve is not None
+    fd = serve if serve_fd is None else serve_fd
+    argv = landlock_phases.boot_argv([sys.executable, comfy_boot.FILE, str(comfy / "main.py"), str(pack)], fd)
     try:
         proc = subprocess.run(
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             preexec_fn=lambda: landlock.restrict_self(start_fd),
-            pass_fds=(serve_fd,),
+            pass_fds=(fd,),
             timeout=60,
             check=False,
         )
     finally:
         landlock.close(start_fd)
-        landlock.close(serve_fd)
-    assert proc.returncode == 0, proc.stdout.decode()
+        landlock.close(serve)
+    assert proc.returncode == code, proc.stdout.decode()
     return [line.decode() for line in proc.stdout.split(b"\n")[:-1]], pack
 
 
@@ -118,8 +129,8 @@ def test_a_pack_writes_its_folder_while_nodes_load_and_nothing_can_after(tmp_pat
     for line in lines:
         log.feed(line + "\n")
     assert log.serve_phase() == {"at": "nodes loaded", "threads": ["pack-thread"]}
-    # ComfyUI never sees comfy_boot's argument: its argv starts at its own first argument
-    assert not any(comfy_boot.SERVE_FD_ARG in line for line in lines)
+    # ComfyUI never sees comfy_boot's argument (its /system_stats argv): its own arguments only
+    assert f"argv [{str(pack)!r}]" in lines
 
 
 @needs_landlock
@@ -128,6 +139,32 @@ def test_a_nodes_module_without_init_extra_nodes_gets_the_serve_phase_at_its_imp
     assert "main Permission denied" in lines and "worker Permission denied" in lines
     assert f'{comfy_boot.CONTROL}serve {{"at": "nodes imported", "threads": []}}' in lines
     assert not list(pack.iterdir())
+
+
+@needs_landlock
+def test_no_prompt_runs_in_the_start_phase(tmp_path):
+    """A ComfyUI that never calls init_extra_nodes: its first prompt enters the serve phase first."""
+    execution = "class PromptExecutor:\n    def execute(self, prompt, prompt_id, *a, **k):\n        prompt()\n"
+    worker = 'lambda: execution.PromptExecutor().execute(lambda: print("worker", try_write("evil.py")), "p1")'
+    main = MAIN.replace(
+        'worker = threading.Thread(target=lambda: print("worker", try_write("evil.py")))',
+        f"import execution\nworker = threading.Thread(target={worker})",
+    )
+    assert main != MAIN
+    nodes = NODES + "NEVER_CALLED = True\n"
+    lines, pack = run_phased(tmp_path, nodes=nodes, main=main, files={"execution.py": execution})
+    assert "main ok" in lines  # the start phase: no hook fired in the main thread
+    assert f"{comfy_boot.TAG}p1{comfy_boot.SEP}worker Permission denied" in lines  # the prompt's node
+    assert not (pack / "evil.py").exists()
+    assert f'{comfy_boot.CONTROL}serve {{"at": "first prompt", "threads": ["MainThread"]}}' in lines
+
+
+@needs_landlock
+def test_a_serve_phase_that_cant_be_applied_ends_comfyui(tmp_path):
+    """Fail closed: ComfyUI never serves with packs' folders open (here the fd is no Landlock ruleset)."""
+    lines, pack = run_phased(tmp_path, serve_fd=1, code=1)
+    assert any(line.startswith("comfy_boot: could not apply Landlock's serve phase (nodes loaded):") for line in lines)
+    assert "main ok" not in lines and "worker ok" not in lines and not (pack / "evil.py").exists()
 
 
 def test_the_serve_phase_applies_before_main_where_comfy_boot_cant_apply_it():
