@@ -34,14 +34,12 @@ the start phase. The control line `serve {"at": ..., "threads": [...]}` says whe
 
 from __future__ import annotations
 
+import collections.abc
 import concurrent.futures
-import ctypes
 import functools
 import importlib.abc
 import importlib.machinery
-import inspect
 import io
-import json
 import os
 import runpy
 import sys
@@ -227,6 +225,9 @@ class ServePhase:
         os.set_inheritable(fd, False)  # nothing ComfyUI starts needs it
 
     def apply(self, at: str) -> None:
+        import ctypes  # here, not at the top: what ComfyUI's start needs is unchanged until then (a memory cap)
+        import json
+
         with self._lock:
             if self.at is not None:
                 return
@@ -268,7 +269,7 @@ class ServePhase:
             except BaseException:
                 self.apply(NODES_LOADED)
                 raise
-            if inspect.isawaitable(result):
+            if isinstance(result, collections.abc.Awaitable):
                 return finish(result)
             self.apply(NODES_LOADED)
             return result
