@@ -9,7 +9,8 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
 - Landlock (handler.landlock): ComfyUI may read and execute its install, its Python (every sys.path
   entry, asked of its interpreter), the model folders (extra_model_paths.yaml's base paths, the
   volume's models), the system's libraries and a short list of /etc files; it may write its output,
-  temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
+  temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES. Packs'
+  folders in two phases (handler.landlock_phases): writable while ComfyUI imports them, not after.
 - RLIMIT_FSIZE (MAX_FILE_MB): no file ComfyUI writes grows past it (Python ignores SIGXFSZ, so the
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
