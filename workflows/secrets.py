@@ -82,10 +82,31 @@ def redact_data(value: Any, secrets: tuple[str, ...] | list[str], skip_keys: fro
     """A copy of a JSON-like value with every secret masked in its strings (keys included).
 
     `skip_keys`: dict keys whose string values are passed through untouched (base64 file content:
-    scanning megabytes for text that can't be there costs time and finds nothing).
+    scanning megabytes for text that can't be there costs time and finds nothing). Iterative: a
+    response as deeply nested as ComfyUI may make it can't exhaust the stack while it is masked.
     """
     if not secrets:
         return value
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]  # (the copy's container, key in it, original)
+    while stack:
+        into, at, item = stack.pop()
+        if isinstance(item, str):
+            into[at] = redact(item, secrets)
+        elif isinstance(item, dict):
+            copied: dict[Any, Any] = {}
+            for k, v in item.items():
+                key = redact(k, secrets) if isinstance(k, str) else k
+                copied[key] = v
+                if not (k in skip_keys and isinstance(v, str)):
+                    stack.append((copied, key, v))
+            into[at] = copied
+        elif isinstance(item, list | tuple):
+            into[at] = items = list(item)
+            stack.extend((items, i, v) for i, v in enumerate(item))
+        else:
+            into[at] = item
+    return root[0]
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
