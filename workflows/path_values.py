@@ -8,9 +8,11 @@ ComfyUI's are `nodes`, `comfy_extras.*`, `comfy_api_nodes.*`), a string is a pat
 
 - it has the shape of one, wherever it sits in an input (in a list, a `{"__value__": x}`, behind a
   Primitive's link): absolute, `~`, a `..` segment, a drive letter, a `file:` URL; or
-- its input's name says path: a word path, file, folder, dir, directory, filename, ... in snake or
-  camel case. Then a relative value is a path too (`folder: "user"`), and a value fed by another node's
-  output (not a Primitive's literal) is refused: what it will be can't be judged.
+- its input's name says path: its last word (snake, camel or kebab case) is path, file, folder, dir,
+  directory, filename, ..., or it ends in such a word and "name" (`folder_name`). The last word is the
+  head of an English compound: `file_extension` and `file_format` name no file. Then a relative value
+  is a path too (`folder: "user"`), and a value fed by another node's output (not a Primitive's
+  literal) is refused: what it will be can't be judged.
 
 A path must land inside ComfyUI's input, output or temp directory. The node may resolve a relative one
 against ComfyUI's working directory (where `user` is ComfyUI's user directory) or join it onto one of
@@ -84,8 +86,12 @@ def is_core(object_info: Mapping[str, Any] | None, class_type: str) -> bool | No
 
 
 def says_path(name: str) -> bool:
-    """Whether an input's name says it holds a path: `snapshot_path`, `outputFolder`, `save-dir`, `ckpt_file`."""
-    return any(w.lower() in PATH_WORDS for w in _WORDS.findall(name))
+    """Whether an input's name says it holds a path: `snapshot_path`, `outputFolder`, `save-dir`, `ckpt_file`,
+    `folder_name`; not `file_extension` or `file_format` (the last word is the head of the name)."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    if words and words[-1] in ("name", "names") and len(words) > 1:
+        words.pop()
+    return bool(words) and words[-1] in PATH_WORDS
 
 
 def looks_like_path(value: str) -> bool:

@@ -88,17 +88,19 @@ def node(class_type: str, **inputs: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "name",
     ["snapshot_path", "output_folder", "save_dir", "ckpt_file", "json_path", "outputFolder", "imageFilePath",
-     "save-dir", "Directory", "FILENAME", "dirname", "filepaths"],
+     "save-dir", "Directory", "FILENAME", "dirname", "filepaths", "folder_name", "file_name", "dirName", "path"],
 )  # fmt: skip
 def test_names_that_say_path(name):
     assert says_path(name)
 
 
 @pytest.mark.parametrize(
-    "name", ["text", "prompt", "model_name", "profile", "directional", "pathos", "tiles", "dirty", "files_count_x2"]
-)
+    "name",
+    ["text", "prompt", "model_name", "profile", "directional", "pathos", "tiles", "dirty", "files_count",
+     "file_extension", "caption_file_extension", "file_format", "path_type", "name", "filename_prefix"],
+)  # fmt: skip
 def test_names_that_do_not(name):
-    assert says_path(name) is (name == "files_count_x2")  # "files" is a word of the last one
+    assert not says_path(name)
 
 
 @pytest.mark.parametrize(
