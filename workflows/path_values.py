@@ -23,14 +23,16 @@ Not judged here: ComfyUI's own nodes (workflows.paths judges their file inputs p
 value that is one of the node's own listed options; a multiline text box whose name does not say path
 (prompts such as "/imagine a cat"), like any other text with a "/" that is not path-shaped ("a cat /
 dog", "1/2"); an empty string; `filename_prefix` (scoped to the job's folder by workflows.patch); a
-string built inside the graph and fed to an input whose name does not say path. The kernel's
-confinement of ComfyUI (handler.confine) is the layer for what no check foresees.
+string built inside the graph and fed to an input whose name does not say path; a class the deployment
+trusts with paths (ALLOW_UNSAFE_NODES lists it, or is `*`: the node policy off, as the kernel layer's
+own tests run). The kernel's confinement of ComfyUI (handler.confine) is the layer for what no check
+foresees.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from workflows.analysis import combo_choices, input_specs, spec_options
@@ -114,14 +116,17 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def value_refs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | None) -> Iterator[FileRef]:
+def value_refs(
+    workflow: Mapping[str, Any], object_info: Mapping[str, Any] | None, trusted: Collection[str] = ()
+) -> Iterator[FileRef]:
     """The path-like values of every pack node (see the module's docstring), as references with base "cwd"
-    and kind "value" (workflows.paths.path_findings judges them with the handler's facts)."""
+    and kind "value" (workflows.paths.path_findings judges them with the handler's facts). `trusted`: the
+    classes the deployment trusts with paths (ALLOW_UNSAFE_NODES; "*": every class), left to the kernel."""
     for node_id, node in workflow.items():
         if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
             continue
         class_type = str(node.get("class_type"))
-        if is_core(object_info, class_type) is not False:
+        if is_core(object_info, class_type) is not False or "*" in trusted or class_type in trusted:
             continue
         info = (object_info or {}).get(class_type)
         specs = input_specs(info) if isinstance(info, Mapping) else {}
@@ -146,7 +151,9 @@ def value_refs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | Non
                     yield FileRef(str(node_id), class_type, name, text, "cwd", "value", form)
 
 
-def judged_refs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | None) -> Iterator[FileRef]:
+def judged_refs(
+    workflow: Mapping[str, Any], object_info: Mapping[str, Any] | None, trusted: Collection[str] = ()
+) -> Iterator[FileRef]:
     """Every reference the policy judges: the file inputs (workflows.paths) and the packs' path-like values."""
     yield from file_inputs(workflow, object_info)
-    yield from value_refs(workflow, object_info)
+    yield from value_refs(workflow, object_info, trusted)

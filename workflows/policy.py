@@ -11,7 +11,8 @@ the node, the input and the rule:
 - PATH_REFUSED: every input that names a file (workflows.paths), and every path-like value of a pack
   node whatever its input's name (workflows.path_values), stays inside ComfyUI's input, output and
   temp directories, for every workflow whatever its origin; an output's name fed by another node's
-  output is refused (it can't be scoped to the job's folder).
+  output is refused (it can't be scoped to the job's folder). A pack class ALLOW_UNSAFE_NODES lists
+  (or `*`) is trusted with its values' paths; its declared file inputs stay judged.
 - LIMIT_EXCEEDED (`limit_findings`, judged after ComfyUI's own bounds so a value over both names
   ComfyUI's): sizes, frames and batch sizes over the deployment's MAX_SIDE, MAX_FRAMES, MAX_BATCH.
 """
@@ -56,7 +57,7 @@ class JobPolicy:
     allow_inline: bool = True  # False: registered workflows only
     allow_nodes: frozenset[str] | None = None  # None: every node class not denied
     deny_nodes: frozenset[str] = field(default_factory=frozenset)
-    allow_unsafe: frozenset[str] = field(default_factory=frozenset)  # of UNSAFE_NODES; "*" = all
+    allow_unsafe: frozenset[str] = field(default_factory=frozenset)  # unsafe or path-trusted classes; "*": all
     max_side: int = 4096
     max_frames: int = 1024
     max_batch: int = 64
@@ -114,7 +115,7 @@ def policy_findings(
                     node_id=str(node_id),
                 )
             )
-    findings += path_findings(workflow, paths, object_info, judged_refs(workflow, object_info))
+    findings += path_findings(workflow, paths, object_info, judged_refs(workflow, object_info, policy.allow_unsafe))
     return findings
 
 

@@ -339,3 +339,23 @@ def test_path_facts_follow_symlinks_for_pack_values(comfy):
     facts = path_facts(comfy, {"1": node("PackLoader", snapshot_path="output/x")}, OBJECT_INFO)
     assert facts[("cwd", "output/x")].inside is True
     assert os.path.islink(comfy.output_dir / "out_link")
+
+
+def test_a_class_trusted_with_paths_is_left_to_the_kernel(comfy):
+    """ALLOW_UNSAFE_NODES lists a pack class (or is `*`: the node policy off, as the kernel layer's tests run
+    it): its values are no longer judged; declared file inputs and other packs' values still are."""
+    workflow = {
+        "1": node("PackLoader", snapshot_path="/etc/hostname"),
+        "2": node("PackSaver", string="s", output_folder="user", filename_prefix="p"),
+        "3": node("LoadImage", image="/etc/hostname"),
+    }
+    facts = path_facts(comfy, workflow, OBJECT_INFO)
+
+    def refused(allow: set[str]) -> list[str | None]:
+        policy = JobPolicy(allow_unsafe=frozenset(allow))
+        found = policy_findings(workflow, policy, origin="inline", paths=facts, object_info=OBJECT_INFO)
+        return sorted(f.node_id or "" for f in found)
+
+    assert refused(set()) == ["1", "2", "3"]
+    assert refused({"PackLoader"}) == ["2", "3"]
+    assert refused({"*"}) == ["3"]
