@@ -45,7 +45,8 @@ def path_facts(
     """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
     and stat'ed, as facts for the pure half (workflows.paths.path_findings). A pack's path-like value
     (base "cwd") is resolved as the node might: against ComfyUI's working directory and each allowed
-    directory; it is inside only when every one lands inside. Every node is looked at as a pack's too
+    directory; it is inside only when every one lands inside ("entry": only when its first part names
+    something in ComfyUI's directory, else it names no file there: "1/2"). Every node is looked at as a pack's too
     (object_info None), so a judge with fresher node definitions finds a fact for each value."""
     dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}
     roots = {k: os.path.realpath(v) for k, v in dirs.items()}
@@ -54,16 +55,24 @@ def path_facts(
         key = (ref.base, ref.relative)
         if ref.kind in ("folder", "prefix") or key in facts or pure_problem(ref) is not None:
             continue
-        if ref.base == "cwd":
+        first = os.path.join(settings.comfy_dir, re.split(r"[\\/]", ref.relative, maxsplit=1)[0])
+        if ref.base == "entry" and not os.path.lexists(first):
+            facts[key] = PathFact(True)  # "1/2", "and/or": names nothing in ComfyUI's directory
+        elif ref.base in ("cwd", "entry"):
             bases = ["/"] if os.path.isabs(ref.relative) else [str(settings.comfy_dir), *map(str, dirs.values())]
             reals, allowed = [os.path.realpath(os.path.join(b, ref.relative)) for b in bases], [*roots.values()]
+            facts[key] = _landing(reals, allowed)
         elif ref.base == "any":
-            reals, allowed = [os.path.realpath(ref.relative)], list(roots.values())
+            facts[key] = _landing([os.path.realpath(ref.relative)], list(roots.values()))
         else:
-            reals, allowed = [os.path.realpath(os.path.join(dirs[ref.base], ref.relative))], [roots[ref.base]]
-        inside = all(any(r == root or r.startswith(root + os.sep) for root in allowed) for r in reals)
-        facts[key] = PathFact(inside, any(_special(r) for r in reals))
+            facts[key] = _landing([os.path.realpath(os.path.join(dirs[ref.base], ref.relative))], [roots[ref.base]])
     return facts
+
+
+def _landing(reals: list[str], allowed: list[str]) -> PathFact:
+    """Inside when every real path is inside one of the allowed roots; special when one is a device & co."""
+    inside = all(any(r == root or r.startswith(root + os.sep) for root in allowed) for r in reals)
+    return PathFact(inside, any(_special(r) for r in reals))
 
 
 def _special(real: str) -> bool:

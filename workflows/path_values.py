@@ -7,7 +7,10 @@ on every node that is not ComfyUI's own (/object_info's `python_module`: a pack'
 ComfyUI's are `nodes`, `comfy_extras.*`, `comfy_api_nodes.*`), a string is a path when
 
 - it has the shape of one, wherever it sits in an input (in a list, a `{"__value__": x}`, behind a
-  Primitive's link): absolute, `~`, a `..` segment, a drive letter, a `file:` URL; or
+  Primitive's link): absolute, `~`, a `..` segment, a drive letter, a `file:` URL;
+- it is relative, has a separator and no whitespace, and its first part names something in ComfyUI's
+  working directory (`user/default/x`, `custom_nodes/...`; not `1/2` or `and/or`): the handler looks
+  (base "entry"); or
 - its input's name says path: its last word (snake, camel or kebab case) is path, file, folder, dir,
   directory, filename, ..., or it ends in such a word and "name" (`folder_name`). The last word is the
   head of an English compound: `file_extension` and `file_format` name no file. Then a relative value
@@ -39,6 +42,7 @@ from workflows.analysis import combo_choices, input_specs, spec_options
 from workflows.paths import (
     FILE_INPUTS,
     OUTPUT_NAMING,
+    Base,
     FileRef,
     declared_file_inputs,
     file_inputs,
@@ -72,7 +76,9 @@ PATH_WORDS = frozenset(
 )
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _SHAPE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\]|file:)", re.IGNORECASE)
-_MAX_STRINGS = 10_000  # strings looked at in one input (a job's input is bounded by the request's size)
+# A relative value with a separator and no whitespace ("user/default/x", but also "1/2"): a path when its
+# first part names something in ComfyUI's working directory (the handler looks: base "entry").
+_RELATIVE = re.compile(r"^[^\s\\/]+[\\/]\S*$")
 
 
 def is_core(object_info: Mapping[str, Any] | None, class_type: str) -> bool | None:
@@ -104,11 +110,10 @@ def looks_like_path(value: str) -> bool:
 
 def _strings(value: Any) -> Iterator[str]:
     """Every string in a JSON-like value, keys aside (iterative: a job's nesting can't exhaust the stack)."""
-    stack, seen = [value], 0
-    while stack and seen < _MAX_STRINGS:
+    stack = [value]
+    while stack:
         item = stack.pop()
         if isinstance(item, str):
-            seen += 1
             yield item
         elif isinstance(item, dict):
             stack.extend(item.values())
@@ -145,10 +150,16 @@ def value_refs(
             choices = combo_choices(spec) or []
             text_box = bool(spec_options(spec).get("multiline"))
             for text in _strings(value):
-                if not text.strip() or text in choices or not (named or (not text_box and looks_like_path(text))):
+                if not text.strip() or text in choices:
+                    continue
+                if named or (not text_box and looks_like_path(text)):
+                    base: Base = "cwd"
+                elif not text_box and _RELATIVE.match(text):
+                    base = "entry"
+                else:
                     continue
                 for form in dict.fromkeys((text, text.strip().strip('"'))):  # as given, and as VHS-like packs strip it
-                    yield FileRef(str(node_id), class_type, name, text, "cwd", "value", form)
+                    yield FileRef(str(node_id), class_type, name, text, base, "value", form)
 
 
 def judged_refs(

@@ -17,8 +17,9 @@ from typing import Any, Literal, cast
 
 from workflows.findings import Finding, error
 
-# "cwd": a pack's value, relative to ComfyUI's working directory or to any of the three (workflows.path_values).
-Base = Literal["input", "output", "temp", "any", "cwd"]
+# "cwd": a pack's value, relative to ComfyUI's working directory or to any of the three (workflows.path_values);
+# "entry": the same, judged only when its first part names something in that working directory.
+Base = Literal["input", "output", "temp", "any", "cwd", "entry"]
 # How a value names its file: "name" relative to the base directory (ComfyUI's annotated names),
 # "folder" a subfolder name (relative, pure checks only), "path" a filesystem path (VHS *Path nodes:
 # must be absolute and resolve inside one of the directories), "value" a pack's path-like value

@@ -169,6 +169,9 @@ def test_a_pack_path_outside_the_allowed_directories_is_refused(comfy, inputs):
         {"caption": "/etc/hostname"},  # a name nobody would list: the value's shape is enough
         {"anything": {"__value__": ["x", ["/proc/self/environ"]]}},  # nested, wrapped
         {"prompt": "user", "snapshot_path": "x/../../etc/hostname"},
+        {"caption": "user/default/x.png"},  # relative, under a name nobody would list: ComfyUI's user dir
+        {"caption": "custom_nodes/ComfyUI-SomePack/__init__.py"},
+        {"anything": ["ok", "user\\default"]},
     ],
 )
 def test_a_pack_read_outside_is_refused(comfy, inputs):
@@ -220,6 +223,10 @@ def test_absolute_paths_inside_the_allowed_directories_pass(comfy):
         {"model_path": "sub/b.safetensors"},  # one of the node's own options (ComfyUI checks the list)
         {"mode": "video/h264-mp4"},
         {"prompt": "/no_think describe the image"},
+        {"prompt": "user/default/x"},  # a text box
+        {"caption": "and/or"},  # names nothing in ComfyUI's directory
+        {"caption": "input/cat.png"},
+        {"caption": "output/run/x.png"},
     ],
 )
 def test_no_false_positives_on_text_and_listed_options(comfy, inputs):
