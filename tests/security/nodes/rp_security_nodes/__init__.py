@@ -1,6 +1,8 @@
-"""A leaky custom node pack, for the security probes only: it prints an environment variable, raises
-with it and returns it as a text output — what a careless or hostile pack could do with a secret."""
+"""A leaky custom node pack, for the security probes only: it prints an environment variable (or its
+whole environment: mode "environ"), raises with it and returns it as a text output — what a careless or
+hostile pack could do with a secret."""
 
+import json
 import os
 
 
@@ -10,7 +12,7 @@ class RPSecEnvEcho:
         return {
             "required": {
                 "name": ("STRING", {"default": "RUNPOD_API_KEY"}),
-                "mode": (["text", "raise"],),
+                "mode": (["text", "raise", "environ"],),
             }
         }
 
@@ -20,6 +22,10 @@ class RPSecEnvEcho:
     CATEGORY = "rp_test"
 
     def run(self, name, mode):
+        if mode == "environ":
+            dump = json.dumps(dict(os.environ), sort_keys=True)
+            print(f"RPSecEnvEcho environ {dump}", flush=True)
+            return {"ui": {"text": [dump]}}
         value = os.environ.get(name, "<unset>")
         print(f"RPSecEnvEcho {name}={value}", flush=True)
         if mode == "raise":
