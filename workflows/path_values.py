@@ -78,7 +78,8 @@ _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _SHAPE = re.compile(r"^(?:[/\\~]|[A-Za-z]:[/\\]|file:)", re.IGNORECASE)
 # A relative value with a separator and no whitespace ("user/default/x", but also "1/2"): a path when its
 # first part names something in ComfyUI's working directory (the handler looks: base "entry").
-_RELATIVE = re.compile(r"^[^\s\\/]+[\\/]\S*$")
+# A URL or data URI ("https://...", "data:image/png;base64,...") is not one: a pack may fetch or decode it.
+_RELATIVE = re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:)[^\s\\/]+[\\/]\S*$")
 
 
 def is_core(object_info: Mapping[str, Any] | None, class_type: str) -> bool | None:

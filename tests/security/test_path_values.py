@@ -225,6 +225,9 @@ def test_absolute_paths_inside_the_allowed_directories_pass(comfy):
         {"prompt": "/no_think describe the image"},
         {"prompt": "user/default/x"},  # a text box
         {"caption": "and/or"},  # names nothing in ComfyUI's directory
+        {"caption": "https://huggingface.co/org/repo/resolve/main/x.safetensors"},  # a URL: not a path here
+        {"caption": "data:image/png;base64,iVBORw0KGgo/AAAA+user/x"},
+        {"caption": "user:pass/x"},
         {"caption": "input/cat.png"},
         {"caption": "output/run/x.png"},
     ],
