@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from handler import landlock
+from handler import comfy_boot, landlock
 from handler.config import Settings
 from workflows.secrets import credential_parts, is_secret_name, listed_names
 
@@ -357,6 +357,7 @@ def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
 def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Everything ComfyUI may read (and execute); `env` is ComfyUI's own environment."""
     paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
+    paths.append(comfy_boot.FILE)  # the one file of the worker's ComfyUI runs (supervisor.comfy_command)
     paths += python_paths(settings.comfy_python, env, user)
     paths += model_roots(settings)
     # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees
@@ -442,6 +443,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         except OSError as exc:  # a kernel or seccomp profile that refuses a rule: start unconfined, say why
             abi, landlock_why_not = 0, f"the kernel refused ComfyUI's Landlock ruleset: {exc}"
     max_file = _file_limit(settings.max_file_mb)
+    # a fork bomb is bounded by the kernel; per uid, so only with ComfyUI's own user (handler.reaper)
+    max_procs = _below_hard(resource.RLIMIT_NPROC, settings.max_procs) if account is not None else 0
     confinement = Confinement(
         user=account.pw_name if account else None,
         uid=account.pw_uid if account else None,
@@ -465,6 +468,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+        if max_procs > 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (max_procs, max_procs))
         if data_limit > 0:  # the memory cap (handler.memcap): an allocation over it fails in the node
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
         if fd is not None:
@@ -486,6 +491,12 @@ def _file_limit(max_file_mb: float) -> int:
     limit = int(max_file_mb * 1024 * 1024)
     _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     return min(limit, hard) if limit > 0 and hard != resource.RLIM_INFINITY else limit
+
+
+def _below_hard(limit: int, value: int) -> int:
+    """A limit ComfyUI's process may set: never above the worker's hard limit (setrlimit would fail)."""
+    _soft, hard = resource.getrlimit(limit)
+    return min(value, hard) if value > 0 and hard != resource.RLIM_INFINITY else value
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

@@ -104,6 +104,7 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     if expected == "rlimit":
         assert memory["rlimit"] == {"active": True, "name": "RLIMIT_DATA", "limit_mb": MEMORY_CAP_MB, "why_not": None}
     assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [443]}
+    assert report["logs"] == {"by": "prompt", "why_not": None}  # handler.comfy_boot tags ComfyUI's lines
     line = runsync(confined, {"mode": "test"})["output"]["confinement"]
     abi = landlock.abi_version()[0]
     assert line == f"user comfyui, landlock ABI {abi}, memory {MEMORY_CAP_MB} MB ({expected})"
@@ -263,6 +264,46 @@ def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
     err = run(confined, failing)
     assert err["error_code"] == "GENERATION_ERROR" and f"after {nonce}" in err["error_message"], err
     assert f"spinning {nonce}" not in "\n".join(err["logs_tail"])
+
+
+def test_a_prompts_late_lines_stay_its_own(confined):
+    """The issue's probe: a timed-out job's node left a thread printing; the lines it prints while the next
+    job runs, and while diagnose answers, are the first job's alone (ComfyUI tags them with its prompt)."""
+    nonce = next(_nonce)
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "linger", "arg": "120", "nonce": nonce}}
+    err = run(confined, {"1": node}, timeout_s=3)
+    assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "interrupted", err
+    first = "\n".join(err["logs_tail"])
+    assert f"RPTestProbe lingering {nonce}" in first and f"RPTestProbe late {nonce}" in first, first
+    failing = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 5}},
+        "2": {"class_type": "RPTestSleep", "inputs": {"image": ["1", 0], "seconds": 1.5}},
+        "3": {"class_type": "RPTestRaise", "inputs": {"image": ["2", 0], "message": f"next {nonce}"}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "never"}},
+    }
+    err = run(confined, failing)
+    assert err["error_code"] == "GENERATION_ERROR" and f"next {nonce}" in err["error_message"], err
+    second = "\n".join(err["logs_tail"])
+    assert f"next {nonce}" in second and "got prompt" in second  # its own lines, tagged and untagged
+    assert f"late {nonce}" not in second, second
+    # the helper printed while the second job ran, and still prints, outside any job, when diagnose answers
+    log = confined.comfy_log.read_text(errors="replace").splitlines()
+    failed_at = next(i for i, line in enumerate(log) if f"next {nonce}" in line)
+    queued_at = max(i for i, line in enumerate(log[:failed_at]) if "got prompt" in line)
+    assert any(f"late {nonce}" in line for line in log[queued_at:failed_at])
+    wait_for_line(confined, f"late {nonce}", after=len(log))
+    report = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]
+    assert not any(f"late {nonce}" in line or f"lingering {nonce}" in line for line in report["logs_tail"])
+
+
+def wait_for_line(stack: LocalStack, text: str, after: int, timeout: float = 60) -> None:
+    """Until ComfyUI's log has a line holding `text` past its first `after` lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in stack.comfy_log.read_text(errors="replace").splitlines()[after:]):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no {text!r} in ComfyUI's log within {timeout} s")
 
 
 def test_catastrophic_backtracking_in_a_core_node_is_stopped(confined):
