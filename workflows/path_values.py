@@ -50,8 +50,8 @@ from workflows.paths import (
     linked_literal,
     literal,
 )
+from workflows.vetting import is_core as core_definition
 
-CORE_MODULES = ("comfy_extras.", "comfy_api_nodes.")  # and "nodes" itself: ComfyUI's own node modules
 # Words of an input's name that say it holds a path (snake_case, camelCase, kebab-case are split first).
 PATH_WORDS = frozenset(
     {
@@ -83,15 +83,13 @@ _RELATIVE = re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:)[^\s\\/]+[\\/]\S*$")
 
 
 def is_core(object_info: Mapping[str, Any] | None, class_type: str) -> bool | None:
-    """True for ComfyUI's own node classes, False for a pack's (or any class when /object_info is not at
-    hand: judged, to be safe), None for a class ComfyUI does not have (it refuses the whole prompt)."""
+    """True for ComfyUI's own node classes (workflows.vetting.is_core), False for a pack's (or any class when
+    /object_info is not at hand: judged, to be safe), None for a class ComfyUI does not have (it refuses
+    the whole prompt)."""
     if object_info is None:
         return False
     info = object_info.get(class_type)
-    if not isinstance(info, Mapping):
-        return None
-    module = str(info.get("python_module") or "nodes")  # ComfyUI's own default for it
-    return module == "nodes" or module.startswith(CORE_MODULES)
+    return core_definition(info) if isinstance(info, Mapping) else None
 
 
 def says_path(name: str) -> bool:
