@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from handler import landlock
+from handler import landlock, privileges
 from handler.config import Settings
 from workflows.secrets import is_secret_name, listed_names
 
@@ -176,21 +176,42 @@ def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | No
         return None, f"user {name!r} does not exist in the image (the Dockerfile creates it)"
 
 
+# python_paths' answers for the worker's life, by (interpreter, its real path and mtime, user, environment).
+_PYTHON_PATHS: dict[tuple[Any, ...], list[str]] = {}
+
+
 def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Where ComfyUI's interpreter loads code from (prefixes, stdlib, site-packages, .pth entries):
     asked of the interpreter itself, so a venv, pyenv or conda layout needs no list. Asked with
-    ComfyUI's own environment and user: a .pth file's code never runs with the worker's."""
+    ComfyUI's own environment, user and lack of capabilities: a .pth file's code never runs with the
+    worker's. Asked once per interpreter (~50 ms): a changed interpreter (its mtime) is asked again."""
+    real = os.path.realpath(python)
+    try:
+        mtime = os.stat(real).st_mtime_ns
+    except OSError:
+        return []
+    key = (python, real, mtime, user.pw_uid if user else None, tuple(sorted(env.items())))
+    if (cached := _PYTHON_PATHS.get(key)) is not None:
+        return list(cached)
     code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
-    ids: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    ids = (user.pw_uid, user.pw_gid) if user else (None, None)
+    top = privileges.last_cap()
     try:
         out = subprocess.run(
-            [python, "-I", "-c", code], capture_output=True, text=True, timeout=30, env=dict(env), check=True, **ids
+            [python, "-I", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(env),
+            check=True,
+            preexec_fn=lambda: privileges.drop_all(*ids, top),
         ).stdout
         found = [p for p in json.loads(out) if p]
     except (OSError, subprocess.SubprocessError, ValueError):
-        return []
-    real = os.path.realpath(python)
-    return sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
+        return []  # not cached: the next spawn asks again
+    paths = sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
+    _PYTHON_PATHS[key] = paths
+    return list(paths)
 
 
 def model_roots(settings: Settings) -> list[str]:
@@ -300,10 +321,9 @@ class Launch:
     ruleset_fd: int | None = None
 
     def popen_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"env": self.env, "preexec_fn": self.preexec_fn}
-        if self.user is not None:
-            kwargs.update(user=self.user, group=self.group, extra_groups=[])
-        return kwargs
+        """The user switch is the preexec's (handler.privileges.drop_all): the bounding set and securebits
+        can only be dropped while the child is still root."""
+        return {"env": self.env, "preexec_fn": self.preexec_fn}
 
     def close(self) -> None:
         landlock.close(self.ruleset_fd)
@@ -325,9 +345,11 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
     packs = pack_dirs(settings) if account is not None else []
-    if account is not None:
+    if account is not None or os.geteuid() == 0:  # a root ComfyUI has no CAP_DAC_OVERRIDE: hand them to root
+        owner = (account.pw_uid, account.pw_gid) if account is not None else (0, 0)
         for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
-            _chown_tree(d, account.pw_uid, account.pw_gid)
+            _chown_tree(d, *owner)
+    if account is not None:
         open_pack_dirs(packs, account.pw_gid)
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
     env.update(HOME=str(home), TMPDIR=str(tmp))
@@ -364,8 +386,10 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         max_file_mb=settings.max_file_mb,
     )
     fd = ruleset_fd
+    uid_gid, top = ((account.pw_uid, account.pw_gid) if account else (None, None)), privileges.last_cap()
 
-    def preexec() -> None:  # pragma: no cover - runs in the child, after the user switch, before exec
+    def preexec() -> None:  # pragma: no cover - runs in the child, before exec
+        privileges.drop_all(*uid_gid, top)  # the user switch, no capability left (README "Security")
         # the parent-death signal is reset by a change of user: set it after the switch
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:

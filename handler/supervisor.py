@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import confine, memwatch
+from handler import confine, memwatch, privileges
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -147,7 +147,8 @@ class Supervisor:
 
     def report(self) -> dict[str, Any]:
         """What confines ComfyUI now (diagnose's `confinement`)."""
-        return {**self.confinement.report(), "memory": self.memory.report()}
+        caps = {**privileges.status(self.pid()), "worker_dumpable": privileges.dumpable()}
+        return {**self.confinement.report(), "memory": self.memory.report(), "capabilities": caps}
 
     def restart(self, cause: Cause, timeout: float = 5.0) -> bool:
         """Stop ComfyUI now (a prompt that would not stop); the loop starts it again at once, without
