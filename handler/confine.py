@@ -103,7 +103,13 @@ ETC_READ = (
     "machine-id",
     "matplotlibrc",
 )
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys", "/opt/conda")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/opt/conda")
+# /sys: what torch, CUDA's driver libraries and ComfyUI read — CPU and NUMA topology (/sys/devices/system:
+# torch's cpuinfo, psutil), the GPU's PCI device and its driver module (/sys/bus/pci, /sys/devices/pci*,
+# /sys/module/nvidia*: NVML, cuInit), the class and dev links into /sys/devices, cgroup limits, transparent
+# huge pages (allocators). Not /sys/firmware (ACPI, DMI, EFI variables), the rest of /sys/kernel
+# (security, debug, tracing) or /sys/fs (bpf, pstore), /sys/power, /sys/block.
+SYS_READ = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/dev", "/sys/module", "/sys/fs/cgroup", "/sys/kernel/mm")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 
 
@@ -194,8 +200,7 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
     if (cached := _PYTHON_PATHS.get(key)) is not None:
         return list(cached)
     code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
-    ids = (user.pw_uid, user.pw_gid) if user else (None, None)
-    top = privileges.last_cap()
+    uid, gid, top = (user.pw_uid if user else None), (user.pw_gid if user else None), privileges.last_cap()
     try:
         out = subprocess.run(
             [python, "-I", "-c", code],
@@ -204,7 +209,7 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
             timeout=30,
             env=dict(env),
             check=True,
-            preexec_fn=lambda: privileges.drop_all(*ids, top),
+            preexec_fn=lambda: privileges.drop_all(uid, gid, top),
         ).stdout
         found = [p for p in json.loads(out) if p]
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -290,7 +295,7 @@ def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_pass
     # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees
     paths += [v for k in ("HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
     paths += [os.path.join(home, "hub") for home in [env.get("HF_HOME")] if home]
-    paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ)
+    paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ) + list(SYS_READ)
     return paths + list(settings.confine_read)
 
 
@@ -360,7 +365,10 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
     if abi:
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
-        rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in device_paths()]
+        devices = device_paths()
+        rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in devices]
+        if any(p.startswith("/dev/nvidia") for p in devices):  # cuInit names its threads: /proc/<pid>/task/<tid>/comm
+            rules.append((Path("/proc"), landlock.READ | landlock.WRITE_FILE))
         # only with its own user: the owner's mode is what keeps a pack's code unwritable
         rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
@@ -386,10 +394,10 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         max_file_mb=settings.max_file_mb,
     )
     fd = ruleset_fd
-    uid_gid, top = ((account.pw_uid, account.pw_gid) if account else (None, None)), privileges.last_cap()
+    uid, gid, top = (account.pw_uid if account else None), (account.pw_gid if account else None), privileges.last_cap()
 
     def preexec() -> None:  # pragma: no cover - runs in the child, before exec
-        privileges.drop_all(*uid_gid, top)  # the user switch, no capability left (README "Security")
+        privileges.drop_all(uid, gid, top)  # the user switch, no capability left (README "Security")
         # the parent-death signal is reset by a change of user: set it after the switch
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:
