@@ -6,10 +6,12 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
 - a user: when the worker runs as root, ComfyUI runs as COMFY_RUN_AS (default `comfyui`, made by the
   Dockerfile). It can't read the worker's /proc/<pid>/environ, signal it, or write where that user
   has no rights.
+- no capability, whatever its uid (handler.privileges.drop_all, which also makes the user switch), and
+  a worker that is not dumpable: a ComfyUI left as root can't read its /proc/<pid>/environ either.
 - Landlock (handler.landlock): ComfyUI may read and execute its install, its Python (every sys.path
   entry, asked of its interpreter), the model folders (extra_model_paths.yaml's base paths, the
-  volume's models), the system's libraries and a short list of /etc files; it may write its output,
-  temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
+  volume's models), the system's libraries, a short list of /etc files and of /sys (SYS_READ); it may
+  write its output, temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
 - RLIMIT_FSIZE (MAX_FILE_MB): no file ComfyUI writes grows past it (Python ignores SIGXFSZ, so the
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless

@@ -85,7 +85,10 @@ def next_job_succeeds(stack: LocalStack) -> None:
 
 
 def test_diagnose_and_test_say_what_confines_comfyui(confined):
-    report = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]["confinement"]
+    diagnosed = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]
+    report = diagnosed["confinement"]
+    assert not [f for f in diagnosed["findings"] if f["code"].startswith("CONFINEMENT_")]  # nothing is off
+    assert report["capabilities"]["active"] and report["capabilities"]["worker_dumpable"] is False
     assert report["user"]["active"] and report["user"]["name"] == "comfyui" and report["user"]["uid"] != 0
     assert report["landlock"]["active"] and report["landlock"]["abi"] == landlock.abi_version()[0]
     assert str(confined.comfy_dir / "output") in report["landlock"]["write"]

@@ -105,3 +105,52 @@ def test_comfyuis_interpreter_is_asked_for_its_paths_once(tmp_path, monkeypatch)
     assert len(asked) == 1, calls
     paths = confine.python_paths(sys.executable, {**first.env})
     assert sys.prefix in paths and len([c for c in calls if c[:1] == [sys.executable]]) == 1
+
+
+_NOT_ROOT_WORKER = """
+import os, subprocess, sys
+from handler import confine, privileges
+from handler.config import Settings
+privileges.make_undumpable()
+s = Settings.from_env({"COMFY_DIR": sys.argv[1], "COMFY_PYTHON": sys.executable, "CONFINE_FS": "0"})
+launch = confine.prepare(s, {"PATH": "/usr/bin:/bin"})
+code = "import sys\\ntry: open(sys.argv[1], 'rb').read(); print('read')\\nexcept OSError as e: print(e.strerror)"
+child = subprocess.Popen(
+    [sys.executable, "-I", "-c", code + "\\nimport time; time.sleep(1)", f"/proc/{os.getpid()}/environ"],
+    stdout=subprocess.PIPE, text=True, **launch.popen_kwargs(),
+)
+launch.close()
+line = child.stdout.readline().strip()
+status = privileges.status(child.pid)
+child.wait()
+print(line, "|", status["active"], "|", status["why_not"], "|", launch.confinement.report()["user"]["why_not"])
+"""
+
+
+@pytest.mark.skipif(confine.os.geteuid() != 0, reason="needs root to start the worker as an unprivileged user")
+def test_a_worker_that_is_not_root_starts_comfyui_without_capabilities_and_keeps_its_environ(tmp_path):
+    """Not root, no Landlock: ComfyUI runs as the worker's own uid, and the non-dumpable worker's environ
+    stays closed to it; its bounding set stays the worker's (no CAP_SETPCAP), which no_new_privs makes moot."""
+    from tools.localstack import COMFY_USER, confinable
+
+    repo = Path(__file__).resolve().parents[2]
+    confinable(Path(sys.executable), repo, tmp_path)
+    comfy = tmp_path / "comfy"
+    comfy.mkdir()
+    account = confine.pwd.getpwnam(COMFY_USER)
+    confine.os.chown(comfy, account.pw_uid, account.pw_gid)
+    out = subprocess.run(
+        [sys.executable, "-c", _NOT_ROOT_WORKER, str(comfy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        user=account.pw_uid,
+        group=account.pw_gid,
+        extra_groups=[],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo)},
+        cwd="/",
+    )
+    line, active, why, user_why = (part.strip() for part in out.stdout.split("|"))
+    assert line == "Permission denied", out.stderr
+    assert active == "True" and "bounding set is the worker's" in why
+    assert f"not root (uid {account.pw_uid})" in user_why
