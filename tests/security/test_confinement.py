@@ -125,6 +125,10 @@ def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
     # what ComfyUI needs stays readable: its models' folder, its own input
     assert probe(confined, "list", str(confined.comfy_dir / "input")).startswith("ok")
     assert probe(confined, "read", "/etc/passwd").startswith("ok")
+    # of /sys, what torch and CUDA read (SYS_READ), not the firmware's tables or the kernel's security files
+    assert probe(confined, "read", "/sys/devices/system/cpu/online").startswith("ok")
+    assert probe(confined, "list", "/sys/firmware") == "error: EACCES"
+    assert probe(confined, "list", "/sys/kernel") == "error: EACCES"
     assert (
         probe(confined, "read", str(confined.volume_dir / "models/loras/rp_volume_lora.safetensors")) == "ok: b'lora'"
     )
