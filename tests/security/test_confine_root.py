@@ -36,6 +36,13 @@ def rooted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         SELF_CHECK_AT_START="0",
         DATABASE_URL="postgres://app:PROBE-root-db-password-71c2@db/app",
     )
+    # a model copied onto the volume by another user, 0600: the root worker lists it, a root ComfyUI
+    # without CAP_DAC_OVERRIDE can't open it
+    model = stack.volume_dir / "models" / "loras" / "rp_others_lora.safetensors"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"lora")
+    model.chmod(0o600)
+    os.chown(model, OTHER_UID, OTHER_UID)
     try:
         stack.start(wait=180)
         yield stack
@@ -59,6 +66,11 @@ def test_diagnose_warns_of_each_part_that_is_off_and_says_comfyui_holds_no_capab
     assert "runs as root (disabled by COMFY_RUN_AS)" in found["CONFINEMENT_USER_OFF"]["message"]
     assert "disabled by CONFINE_FS=0" in found["CONFINEMENT_LANDLOCK_OFF"]["message"]
     assert "COMFY_MEMORY_MAX_MB=0" in found["CONFINEMENT_MEMORY_UNCAPPED"]["message"]
+    model = str(rooted.volume_dir / "models" / "loras" / "rp_others_lora.safetensors")
+    unreadable = [f for f in report["findings"] if f["code"] == "MODEL_FILE_UNREADABLE"]
+    assert [f["path"] for f in unreadable] == [model], report["findings"]
+    assert "user 'root' (uid 0)" in unreadable[0]["message"]
+    assert probe(rooted, "read", model) == "error: EACCES"  # what diagnose said, ComfyUI's process meets
     caps = report["confinement"]["capabilities"]
     assert caps["active"] and caps["no_new_privs"] and caps["why_not"] is None, caps
     for name in ("effective", "permitted", "inheritable", "bounding", "ambient"):
