@@ -117,6 +117,8 @@ def test_a_root_comfyui_cant_override_file_modes_chown_chmod_or_signal_another_u
     mine.write_text("root's")
     mine.chmod(0o600)
     assert probe(rooted, "read", str(mine)) == 'ok: b"root\'s"'
+    worker = rooted.worker_pid()  # and without Landlock's signal scope, root's processes are its uid's
+    assert probe(rooted, "kill", str(worker)) == f"ok: {worker}"  # signal 0: asks only whether it may
 
 
 def test_a_root_comfyui_without_capabilities_still_runs_jobs(rooted):
