@@ -371,6 +371,7 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in devices]
         if any(p.startswith("/dev/nvidia") for p in devices):  # cuInit names its threads: /proc/<pid>/task/<tid>/comm
             rules.append((Path("/proc"), landlock.READ | landlock.WRITE_FILE))
+            write = [*write, "/proc"]  # its files only (procfs makes none): what the report shows
         # only with its own user: the owner's mode is what keeps a pack's code unwritable
         rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
