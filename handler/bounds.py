@@ -6,12 +6,13 @@
   node that never checks) gets ComfyUI restarted by the supervisor; the TIMEOUT answer says which
   (`details.stopped`: interrupted | restarted | still_running), and `test` shows the restart.
 - a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
-  are in the last) while the prompt runs is
+  are in the last) and in /dev/shm (its user's files: handler.scratch) while the prompt runs is
   summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
-- the memory cap (handler.memwatch): a prompt during which the supervisor restarted ComfyUI for its
-  memory answers COMFY_MEMORY_LIMIT, not "ComfyUI died".
+- the memory cap (handler.memcap, handler.memwatch): a prompt during which ComfyUI was killed for its
+  memory (the watchdog, or the kernel in its cgroup) answers COMFY_MEMORY_LIMIT, not "ComfyUI died"; an
+  allocation RLIMIT_DATA refused answers RAM_OUT_OF_MEMORY naming the cap, and ComfyUI stays up.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from comfyui_client import ComfyError, PromptResult, PromptTimeout
 from handler.runtime import Runtime
+from handler.scratch import comfy_scratch
 from handler.state import Cause
 from workflows.errors import JobError
 from workflows.failures import prompt_error
@@ -34,14 +36,17 @@ DISK_SAMPLE_S = 0.25
 Runner = Callable[..., PromptResult]
 
 
-def disk_used(roots: list[Path]) -> int:
-    """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses)."""
+def disk_used(roots: list[Path], shared: tuple[Path, ...] = (), uid: int | None = None) -> int:
+    """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses), and under
+    the shared roots (/dev/shm: memory, not disk, but as unbounded) by the files `uid` owns."""
     total = 0
-    for root in roots:
+    for root, owner in [*((r, None) for r in roots), *((r, uid) for r in shared)]:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                    st = os.lstat(os.path.join(dirpath, name))
+                    if owner is None or st.st_uid == owner:
+                        total += st.st_blocks * 512
     return total
 
 
@@ -54,8 +59,9 @@ class DiskWatch:
         # the user directory holds ComfyUI's HOME and TMPDIR (handler.confine): a node writing there is
         # writing to the same disk
         self.roots = [s.output_dir, s.temp_dir, s.user_dir]
+        self.scratch = comfy_scratch(runtime)  # and what ComfyUI's user owns in /dev/shm
         self.limit = int(s.job_disk_mb * 1024 * 1024)
-        self.baseline = disk_used(self.roots) if self.limit else 0
+        self.baseline = self._used() if self.limit else 0
         self.written = 0
         self.exceeded = threading.Event()
         self._stop = threading.Event()
@@ -72,10 +78,13 @@ class DiskWatch:
     def over(self) -> bool:
         """Sample now: True (and `exceeded` set) when the prompt has written more than its budget."""
         if self.limit:
-            self.written = max(0, disk_used(self.roots) - self.baseline)
+            self.written = max(0, self._used() - self.baseline)
             if self.written > self.limit:
                 self.exceeded.set()
         return self.exceeded.is_set()
+
+    def _used(self) -> int:
+        return disk_used(self.roots, self.scratch.shared, self.scratch.uid)
 
     def _run(self) -> None:
         while not self._stop.wait(DISK_SAMPLE_S):
@@ -130,10 +139,27 @@ _STOPPED = {
 def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
     return JobError(
         "JOB_DISK_LIMIT",
-        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories, over "
-        f"its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
+        f"the job wrote {watch.written / 2**20:.0f} MB under ComfyUI's output, temp and user directories and "
+        f"/dev/shm, over its budget of {runtime.settings.job_disk_mb:g} MB (JOB_DISK_MB); it was stopped",
         {"prompt_id": watch.prompt_id, "written_mb": round(watch.written / 2**20)},
     )
+
+
+def _capped(runtime: Runtime, error: JobError) -> JobError:
+    """A node's failed allocation, said to be ComfyUI's memory cap when RLIMIT_DATA refused it (the
+    kernel's answer is the same ENOMEM as a full machine's; the cap is what the fix must name)."""
+    supervisor = runtime.supervisor
+    limit = supervisor.kernel_memory.rlimit_bytes if supervisor is not None else 0
+    if error.code != "RAM_OUT_OF_MEMORY" or not limit:
+        return error
+    max_mb = round(limit / 2**20)
+    error.details["memory_cap"] = {"mechanism": "rlimit", "max_mb": max_mb}
+    error.message += f" (ComfyUI's memory cap: {max_mb} MB per process, COMFY_MEMORY_MAX_MB, RLIMIT_DATA)"
+    error.fix = (
+        "The job asked for more memory than ComfyUI's cap (COMFY_MEMORY_MAX_MB): lower the workflow's size, "
+        "frames or batch, or raise the cap on a machine with more memory. ComfyUI stayed up."
+    )
+    return error
 
 
 def run_bounded(
@@ -170,7 +196,7 @@ def run_bounded(
         death = state.last_death if state is not None and state.last_death is not last_death else None
         if death is not None and death.code == "COMFY_MEMORY_LIMIT":
             raise JobError("COMFY_MEMORY_LIMIT", death.message, {"prompt_id": prompt_id, **death.details}) from None
-        raise prompt_error(exc, runtime.registry, workflow, prompt_id) from None
+        raise _capped(runtime, prompt_error(exc, runtime.registry, workflow, prompt_id)) from None
     finally:
         watch.stop()
         # ComfyUI keeps every prompt (inputs, prompt text, output names) in /history: a later job's node

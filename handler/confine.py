@@ -16,8 +16,8 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
   ComfyUI, Python, CUDA or a cache needs it.
-
-The memory cap is the supervisor's (handler.memwatch): it is not applied at spawn.
+- RLIMIT_DATA (`data_limit`, decided by handler.memcap): the memory cap where no GPU is present; the
+  supervisor adds ComfyUI to its cgroup (memcap) and samples its memory (memwatch).
 """
 
 from __future__ import annotations
@@ -163,11 +163,11 @@ class Confinement:
         }
 
     def summary(self) -> str:
-        """One line for `test`: e.g. "user comfyui, landlock ABI 7, memory 12000 MB"."""
+        """One line for `test`: e.g. "user comfyui, landlock ABI 7, memory 12000 MB (rlimit)"."""
         parts = [f"user {self.user}" if self.user else "user: worker's own"]
         parts.append(f"landlock ABI {self.landlock_abi}" if self.landlock_abi else "landlock: off")
-        mem = self.memory.get("max_mb")
-        parts.append(f"memory {mem:g} MB" if mem else "memory: uncapped")
+        mem, how = self.memory.get("max_mb"), self.memory.get("mechanism")
+        parts.append((f"memory {mem:g} MB" + (f" ({how})" if how else "")) if mem else "memory: uncapped")
         return ", ".join(parts)
 
 
@@ -337,7 +337,7 @@ class Launch:
         self.ruleset_fd = None
 
 
-def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> Launch:
+def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, data_limit: int = 0) -> Launch:
     """Everything one ComfyUI spawn needs to start confined. Makes (and hands to ComfyUI's user) the
     directories it may write; never raises for a missing feature: it is reported as `why_not`.
     One function because its steps are ordered: the directories exist and are ComfyUI's before its
@@ -405,6 +405,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None) -> 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+        if data_limit > 0:  # the memory cap (handler.memcap): an allocation over it fails in the node
+            resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
         if fd is not None:
             landlock.restrict_self(fd)
 

@@ -28,6 +28,7 @@ from handler.jobfiles import JobFiles
 from handler.model_access import workflow_findings
 from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
+from handler.scratch import comfy_scratch
 from workflows.analysis import model_lookup
 from workflows.errors import JobError
 from workflows.findings import Finding
@@ -255,11 +256,14 @@ def generate(
     `arrived`: when the job arrived (monotonic); its deadline counts from then, waits included."""
     job_key = "job_" + re.sub(r"[^A-Za-z0-9]", "", job_id)[:12] + "_" + uuid.uuid4().hex[:6]
     settings = runtime.settings
+    scratch = comfy_scratch(runtime)  # ComfyUI's TMPDIR and its files in /dev/shm
     files = JobFiles(
         runtime.jobs_activity,
         dirs=[settings.output_dir / job_key, settings.temp_dir / job_key],
         # not the input dir: a person or `volume push` may add files there while jobs run
-        roots=(settings.output_dir, settings.temp_dir),
+        roots=(settings.output_dir, settings.temp_dir, *scratch.private),
+        shared=scratch.shared,
+        uid=scratch.uid,
     )
     with files:
         site = WorkerSite(runtime, job_id, job_key, files, extra_data=comfy_org_extra(runtime, request))

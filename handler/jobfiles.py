@@ -1,12 +1,15 @@
 """The files a job causes ComfyUI to write, and their removal once the response is built.
 
 A job's own folders and stored inputs go at once. Anything else it made ComfyUI write (a dataset
-folder, a subfolder a pack chose) is found by comparing ComfyUI's directories with their listing
-when the first concurrent job began, and removed when the last one ends.
+folder, a subfolder a pack chose, a file in ComfyUI's TMPDIR or /dev/shm) is found by comparing
+ComfyUI's directories with their listing when the first concurrent job began, and removed when the last
+one ends. In a directory other processes write too (/dev/shm: handler.scratch) only what ComfyUI's user
+owns is looked at.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -15,13 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _tree(roots: Iterable[Path]) -> set[str]:
-    """Every file and directory under the roots (symlinks not followed)."""
+def _tree(roots: Iterable[Path], shared: Iterable[Path] = (), uid: int | None = None) -> set[str]:
+    """Every file and directory under the roots, and under the shared roots those `uid` owns (symlinks
+    not followed)."""
     seen: set[str] = set()
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
             seen.update(os.path.join(dirpath, n) for n in dirnames)
             seen.update(os.path.join(dirpath, n) for n in filenames)
+    for root in shared:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in (os.path.join(dirpath, n) for n in [*dirnames, *filenames]):
+                with contextlib.suppress(OSError):
+                    if os.lstat(name).st_uid == uid:
+                        seen.add(name)
     return seen
 
 
@@ -39,18 +49,18 @@ class JobActivity:
         self.active = 0
         self.baseline: set[str] = set()
 
-    def begin(self, roots: tuple[Path, ...]) -> None:
+    def begin(self, roots: tuple[Path, ...], shared: tuple[Path, ...] = (), uid: int | None = None) -> None:
         with self.lock:
             if self.active == 0:
-                self.baseline = _tree(roots)
+                self.baseline = _tree(roots, shared, uid)
             self.active += 1
 
-    def end(self, roots: tuple[Path, ...]) -> None:
+    def end(self, roots: tuple[Path, ...], shared: tuple[Path, ...] = (), uid: int | None = None) -> None:
         with self.lock:
             self.active -= 1
             if self.active > 0:
                 return
-            for name in sorted(_tree(roots) - self.baseline, key=len, reverse=True):  # files, then their dirs
+            for name in sorted(_tree(roots, shared, uid) - self.baseline, key=len, reverse=True):  # files, then dirs
                 try:
                     if os.path.isdir(name) and not os.path.islink(name):
                         os.rmdir(name)
@@ -69,9 +79,11 @@ class JobFiles:
     paths: list[Path] = field(default_factory=list)
     dirs: list[Path] = field(default_factory=list)
     roots: tuple[Path, ...] = ()
+    shared: tuple[Path, ...] = ()  # written by others too: only what `uid` owns there is the jobs' (/dev/shm)
+    uid: int | None = None
 
     def __enter__(self) -> JobFiles:
-        self.activity.begin(self.roots)
+        self.activity.begin(self.roots, self.shared, self.uid)
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -81,4 +93,4 @@ class JobFiles:
             for directory in self.dirs:
                 shutil.rmtree(directory, ignore_errors=True)
         finally:
-            self.activity.end(self.roots)
+            self.activity.end(self.roots, self.shared, self.uid)

@@ -1,13 +1,13 @@
-"""ComfyUI's memory cap: its resident memory (and its children's), sampled; over the cap it is restarted.
+"""ComfyUI's memory cap, second layer: its resident memory (and its children's), sampled; over the cap
+ComfyUI is restarted.
 
-Why not the kernel's own caps:
-- RLIMIT_AS caps address space, not memory: CUDA and torch reserve tens of GB of it at start, so any
-  useful value stops ComfyUI from starting on a GPU.
-- a cgroup v2 `memory.max` is the right tool, but a container sees its cgroup file system read-only
-  unless started privileged (Docker's default, RunPod's pods included), and a child cgroup under a
-  cgroup that holds processes can't get the memory controller; the worker reports which it found
-  (`cgroup` in diagnose) and does not fake one.
-So the cap is a watchdog: every SAMPLE_S the worker reads /proc/<pid>/status (VmRSS) of ComfyUI and its
+The first layer is the kernel's (handler.memcap): a cgroup v2 `memory.max` where the container delegates
+one, else RLIMIT_DATA where no GPU is present. Neither sees everything this one does: RLIMIT_DATA counts
+one process's private writable mappings, not its helpers' sum nor the file pages of mmapped models; and
+on a GPU, or in a container whose cgroup is read-only (Docker's default, RunPod's pods), this watchdog
+is the only cap. RLIMIT_AS is not used: it caps address space, not memory, and CUDA and torch reserve
+tens of GB of it at start.
+Every SAMPLE_S the worker reads /proc/<pid>/status (VmRSS: anonymous and file pages) of ComfyUI and its
 descendants; over COMFY_MEMORY_MAX_MB it kills ComfyUI and the supervisor starts it again
 (COMFY_MEMORY_LIMIT in the running job's answer and in the worker's last_death). An allocation that
 outruns one sample can still reach the kernel's OOM killer first; the supervisor restarts ComfyUI then too.
@@ -44,17 +44,10 @@ def machine_memory_mb() -> float | None:
     return min(limits) if limits else None
 
 
-def cgroup_v2_memory() -> str:
-    """Why a cgroup v2 memory.max is not used here (what the machine offers)."""
-    try:
-        controllers = Path("/sys/fs/cgroup/cgroup.controllers").read_text().split()
-    except OSError:
-        return "no cgroup v2 hierarchy at /sys/fs/cgroup (a cgroup v1 host or container)"
-    if "memory" not in controllers:
-        return "the cgroup v2 hierarchy offers no memory controller to this container"
-    if not os.access("/sys/fs/cgroup", os.W_OK):
-        return "the cgroup v2 hierarchy is mounted read-only in this container"
-    return "a writable cgroup v2 memory controller is present, but not used yet (the watchdog caps memory)"
+def cap_mb(settings: Settings) -> float:
+    """ComfyUI's memory cap in MB: COMFY_MEMORY_MAX_MB, else DEFAULT_SHARE of the machine's (0: none)."""
+    configured, machine = settings.memory_max_mb, machine_memory_mb()
+    return round(machine * DEFAULT_SHARE) if configured is None and machine else float(configured or 0.0)
 
 
 def tree(pid: int) -> list[int]:
@@ -94,11 +87,7 @@ def rss_mb(pid: int) -> float:
 
 class MemoryCap:
     def __init__(self, settings: Settings, on_over: Callable[[float], None]) -> None:
-        configured = settings.memory_max_mb
-        machine = machine_memory_mb()
-        self.max_mb: float = (
-            round(machine * DEFAULT_SHARE) if configured is None and machine else float(configured or 0.0)
-        )
+        self.max_mb = cap_mb(settings)
         self.on_over = on_over
         self.pid: int | None = None
         self.peak_mb = 0.0
@@ -133,7 +122,6 @@ class MemoryCap:
             "max_mb": self.max_mb or None,
             "how": f"watchdog on ComfyUI's resident memory, sampled every {SAMPLE_S:g} s" if self.max_mb else None,
             "why_not": None if self.max_mb else "disabled by COMFY_MEMORY_MAX_MB=0",
-            "cgroup": cgroup_v2_memory(),
             "rss_mb": round(rss_mb(self.pid)) if self.pid else None,
             "peak_mb": round(self.peak_mb) or None,
         }

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import confine, memwatch, privileges
+from handler import confine, memcap, memwatch, privileges
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -105,11 +105,13 @@ class Supervisor:
         self.confinement = confine.Confinement()
         self._restart_cause: Cause | None = None  # set by restart(): a death the worker asked for
         self.memory = memwatch.MemoryCap(settings, self._over_memory)
+        self.kernel_memory = memcap.KernelCap.ask(self.memory.max_mb)  # the cgroup or RLIMIT_DATA under it
 
     # --- process ----------------------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings
-        launch = confine.prepare(s, worker_environment())  # the user, Landlock, rlimits, the environment
+        # the user, Landlock, rlimits (the memory cap's RLIMIT_DATA among them), the environment
+        launch = confine.prepare(s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes)
         try:
             proc = subprocess.Popen(
                 self.command,
@@ -121,7 +123,9 @@ class Supervisor:
             )
         finally:
             launch.close()
-        self.confinement = dataclasses.replace(launch.confinement, memory={"max_mb": self.memory.max_mb or None})
+        self.kernel_memory.place(proc.pid)
+        memory = {"max_mb": self.memory.max_mb or None, "mechanism": self.kernel_memory.mechanism}
+        self.confinement = dataclasses.replace(launch.confinement, memory=memory)
         self.proc = proc
         self.memory.watch(proc.pid)
         if s.comfy_pid_file is not None:
@@ -148,7 +152,8 @@ class Supervisor:
     def report(self) -> dict[str, Any]:
         """What confines ComfyUI now (diagnose's `confinement`)."""
         caps = {**privileges.status(self.pid()), "worker_dumpable": privileges.dumpable()}
-        return {**self.confinement.report(), "memory": self.memory.report(), "capabilities": caps}
+        memory = {**self.memory.report(), **self.kernel_memory.report()}
+        return {**self.confinement.report(), "memory": memory, "capabilities": caps}
 
     def restart(self, cause: Cause, timeout: float = 5.0) -> bool:
         """Stop ComfyUI now (a prompt that would not stop); the loop starts it again at once, without
@@ -234,6 +239,9 @@ class Supervisor:
             if (asked := self._restart_cause) is not None:  # the worker stopped it: restart at once, uncounted
                 self._restart_cause = None
                 self.log.forget_prompts()  # the killed prompt prints nothing more
+                if not ready and asked.code == "COMFY_MEMORY_LIMIT":  # the same start would be over it again
+                    self.state.set(State.BROKEN, memcap.start_cause(asked.message, self.kernel_memory))
+                    return
                 log.warning("ComfyUI restarted by the worker (%s): %s", asked.code, asked.message)
                 self.state.restarting(asked)
                 first = False
@@ -285,7 +293,9 @@ class Supervisor:
     def _classify(self, spawned_at: int, code: int | None, *, was_ready: bool) -> StartFailure:
         if self._reader is not None:
             self._reader.join(1.0)  # the last lines (the traceback) are still in the pipe
-        return classify_start_failure(self.log.lines_since(spawned_at), exit_code=code, was_ready=was_ready)
+        lines = self.log.lines_since(spawned_at)
+        failure = classify_start_failure(lines, exit_code=code, was_ready=was_ready)
+        return memcap.classify_death(failure, self.kernel_memory, lines, was_ready=was_ready)
 
     def _record_imports(self, spawned_at: int, first: bool) -> None:
         if not first:

@@ -53,6 +53,7 @@ EXTERNAL_NAMES = {
     # the kernel's resource limits (docs/README Security: setrlimit)
     "RLIMIT_FSIZE": "the kernel",
     "RLIMIT_AS": "the kernel",
+    "PROT_NONE": "the kernel",  # mmap(2): a reservation RLIMIT_DATA does not count
 }
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
 EXTERNAL_FLAGS = {

@@ -171,14 +171,15 @@ CODES: dict[str, Code] = {
         ),
         Code(
             "COMFY_MEMORY_LIMIT",
-            "ComfyUI went over its memory cap (COMFY_MEMORY_MAX_MB) and was restarted: lower the workflow's "
-            "size, frames or batch, or raise the cap on a machine with more memory.",
+            "ComfyUI went over its memory cap (COMFY_MEMORY_MAX_MB) and was stopped (by the watchdog, or the "
+            "kernel in its cgroup) and restarted: lower the workflow's size, frames or batch, or raise the cap "
+            "on a machine with more memory.",
         ),
         Code(
             "JOB_DISK_LIMIT",
             "The job wrote more than JOB_DISK_MB (or one file over MAX_FILE_MB) under ComfyUI's output, temp "
-            "and user directories and was stopped: lower resolution, frames or batch, or raise the limit on "
-            "the endpoint.",
+            "and user directories and /dev/shm and was stopped: lower resolution, frames or batch, or raise "
+            "the limit on the endpoint.",
         ),
         Code("NO_OUTPUT", "The workflow finished without any output file. Check that it has a Save node."),
         Code("GENERATION_ERROR", "A node raised during execution: see details (node, exception) and logs_tail."),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from handler import landlock
+from handler import landlock, memcap
 from tests.conftest import make_stack, runsync
 from tools.localstack import LocalStack
 
@@ -92,11 +92,20 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     assert report["user"]["active"] and report["user"]["name"] == "comfyui" and report["user"]["uid"] != 0
     assert report["landlock"]["active"] and report["landlock"]["abi"] == landlock.abi_version()[0]
     assert str(confined.comfy_dir / "output") in report["landlock"]["write"]
-    assert report["memory"]["active"] and report["memory"]["max_mb"] == MEMORY_CAP_MB
-    assert report["memory"]["cgroup"]  # why no cgroup v2 memory.max is used here
+    memory = report["memory"]
+    assert memory["active"] and memory["max_mb"] == MEMORY_CAP_MB
+    # the mechanism is the machine's answer: a delegated cgroup v2, else RLIMIT_DATA without a GPU
+    cgroup_dir, cgroup_why_not = memcap.own_cgroup()
+    expected = "cgroup" if cgroup_dir else "watchdog" if memcap.gpu_devices() else "rlimit"
+    assert memory["mechanism"] == expected, memory
+    assert memory["cgroup"]["active"] == (cgroup_dir is not None)
+    assert memory["cgroup"]["why_not"] == cgroup_why_not
+    if expected == "rlimit":
+        assert memory["rlimit"] == {"active": True, "name": "RLIMIT_DATA", "limit_mb": MEMORY_CAP_MB, "why_not": None}
     assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [443]}
     line = runsync(confined, {"mode": "test"})["output"]["confinement"]
-    assert line == f"user comfyui, landlock ABI {landlock.abi_version()[0]}, memory {MEMORY_CAP_MB} MB"
+    abi = landlock.abi_version()[0]
+    assert line == f"user comfyui, landlock ABI {abi}, memory {MEMORY_CAP_MB} MB ({expected})"
     assert probe(confined, "uid") == f"ok: {report['user']['uid']}"
 
 
@@ -195,9 +204,30 @@ def test_no_file_outgrows_max_file_mb_and_no_job_outgrows_job_disk_mb(confined):
     }
     err = run(confined, tmp_workflow)
     assert err["error_code"] == "JOB_DISK_LIMIT", err
-    for leftover in (confined.comfy_dir / "user" / "tmp").glob("rp_probe_*"):
-        leftover.unlink()  # not the job's output: the worker leaves ComfyUI's scratch to ComfyUI
+    assert not list((confined.comfy_dir / "user" / "tmp").glob("rp_probe_*"))  # swept with the job's files
     next_job_succeeds(confined)
+
+
+def test_dev_shm_counts_in_the_disk_budget_and_is_swept_after_each_job(confined):
+    """/dev/shm is memory every process may write: what ComfyUI's user leaves there counts in JOB_DISK_MB,
+    and what a job made there (and in ComfyUI's TMPDIR) is gone before the next job can look."""
+    nonces = [next(_nonce) for _ in range(2)]
+    workflow = {
+        str(n): {"class_type": "RPTestProbe", "inputs": {"op": "write_shm_mb", "arg": "25", "nonce": nonce}}
+        for n, nonce in enumerate(nonces, 1)
+    }
+    err = run(confined, workflow)
+    assert err["error_code"] == "JOB_DISK_LIMIT", err
+    assert "/dev/shm" in err["error_message"] and err["details"]["written_mb"] >= 40
+    for nonce in nonces:
+        assert not os.path.exists(f"/dev/shm/rp_probe_{nonce}.bin")
+    next_job_succeeds(confined)
+    # a job within its budget: its files in /dev/shm and TMPDIR are gone after it, a later job finds nothing
+    written = {op: probe(confined, op, "1")[len("ok: ") :] for op in ("write_shm_mb", "write_tmp_mb")}
+    assert written["write_shm_mb"].startswith("/dev/shm/rp_probe_"), written
+    for path in written.values():
+        assert not os.path.exists(path), path
+        assert probe(confined, "read", path) == "error: ENOENT", path
 
 
 def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
@@ -259,8 +289,31 @@ def test_an_interruptible_prompt_is_interrupted_not_restarted(confined):
     next_job_succeeds(confined)
 
 
+def test_a_size_computed_in_the_graph_over_the_memory_cap_fails_in_the_node(confined):
+    """Three core upscales of an 8x8 image ask for a 4096x4096x3 float tensor and more: no literal is over
+    any limit. Under RLIMIT_DATA the allocation fails inside the node; ComfyUI stays up."""
+    if memcap.gpu_devices() or memcap.own_cgroup()[0] is not None:
+        pytest.skip("RLIMIT_DATA is the first layer only on a machine without a GPU or a delegated cgroup")
+    before = runsync(confined, {"mode": "test"})["output"]["restart_count"]
+    workflow = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 5}}}
+    for n in (2, 3, 4, 5):  # 8 -> 64 -> 512 -> 4096 -> 32768 px a side: 12.9 GB of float32
+        workflow[str(n)] = {
+            "class_type": "ImageScaleBy",
+            "inputs": {"image": [str(n - 1), 0], "upscale_method": "nearest-exact", "scale_by": 8.0},
+        }
+    workflow["6"] = {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "huge"}}
+    err = run(confined, workflow)
+    assert err["error_code"] == "RAM_OUT_OF_MEMORY", err
+    assert err["details"]["memory_cap"] == {"mechanism": "rlimit", "max_mb": MEMORY_CAP_MB}, err
+    assert "COMFY_MEMORY_MAX_MB" in err["error_message"] and "COMFY_MEMORY_MAX_MB" in err["fix"]
+    assert "Traceback" not in err["error_message"]
+    assert runsync(confined, {"mode": "test"})["output"]["restart_count"] == before  # ComfyUI stayed up
+    next_job_succeeds(confined)
+
+
 def test_over_its_memory_cap_comfyui_is_restarted_and_the_job_says_why(confined):
-    node = {"class_type": "RPTestProbe", "inputs": {"op": "hold_mb", "arg": str(MEMORY_CAP_MB), "nonce": 1}}
+    """The watchdog, the second layer: a shared mapping is resident but no RLIMIT_DATA counts it."""
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "hold_shared_mb", "arg": str(MEMORY_CAP_MB), "nonce": 1}}
     err = run(confined, {"1": node})
     assert err["error_code"] == "COMFY_MEMORY_LIMIT", err
     assert err["details"]["max_mb"] == MEMORY_CAP_MB

@@ -133,6 +133,16 @@ def test_invalid_extra_model_paths(stage):
     assert any(f["code"] == "MODEL_PATHS_INVALID" for f in seen["diagnose"]["findings"])
 
 
+def test_comfyui_over_its_memory_cap_at_start(stage):
+    """The real ComfyUI under a cap it can't start within (torch alone needs more): the kernel (RLIMIT_DATA
+    here) or the watchdog stops it, and the worker says so with the fix, never restarting it in a loop."""
+    seen = staged(stage(COMFY_MEMORY_MAX_MB="150"), "COMFY_MEMORY_LIMIT")
+    cause = seen["health"]["cause"]
+    assert "150 MB" in cause["message"] and "COMFY_MEMORY_MAX_MB" in cause["fix"], cause
+    assert seen["health"]["restart_count"] == 0
+    assert seen["error"]["fix"] == cause["fix"]
+
+
 def test_pack_kills_the_process_at_import(stage):
     stack = stage()
     pack = stack.comfy_dir / "custom_nodes" / "rp_killer_pack"
