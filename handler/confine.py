@@ -28,6 +28,7 @@ import json
 import os
 import pwd
 import resource
+import shutil
 import signal
 import stat
 import subprocess
@@ -193,13 +194,14 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
     asked of the interpreter itself, so a venv, pyenv or conda layout needs no list. Asked with
     ComfyUI's own environment, user and lack of capabilities: a .pth file's code never runs with the
     worker's. Asked once per interpreter (~50 ms): a changed interpreter (its mtime) is asked again."""
-    real = os.path.realpath(python)
+    # a bare name (`python3`) is found on ComfyUI's PATH, as its spawn finds it
+    real = os.path.realpath(shutil.which(python, path=env.get("PATH")) or python)
     try:
-        mtime = os.stat(real).st_mtime_ns
+        mtime: int | None = os.stat(real).st_mtime_ns
     except OSError:
-        return []
+        mtime = None  # asked every time: nothing tells when it changes
     key = (python, real, mtime, user.pw_uid if user else None, tuple(sorted(env.items())))
-    if (cached := _PYTHON_PATHS.get(key)) is not None:
+    if mtime is not None and (cached := _PYTHON_PATHS.get(key)) is not None:
         return list(cached)
     code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
     uid, gid, top = (user.pw_uid if user else None), (user.pw_gid if user else None), privileges.last_cap()
@@ -217,7 +219,8 @@ def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | 
     except (OSError, subprocess.SubprocessError, ValueError):
         return []  # not cached: the next spawn asks again
     paths = sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
-    _PYTHON_PATHS[key] = paths
+    if mtime is not None:
+        _PYTHON_PATHS[key] = paths
     return list(paths)
 
 

@@ -154,3 +154,20 @@ def test_a_worker_that_is_not_root_starts_comfyui_without_capabilities_and_keeps
     assert line == "Permission denied", out.stderr
     assert active == "True" and "bounding set is the worker's" in why
     assert f"not root (uid {account.pw_uid})" in user_why
+
+
+def test_a_bare_interpreter_name_is_found_on_comfyuis_path_and_cached(monkeypatch):
+    """COMFY_PYTHON=python3: the interpreter is looked up on ComfyUI's PATH, as its spawn does."""
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting(args, *a, **kw):
+        calls.append(list(args))
+        return real_run(args, *a, **kw)
+
+    monkeypatch.setattr(confine, "_PYTHON_PATHS", {})
+    monkeypatch.setattr(confine.subprocess, "run", counting)
+    env = {"PATH": str(Path(sys.executable).parent)}
+    for _ in range(2):
+        assert sys.prefix in confine.python_paths(Path(sys.executable).name, env)
+    assert len(calls) == 1, calls
