@@ -12,6 +12,7 @@ from typing import TypedDict
 from workflows.compat import NATIVE, RESPONSE_FORMATS
 from workflows.policy import JobPolicy
 from workflows.secrets import secret_values
+from workflows.vetting import parse_policy
 
 HANDLER_VERSION = "0.1.0"
 
@@ -103,6 +104,10 @@ class Settings:
     job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp + user; 0 = off
     isolate_jobs: bool = False  # ISOLATE_JOBS=1: ComfyUI's caches are emptied before each job
     stop_grace_s: float = 30.0  # STOP_GRACE_S: how long a timed-out prompt may take to stop before a restart
+    max_procs: int = 4096  # COMFY_MAX_PROCS: RLIMIT_NPROC of ComfyUI's user (processes + threads); 0 = off
+    # UNVETTED_NODES: a job running node classes no one vetted (workflows.vetting): restart | deny | trust
+    unvetted_nodes: str = "restart"
+    trusted_nodes: frozenset[str] = frozenset()  # TRUSTED_NODES: classes vetted beside core + registered; "*"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -231,6 +236,9 @@ class _Confinement(TypedDict):
     job_disk_mb: float
     isolate_jobs: bool
     stop_grace_s: float
+    max_procs: int
+    unvetted_nodes: str
+    trusted_nodes: frozenset[str]
 
 
 def _paths(value: str | None) -> tuple[str, ...]:
@@ -263,4 +271,7 @@ def _confinement(env: Mapping[str, str]) -> _Confinement:
         "job_disk_mb": _float(env, "JOB_DISK_MB", 2048.0),
         "isolate_jobs": env.get("ISOLATE_JOBS", "0") == "1",
         "stop_grace_s": _float(env, "STOP_GRACE_S", 30.0),
+        "max_procs": _int(env, "COMFY_MAX_PROCS", 4096),
+        "unvetted_nodes": parse_policy(env.get("UNVETTED_NODES")),
+        "trusted_nodes": _names(env.get("TRUSTED_NODES")) or frozenset(),
     }

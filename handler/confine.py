@@ -39,14 +39,16 @@ from typing import Any
 
 import yaml
 
-from handler import landlock, privileges
+from handler import comfy_boot, landlock, privileges
 from handler.config import Settings
-from workflows.secrets import is_secret_name, listed_names
+from workflows.secrets import credential_parts, is_secret_name, listed_names
 
 _PR_SET_PDEATHSIG = 1
 
 # Variables ComfyUI may see: by exact name, or by prefix. Anything else (DATABASE_URL, RUNPOD_*,
-# BUCKET_*, a pack's credentials) stays with the worker; a secret-looking name is dropped even here.
+# BUCKET_*, a pack's credentials) stays with the worker; a secret-looking name, and a value that carries
+# credentials by its shape (workflows.secrets.credential_parts: https://user:pw@host), is dropped even here.
+# Names are the ones their tools document reading, where a public source lists them:
 ENV_NAMES = frozenset(
     {
         "PATH",
@@ -61,23 +63,95 @@ ENV_NAMES = frozenset(
         "XDG_CACHE_HOME",
         "MPLCONFIGDIR",
         "VHS_STRICT_PATHS",  # VideoHelperSuite's own path confinement (the Dockerfile sets it)
+        # CPython's (`python --help-env`, docs.python.org/3/using/cmdline.html#environment-variables), not
+        # PYTHONPATH (our packages must not shadow ComfyUI's) nor PYTHONSTARTUP (a file to run)
+        *(
+            f"PYTHON{n}"
+            for n in [
+                "BREAKPOINT",
+                "CASEOK",
+                "COERCECLOCALE",
+                "DEBUG",
+                "DEVMODE",
+                "DONTWRITEBYTECODE",
+                "FAULTHANDLER",
+                "HASHSEED",
+                "HOME",
+                "INSPECT",
+                "INTMAXSTRDIGITS",
+                "IOENCODING",
+                "MALLOC",
+                "NODEBUGRANGES",
+                "NOUSERSITE",
+                "OPTIMIZE",
+                "PLATLIBDIR",
+                "PYCACHEPREFIX",
+                "SAFEPATH",
+                "UNBUFFERED",
+                "UTF8",
+                "VERBOSE",
+                "WARNDEFAULTENCODING",
+                "WARNINGS",
+                "TRACEMALLOC",
+                "PROFILEIMPORTTIME",
+                "ASYNCIODEBUG",
+                "MALLOCSTATS",
+                "USERBASE",
+                "EXECUTABLE",
+            ]
+        ),
+        # huggingface_hub's (huggingface.co/docs/huggingface_hub/package_reference/environment_variables,
+        # and its constants.py): caches, offline and timeouts. Not HF_TOKEN nor HF_TOKEN_PATH (the token's
+        # file), nor its OAuth client; HF_ENDPOINT only without credentials in it (dropped above).
+        *(
+            f"HF_{n}"
+            for n in [
+                "ENDPOINT",
+                "INFERENCE_ENDPOINT",
+                "HOME",
+                "HUB_CACHE",
+                "ASSETS_CACHE",
+                "XET_CACHE",
+                "HUB_OFFLINE",
+                "DEBUG",
+                "HUB_VERBOSITY",
+                "HUB_ETAG_TIMEOUT",
+                "HUB_DOWNLOAD_TIMEOUT",
+                "HUB_DISABLE_PROGRESS_BARS",
+                "HUB_DISABLE_SYMLINKS",
+                "HUB_DISABLE_SYMLINKS_WARNING",
+                "HUB_DISABLE_EXPERIMENTAL_WARNING",
+                "HUB_DISABLE_TELEMETRY",
+                "HUB_DISABLE_IMPLICIT_TOKEN",
+                "HUB_DISABLE_UPDATE_CHECK",
+                "HUB_DISABLE_XET",
+                "HUB_DISABLE_SHARED_BLOBS",
+                "HUB_ENABLE_HF_TRANSFER",
+                "XET_HIGH_PERFORMANCE",
+                "DATASETS_OFFLINE",
+            ]
+        ),
+        "HUGGINGFACE_HUB_CACHE",
+        "HUGGINGFACE_ASSETS_CACHE",
+        "DO_NOT_TRACK",  # ComfyUI sets it itself (main.py)
     }
 )
+# Prefixes kept only for families whose every documented variable is a device, thread, cache, allocator
+# or log setting: none holds a credential by construction, and a name a deployment might add under one
+# that looks secret (TORCH_HUB_TOKEN) is dropped by its name, a URL with a password by its shape.
 ENV_PREFIXES = (
-    "LC_",
-    "PYTHON",
-    "CUDA_",
-    "CUDNN_",
-    "NVIDIA_",
-    "NCCL_",
-    "TORCH",
-    "PYTORCH_",
-    "OMP_",
-    "MKL_",
-    "OPENBLAS_",
-    "KMP_",
-    "HF_",
-    "COMFYUI_",
+    "LC_",  # POSIX locale categories: a locale name each
+    "CUDA_",  # CUDA's runtime (docs.nvidia.com/cuda/cuda-c-programming-guide, "CUDA Environment Variables")
+    "CUDNN_",  # cuDNN's logging and tuning
+    "NVIDIA_",  # the NVIDIA container toolkit's device and capability selectors
+    "NCCL_",  # NCCL's network and tuning knobs (docs.nvidia.com/deeplearning/nccl, "Environment Variables")
+    "TORCH_",  # PyTorch's (docs.pytorch.org "Torch Environment Variables": threading, CUDA, MPS, debug, misc)
+    "PYTORCH_",  # PyTorch's allocator and device checks (PYTORCH_CUDA_ALLOC_CONF, ...)
+    "TORCHINDUCTOR_",  # torch.compile's cache directory and tuning
+    "OMP_",  # OpenMP's thread settings
+    "MKL_",  # Intel MKL's
+    "OPENBLAS_",  # OpenBLAS's
+    "KMP_",  # Intel OpenMP's
 )
 # Extra names the deployment passes through (COMFY_ENV_ALLOW, comma-separated).
 ENV_ALLOW_VARIABLE = "COMFY_ENV_ALLOW"
@@ -119,7 +193,8 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
 def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
     """ComfyUI's environment: only the names it, Python, CUDA or a model cache needs (ENV_NAMES,
     ENV_PREFIXES, COMFY_ENV_ALLOW), never PYTHONPATH (our packages must not shadow ComfyUI's own:
-    comfy_api, app, utils) and never a name that looks secret, whatever list it is on."""
+    comfy_api, app, utils), never a name that looks secret and never a value that carries credentials
+    (a mirror's https://user:pw@host), whatever list it is on."""
     secret = listed_names(env)
     extra = {n.strip() for n in env.get(ENV_ALLOW_VARIABLE, "").split(",") if n.strip()}
     return {
@@ -129,6 +204,7 @@ def comfy_environment(env: Mapping[str, str]) -> dict[str, str]:
         and k != "PYTHONPATH"
         and not is_secret_name(k, secret)
         and "TOKEN" not in k.upper()
+        and not credential_parts(v)
     }
 
 
@@ -250,8 +326,13 @@ def model_roots(settings: Settings) -> list[str]:
     return roots
 
 
-# A pack's own files it may rewrite (RES4LYF rewrites res4lyf.config.json at every start): data, not code.
+# A pack's own files it may rewrite in its top folder (RES4LYF rewrites res4lyf.config.json at every
+# start): data, not code. ComfyUI may rewrite those that exist, never create one (see `open_pack_data`).
 PACK_DATA_SUFFIXES = (".json", ".yaml", ".yml", ".ini", ".cfg", ".toml", ".conf")
+# Data files a pack creates in its top folder at import when missing, and what to create them with
+# (read in their code: RES4LYF's res4lyf.py opens res4lyf.config.json with "w" at every import and
+# merges its defaults into what it finds, so "{}" is an empty configuration). By folder name, lowercase.
+PACK_DATA_SEEDS: dict[str, dict[str, str]] = {"res4lyf": {"res4lyf.config.json": "{}\n"}}
 
 
 def pack_dirs(settings: Settings) -> list[Path]:
@@ -272,19 +353,31 @@ def pack_dirs(settings: Settings) -> list[Path]:
     return packs
 
 
-def open_pack_dirs(packs: list[Path], gid: int) -> None:
-    """Let ComfyUI's user (its group) create files in each pack's top folder and rewrite the pack's data
-    files there, never its code: the folder stays the owner's, sticky (no file but one's own can be
-    removed or renamed), and every other file keeps its owner's write-only mode (with Landlock, which
-    grants no removal, no directory, no link)."""
+def open_pack_data(packs: list[Path], gid: int) -> list[Path]:
+    """The data files (PACK_DATA_SUFFIXES) in each pack's top folder that ComfyUI's user (its group) may
+    rewrite in place, handed to that group; ComfyUI gets a Landlock rule on each file alone (write,
+    truncate), none on the folder, so it can't create a file there: a `.py` planted in a pack's folder
+    would run at every later start. A pack that creates its data file at its first import (PACK_DATA_SEEDS)
+    has it created here, by the worker, before ComfyUI starts: the build never starts ComfyUI, and this
+    covers a volume's packs and a file someone deleted too. A folder an earlier version opened (group
+    ComfyUI's, group-writable, sticky) is closed again."""
+    files = []
     for pack in packs:
         with contextlib.suppress(OSError):
-            os.chown(pack, -1, gid)
-            os.chmod(pack, stat.S_IMODE(pack.stat().st_mode) | stat.S_IWGRP | stat.S_IXGRP | stat.S_ISVTX)
-            for entry in pack.iterdir():
+            st = pack.stat()
+            if st.st_gid == gid and st.st_mode & stat.S_ISVTX:
+                os.chmod(pack, stat.S_IMODE(st.st_mode) & ~(stat.S_IWGRP | stat.S_ISVTX))
+            for name, seed in PACK_DATA_SEEDS.get(pack.name.lower(), {}).items():
+                with contextlib.suppress(FileExistsError):
+                    fd = os.open(pack / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(seed)
+            for entry in sorted(pack.iterdir()):
                 if entry.suffix.lower() in PACK_DATA_SUFFIXES and entry.is_file() and not entry.is_symlink():
                     os.chown(entry, -1, gid)
                     os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) | stat.S_IWGRP)
+                    files.append(entry)
+    return files
 
 
 def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
@@ -295,6 +388,7 @@ def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
 def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Everything ComfyUI may read (and execute); `env` is ComfyUI's own environment."""
     paths = [str(settings.comfy_dir), str(settings.comfy_main.parent), str(settings.input_dir)]
+    paths.append(comfy_boot.FILE)  # the one file of the worker's ComfyUI runs (supervisor.comfy_command)
     paths += python_paths(settings.comfy_python, env, user)
     paths += model_roots(settings)
     # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees
@@ -355,12 +449,13 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
     packs = pack_dirs(settings) if account is not None else []
+    pack_data: list[Path] = []
     if account is not None or os.geteuid() == 0:  # a root ComfyUI has no CAP_DAC_OVERRIDE: hand them to root
         owner = (account.pw_uid, account.pw_gid) if account is not None else (0, 0)
         for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
             _chown_tree(d, *owner)
     if account is not None:
-        open_pack_dirs(packs, account.pw_gid)
+        pack_data = open_pack_data(packs, account.pw_gid)
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
     env.update(HOME=str(home), TMPDIR=str(tmp))
 
@@ -375,14 +470,17 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         if any(p.startswith("/dev/nvidia") for p in devices):  # cuInit names its threads: /proc/<pid>/task/<tid>/comm
             rules.append((Path("/proc"), landlock.READ | landlock.WRITE_FILE))
             write = [*write, "/proc"]  # its files only (procfs makes none): what the report shows
-        # only with its own user: the owner's mode is what keeps a pack's code unwritable
-        rules += [(p, landlock.READ | landlock.MAKE_REG | landlock.WRITE_FILE | landlock.TRUNCATE) for p in packs]
+        # a pack's folder: read only; its data files (only with its own user): rewritten in place, never created
+        rules += [(p, landlock.READ) for p in packs]
+        rules += [(f, landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE) for f in pack_data]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
         try:
             ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
         except OSError as exc:  # a kernel or seccomp profile that refuses a rule: start unconfined, say why
             abi, landlock_why_not = 0, f"the kernel refused ComfyUI's Landlock ruleset: {exc}"
     max_file = _file_limit(settings.max_file_mb)
+    # a fork bomb is bounded by the kernel; per uid, so only with ComfyUI's own user (handler.reaper)
+    max_procs = _below_hard(resource.RLIMIT_NPROC, settings.max_procs) if account is not None else 0
     confinement = Confinement(
         user=account.pw_name if account else None,
         uid=account.pw_uid if account else None,
@@ -408,6 +506,8 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+        if max_procs > 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (max_procs, max_procs))
         if data_limit > 0:  # the memory cap (handler.memcap): an allocation over it fails in the node
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
         if fd is not None:
@@ -429,6 +529,12 @@ def _file_limit(max_file_mb: float) -> int:
     limit = int(max_file_mb * 1024 * 1024)
     _soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     return min(limit, hard) if limit > 0 and hard != resource.RLIM_INFINITY else limit
+
+
+def _below_hard(limit: int, value: int) -> int:
+    """A limit ComfyUI's process may set: never above the worker's hard limit (setrlimit would fail)."""
+    _soft, hard = resource.getrlimit(limit)
+    return min(value, hard) if value > 0 and hard != resource.RLIM_INFINITY else value
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from comfyui_client import PromptResult, run_prompt
 from comfyui_client.errors import ComfyHTTPError, ComfyUnavailable
 from comfyui_client.stats import comfyui_version
-from handler import model_loads
+from handler import isolation, model_loads
 from handler.bounds import run_bounded, stop_prompt
 from handler.config import Settings
 from handler.facts import installed_versions, model_index, model_roots, pack_commits, pack_imports
@@ -30,6 +30,7 @@ from handler.outputs import OutputFile, encode_base64, iter_output_files, probe
 from handler.runtime import Runtime
 from handler.scratch import comfy_scratch
 from workflows.analysis import model_lookup
+from workflows.compat import with_warnings
 from workflows.errors import JobError
 from workflows.findings import Finding
 from workflows.paths import PathFact, file_inputs, pure_problem
@@ -99,6 +100,7 @@ class WorkerSite:
         self.default_workflow = runtime.settings.default_workflow
         self.default_timeout_s = runtime.settings.timeout_s
         self.policy = runtime.settings.policy
+        self.warnings: list[str] = []  # what the answer says beyond its outputs (a restart after unvetted classes)
 
     def object_info(self, refresh: bool = False) -> dict[str, Any]:
         return self.runtime.object_info(refresh)
@@ -140,10 +142,16 @@ class WorkerSite:
         self, workflow: dict[str, Any], prompt_id: str, deadline: float, on_progress: ProgressSink | None
     ) -> PromptResult:
         rt = self.runtime
+        rt.claim_prompt(self.job_id, prompt_id)  # the lines ComfyUI tags with it are this job's (handler.comfylog)
         # the deadline, the disk budget and the memory cap are the process's (handler.bounds): its
         # failures come as JobErrors with their codes (TIMEOUT says whether ComfyUI was restarted)
         runner = functools.partial(run_prompt, extra_data=self.extra_data)
-        result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=runner)
+        guard = isolation.before_run(rt, workflow)  # unvetted classes: refused, or ComfyUI restarted after
+        try:
+            result = run_bounded(rt, workflow, prompt_id, deadline, on_progress, runner=runner)
+        finally:
+            if (warning := isolation.after_run(rt, guard, self.job_id)) is not None:
+                self.warnings.append(warning)
         model_loads.record(rt.model_loads, workflow, result.node_ms)  # each model's first (cold) load
         return result
 
@@ -267,4 +275,10 @@ def generate(
     )
     with files:
         site = WorkerSite(runtime, job_id, job_key, files, extra_data=comfy_org_extra(runtime, request))
-        return run_job(site, request, arrived=arrived, on_progress=on_progress)
+        try:
+            response = run_job(site, request, arrived=arrived, on_progress=on_progress)
+        except JobError as exc:
+            if site.warnings:  # a failed job's answer says so too
+                exc.details.setdefault("warnings", site.warnings)
+            raise
+        return with_warnings(response, site.warnings)  # type: ignore[return-value]

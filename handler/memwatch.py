@@ -73,10 +73,11 @@ def kill_tree(pid: int) -> None:
             os.kill(p, signal.SIGKILL)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 for a process gone)."""
+def rss_mb(pid: int, members: Callable[[int], list[int]] = tree) -> float:
+    """Resident memory of a process and all its descendants (`members`: the supervisor's reaper adds what
+    escaped the tree), in MB (0 for a process gone)."""
     total_kb = 0
-    for p in tree(pid):
+    for p in members(pid):
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -89,6 +90,7 @@ class MemoryCap:
     def __init__(self, settings: Settings, on_over: Callable[[float], None]) -> None:
         self.max_mb = cap_mb(settings)
         self.on_over = on_over
+        self.members: Callable[[int], list[int]] = tree  # the processes whose memory counts (handler.reaper)
         self.pid: int | None = None
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -110,7 +112,7 @@ class MemoryCap:
             pid = self.pid
             if pid is None:
                 continue
-            used = rss_mb(pid)
+            used = rss_mb(pid, self.members)
             self.peak_mb = max(self.peak_mb, used)
             if used > self.max_mb:
                 self.pid = None  # once per process: the supervisor hands over the next one
@@ -122,6 +124,6 @@ class MemoryCap:
             "max_mb": self.max_mb or None,
             "how": f"watchdog on ComfyUI's resident memory, sampled every {SAMPLE_S:g} s" if self.max_mb else None,
             "why_not": None if self.max_mb else "disabled by COMFY_MEMORY_MAX_MB=0",
-            "rss_mb": round(rss_mb(self.pid)) if self.pid else None,
+            "rss_mb": round(rss_mb(self.pid, self.members)) if self.pid else None,
             "peak_mb": round(self.peak_mb) or None,
         }

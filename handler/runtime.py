@@ -123,13 +123,18 @@ class Runtime:
         return self._NOT_OURS if self.supervisor is None else str(self.supervisor.confinement.summary())
 
     def begin_job(self, job: str) -> None:
-        """Mark where a job's window of ComfyUI's output starts (its logs_tail holds only that)."""
+        """Mark where a job's window of ComfyUI's output starts: its untagged lines (handler.comfylog)."""
         with self._jobs:
             self._active_jobs += 1
         if self.log is not None:
             self.log.begin_job(job)
         else:
             self._job_log_offsets[job] = _size(self.settings.comfy_log)
+
+    def claim_prompt(self, job: str, prompt_id: str) -> None:
+        """`prompt_id` is `job`'s: every line ComfyUI tags with it is that job's alone (before it is queued)."""
+        if self.log is not None:
+            self.log.claim(job, prompt_id)
 
     def end_job(self, job: str) -> None:
         if self.log is not None:
@@ -161,8 +166,8 @@ class Runtime:
                 self._jobs.wait(min(max(wait, 0.001), deadline - now))
 
     def logs_tail(self, lines: int = 80, job: str | None = None) -> list[str]:
-        """The last lines of ComfyUI's output, secrets removed: written during `job` when given, else
-        written outside every job (so no job's data shows up in another's answer)."""
+        """The last lines of ComfyUI's output, secrets removed: `job`'s own when given (its prompts', and
+        untagged ones written while it ran), else no job's (so no job's data shows up in another's answer)."""
         secrets = self.settings.secrets()
         if self.log is not None:
             if job is not None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import confine, memcap, memwatch, privileges
+from handler import comfy_boot, confine, listener, memcap, memwatch, privileges, reaper
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -42,9 +42,13 @@ API_NODES_OFF = "--disable-api-nodes"
 
 
 def comfy_command(s: Settings) -> list[str]:
-    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble)."""
+    """ComfyUI's command line, from the worker's settings (what entrypoint.sh used to assemble). A Python
+    COMFY_MAIN runs through handler.comfy_boot, which tags each output line with its prompt; another
+    (a wrapper script) runs as it is, its lines attributed by time window."""
+    boot = [comfy_boot.FILE] if s.comfy_main.suffix == ".py" else []
     command = [
         s.comfy_python,
+        *boot,
         str(s.comfy_main),
         "--listen",
         s.comfy_host,
@@ -104,12 +108,19 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self.confinement = confine.Confinement()
         self._restart_cause: Cause | None = None  # set by restart(): a death the worker asked for
+        self._foreign: Cause | None = None  # set by _await_ready: another process holds ComfyUI's port
         self.memory = memwatch.MemoryCap(settings, self._over_memory)
         self.kernel_memory = memcap.KernelCap.ask(self.memory.max_mb)  # the cgroup or RLIMIT_DATA under it
+        # what ComfyUI starts dies with it (handler.reaper); its memory counts against the cap
+        account, _why = confine.resolve_user(settings)
+        self.reaper = reaper.Reaper(account.pw_uid if account else None)
+        self.memory.members = self.reaper.members
 
     # --- process ----------------------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings
+        self.reaper.comfy_pid = None
+        self.reaper.kill_all()  # what an earlier ComfyUI left behind: a daemon, a listener on its port
         # the user, Landlock, rlimits (the memory cap's RLIMIT_DATA among them), the environment
         launch = confine.prepare(s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes)
         try:
@@ -119,6 +130,7 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
+                start_new_session=True,  # its session tells its orphans from the worker's own children
                 **launch.popen_kwargs(),
             )
         finally:
@@ -127,6 +139,7 @@ class Supervisor:
         memory = {"max_mb": self.memory.max_mb or None, "mechanism": self.kernel_memory.mechanism}
         self.confinement = dataclasses.replace(launch.confinement, memory=memory)
         self.proc = proc
+        self.reaper.watch(proc.pid)
         self.memory.watch(proc.pid)
         if s.comfy_pid_file is not None:
             with contextlib.suppress(OSError):
@@ -140,8 +153,9 @@ class Supervisor:
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self.log.write(raw.decode("utf-8", "replace"))
+            self.log.feed(raw.decode("utf-8", "replace"))
         proc.stdout.close()
+        self.log.forget_prompts()  # the process ended: its prompts print nothing more
 
     def alive(self) -> bool | None:
         return None if self.proc is None else self.proc.poll() is None
@@ -151,9 +165,13 @@ class Supervisor:
 
     def report(self) -> dict[str, Any]:
         """What confines ComfyUI now (diagnose's `confinement`)."""
-        caps = {**privileges.status(self.pid()), "worker_dumpable": privileges.dumpable()}
-        memory = {**self.memory.report(), **self.kernel_memory.report()}
-        return {**self.confinement.report(), "memory": memory, "capabilities": caps}
+        return {
+            **self.confinement.report(),
+            "memory": {**self.memory.report(), **self.kernel_memory.report()},
+            "processes": self.reaper.report(self.settings.max_procs),
+            "logs": self.log.attribution(),
+            "capabilities": {**privileges.status(self.pid()), "worker_dumpable": privileges.dumpable()},
+        }
 
     def restart(self, cause: Cause, timeout: float = 5.0) -> bool:
         """Stop ComfyUI now (a prompt that would not stop); the loop starts it again at once, without
@@ -164,7 +182,7 @@ class Supervisor:
         self._restart_cause = cause
         self.state.died(cause)
         self.state.set(State.RESTARTING, cause)
-        memwatch.kill_tree(proc.pid)  # ComfyUI and whatever its nodes started
+        self.reaper.kill_all()  # ComfyUI and whatever its nodes started, wherever it went
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
         if self._reader is not None:  # its last lines belong to the job that asked, read them now
@@ -181,8 +199,14 @@ class Supervisor:
             )
         )
 
+    def _ended(self) -> None:
+        """ComfyUI's process has ended: nothing it started outlives it (handler.reaper)."""
+        self.reaper.comfy_pid = None
+        self.reaper.kill_all()
+
     def start(self) -> Supervisor:
         self.spawn()
+        self.reaper.start()
         self.memory.start()
         self._thread = threading.Thread(target=self._run, name="comfy-supervisor", daemon=True)
         self._thread.start()
@@ -191,6 +215,7 @@ class Supervisor:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.memory.stop()
+        self.reaper.stop()
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -199,6 +224,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        if proc is not None:
+            self._ended()
         if self.settings.comfy_pid_file is not None:
             self.settings.comfy_pid_file.unlink(missing_ok=True)
 
@@ -230,15 +257,21 @@ class Supervisor:
                 self.state.phase("comfyui_ready")
                 self.state.set(State.READY)
                 code = proc.wait()
+                self._ended()
                 if self._stop.is_set():
                     return
                 # Say so at once; the cause is refined below once the last output is read.
                 self.state.set(State.RESTARTING, Cause("COMFY_DIED", f"ComfyUI's process ended (code {code})"))
             else:
                 code = proc.returncode
+                self._ended()
+            if (foreign := self._foreign) is not None:  # not ComfyUI's to fix, nor a restart's: say who
+                self.state.died(foreign)
+                self.state.set(State.BROKEN, foreign)
+                log.warning("ComfyUI's port is taken: %s", foreign.message)
+                return
             if (asked := self._restart_cause) is not None:  # the worker stopped it: restart at once, uncounted
                 self._restart_cause = None
-                self.log.forget_prompts()  # the killed prompt prints nothing more
                 if not ready and asked.code == "COMFY_MEMORY_LIMIT":  # the same start would be over it again
                     self.state.set(State.BROKEN, memcap.start_cause(asked.message, self.kernel_memory))
                     return
@@ -278,9 +311,16 @@ class Supervisor:
         timed_out = False
         while not self._stop.is_set():
             if proc.poll() is not None:
+                self._foreign = self._port_holder(proc)
                 return False
             if self.client.is_up(timeout=0.5):
-                return True
+                # an answer proves only that something listens: the kernel says whose socket it is
+                self._foreign = self._port_holder(proc)
+                if self._foreign is None:
+                    return True
+                proc.kill()
+                proc.wait()
+                return False
             if not timed_out and time.monotonic() >= deadline:
                 timed_out = True
                 failure = classify_start_failure(
@@ -289,6 +329,19 @@ class Supervisor:
                 self.state.set(State.BROKEN, _cause(failure))
             self._stop.wait(POLL_S)
         return False
+
+    def _port_holder(self, proc: subprocess.Popen[bytes]) -> Cause | None:
+        """COMFY_PORT_IN_USE naming the process, when a process outside ComfyUI's tree listens on its port."""
+        port = self.settings.comfy_port
+        other = listener.foreign_listener(port, memwatch.tree(proc.pid) if proc.poll() is None else [])
+        if other is None:
+            return None
+        return Cause(
+            "COMFY_PORT_IN_USE",
+            f"ComfyUI's port {port} is held by {other.describe()}, not by the ComfyUI the worker started; "
+            "the worker does not talk to it",
+            {"port": port, "pid": other.pid, "user": other.user, "command": other.command},
+        )
 
     def _classify(self, spawned_at: int, code: int | None, *, was_ready: bool) -> StartFailure:
         if self._reader is not None:

@@ -56,7 +56,7 @@ def error_response(rt: Runtime, exc: JobError, job_id: str | None = None) -> dic
     spec = exc.spec
     body = exc.body()
     if spec.comfy_involved or "signature" in exc.details:  # a signature read ComfyUI's own text
-        # A job's own window of ComfyUI's output; for a start-up cause, the output outside any job.
+        # A job's own lines of ComfyUI's output (handler.comfylog); for a start-up cause, no job's lines.
         cause = exc.code in _CAUSE_CODES or exc.details.get("state") == "broken"  # the worker's, not the job's
         body["logs_tail"] = rt.logs_tail(job=None if cause else job_id)
     # masked before serialising: a secret holding a quote or backslash would not match its escaped JSON form
@@ -223,6 +223,10 @@ def start_worker(settings: Settings) -> Runtime:
     from handler.supervisor import Supervisor, open_log
 
     global _runtime
+    from handler.reaper import become_subreaper
+
+    if (why := become_subreaper()) is not None:  # orphans of ComfyUI's tree come to the worker, to be killed
+        log.warning("the worker is not a child subreaper: %s", why)
     state = WorkerState(origin=settings.entrypoint_started_at)
     comfy_log = open_log(settings)
     rt = Runtime.for_worker(settings, state, comfy_log)
@@ -235,7 +239,7 @@ def start_worker(settings: Settings) -> Runtime:
     except Exception as exc:  # the ComfyUI command itself can't run (wrong COMFY_PYTHON / COMFY_MAIN)
         state.set(
             State.BROKEN,
-            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({' '.join(supervisor.command[:2])}): {exc}"),
+            Cause("COMFY_START_FAILED", f"cannot start ComfyUI ({settings.comfy_python} {settings.comfy_main}): {exc}"),
         )
     state.phase("handler_imported", at=_IMPORTED_AT)
     return rt

@@ -58,10 +58,31 @@ def reachable(run_dir: Path) -> Path:
     return real
 
 
+def pack_classes(*packs: Path) -> list[str]:
+    """The node classes a test pack maps (its NODE_CLASS_MAPPINGS' keys, read without importing it)."""
+    import ast
+
+    names: list[str] = []
+    for pack in packs:
+        for node in ast.walk(ast.parse((pack / "__init__.py").read_text())):
+            targets = [getattr(t, "id", "") for t in node.targets] if isinstance(node, ast.Assign) else []
+            if "NODE_CLASS_MAPPINGS" in targets and isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+                keys = node.value.keys
+                names += [k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return names
+
+
+def trusted_test_nodes() -> str:
+    """TRUSTED_NODES for a test stack: the repository's own test packs are vetted as a deployer vets its
+    packs (no restart after each of their jobs, handler.isolation); tests of the vetting set their own."""
+    return ",".join(pack_classes(*(p for p in (FIXTURES / "custom_nodes").iterdir() if (p / "__init__.py").is_file())))
+
+
 def make_stack(run_dir: Path, packs: tuple[str, ...] = (), **env: str) -> LocalStack:
     """A private stack with the test packs, plus the named real packs (PackUnavailable if one can't be had)."""
     _require_comfy()
     run_dir = reachable(run_dir)
+    env.setdefault("TRUSTED_NODES", trusted_test_nodes())
     stack = LocalStack(run_dir, comfy_port=free_port(), api_port=free_port(), env_overrides=env)
     custom = stack.comfy_dir / "custom_nodes"
     custom.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,7 @@ EXTERNAL_NAMES = {
     "RUN_ID": "a placeholder",
     # the kernel's resource limits (docs/README Security: setrlimit)
     "RLIMIT_FSIZE": "the kernel",
+    "RLIMIT_NPROC": "the kernel",
     "RLIMIT_AS": "the kernel",
     "PROT_NONE": "the kernel",  # mmap(2): a reservation RLIMIT_DATA does not count
 }

@@ -176,6 +176,13 @@ CODES: dict[str, Code] = {
             "on a machine with more memory.",
         ),
         Code(
+            "UNVETTED_NODES_RAN",
+            "Not an error of the job: ComfyUI was restarted after a job that ran node classes not vetted on this "
+            "deployment (details.classes), so nothing they left can see the next job. To keep ComfyUI running: "
+            "register a workflow that uses them or list them in TRUSTED_NODES (README, Security).",
+            False,
+        ),
+        Code(
             "JOB_DISK_LIMIT",
             "The job wrote more than JOB_DISK_MB (or one file over MAX_FILE_MB) under ComfyUI's output, temp "
             "and user directories and /dev/shm and was stopped: lower resolution, frames or batch, or raise "

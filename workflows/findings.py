@@ -231,7 +231,8 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "POLICY_DENIED",
         "error",
         "This deployment's job policy refuses a node class (README, Security).",
-        "Use another node, or widen the policy (ALLOW_UNSAFE_NODES, ALLOW_NODES, DENY_NODES).",
+        "Use another node, or widen the policy (ALLOW_UNSAFE_NODES, ALLOW_NODES, DENY_NODES; with "
+        "UNVETTED_NODES=deny, register a workflow using the class or list it in TRUSTED_NODES).",
     ),
     (
         "PATH_REFUSED",

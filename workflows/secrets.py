@@ -4,8 +4,12 @@ One module for the worker (responses, its log, logs_tail) and the client (termin
 both agree on what a secret is. A variable is a secret when its NAME marks one: a `_`-separated
 part of it is KEY, TOKEN, SECRET, PASSWORD, ... (RUNPOD_API_KEY, HF_TOKEN, BUCKET_SECRET_ACCESS_KEY,
 DB_PASSWORD), or it ends in one of them (APIKEY, GITHUBTOKEN); plus every name listed in
-SECRET_ENV_VARS. Values shorter than MIN_SECRET_CHARS are ignored: masking "1" or "true" everywhere
-would destroy every response and protect nothing.
+SECRET_ENV_VARS. A value is a secret by its SHAPE too, whatever its name: it carries credentials
+(`credential_parts`: a URL's userinfo, `https://mirror:pw@host`; a secret-named parameter, `?token=`,
+`password=`; an Authorization scheme, `Bearer ...`), and then the value, its userinfo and its password
+alone are all masked. Values shorter than MIN_SECRET_CHARS are ignored: masking "1" or "true"
+everywhere would destroy every response and protect nothing. Whatever the list, `redact` also masks
+the password of any URL's userinfo in the text it is given.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 MASK = "***"
 MIN_SECRET_CHARS = 6
@@ -43,6 +48,11 @@ SECRET_WORDS = frozenset(
 )
 _SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD")
 _PARTS = re.compile(r"[^A-Z0-9]+")
+# scheme://userinfo@ : RFC 3986 userinfo holds no "/", "?", "#", "@" unescaped
+_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/\s?#@]+)@")
+# name=value after a start, "?", "&", ";", "," or a space: a query string, a DSN, a connection string
+_PARAM = re.compile(r"(?:^|[?&;,\s])(?P<name>[A-Za-z][A-Za-z0-9_.-]*)=(?P<value>[^&;,\s]+)")
+_AUTH_SCHEME = re.compile(r"(?i)\b(?:bearer|basic|digest)\s+(?P<cred>[A-Za-z0-9._~+/=-]+)")
 
 
 def is_secret_name(name: str, extra: Iterable[str] = ()) -> bool:
@@ -65,17 +75,41 @@ def secret_names(env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(k for k in env if k != SECRET_LIST_VARIABLE and is_secret_name(k, extra))
 
 
+def credential_parts(value: str) -> list[str]:
+    """The credentials a value carries by its shape, whatever its variable is called: a URL's userinfo
+    and its password (or the userinfo whole when it has no password: `https://<token>@host`), a
+    secret-named parameter's value (`?access_token=`, `password=`, `X-Amz-Signature=`), an
+    Authorization scheme's credential. Each also URL-decoded. Empty: the value carries none."""
+    parts = []
+    for match in _USERINFO.finditer(value):
+        userinfo = match["userinfo"]
+        parts += [userinfo, userinfo.partition(":")[2] or userinfo]
+    parts += [m["value"] for m in _PARAM.finditer(value) if is_secret_name(m["name"])]
+    parts += [m["cred"] for m in _AUTH_SCHEME.finditer(value)]
+    return list(dict.fromkeys(p for part in parts for p in (part, unquote(part)) if p))
+
+
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
-    """Every secret value the environment holds, longest first (a secret containing another is masked whole)."""
-    values = {env[k] for k in secret_names(env) if len(env[k]) >= MIN_SECRET_CHARS}
-    return tuple(sorted(values, key=len, reverse=True))
+    """Every secret value the environment holds, longest first (a secret containing another is masked
+    whole): the values of secret names, and every value carrying credentials with its credential parts."""
+    values = {env[k] for k in secret_names(env)}
+    for value in env.values():
+        if parts := credential_parts(value):
+            values |= {value, *parts}
+    return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret masked, and the password of any URL's userinfo, wherever it came from."""
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, MASK)
-    return text
+    return _USERINFO.sub(_mask_userinfo, text) if "@" in text else text
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _password = match["userinfo"].partition(":")
+    return match[0].replace(match["userinfo"], f"{user}:{MASK}" if colon else MASK, 1)
 
 
 def redact_data(value: Any, secrets: tuple[str, ...] | list[str], skip_keys: frozenset[str] = frozenset()) -> Any:
@@ -83,9 +117,8 @@ def redact_data(value: Any, secrets: tuple[str, ...] | list[str], skip_keys: fro
 
     `skip_keys`: dict keys whose string values are passed through untouched (base64 file content:
     scanning megabytes for text that can't be there costs time and finds nothing).
+    Walked even with no secret listed: a URL's userinfo is masked by its shape (`redact`).
     """
-    if not secrets:
-        return value
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):

