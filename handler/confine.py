@@ -6,11 +6,13 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
 - a user: when the worker runs as root, ComfyUI runs as COMFY_RUN_AS (default `comfyui`, made by the
   Dockerfile). It can't read the worker's /proc/<pid>/environ, signal it, or write where that user
   has no rights.
+- no capability, whatever its uid (handler.privileges.drop_all, which also makes the user switch), and
+  a worker that is not dumpable: a ComfyUI left as root can't read its /proc/<pid>/environ either.
 - Landlock (handler.landlock): ComfyUI may read and execute its install, its Python (every sys.path
   entry, asked of its interpreter), the model folders (extra_model_paths.yaml's base paths, the
-  volume's models), the system's libraries and a short list of /etc files; it may write its output,
-  temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES. Packs'
-  folders in two phases (handler.landlock_phases): writable while ComfyUI imports them, not after.
+  volume's models), the system's libraries, a short list of /etc files and of /sys (SYS_READ); it may
+  write its output, temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
+  Packs' folders in two phases (handler.landlock_phases): writable while ComfyUI imports them, not after.
 - RLIMIT_FSIZE (MAX_FILE_MB): no file ComfyUI writes grows past it (Python ignores SIGXFSZ, so the
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
@@ -27,6 +29,7 @@ import json
 import os
 import pwd
 import resource
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
@@ -36,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from handler import comfy_boot, landlock, landlock_phases
+from handler import comfy_boot, landlock, landlock_phases, privileges
 from handler.config import Settings
 from workflows.secrets import credential_parts, is_secret_name, listed_names
 
@@ -177,7 +180,13 @@ ETC_READ = (
     "machine-id",
     "matplotlibrc",
 )
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/sys", "/opt/conda")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/proc", "/opt/conda")
+# /sys: what torch, CUDA's driver libraries and ComfyUI read — CPU and NUMA topology (/sys/devices/system:
+# torch's cpuinfo, psutil), the GPU's PCI device and its driver module (/sys/bus/pci, /sys/devices/pci*,
+# /sys/module/nvidia*: NVML, cuInit), the class and dev links into /sys/devices, cgroup limits, transparent
+# huge pages (allocators). Not /sys/firmware (ACPI, DMI, EFI variables), the rest of /sys/kernel
+# (security, debug, tracing) or /sys/fs (bpf, pstore), /sys/power, /sys/block.
+SYS_READ = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/dev", "/sys/module", "/sys/fs/cgroup", "/sys/kernel/mm")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 
 
@@ -255,21 +264,43 @@ def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | No
         return None, f"user {name!r} does not exist in the image (the Dockerfile creates it)"
 
 
+# python_paths' answers for the worker's life, by (interpreter, its real path and mtime, user, environment).
+_PYTHON_PATHS: dict[tuple[Any, ...], list[str]] = {}
+
+
 def python_paths(python: str, env: Mapping[str, str], user: pwd.struct_passwd | None = None) -> list[str]:
     """Where ComfyUI's interpreter loads code from (prefixes, stdlib, site-packages, .pth entries):
     asked of the interpreter itself, so a venv, pyenv or conda layout needs no list. Asked with
-    ComfyUI's own environment and user: a .pth file's code never runs with the worker's."""
+    ComfyUI's own environment, user and lack of capabilities: a .pth file's code never runs with the
+    worker's. Asked once per interpreter (~50 ms): a changed interpreter (its mtime) is asked again."""
+    # a bare name (`python3`) is found on ComfyUI's PATH, as its spawn finds it
+    real = os.path.realpath(shutil.which(python, path=env.get("PATH")) or python)
+    try:
+        mtime: int | None = os.stat(real).st_mtime_ns
+    except OSError:
+        mtime = None  # asked every time: nothing tells when it changes
+    key = (python, real, mtime, user.pw_uid if user else None, tuple(sorted(env.items())))
+    if mtime is not None and (cached := _PYTHON_PATHS.get(key)) is not None:
+        return list(cached)
     code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
-    ids: dict[str, Any] = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    uid, gid, top = (user.pw_uid if user else None), (user.pw_gid if user else None), privileges.last_cap()
     try:
         out = subprocess.run(
-            [python, "-I", "-c", code], capture_output=True, text=True, timeout=30, env=dict(env), check=True, **ids
+            [python, "-I", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(env),
+            check=True,
+            preexec_fn=lambda: privileges.drop_all(uid, gid, top),
         ).stdout
         found = [p for p in json.loads(out) if p]
     except (OSError, subprocess.SubprocessError, ValueError):
-        return []
-    real = os.path.realpath(python)
-    return sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
+        return []  # not cached: the next spawn asks again
+    paths = sorted({*found, os.path.dirname(real), os.path.dirname(os.path.dirname(real))})
+    if mtime is not None:
+        _PYTHON_PATHS[key] = paths
+    return list(paths)
 
 
 def model_roots(settings: Settings) -> list[str]:
@@ -330,7 +361,7 @@ def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_pass
     # Hugging Face's model cache, not HF_HOME itself: its `token` file is the HF_TOKEN ComfyUI never sees
     paths += [v for k in ("HF_HUB_CACHE", "TORCH_HOME") if (v := env.get(k))]
     paths += [os.path.join(home, "hub") for home in [env.get("HF_HOME")] if home]
-    paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ)
+    paths += [f"/etc/{name}" for name in ETC_READ] + list(SYSTEM_READ) + list(SYS_READ)
     return paths + list(settings.confine_read)
 
 
@@ -362,9 +393,9 @@ class Launch:
     serve_fd: int | None = None  # the serve phase's ruleset, for comfy_boot (handler.landlock_phases)
 
     def popen_kwargs(self) -> dict[str, Any]:
+        """The user switch is the preexec's (handler.privileges.drop_all): the bounding set and securebits
+        can only be dropped while the child is still root."""
         kwargs: dict[str, Any] = {"env": self.env, "preexec_fn": self.preexec_fn}
-        if self.user is not None:
-            kwargs.update(user=self.user, group=self.group, extra_groups=[])
         if self.serve_fd is not None:
             kwargs["pass_fds"] = (self.serve_fd,)
         return kwargs
@@ -397,9 +428,11 @@ def prepare(
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
     packs = pack_dirs(settings) if account is not None else []
-    if account is not None:
+    if account is not None or os.geteuid() == 0:  # a root ComfyUI has no CAP_DAC_OVERRIDE: hand them to root
+        owner = (account.pw_uid, account.pw_gid) if account is not None else (0, 0)
         for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
-            _chown_tree(d, account.pw_uid, account.pw_gid)
+            _chown_tree(d, *owner)
+    if account is not None:
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
     env.update(HOME=str(home), TMPDIR=str(tmp))
 
@@ -410,7 +443,11 @@ def prepare(
     if abi:
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
-        rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in device_paths()]
+        devices = device_paths()
+        rules += [(Path(p), landlock.DEVICE | landlock.READ_DIR) for p in devices]
+        if any(p.startswith("/dev/nvidia") for p in devices):  # cuInit names its threads: /proc/<pid>/task/<tid>/comm
+            rules.append((Path("/proc"), landlock.READ | landlock.WRITE_FILE))
+            write = [*write, "/proc"]  # its files only (procfs makes none): what the report shows
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
         try:  # the preexec's (start, or serve alone) and comfy_boot's (serve) when there are two phases
             ruleset_fd, serve_fd = landlock_phases.rulesets(abi, rules, packs, ports, phases.phased)
@@ -440,8 +477,10 @@ def prepare(
         max_file_mb=settings.max_file_mb,
     )
     fd = ruleset_fd
+    uid, gid, top = (account.pw_uid if account else None), (account.pw_gid if account else None), privileges.last_cap()
 
-    def preexec() -> None:  # pragma: no cover - runs in the child, after the user switch, before exec
+    def preexec() -> None:  # pragma: no cover - runs in the child, before exec
+        privileges.drop_all(uid, gid, top)  # the user switch, no capability left (README "Security")
         # the parent-death signal is reset by a change of user: set it after the switch
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if max_file > 0:

@@ -7,6 +7,7 @@ the client and the image self-check use.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ from workflows.analysis import (
     unscanned_model_findings,
     workflow_report,
 )
+from workflows.confinement import confinement_findings
 from workflows.errors import CODES, JobError
 from workflows.findings import Finding, Severity, error, warning
 from workflows.model_tree import (
@@ -313,6 +315,8 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
     tree, raw_files, comfy = _scan_and_ask(runtime, timings)
     t = time.perf_counter()
     findings = worker_findings(runtime, comfy.reachable)
+    confinement = runtime.confinement()
+    findings += confinement_findings(confinement, os.geteuid())
     findings += tree_findings(tree.folders, tree.files)
     findings += unreadable_findings((p for _, _, p, _, _ in raw_files), confined_user(runtime))
     findings += layout_findings(tree.layouts, str(runtime.settings.volume_dir))
@@ -358,7 +362,7 @@ def diagnose(runtime: Runtime, request: DiagnoseRequest) -> DiagnoseResponse:
         workflow_checks=workflow_checks,
         timings=timings,
     )
-    result["confinement"] = runtime.confinement()
+    result["confinement"] = confinement
     if not comfy.reachable or any(f["code"] == "PACK_IMPORT_FAILED" for f in dicts):
         result["logs_tail"] = runtime.logs_tail()
     timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 2)

@@ -9,6 +9,7 @@ with OUTPUT_TOO_LARGE first). JobError carries the failure code to the edge (han
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -33,7 +34,8 @@ from workflows.analysis import model_lookup
 from workflows.compat import with_warnings
 from workflows.errors import JobError
 from workflows.findings import Finding
-from workflows.paths import PathFact, file_inputs, pure_problem
+from workflows.path_values import judged_refs
+from workflows.paths import PathFact, pure_problem
 from workflows.pipeline import DiskFacts, ProgressSink, run_job
 from workflows.request import GenerateRequest
 from workflows.responses import GenerateResponse
@@ -43,26 +45,45 @@ def path_facts(
     settings: Settings, workflow: dict[str, Any], object_info: dict[str, Any] | None = None
 ) -> dict[tuple[str, str], PathFact]:
     """The disk half of path confinement: each file the workflow names, resolved (symlinks followed)
-    and stat'ed, as facts for the pure half (workflows.paths.path_findings)."""
+    and stat'ed, as facts for the pure half (workflows.paths.path_findings). A pack's path-like value
+    (base "cwd") is resolved as the node might: against ComfyUI's working directory and each allowed
+    directory; it is inside only when every one lands inside ("entry": only when its first part names
+    something in ComfyUI's directory, else it names no file there: "1/2"). Every node is looked at as a pack's too
+    (object_info None), so a judge with fresher node definitions finds a fact for each value."""
     dirs = {"input": settings.input_dir, "output": settings.output_dir, "temp": settings.temp_dir}
     roots = {k: os.path.realpath(v) for k, v in dirs.items()}
     facts: dict[tuple[str, str], PathFact] = {}
-    for ref in file_inputs(workflow, object_info):
+    for ref in itertools.chain(judged_refs(workflow, None), judged_refs(workflow, object_info)):
         key = (ref.base, ref.relative)
-        if ref.kind == "folder" or key in facts or pure_problem(ref) is not None:
+        if ref.kind in ("folder", "prefix") or key in facts or pure_problem(ref) is not None:
             continue
-        if ref.base == "any":
-            real, allowed = os.path.realpath(ref.relative), list(roots.values())
+        first = os.path.join(settings.comfy_dir, re.split(r"[\\/]", ref.relative, maxsplit=1)[0])
+        if ref.base == "entry" and not os.path.lexists(first):
+            facts[key] = PathFact(True)  # "1/2", "and/or": names nothing in ComfyUI's directory
+        elif ref.base in ("cwd", "entry"):
+            bases = ["/"] if os.path.isabs(ref.relative) else [str(settings.comfy_dir), *map(str, dirs.values())]
+            reals, allowed = [os.path.realpath(os.path.join(b, ref.relative)) for b in bases], [*roots.values()]
+            facts[key] = _landing(reals, allowed)
+        elif ref.base == "any":
+            facts[key] = _landing([os.path.realpath(ref.relative)], list(roots.values()))
         else:
-            real, allowed = os.path.realpath(os.path.join(dirs[ref.base], ref.relative)), [roots[ref.base]]
-        inside = any(real == root or real.startswith(root + os.sep) for root in allowed)
-        try:
-            mode = os.stat(real).st_mode
-            special = not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-        except OSError:
-            special = False  # missing: ComfyUI's own validation names it
-        facts[key] = PathFact(inside, special)
+            facts[key] = _landing([os.path.realpath(os.path.join(dirs[ref.base], ref.relative))], [roots[ref.base]])
     return facts
+
+
+def _landing(reals: list[str], allowed: list[str]) -> PathFact:
+    """Inside when every real path is inside one of the allowed roots; special when one is a device & co."""
+    inside = all(any(r == root or r.startswith(root + os.sep) for root in allowed) for r in reals)
+    return PathFact(inside, any(_special(r) for r in reals))
+
+
+def _special(real: str) -> bool:
+    """A device, FIFO or socket (a missing file is not: ComfyUI's own validation names it)."""
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def store_inputs(runtime: Runtime, request: GenerateRequest, job_key: str, files: JobFiles) -> list[StoredImage]:

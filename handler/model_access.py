@@ -1,7 +1,8 @@
 """Which model files ComfyUI's user can't open: stat facts gathered here, judged by workflows.file_access.
 
-Only when ComfyUI runs as another user than the worker (handler.confine): then a file the worker (root)
-lists may be closed to ComfyUI. Stats only, each folder once: a few microseconds per file.
+Only when ComfyUI runs as another user than the worker (handler.confine), or as root without capabilities
+(handler.privileges): then a file the worker (root, with CAP_DAC_OVERRIDE) lists may be closed to ComfyUI.
+Stats only, each folder once: a few microseconds per file.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
 
 def confined_user(runtime: Runtime) -> User | None:
-    """The user ComfyUI runs as, when it is not the worker's own (else None: nothing to check)."""
+    """The user ComfyUI runs as, when its access differs from the worker's (else None: nothing to check):
+    another user, or root without the capabilities a root worker holds (handler.privileges)."""
     conf = runtime.supervisor.confinement if runtime.supervisor is not None else None
+    if conf is not None and conf.user is None and os.geteuid() == 0:
+        return User("root", 0, frozenset({0}))
     if conf is None or conf.user is None or conf.uid is None or conf.uid == os.geteuid():
         return None
     return User(conf.user, conf.uid, frozenset({conf.gid} if conf.gid is not None else ()))  # no extra groups

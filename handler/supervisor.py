@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import comfy_boot, confine, listener, memcap, memwatch, reaper
+from handler import comfy_boot, confine, listener, memcap, memwatch, privileges, reaper
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -173,6 +173,7 @@ class Supervisor:
             "memory": {**self.memory.report(), **self.kernel_memory.report()},
             "processes": self.reaper.report(self.settings.max_procs),
             "logs": self.log.attribution(),
+            "capabilities": {**privileges.status(self.pid()), "worker_dumpable": privileges.dumpable()},
         }
 
     def restart(self, cause: Cause, timeout: float = 5.0) -> bool:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from handler import privileges
 from handler.config import Settings
 from handler.diagnose import diagnose
 from handler.generate import generate
@@ -245,6 +246,9 @@ def start_worker(settings: Settings) -> Runtime:
 
 
 def main() -> int:
+    # first: from now on the worker's /proc/<pid>/environ needs CAP_SYS_PTRACE, even for a process of its
+    # own uid (a ComfyUI running as root or as the worker's user: handler.privileges)
+    privileges.make_undumpable()
     settings = Settings.from_env()
     if settings.secrets():
         sys.stdout = _RedactingStream(sys.stdout, settings.secrets())

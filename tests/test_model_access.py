@@ -36,7 +36,14 @@ DIR = stat.S_IFDIR
 )
 def test_read_access_follows_the_owner_group_other_classes(owner, readable):
     assert can_read(owner, COMFY) is readable
-    assert can_read(owner, User("root", 0, frozenset({0}))) is True
+
+
+def test_root_without_capabilities_is_judged_like_any_user():
+    """ComfyUI runs with no capability (handler.privileges): as root it reads root's files, not another's 0600."""
+    root = User("root", 0, frozenset({0}))
+    assert can_read(Owner(FILE | 0o600, 0, 0), root)
+    assert not can_read(Owner(FILE | 0o600, 1000, 1000), root)
+    assert can_read(Owner(FILE | 0o640, 1000, 0), root)  # its group
 
 
 def test_a_closed_folder_on_the_path_blocks_a_readable_file_and_is_named():

@@ -37,9 +37,8 @@ class User:
 
 def allowed(owner: Owner, user: User, need: int) -> bool:
     """Classic Unix permission check (owner class, else group class, else other) for `need` bits
-    (READ, EXECUTE or both). Root passes read/traverse checks; ACLs are not seen (a rare false alarm)."""
-    if user.uid == 0:
-        return True
+    (READ, EXECUTE or both), uid 0 included: ComfyUI holds no capability whatever its uid
+    (handler.privileges), so a root ComfyUI has no CAP_DAC_OVERRIDE. ACLs are not seen (a rare false alarm)."""
     if owner.uid == user.uid:
         bits = (owner.mode >> 6) & 7
     elif owner.gid in user.gids:

@@ -265,6 +265,26 @@ FINDINGS: dict[str, FindingCode] = _codes(
         "Attach a network volume to the endpoint if your models live there.",
     ),
     (
+        "CONFINEMENT_USER_OFF",
+        "warning",
+        "ComfyUI runs as root or as the worker's own user (COMFY_RUN_AS empty, its user missing from the "
+        "image, or the worker not root): it owns what that user owns (README Security).",
+        "Run the worker as root and keep COMFY_RUN_AS (default comfyui), with that user in the image.",
+    ),
+    (
+        "CONFINEMENT_LANDLOCK_OFF",
+        "warning",
+        "ComfyUI's files and network are not confined by Landlock; the message says why (CONFINE_FS=0, a "
+        "kernel without it, a refused ruleset).",
+        "Leave CONFINE_FS on, on a kernel with Landlock (5.13+, in its lsm= list) and a seccomp profile allowing it.",
+    ),
+    (
+        "CONFINEMENT_MEMORY_UNCAPPED",
+        "warning",
+        "ComfyUI's memory is not capped (COMFY_MEMORY_MAX_MB=0): a job can grow until the OOM killer acts.",
+        "Unset COMFY_MEMORY_MAX_MB (90% of the machine's memory) or set it to a number of MB.",
+    ),
+    (
         "COMFY_NOT_READY",
         "error",
         "ComfyUI does not answer.",

@@ -8,7 +8,7 @@ from typing import Any
 
 from workflows.errors import JobError
 from workflows.parameters import ParameterError, check_parameter
-from workflows.paths import FILE_INPUTS
+from workflows.paths import FILE_INPUTS, OUTPUT_NAMING, is_link, linked_literal, literal
 from workflows.registry import Entry
 from workflows.request import GenerateRequest, ImageInput
 
@@ -92,14 +92,26 @@ def scope_outputs(workflow: dict[str, Any], job_key: str) -> None:
 
     Unique names per job (no collisions, no cache hit on a repeated prompt) and one folder to remove
     afterwards. Path separators and '..' in a requested prefix can't climb out of that folder.
+
+    Each output-naming input (workflows.paths.OUTPUT_NAMING) is scoped as ComfyUI would read it: a
+    `{"__value__": x}` is x, a number its text, a link from a Primitive node that node's literal (the
+    input gets the scoped literal; the Primitive, which may feed other inputs, is left alone). A name
+    fed by any other node's output is built at run time, so it can't be scoped here: it is left as it is
+    and the judge refuses it (PATH_REFUSED, workflows.paths.file_inputs). Scoping at the root instead
+    (ComfyUI's folder_paths.get_save_image_path) would mean patching ComfyUI, and every pack that names
+    its files its own way would still escape; the kernel's confinement holds the rest.
     """
     for node in workflow.values():
         if not isinstance(node, dict) or not isinstance(inputs := node.get("inputs"), dict):
             continue
-        prefix = inputs.get("filename_prefix")
-        if isinstance(prefix, str):
-            parts = [p for p in prefix.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-            inputs["filename_prefix"] = "/".join([job_key, *parts]) if parts else f"{job_key}/output"
+        for name in OUTPUT_NAMING & inputs.keys():
+            prefix = literal(inputs[name])
+            if is_link(prefix):
+                prefix = linked_literal(workflow, prefix)
+            if isinstance(prefix, list | dict):
+                continue  # a link from another node (or a list): judged, and refused, by the policy
+            parts = [p for p in str(prefix).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+            inputs[name] = "/".join([job_key, *parts]) if parts else f"{job_key}/output"
 
 
 def patch_job(

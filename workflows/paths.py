@@ -11,17 +11,21 @@ the directory and `..` climbs out of it; a "[output]" / "[temp]" suffix picks an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from workflows.findings import Finding, error
 
-Base = Literal["input", "output", "temp", "any"]
+# "cwd": a pack's value, relative to ComfyUI's working directory or to any of the three (workflows.path_values);
+# "entry": the same, judged only when its first part names something in that working directory.
+Base = Literal["input", "output", "temp", "any", "cwd", "entry"]
 # How a value names its file: "name" relative to the base directory (ComfyUI's annotated names),
 # "folder" a subfolder name (relative, pure checks only), "path" a filesystem path (VHS *Path nodes:
-# must be absolute and resolve inside one of the directories).
-Kind = Literal["name", "folder", "path"]
+# must be absolute and resolve inside one of the directories), "value" a pack's path-like value
+# (absolute, or relative to any base: it must land inside whichever the node joins it to), "prefix" an
+# output-naming input (workflows.patch.scope_outputs scopes it; judged only when it is not a literal).
+Kind = Literal["name", "folder", "path", "value", "prefix"]
 
 # (class_type, input) -> (base directory, kind). Verified against ComfyUI 0.3.75 and VideoHelperSuite.
 FILE_INPUTS: Mapping[str, Mapping[str, tuple[Base, Kind]]] = {
@@ -55,6 +59,8 @@ FILE_INPUTS: Mapping[str, Mapping[str, tuple[Base, Kind]]] = {
 GENERIC_INPUTS = frozenset(
     {"subfolder", "folder", "folder_name", "directory", "path", "file_path", "filepath", "output_path", "save_path"}
 )
+# Inputs that name a job's outputs: workflows.patch.scope_outputs puts them in the job's own folder.
+OUTPUT_NAMING = frozenset({"filename_prefix"})
 # What /object_info tells of an input that names a file: an upload flag in its options (image_upload,
 # audio_upload, video_upload, upload, ...: the editor offers an upload, the node reads that file), a
 # folder (image_folder: output/temp) or a remote list; or a widget type that stands for a file
@@ -67,6 +73,15 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 FIX = (
     "Name a file inside ComfyUI's input directory by its plain name (send it with `images`, it is stored "
     "there); absolute paths, '..', URLs, symlinks out and device files are refused."
+)
+VALUE_FIX = (
+    "Give a path inside ComfyUI's input, output or temp directory: relative to ComfyUI's directory "
+    "(e.g. 'output/my_folder', 'input/my_file.png') or absolute inside them, as a literal (or a Primitive "
+    "node's literal); '..', '~', URLs, symlinks out and device files are refused."
+)
+PREFIX_FIX = (
+    "Give filename_prefix as a literal string (or a Primitive node's literal): the worker puts every output "
+    "in the job's own folder, which a name built by another node at run time would escape."
 )
 
 
@@ -118,7 +133,7 @@ def declared_file_inputs(object_info: Mapping[str, Any] | None, class_type: str)
     return found
 
 
-def _linked_literal(workflow: Mapping[str, Any], value: Any) -> Any:
+def linked_literal(workflow: Mapping[str, Any], value: Any) -> Any:
     """The literal behind a link from a Primitive* node (its `value`), else the link itself."""
     source = workflow.get(str(value[0]))
     if isinstance(source, dict) and str(source.get("class_type", "")).startswith("Primitive"):
@@ -140,9 +155,13 @@ def file_inputs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | No
         for name, raw in node["inputs"].items():
             value = literal(raw)
             if is_link(value):
-                value = _linked_literal(workflow, value)
+                value = linked_literal(workflow, value)
             if name in known:
                 base, kind = known[name]
+            elif name in OUTPUT_NAMING:  # scoped to the job's folder when it is a literal (workflows.patch)
+                if is_link(value) or isinstance(value, list | dict):
+                    yield FileRef(str(node_id), class_type, name, str(raw)[:120], "output", "prefix", "", literal=False)
+                continue
             elif name in GENERIC_INPUTS:
                 base, kind = "any", "folder"
             else:
@@ -160,6 +179,8 @@ def file_inputs(workflow: Mapping[str, Any], object_info: Mapping[str, Any] | No
 def pure_problem(ref: FileRef) -> str | None:
     """Why this reference is refused without looking at the disk (None: look at the disk)."""
     if not ref.literal:
+        if ref.kind == "prefix":
+            return "is not a literal name (fed by a node's output, or not a string), so it can't be scoped to the job"
         return "is not a literal file name (fed by a node's output, or not a string); name the file itself"
     value = ref.relative.strip().strip('"')  # VHS strips whitespace and quotes before use
     if "\x00" in value:
@@ -171,6 +192,8 @@ def pure_problem(ref: FileRef) -> str | None:
     if value.startswith("~"):
         return "starts with '~'"
     absolute = value.startswith(("/", "\\")) or bool(_DRIVE.match(value))
+    if ref.kind == "value":  # absolute or relative: the disk tells where it lands (handler path_facts)
+        return "is a Windows drive path" if _DRIVE.match(value) else None
     if ref.kind == "path":
         return None if absolute else "is a relative path; give an absolute path inside ComfyUI's directories"
     if absolute:
@@ -182,22 +205,38 @@ def path_findings(
     workflow: Mapping[str, Any],
     facts: Mapping[tuple[str, str], PathFact] | None,
     object_info: Mapping[str, Any] | None = None,
+    refs: Iterable[FileRef] | None = None,
 ) -> list[Finding]:
-    found = []
-    for ref in file_inputs(workflow, object_info):
+    """PATH_REFUSED for each input whose reference is refused, one per input. `refs`: the references to
+    judge (default: `file_inputs`; workflows.path_values adds the packs' path-like values); `facts`:
+    the handler's look at the disk (None: the pure checks only)."""
+    found: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for ref in file_inputs(workflow, object_info) if refs is None else refs:
+        if (ref.node_id, ref.input) in seen:
+            continue
         why = pure_problem(ref)
         if why is None and facts is not None and ref.kind != "folder":
             fact = facts.get((ref.base, ref.relative))
-            if fact is not None and not fact.inside:
-                why = "resolves outside ComfyUI's input/output/temp directories (a symlink?)"
+            if fact is None and ref.kind == "value":  # every value is looked at: a gap is refused, not let by
+                why = "could not be checked on disk"
+            elif fact is not None and not fact.inside:
+                why = (
+                    "lands outside ComfyUI's input/output/temp directories (resolved against ComfyUI's directory "
+                    "and each of those, symlinks followed)"
+                    if ref.kind == "value"
+                    else "resolves outside ComfyUI's input/output/temp directories (a symlink?)"
+                )
             elif fact is not None and fact.special:
                 why = "is a device, FIFO or socket, not a regular file"
         if why is not None:
+            seen.add((ref.node_id, ref.input))
+            fix = VALUE_FIX if ref.kind == "value" else PREFIX_FIX if ref.kind == "prefix" else FIX
             found.append(
                 error(
                     "PATH_REFUSED",
                     f"Node {ref.node_id} ({ref.class_type}): {ref.input} {ref.value[:120]!r} {why}.",
-                    FIX,
+                    fix,
                     node_id=ref.node_id,
                     input=ref.input,
                 )

@@ -8,8 +8,11 @@ the node, the input and the rule:
   and the safe default: the node classes in UNSAFE_NODES (they read or write arbitrary paths, fetch
   URLs or delete files) are refused in inline and editor workflows and wherever `overrides` touch
   them, unless ALLOW_UNSAFE_NODES lists them. Registered workflows are trusted as written.
-- PATH_REFUSED: every input that names a file (workflows.paths) stays inside ComfyUI's input,
-  output and temp directories, for every workflow whatever its origin.
+- PATH_REFUSED: every input that names a file (workflows.paths), and every path-like value of a pack
+  node whatever its input's name (workflows.path_values), stays inside ComfyUI's input, output and
+  temp directories, for every workflow whatever its origin; an output's name fed by another node's
+  output is refused (it can't be scoped to the job's folder). A pack class ALLOW_UNSAFE_NODES lists
+  (or `*`) is trusted with its values' paths; its declared file inputs stay judged.
 - LIMIT_EXCEEDED (`limit_findings`, judged after ComfyUI's own bounds so a value over both names
   ComfyUI's): sizes, frames and batch sizes over the deployment's MAX_SIDE, MAX_FRAMES, MAX_BATCH.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.findings import Finding, error
+from workflows.path_values import judged_refs
 from workflows.paths import PathFact, literal, path_findings
 
 # Node classes refused by default in inline/editor workflows and overrides. Verified against the
@@ -53,7 +57,7 @@ class JobPolicy:
     allow_inline: bool = True  # False: registered workflows only
     allow_nodes: frozenset[str] | None = None  # None: every node class not denied
     deny_nodes: frozenset[str] = field(default_factory=frozenset)
-    allow_unsafe: frozenset[str] = field(default_factory=frozenset)  # of UNSAFE_NODES; "*" = all
+    allow_unsafe: frozenset[str] = field(default_factory=frozenset)  # unsafe or path-trusted classes; "*": all
     max_side: int = 4096
     max_frames: int = 1024
     max_batch: int = 64
@@ -73,7 +77,7 @@ def policy_findings(
 ) -> list[Finding]:
     """Refusals for this workflow; `origin` is registered | inline | editor, `overridden` the node
     inputs a job's `overrides` changed (node id -> input names), `paths` the handler's facts about
-    the files the workflow names (workflows.paths.file_inputs; None: the pure checks only)."""
+    the files the workflow names (workflows.path_values.judged_refs; None: the pure checks only)."""
     if origin != "registered" and not policy.allow_inline:
         return [
             error(
@@ -111,7 +115,7 @@ def policy_findings(
                     node_id=str(node_id),
                 )
             )
-    findings += path_findings(workflow, paths, object_info)
+    findings += path_findings(workflow, paths, object_info, judged_refs(workflow, object_info, policy.allow_unsafe))
     return findings
 
 

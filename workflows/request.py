@@ -31,6 +31,10 @@ _GENERATE_KEYS = _COMMON | {
     *PATCHABLE,
 }
 MODES = ("test", "diagnose", "generate")
+# Levels of nesting a job's input may have; an editor save with nested subgraphs needs about 12. Deeper
+# is refused before anything walks it: copy.deepcopy, the analysis and the redaction of secrets recurse,
+# and Python's stack ends near 1,000 frames (a 900-deep list once answered INTERNAL_ERROR).
+MAX_DEPTH = 64
 
 
 class NamedImage(TypedDict):
@@ -133,6 +137,21 @@ def _unknown_keys(data: dict[str, Any], allowed: set[str], mode: str, *, ignore:
     )
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Where `value` nests more than `limit` lists/objects deep (e.g. `input.workflow.1.inputs.source`),
+    else None. Iterative, so the check itself can't run out of stack."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "input")]
+    while stack:
+        item, depth, where = stack.pop()
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return f"{where}.{str(key)[:40]}"
+                stack.append((child, depth + 1, f"{where}.{str(key)[:40]}" if len(where) < 300 else where))
+    return None
+
+
 def _mode(data: dict[str, Any]) -> str:
     mode = data.get("mode")
     if mode is None:
@@ -163,6 +182,12 @@ def parse_request(job_input: Any, *, compat: bool = False) -> Request:
             raise JobError("BAD_INPUT", "input is a string that is not JSON") from None
     if not isinstance(job_input, dict):
         raise JobError("BAD_INPUT", f"input must be a JSON object, got {type(job_input).__name__}")
+    if (where := too_deep(job_input)) is not None:
+        raise JobError(
+            "BAD_INPUT",
+            f"input nests lists/objects more than {MAX_DEPTH} levels deep (at {where}); no workflow needs that "
+            "much: send the value flatter",
+        )
     mode = _mode(job_input)
     if mode == "test":
         _unknown_keys(job_input, _TEST_KEYS, mode)

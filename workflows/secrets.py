@@ -117,17 +117,26 @@ def redact_data(value: Any, secrets: tuple[str, ...] | list[str], skip_keys: fro
 
     `skip_keys`: dict keys whose string values are passed through untouched (base64 file content:
     scanning megabytes for text that can't be there costs time and finds nothing).
-    Walked even with no secret listed: a URL's userinfo is masked by its shape (`redact`).
+    Walked even with no secret listed: a URL's userinfo is masked by its shape (`redact`). Iterative: a
+    response as deeply nested as ComfyUI may make it can't exhaust the stack while it is masked.
     """
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {
-            redact(str(k), secrets) if isinstance(k, str) else k: (
-                v if k in skip_keys and isinstance(v, str) else redact_data(v, secrets, skip_keys)
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact_data(v, secrets, skip_keys) for v in value]
-    return value
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]  # (the copy's container, key in it, original)
+    while stack:
+        into, at, item = stack.pop()
+        if isinstance(item, str):
+            into[at] = redact(item, secrets)
+        elif isinstance(item, dict):
+            copied: dict[Any, Any] = {}
+            for k, v in item.items():
+                key = redact(k, secrets) if isinstance(k, str) else k
+                copied[key] = v
+                if not (k in skip_keys and isinstance(v, str)):
+                    stack.append((copied, key, v))
+            into[at] = copied
+        elif isinstance(item, list | tuple):
+            into[at] = items = list(item)
+            stack.extend((items, i, v) for i, v in enumerate(item))
+        else:
+            into[at] = item
+    return root[0]

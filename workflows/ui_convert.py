@@ -35,7 +35,8 @@ from workflows.findings import Finding, error, has_errors, warning
 MUTED, BYPASS = 2, 4  # LiteGraph node modes: NEVER and BYPASS
 SUBGRAPH_INPUT, SUBGRAPH_OUTPUT = -10, -20  # ids of a subgraph's IO pseudo-nodes in its links
 MAX_SUBGRAPH_DEPTH = 16
-MAX_HOPS = 512  # links followed for one input (reroute / bypass chains); guards against cycles
+MAX_HOPS = 256  # links followed for one input (reroute / bypass chains); guards against cycles and, each hop two
+# frames of recursion, keeps well inside Python's ~1,000-frame stack (a 600-reroute chain once ran out of it)
 MAX_UI_NODES = 5000  # nodes after subgraph expansion: counted before anything is expanded
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})

@@ -89,7 +89,10 @@ def next_job_succeeds(stack: LocalStack) -> None:
 
 
 def test_diagnose_and_test_say_what_confines_comfyui(confined):
-    report = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]["confinement"]
+    diagnosed = runsync(confined, {"mode": "diagnose"}, timeout=180)["output"]
+    report = diagnosed["confinement"]
+    assert not [f for f in diagnosed["findings"] if f["code"].startswith("CONFINEMENT_")]  # nothing is off
+    assert report["capabilities"]["active"] and report["capabilities"]["worker_dumpable"] is False
     assert report["user"]["active"] and report["user"]["name"] == "comfyui" and report["user"]["uid"] != 0
     assert report["landlock"]["active"] and report["landlock"]["abi"] == landlock.abi_version()[0]
     assert str(confined.comfy_dir / "output") in report["landlock"]["write"]
@@ -141,6 +144,10 @@ def test_reads_outside_the_allowed_directories_fail_at_the_kernel(confined):
     # what ComfyUI needs stays readable: its models' folder, its own input
     assert probe(confined, "list", str(confined.comfy_dir / "input")).startswith("ok")
     assert probe(confined, "read", "/etc/passwd").startswith("ok")
+    # of /sys, what torch and CUDA read (SYS_READ), not the firmware's tables or the kernel's security files
+    assert probe(confined, "read", "/sys/devices/system/cpu/online").startswith("ok")
+    assert probe(confined, "list", "/sys/firmware") == "error: EACCES"
+    assert probe(confined, "list", "/sys/kernel") == "error: EACCES"
     assert (
         probe(confined, "read", str(confined.volume_dir / "models/loras/rp_volume_lora.safetensors")) == "ok: b'lora'"
     )
