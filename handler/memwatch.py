@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -63,14 +62,6 @@ def tree(pid: int) -> list[int]:
             for task in os.listdir(f"/proc/{p}/task"):
                 todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
     return found
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every descendant: a node's own child (a helper it started) must not outlive
-    the ComfyUI the worker restarts. The tree is read first: once the parent dies its children move to init."""
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
 
 
 def rss_mb(pid: int, members: Callable[[int], list[int]] = tree) -> float:

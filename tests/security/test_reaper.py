@@ -91,6 +91,28 @@ def test_a_double_forked_daemon_is_adopted_and_killed_and_the_workers_own_childr
     assert answer["mine_alive"] and answer["mine_status"] == -9
 
 
+def test_a_restart_kills_comfyuis_tree_with_the_children_its_nodes_started():
+    """supervisor.restart's kill_all: a node's helpers (children of ComfyUI, in its session) die with it."""
+    answer = run_as_worker(
+        """
+        comfy = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300 & wait"], start_new_session=True)
+        r = reaper.Reaper(None)
+        r.watch(comfy.pid)
+        end = time.monotonic() + 30
+        while len(r.members()) < 3 and time.monotonic() < end:  # bash and its two sleeps
+            time.sleep(0.02)
+        helpers = [p for p in r.members() if p != comfy.pid]
+        outside = r.kill_all()
+        status = comfy.wait(30)  # ComfyUI's own exit status stays subprocess.Popen's to read
+        print(json.dumps({"helpers": len(helpers), "outside": outside, "status": status,
+                          "left": [p for p in helpers if reaper.read_proc(p) is not None]}))
+        """
+    )
+    assert answer["helpers"] == 2
+    assert answer["status"] == -9 and answer["outside"] == 0  # both were in ComfyUI's tree
+    assert answer["left"] == [], "a helper outlived (or was left a zombie by) the restart"
+
+
 def test_an_orphan_that_ended_on_its_own_is_reaped_by_its_own_pid():
     answer = run_as_worker(
         """
