@@ -16,6 +16,7 @@ outruns one sample can still reach the kernel's OOM killer first; the supervisor
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from handler.config import Settings
+
+log = logging.getLogger("handler.memwatch")
 
 SAMPLE_S = 0.25
 DEFAULT_SHARE = 0.9  # of the machine's (or the container's) memory, when COMFY_MEMORY_MAX_MB is unset
@@ -100,14 +103,20 @@ class MemoryCap:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_S):
-            pid = self.pid
-            if pid is None:
-                continue
-            used = rss_mb(pid, self.members)
-            self.peak_mb = max(self.peak_mb, used)
-            if used > self.max_mb:
-                self.pid = None  # once per process: the supervisor hands over the next one
-                self.on_over(used)
+            try:
+                self._sample()
+            except Exception:  # a failed sample must not end the watchdog: the cap would be off, silently
+                log.exception("ComfyUI's memory sample failed")
+
+    def _sample(self) -> None:
+        pid = self.pid
+        if pid is None:
+            return
+        used = rss_mb(pid, self.members)
+        self.peak_mb = max(self.peak_mb, used)
+        if used > self.max_mb:
+            self.pid = None  # once per process: the supervisor hands over the next one
+            self.on_over(used)
 
     def report(self) -> dict[str, Any]:
         return {

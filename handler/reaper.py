@@ -24,13 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from handler import memwatch
+
+log = logging.getLogger("handler.reaper")
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -66,12 +70,12 @@ def read_proc(pid: int) -> Proc | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+        # the command name (field 2) may hold spaces and parentheses: the fields after its last ')'
+        fields = stat[stat.rindex(")") + 2 :].split()
+        uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), -1)
+        return Proc(pid, int(fields[1]), int(fields[3]), uid, fields[0] in ("Z", "X"))
+    except (OSError, ValueError, IndexError):  # gone between the reads, or a file cut short by its exit
         return None
-    # the command name (field 2) may hold spaces and parentheses: the fields after its last ')'
-    fields = stat[stat.rindex(")") + 2 :].split()
-    uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), -1)
-    return Proc(pid, int(fields[1]), int(fields[3]), uid, fields[0] in ("Z", "X"))
 
 
 def processes() -> dict[int, Proc]:
@@ -118,6 +122,14 @@ class Reaper:
 
     def watch(self, comfy_pid: int) -> None:
         self.comfy_pid = comfy_pid
+
+    @contextlib.contextmanager
+    def spawning(self) -> Iterator[None]:
+        """Held around ComfyUI's spawn and `watch`: until it is named, the new child (the worker's, in a
+        session of its own) looks adopted, and the reaping thread would waitpid a start that died at once,
+        stealing subprocess.Popen's exit status (the start failure's exit code)."""
+        with self._lock:
+            yield
 
     def members(self, comfy_pid: int | None = None) -> list[int]:
         """ComfyUI's tree plus every process that escaped it (memwatch counts their memory)."""
@@ -182,9 +194,12 @@ class Reaper:
 
     def _run(self) -> None:
         while not self._stop.wait(REAP_S):
-            with self._lock:
-                procs = processes()
-                for pid in adopted(procs, self.comfy_pid):
-                    if procs[pid].zombie:
-                        with contextlib.suppress(ChildProcessError, OSError):
-                            os.waitpid(pid, os.WNOHANG)
+            try:
+                with self._lock:
+                    procs = processes()
+                    for pid in adopted(procs, self.comfy_pid):
+                        if procs[pid].zombie:
+                            with contextlib.suppress(ChildProcessError, OSError):
+                                os.waitpid(pid, os.WNOHANG)
+            except Exception:  # one bad round must not end the reaping: zombies would hold pids for good
+                log.exception("reaping ComfyUI's adopted orphans failed")

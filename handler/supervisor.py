@@ -127,22 +127,23 @@ class Supervisor:
         )
         self.log.forget_serve_phase()  # the new process says its own (handler.landlock_phases)
         try:
-            proc = subprocess.Popen(
-                launch.argv(self.command),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
-                start_new_session=True,  # its session tells its orphans from the worker's own children
-                **launch.popen_kwargs(),
-            )
+            with self.reaper.spawning():
+                proc = subprocess.Popen(
+                    launch.argv(self.command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    cwd=str(s.comfy_dir) if s.comfy_dir.is_dir() else None,
+                    start_new_session=True,  # its session tells its orphans from the worker's own children
+                    **launch.popen_kwargs(),
+                )
+                self.reaper.watch(proc.pid)
         finally:
             launch.close()
         self.kernel_memory.place(proc.pid)
         memory = {"max_mb": self.memory.max_mb or None, "mechanism": self.kernel_memory.mechanism}
         self.confinement = dataclasses.replace(launch.confinement, memory=memory)
         self.proc = proc
-        self.reaper.watch(proc.pid)
         self.memory.watch(proc.pid)
         if s.comfy_pid_file is not None:
             with contextlib.suppress(OSError):
