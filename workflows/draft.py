@@ -15,8 +15,8 @@ from typing import Any
 from workflows.analysis import ObjectInfo, combo_choices, input_specs, is_link
 from workflows.models import LOADER_INPUTS, MODEL_EXTENSIONS
 from workflows.registry import ModelSpec, PackRef, Registry
+from workflows.vetting import is_core
 
-CORE_MODULES = ("nodes", "comfy_extras.", "comfy_api_nodes.", "comfy_api.")
 _SCALARS: dict[str, tuple[str, ...]] = {  # parameter -> input names that carry it
     "seed": ("seed", "noise_seed"),
     "steps": ("steps",),
@@ -62,9 +62,10 @@ def _packs(
     pins = {p.name.lower(): p for e in registry.entries.values() for p in e.packs}
     by_pack: dict[str, dict[str, Any]] = {}
     for node_id, class_type, _ in nodes:
-        module = str((object_info.get(class_type) or {}).get("python_module", ""))
-        if module == "nodes" or module.startswith(CORE_MODULES):
+        info = object_info.get(class_type) or {}
+        if is_core(info):
             continue
+        module = str(info.get("python_module", ""))
         folder = module.removeprefix("custom_nodes.").split(".")[0] if module.startswith("custom_nodes.") else None
         known: PackRef | None = registry.pack_for_node(class_type)
         if folder is not None and folder.lower() in pins:
