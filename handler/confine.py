@@ -365,11 +365,14 @@ def read_paths(settings: Settings, env: Mapping[str, str], user: pwd.struct_pass
     return paths + list(settings.confine_read)
 
 
+def comfy_dirs(settings: Settings) -> list[Path]:
+    """The directories the worker makes for ComfyUI to write: output, temp, user, its HOME and TMPDIR."""
+    return [settings.output_dir, settings.temp_dir, settings.user_dir, *scratch_dirs(settings)]
+
+
 def write_paths(settings: Settings) -> list[str]:
     """Everything ComfyUI may write (and create, rename, delete in)."""
-    home, tmp = scratch_dirs(settings)
-    dirs = [settings.output_dir, settings.temp_dir, settings.user_dir, home, tmp]
-    return [str(d) for d in dirs] + ["/dev/shm"] + list(settings.confine_write)
+    return [str(d) for d in comfy_dirs(settings)] + ["/dev/shm"] + list(settings.confine_write)
 
 
 def device_paths() -> list[str]:
@@ -422,15 +425,15 @@ def prepare(
     env = {**comfy_environment(worker_env), "PYTHONUNBUFFERED": "1"}
     account, user_why_not = resolve_user(settings)
     home, tmp = scratch_dirs(settings)
-    writable = [settings.input_dir, settings.output_dir, settings.temp_dir, settings.user_dir, home, tmp]
+    writable = comfy_dirs(settings)
     # input/3d: ComfyUI's Load3D makes it when /object_info is listed, and ComfyUI only reads input
-    for d in [*writable, settings.input_dir / "3d"]:
+    for d in [settings.input_dir, settings.input_dir / "3d", *writable]:
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
     packs = pack_dirs(settings) if account is not None else []
     if account is not None or os.geteuid() == 0:  # a root ComfyUI has no CAP_DAC_OVERRIDE: hand them to root
         owner = (account.pw_uid, account.pw_gid) if account is not None else (0, 0)
-        for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
+        for d in [*writable, *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
             _chown_tree(d, *owner)
     if account is not None:
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
