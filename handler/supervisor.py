@@ -269,10 +269,7 @@ class Supervisor:
             else:
                 code = proc.returncode
                 self._ended()
-            if (foreign := self._foreign) is not None:  # not ComfyUI's to fix, nor a restart's: say who
-                self.state.died(foreign)
-                self.state.set(State.BROKEN, foreign)
-                log.warning("ComfyUI's port is taken: %s", foreign.message)
+            if self._port_taken():
                 return
             if (asked := self._restart_cause) is not None:  # the worker stopped it: restart at once, uncounted
                 self._restart_cause = None
@@ -307,6 +304,16 @@ class Supervisor:
             if self._stop.wait(min(backoff, 30.0)):
                 return
             proc = self.spawn()
+
+    def _port_taken(self) -> bool:
+        """Another process held ComfyUI's port: broken, naming it (not ComfyUI's to fix, nor a restart's)."""
+        foreign = self._foreign
+        if foreign is None:
+            return False
+        self.state.died(foreign)
+        self.state.set(State.BROKEN, foreign)
+        log.warning("ComfyUI's port is taken: %s", foreign.message)
+        return True
 
     def _await_ready(self, proc: subprocess.Popen[bytes], spawned_at: int) -> bool:
         """Poll until ComfyUI answers (True) or its process ends (False). Past the ready timeout the

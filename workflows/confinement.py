@@ -12,6 +12,11 @@ from typing import Any
 from workflows.findings import FINDINGS, Finding, warning
 
 
+def _off(code: str, message: str) -> Finding:
+    """A confinement part that is off: a warning with the finding table's fix."""
+    return warning(code, message, FINDINGS[code].fix)
+
+
 def confinement_findings(report: Mapping[str, Any], worker_uid: int) -> list[Finding]:
     """CONFINEMENT_USER_OFF, CONFINEMENT_LANDLOCK_OFF, CONFINEMENT_MEMORY_UNCAPPED for what `report`
     says is off; nothing for a report without the parts (ComfyUI not started by this worker)."""
@@ -24,31 +29,23 @@ def confinement_findings(report: Mapping[str, Any], worker_uid: int) -> list[Fin
             if worker_uid == 0
             else "it may write wherever the worker may, and only Landlock keeps it from the worker's processes"
         )
-        found.append(
-            warning(
-                "CONFINEMENT_USER_OFF",
-                f"ComfyUI runs as {who} ({user.get('why_not')}): {reach}.",
-                FINDINGS["CONFINEMENT_USER_OFF"].fix,
-            )
-        )
+        found.append(_off("CONFINEMENT_USER_OFF", f"ComfyUI runs as {who} ({user.get('why_not')}): {reach}."))
     landlock = report.get("landlock")
     if isinstance(landlock, Mapping) and not landlock.get("active"):
         found.append(
-            warning(
+            _off(
                 "CONFINEMENT_LANDLOCK_OFF",
                 f"ComfyUI's files and network are not confined by Landlock: {landlock.get('why_not')}. A node "
                 "may read and write whatever its user may.",
-                FINDINGS["CONFINEMENT_LANDLOCK_OFF"].fix,
             )
         )
     memory = report.get("memory")
     if isinstance(memory, Mapping) and not memory.get("active"):
         found.append(
-            warning(
+            _off(
                 "CONFINEMENT_MEMORY_UNCAPPED",
                 f"ComfyUI's memory is not capped ({memory.get('why_not')}): a job can grow until the kernel's "
                 "OOM killer ends ComfyUI, or the worker.",
-                FINDINGS["CONFINEMENT_MEMORY_UNCAPPED"].fix,
             )
         )
     return found
