@@ -119,8 +119,7 @@ class Supervisor:
     # --- process ----------------------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings
-        self.reaper.comfy_pid = None
-        self.reaper.kill_all()  # what an earlier ComfyUI left behind: a daemon, a listener on its port
+        self._ended()  # what an earlier ComfyUI (this worker's or a previous one's) left: a daemon, a listener
         # the user, Landlock, rlimits (the memory cap's RLIMIT_DATA among them), the environment
         launch = confine.prepare(
             s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes, boot=comfy_boot.FILE in self.command
