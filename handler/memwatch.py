@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from handler.config import Settings
+from handler.reaper import tree
 
 log = logging.getLogger("handler.memwatch")
 
@@ -50,21 +50,6 @@ def cap_mb(settings: Settings) -> float:
     """ComfyUI's memory cap in MB: COMFY_MEMORY_MAX_MB, else DEFAULT_SHARE of the machine's (0: none)."""
     configured, machine = settings.memory_max_mb, machine_memory_mb()
     return round(machine * DEFAULT_SHARE) if configured is None and machine else float(configured or 0.0)
-
-
-def tree(pid: int) -> list[int]:
-    """A process and all its descendants (the process first), as /proc shows them now."""
-    found, todo, seen = [], [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        found.append(p)
-        with contextlib.suppress(OSError, ValueError):
-            for task in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
-    return found
 
 
 def rss_mb(pid: int, members: Callable[[int], list[int]] = tree) -> float:

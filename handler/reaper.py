@@ -1,7 +1,7 @@
 """Nothing a job starts outlives the ComfyUI it ran in (README "Security").
 
 A node may start a process that leaves ComfyUI's tree: `setsid` and a double fork give it a parent
-that is not ComfyUI, so following /proc's children from ComfyUI's pid (handler.memwatch.tree) misses
+that is not ComfyUI, so following the parent links from ComfyUI's pid (`tree`) misses
 it, and it survives a restart to watch the next tenant's files. Two kernel facts close that:
 
 - the worker is a child subreaper (prctl PR_SET_CHILD_SUBREAPER, `become_subreaper`, called by the
@@ -31,8 +31,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from handler import memwatch
 
 log = logging.getLogger("handler.reaper")
 
@@ -87,6 +85,24 @@ def processes() -> dict[int, Proc]:
     return found
 
 
+def tree(pid: int, procs: dict[int, Proc] | None = None) -> list[int]:
+    """A process and all its descendants (the process first), from one snapshot of /proc (`procs`) by
+    their parent links: the one way ComfyUI's tree is listed (the memory cap, the kill, its port's owner)."""
+    procs = processes() if procs is None else procs
+    children: dict[int, list[int]] = {}
+    for proc in procs.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    found: list[int] = []
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.add(p)
+            found.append(p)
+            todo += children.get(p, [])
+    return found
+
+
 def adopted(procs: dict[int, Proc], comfy_pid: int | None = None) -> list[int]:
     """Orphans re-parented to this process (the subreaper): its children outside its own session,
     other than the ComfyUI it runs now."""
@@ -135,7 +151,7 @@ class Reaper:
         """ComfyUI's tree plus every process that escaped it (memwatch counts their memory)."""
         comfy_pid = self.comfy_pid if comfy_pid is None else comfy_pid
         procs = processes()
-        found = memwatch.tree(comfy_pid) if comfy_pid is not None else []
+        found = tree(comfy_pid, procs) if comfy_pid is not None else []
         found += adopted(procs, comfy_pid)
         if self.uid is not None:
             found += strays_of_user(procs, self.uid)
@@ -146,13 +162,13 @@ class Reaper:
         adopted. Returns how many processes outside ComfyUI's tree were killed."""
         comfy_pid = self.comfy_pid
         with self._lock:
-            tree = set(memwatch.tree(comfy_pid)) if comfy_pid is not None else set()
+            own = set(tree(comfy_pid)) if comfy_pid is not None else set()
             outside: set[int] = set()
             for _ in range(KILL_ROUNDS):
                 targets = [p for p in self.members(comfy_pid) if p != os.getpid()]
                 if not targets:
                     break
-                outside |= set(targets) - tree
+                outside |= set(targets) - own
                 for pid in targets:
                     with contextlib.suppress(OSError):
                         os.kill(pid, signal.SIGKILL)
