@@ -343,7 +343,8 @@ class Supervisor:
     def _port_holder(self, proc: subprocess.Popen[bytes]) -> Cause | None:
         """COMFY_PORT_IN_USE naming the process, when a process outside ComfyUI's tree listens on its port."""
         port = self.settings.comfy_port
-        other = listener.foreign_listener(port, reaper.tree(proc.pid) if proc.poll() is None else [])
+        own = reaper.tree(proc.pid) if proc.poll() is None else []
+        other = listener.foreign_listener(port, own, self.confinement.uid)
         if other is None:
             return None
         return Cause(
