@@ -58,8 +58,8 @@ class DiskWatch:
         s = runtime.settings
         self.runtime, self.prompt_id = runtime, prompt_id
         # the user directory holds ComfyUI's HOME and TMPDIR (handler.confine): a node writing there is
-        # writing to the same disk
-        self.roots = [s.output_dir, s.temp_dir, s.user_dir]
+        # writing to the same disk; so are the CONFINE_WRITE paths the deployment let it write at will
+        self.roots = [s.output_dir, s.temp_dir, s.user_dir, *map(Path, s.confine_write)]
         self.scratch = comfy_scratch(runtime)  # and what ComfyUI's user owns in /dev/shm
         self.limit = int(s.job_disk_mb * 1024 * 1024)
         self.baseline = self._used() if self.limit else 0

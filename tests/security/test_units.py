@@ -330,3 +330,18 @@ def test_the_sweep_waits_for_concurrent_jobs(tmp_path):
     first_done.set()
     t.join(5)
     assert seen == [True] and list(tmp_path.iterdir()) == []
+
+
+def test_the_disk_budget_counts_what_a_job_writes_where_confine_write_lets_comfyui(tmp_path):
+    """CONFINE_WRITE opens a path to ComfyUI at will: what a prompt writes there is on the same disk and
+    counts against JOB_DISK_MB like its output (a budget that skipped it would be a way around it)."""
+    from handler.bounds import DiskWatch
+    from handler.runtime import Runtime
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    env = {"COMFY_DIR": str(tmp_path / "comfy"), "CONFINE_WRITE": str(extra), "JOB_DISK_MB": "1"}
+    watch = DiskWatch(Runtime(Settings.from_env(env)), "prompt")
+    assert not watch.over()
+    (extra / "big.bin").write_bytes(b"\1" * (2 * 1024 * 1024))
+    assert watch.over() and watch.written >= 2 * 1024 * 1024
