@@ -13,27 +13,13 @@ from pathlib import Path
 import pytest
 
 from handler import confine, landlock
-from handler.config import Settings
 from handler.confine import comfy_environment, prepare, resolve_user
-
-
-def settings(tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env({"COMFY_DIR": str(tmp_path / "comfy"), "COMFY_PYTHON": sys.executable, **env})
+from tests.security.launched import run_launched, settings
 
 
 def starts(launch: confine.Launch) -> str:
     """Run a real child with the launch's arguments: what ComfyUI's spawn does, with `python -c`."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-I", "-c", "print('started')"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-            **launch.popen_kwargs(),
-        ).stdout.strip()
-    finally:
-        launch.close()
+    return run_launched(launch, "print('started')")
 
 
 def test_a_kernel_without_landlock_starts_comfyui_unconfined_and_says_why(tmp_path, monkeypatch):

@@ -12,29 +12,19 @@ import pytest
 
 from handler import confine, privileges
 from handler.config import Settings
+from tests.security import launched
 
 ZERO = "0000000000000000"
 _STATUS = "print(' '.join(l.split()[1] for l in open('/proc/self/status') if l.startswith(('Cap', 'NoNewPrivs'))))"
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:
-    return Settings.from_env(
-        {"COMFY_DIR": str(tmp_path / "comfy"), "COMFY_PYTHON": sys.executable, "CONFINE_FS": "0", **env}
-    )
+    return launched.settings(tmp_path, CONFINE_FS="0", **env)
 
 
 def child_status(launch: confine.Launch) -> str:
-    try:
-        return subprocess.run(
-            ["/usr/bin/python3", "-I", "-c", "import os;" + _STATUS.replace("print(", "print(os.getuid(), ")],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-            **launch.popen_kwargs(),
-        ).stdout.strip()
-    finally:
-        launch.close()
+    code = "import os;" + _STATUS.replace("print(", "print(os.getuid(), ")
+    return launched.run_launched(launch, code, python="/usr/bin/python3")
 
 
 @pytest.mark.skipif(confine.os.geteuid() != 0, reason="a root worker is the case with capabilities to drop")
@@ -111,6 +101,7 @@ _NOT_ROOT_WORKER = """
 import os, subprocess, sys
 from handler import confine, privileges
 from handler.config import Settings
+from tests.security import launched
 privileges.make_undumpable()
 s = Settings.from_env({"COMFY_DIR": sys.argv[1], "COMFY_PYTHON": sys.executable, "CONFINE_FS": "0"})
 launch = confine.prepare(s, {"PATH": "/usr/bin:/bin"})
