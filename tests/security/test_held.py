@@ -102,7 +102,7 @@ def test_the_memory_figure_counts_the_memory_files_a_process_holds(child):
     total, in_files = memwatch.memory_mb(pid, lambda p: [p])
     assert in_files == 12  # 3 MB /dev/shm + 7 + 2 MB memfds
     assert total >= in_files + 5  # and the interpreter's own resident pages
-    with_shm, shm_files = memwatch.memory_mb(pid, lambda p: [p], "/dev/shm", os.getuid())
+    _total, shm_files = memwatch.memory_mb(pid, lambda p: [p], "/dev/shm", os.getuid())
     assert shm_files >= in_files  # the user's named /dev/shm files too (none of its own here)
 
 
