@@ -12,6 +12,14 @@ reserved ones), and (st_dev, st_ino) de-duplicates a file held by several descri
 processes or names (a hard link). Whether it is in memory is the filesystem's answer (statfs: tmpfs,
 ramfs, hugetlbfs; memfds and shared anonymous memory live on the kernel's internal tmpfs).
 
+Another user's /proc/<pid>/fd and maps are closed to a root without CAP_SYS_PTRACE (Docker's default
+set, RunPod's): the kernel's check there compares the caller's filesystem uid and gid with the
+process's (PTRACE_MODE_FSCREDS), so the scanning thread takes the process's own (setfsuid/setfsgid
+change the calling thread only, and root without CAP_SYS_PTRACE keeps CAP_SETUID) and goes back to its
+own after each process. map_files also needs CAP_SYS_ADMIN, which no fsuid gives: without it a
+process's mappings are not read, and its mapped shared memory counts by its resident pages (its RSS)
+as before, while what its descriptors hold is still counted whole.
+
 Cost: one listdir + readlink per descriptor and one read of maps per process (a CPU ComfyUI with torch:
 ~1,900 mappings, a few ms; benchmarks/bench_held.py); only the few matching links are stat'ed.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # statfs f_type of filesystems whose pages are memory (linux/magic.h)
@@ -96,6 +105,27 @@ def _mapped(pid: int) -> list[tuple[str, str]] | None:
     return found
 
 
+@contextlib.contextmanager
+def _as_owner(pid: int) -> Iterator[None]:
+    """This thread's filesystem uid/gid set to the process's while its /proc entries are read (root only)."""
+    try:
+        st = os.stat(f"/proc/{pid}")
+    except OSError:
+        yield
+        return
+    me_uid, me_gid = os.geteuid(), os.getegid()
+    if me_uid != 0 or (st.st_uid, st.st_gid) == (me_uid, me_gid):
+        yield
+        return
+    _libc.setfsgid(st.st_gid)
+    _libc.setfsuid(st.st_uid)
+    try:
+        yield
+    finally:
+        _libc.setfsuid(me_uid)
+        _libc.setfsgid(me_gid)
+
+
 @dataclass
 class Holdings:
     """What a set of processes holds: files with no name left (and their /dev/shm files), by inode."""
@@ -116,25 +146,31 @@ def scan(pids: list[int]) -> Holdings:
     found: dict[tuple[int, int], HeldFile] = {}
     unmapped: list[int] = []
     for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                link = f"/proc/{pid}/fd/{fd}"
-                with contextlib.suppress(OSError):
-                    if _wanted(target := os.readlink(link)):
-                        _stat(link, target, found)
-        mapped = _mapped(pid)
-        if mapped is None:
-            continue
-        for link, target in mapped:
-            try:
-                os.stat(link)
-            except PermissionError:  # map_files needs CAP_SYS_ADMIN: this process's shmem stays in its RSS
-                unmapped.append(pid)
-                break
-            except OSError:  # unmapped since maps was read
-                continue
-            _stat(link, target, found)
+        with _as_owner(pid):
+            _scan_one(pid, found, unmapped)
     return Holdings(found, unmapped)
+
+
+def _scan_one(pid: int, found: dict[tuple[int, int], HeldFile], unmapped: list[int]) -> None:
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = f"/proc/{pid}/fd/{fd}"
+            with contextlib.suppress(OSError):
+                if _wanted(target := os.readlink(link)):
+                    _stat(link, target, found)
+    mapped = _mapped(pid)
+    if mapped is None:
+        unmapped.append(pid)
+        return
+    for link, target in mapped:
+        try:
+            os.stat(link)
+        except PermissionError:  # map_files needs CAP_SYS_ADMIN: this process's shmem stays in its RSS
+            unmapped.append(pid)
+            return
+        except OSError:  # unmapped since maps was read
+            continue
+        _stat(link, target, found)
 
 
 def shm_files(root: str, uid: int | None, found: dict[tuple[int, int], HeldFile]) -> None:

@@ -4,9 +4,12 @@ job's changes in ComfyUI's kept directories (handler.jobfiles.TaintedDirs)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from handler.jobfiles import TaintedDirs
 
 MB = 1024 * 1024
 CHILD = """
-import mmap, os, sys, time
+import ctypes, mmap, os, sys, time
 d = sys.argv[1]
 keep = []
 def unlinked(path, mb):
@@ -36,7 +39,10 @@ os.write(m, b"z" * (7 << 20))
 keep.append(mmap.mmap(m, 7 << 20))
 mapped_only = os.memfd_create("rp_mapped_only")       # a memfd whose descriptor is closed: only mapped
 os.write(mapped_only, b"m" * (2 << 20))
-keep.append(mmap.mmap(mapped_only, 2 << 20))
+libc = ctypes.CDLL(None, use_errno=True)                # not Python's mmap: it keeps a dup of the descriptor
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+assert libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_SHARED, mapped_only, 0) not in (None, ctypes.c_void_p(-1).value)
 os.close(mapped_only)
 sparse = os.open(os.path.join(d, "sparse.bin"), os.O_CREAT | os.O_RDWR, 0o600)  # 1 GB apparent, 1 block used
 os.unlink(os.path.join(d, "sparse.bin"))
@@ -142,3 +148,44 @@ def test_the_sweep_leaves_what_comfyuis_user_does_not_own(tmp_path):
     os.chown(theirs, os.getuid() + 4321, -1)
     assert swept.sweep() == 1
     assert (tmp_path / "workers").exists() and not theirs.exists()
+
+
+SCANNER = """
+import json, sys
+from handler import held
+h = held.scan([int(sys.argv[1])])
+print(json.dumps({"by_target": {f.target: f.bytes for f in h.files.values()}, "unmapped": h.unmapped}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's process and a capability drop need root")
+def test_a_root_without_ptrace_and_admin_capabilities_still_sees_what_comfyuis_user_holds():
+    """Docker's default capabilities (RunPod's) lack CAP_SYS_PTRACE and CAP_SYS_ADMIN: another user's
+    /proc/<pid>/fd opens with the scanning thread's filesystem uid set to that user's; its map_files
+    stays closed, so a mapping-only memfd is left to the RSS, and the process is said to be unmapped."""
+    holder = Path(tempfile.mkdtemp(prefix="comfy-stack-held-"))  # pytest's 0700 tmp is closed to that user
+    holder.chmod(0o777)
+    proc = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", CHILD, str(holder)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        drop = "-sys_ptrace,-sys_admin,-checkpoint_restore"
+        out = subprocess.run(
+            ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", sys.executable, "-c", SCANNER, str(proc.pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).parents[2],
+        )
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(holder, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    names = {t.rsplit("/", 1)[-1]: b for t, b in seen["by_target"].items()}
+    assert names["disk.bin (deleted)"] == 5 * MB and names["memfd:rp_held (deleted)"] == 7 * MB
+    assert "memfd:rp_mapped_only (deleted)" not in names and seen["unmapped"] == [proc.pid]
