@@ -21,26 +21,41 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _tree(roots: Iterable[Path], shared: Iterable[Path] = (), uid: int | None = None) -> set[str]:
-    """Every file and directory under the roots, and under the shared roots those `uid` owns (symlinks
-    not followed)."""
-    seen: set[str] = set()
+def _entries(roots: Iterable[Path], uid: int | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """Every file and directory under the roots (not the roots; symlinks not followed) with its lstat,
+    only those `uid` owns when it is given."""
     for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            seen.update(os.path.join(dirpath, n) for n in dirnames)
-            seen.update(os.path.join(dirpath, n) for n in filenames)
-    for root in shared:
         for dirpath, dirnames, filenames in os.walk(root):
             for name in (os.path.join(dirpath, n) for n in [*dirnames, *filenames]):
                 with contextlib.suppress(OSError):
-                    if os.lstat(name).st_uid == uid:
-                        seen.add(name)
-    return seen
+                    st = os.lstat(name)
+                    if uid is None or st.st_uid == uid:
+                        yield name, st
+
+
+def _tree(roots: Iterable[Path], shared: Iterable[Path] = (), uid: int | None = None) -> set[str]:
+    """Every file and directory under the roots, and under the shared roots those `uid` owns."""
+    return {name for name, _ in _entries(roots)} | {name for name, _ in _entries(shared, uid)}
+
+
+def remove_entries(names: Iterable[str]) -> int:
+    """Remove each file or link, and each directory once empty (give the deepest first); how many went."""
+    removed = 0
+    for name in names:
+        try:
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.rmdir(name)  # only once empty: a directory that held older files stays
+            else:
+                os.unlink(name)
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 class JobActivity:
@@ -68,14 +83,7 @@ class JobActivity:
             self.active -= 1
             if self.active > 0:
                 return
-            for name in sorted(_tree(roots, shared, uid) - self.baseline, key=len, reverse=True):  # files, then dirs
-                try:
-                    if os.path.isdir(name) and not os.path.islink(name):
-                        os.rmdir(name)
-                    else:
-                        os.unlink(name)
-                except OSError:
-                    pass
+            remove_entries(sorted(_tree(roots, shared, uid) - self.baseline, key=len, reverse=True))  # files, then dirs
 
 
 @dataclass
@@ -110,14 +118,7 @@ CLOCK_SLACK_S = 0.1  # file times come from the kernel's coarse clock, a tick be
 def changed_since(roots: Iterable[Path], since: float, uid: int | None) -> list[str]:
     """Entries under the roots (not the roots) that `uid` owns, changed (ctime) at or after `since`;
     deepest first."""
-    found = []
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            for name in (os.path.join(dirpath, n) for n in [*dirnames, *filenames]):
-                with contextlib.suppress(OSError):
-                    st = os.lstat(name)
-                    if st.st_ctime >= since and (uid is None or st.st_uid == uid):
-                        found.append(name)
+    found = [name for name, st in _entries(roots, uid) if st.st_ctime >= since]
     return sorted(found, key=lambda n: n.count(os.sep), reverse=True)
 
 
@@ -144,17 +145,6 @@ class TaintedDirs:
             since, self.since = self.since, None
             if since is None:
                 return 0
-            removed = 0
-            for name in changed_since(self.roots, since, self.uid):
-                if name in self.keep:
-                    continue
-                try:
-                    if os.path.isdir(name) and not os.path.islink(name):
-                        os.rmdir(name)  # only once empty: a cache directory that held older files stays
-                    else:
-                        os.unlink(name)
-                    removed += 1
-                except OSError:
-                    pass
+            removed = remove_entries(n for n in changed_since(self.roots, since, self.uid) if n not in self.keep)
             self.removed += removed
             return removed
