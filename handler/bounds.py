@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import itertools
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from typing import Any
 from comfyui_client import ComfyError, PromptResult, PromptTimeout
 from handler import held, memwatch
 from handler.held import HeldFile
+from handler.jobfiles import entries
 from handler.runtime import Runtime
 from handler.scratch import comfy_scratch
 from handler.state import Cause
@@ -48,14 +50,10 @@ def disk_used(
     memory cap counts those). Each inode once: a hard link is not a second file."""
     seen: set[tuple[int, int]] = set()
     total = 0
-    for root, owner in [*((r, None) for r in roots), *((r, uid) for r in shared)]:
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    st = os.lstat(os.path.join(dirpath, name))
-                    if (owner is None or st.st_uid == owner) and (st.st_dev, st.st_ino) not in seen:
-                        seen.add((st.st_dev, st.st_ino))
-                        total += st.st_blocks * 512
+    for _name, st in itertools.chain(entries(roots), entries(shared, uid)):  # the files (and links) there
+        if not stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
     for f in held_files:
         if not f.anonymous and (f.dev, f.ino) not in seen:
             seen.add((f.dev, f.ino))

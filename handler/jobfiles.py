@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def _entries(roots: Iterable[Path], uid: int | None = None) -> Iterator[tuple[str, os.stat_result]]:
+def entries(roots: Iterable[Path], uid: int | None = None) -> Iterator[tuple[str, os.stat_result]]:
     """Every file and directory under the roots (not the roots; symlinks not followed) with its lstat,
     only those `uid` owns when it is given."""
     for root in roots:
@@ -40,10 +40,10 @@ def _entries(roots: Iterable[Path], uid: int | None = None) -> Iterator[tuple[st
 
 def _tree(roots: Iterable[Path], shared: Iterable[Path] = (), uid: int | None = None) -> set[str]:
     """Every file and directory under the roots, and under the shared roots those `uid` owns."""
-    return {name for name, _ in _entries(roots)} | {name for name, _ in _entries(shared, uid)}
+    return {name for name, _ in entries(roots)} | {name for name, _ in entries(shared, uid)}
 
 
-def remove_entries(names: Iterable[str]) -> int:
+def removeentries(names: Iterable[str]) -> int:
     """Remove each file or link, and each directory once empty (give the deepest first); how many went."""
     removed = 0
     for name in names:
@@ -83,7 +83,7 @@ class JobActivity:
             self.active -= 1
             if self.active > 0:
                 return
-            remove_entries(sorted(_tree(roots, shared, uid) - self.baseline, key=len, reverse=True))  # files, then dirs
+            removeentries(sorted(_tree(roots, shared, uid) - self.baseline, key=len, reverse=True))  # files, then dirs
 
 
 @dataclass
@@ -118,7 +118,7 @@ CLOCK_SLACK_S = 0.1  # file times come from the kernel's coarse clock, a tick be
 def changed_since(roots: Iterable[Path], since: float, uid: int | None) -> list[str]:
     """Entries under the roots (not the roots) that `uid` owns, changed (ctime) at or after `since`;
     deepest first."""
-    found = [name for name, st in _entries(roots, uid) if st.st_ctime >= since]
+    found = [name for name, st in entries(roots, uid) if st.st_ctime >= since]
     return sorted(found, key=lambda n: n.count(os.sep), reverse=True)
 
 
@@ -145,6 +145,6 @@ class TaintedDirs:
             since, self.since = self.since, None
             if since is None:
                 return 0
-            removed = remove_entries(n for n in changed_since(self.roots, since, self.uid) if n not in self.keep)
+            removed = removeentries(n for n in changed_since(self.roots, since, self.uid) if n not in self.keep)
             self.removed += removed
             return removed
