@@ -51,7 +51,9 @@ _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 # each argument first on these little-endian architectures (the kernel reads socket()'s as int)
 _NR, _ARCH, _ARG0, _ARG1, _ARG2 = 0, 4, 16, 24, 32
 
-AF_INET, AF_INET6, AF_PACKET = 2, 10, 17
+AF_INET = 2
+AF_INET6 = 10
+AF_PACKET = 17
 SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC = 1, 0o4000, 0o2000000  # the same on x86_64 and aarch64
 IPPROTO_TCP = 6
 X32_SYSCALL_BIT = 0x40000000
@@ -195,4 +197,5 @@ def for_spawn(no_egress: bool, why_egress: str) -> tuple[Filter | None, dict[str
     if why is not None:
         return None, {"active": False, "why_not": why, "refuses": []}
     refuses = ["socket(AF_INET/AF_INET6) other than TCP streams", "socket(AF_PACKET)", "io_uring_setup"]
-    return Filter.build(), {"active": True, "why_not": None, "refuses": refuses, "errno": "EACCES"}
+    keeps = ["AF_UNIX", "TCP streams (judged by Landlock's port rules)"]
+    return Filter.build(), {"active": True, "why_not": None, "refuses": refuses, "keeps": keeps, "errno": "EACCES"}

@@ -202,7 +202,10 @@ def test_comfyui_connects_nowhere_by_default_and_makes_no_symlink(confined):
 def test_a_download_refused_by_the_default_is_answered_with_confine_net(confined):
     """A pack node fetching a URL the job names (the red team's SSRF): the kernel refuses it, and the job's
     answer says why and how to allow it, never ComfyUI's raw text."""
-    for url in ("https://192.0.2.1/model.safetensors", "https://huggingface.co/org/repo/resolve/main/model.safetensors"):
+    for url in (
+        "https://192.0.2.1/model.safetensors",
+        "https://huggingface.co/org/repo/resolve/main/model.safetensors",
+    ):
         node = {"class_type": "RPTestProbe", "inputs": {"op": "download", "arg": url, "nonce": next(_nonce)}}
         err = run(confined, {"1": node})
         assert err["error_code"] == "NETWORK_DENIED", err
