@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyError, PromptResult, PromptTimeout
+from handler import memwatch
 from handler.runtime import Runtime
 from handler.scratch import comfy_scratch
 from handler.state import Cause
@@ -146,8 +147,11 @@ def _disk_error(runtime: Runtime, watch: DiskWatch) -> JobError:
 
 
 def _capped(runtime: Runtime, error: JobError) -> JobError:
-    """A node's failed allocation, said to be ComfyUI's memory cap when RLIMIT_DATA refused it (the
-    kernel's answer is the same ENOMEM as a full machine's; the cap is what the fix must name)."""
+    """A node's failed allocation under RLIMIT_DATA: the cap goes in `details.memory_cap`, and the fix
+    names the cap only when the deployment set it below the machine's memory (the kernel's answer is
+    the same ENOMEM either way). Under the default cap (DEFAULT_SHARE of the machine) an allocation it
+    refused would not have fit the machine either, so the field-drawn fix (more RAM, smaller models)
+    stays the one to act on."""
     supervisor = runtime.supervisor
     limit = supervisor.kernel_memory.rlimit_bytes if supervisor is not None else 0
     if error.code != "RAM_OUT_OF_MEMORY" or not limit:
@@ -155,10 +159,15 @@ def _capped(runtime: Runtime, error: JobError) -> JobError:
     max_mb = round(limit / 2**20)
     error.details["memory_cap"] = {"mechanism": "rlimit", "max_mb": max_mb}
     error.message += f" (ComfyUI's memory cap: {max_mb} MB per process, COMFY_MEMORY_MAX_MB, RLIMIT_DATA)"
-    error.fix = (
-        "The job asked for more memory than ComfyUI's cap (COMFY_MEMORY_MAX_MB): lower the workflow's size, "
-        "frames or batch, or raise the cap on a machine with more memory. ComfyUI stayed up."
+    machine_mb = memwatch.machine_memory_mb()
+    lowered = runtime.settings.memory_max_mb is not None and (
+        machine_mb is None or max_mb < memwatch.DEFAULT_SHARE * machine_mb
     )
+    if lowered:
+        error.fix = (
+            "The job asked for more memory than ComfyUI's cap (COMFY_MEMORY_MAX_MB): lower the workflow's "
+            "size, frames or batch, or raise the cap on a machine with more memory. ComfyUI stayed up."
+        )
     return error
 
 

@@ -22,11 +22,21 @@ window. Attribution at the source holds for any node, thread or pack:
 
 What it can't tag: bytes written to file descriptors 1 and 2 directly (C code, a subprocess). Those
 are untagged lines, attributed by time window. Stdlib only: ComfyUI's interpreter lacks our packages.
+
+It also applies Landlock's serve phase (handler.landlock_phases), given the ruleset's fd by
+`--landlock-serve-fd=N` (stripped before ComfyUI sees its argv): `nodes.init_extra_nodes` is wrapped
+by the same import hook, and when it returns (or raises) the main thread enters the stricter ruleset,
+before ComfyUI starts its prompt worker thread and its server. A `nodes` without it gets the ruleset
+at its import, and a prompt that would run before it was applied applies it first: no prompt runs in
+the start phase. The control line `serve {"at": ..., "threads": [...]}` says when, and which threads
+(started by packs at import) keep the start phase's domain.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import concurrent.futures
+import functools
 import importlib.abc
 import importlib.machinery
 import io
@@ -39,6 +49,9 @@ from typing import Any
 FILE = os.path.abspath(__file__)  # what the supervisor runs, and Landlock lets ComfyUI read
 TAG, SEP, CONTROL = "\x1e", "\x1f", "\x1d"  # ASCII record/unit/group separators: never in ComfyUI's text
 START, DONE, PATCHED, UNPATCHED = "start", "done", "patched", "unpatched"
+SERVE, SERVE_FD_ARG = "serve", "--landlock-serve-fd="
+NODES_LOADED, NODES_IMPORTED, FIRST_PROMPT = "nodes loaded", "nodes imported", "first prompt"
+_PR_SET_NO_NEW_PRIVS, _SYS_LANDLOCK_RESTRICT_SELF = 38, 446  # 446: the same on x86_64 and aarch64
 _STRIP = (TAG + SEP + CONTROL).encode()
 
 _local = threading.local()
@@ -200,6 +213,87 @@ def patch_executor(module: Any, out: TaggingBuffer) -> None:
     out.control(PATCHED, f"{module.__name__}.PromptExecutor.execute")
 
 
+class ServePhase:
+    """Landlock's serve ruleset (an fd the worker passed), entered once by the thread calling `apply`;
+    threads and processes it starts afterwards inherit it. A failure ends ComfyUI: it must not serve
+    jobs with packs' folders writable."""
+
+    def __init__(self, fd: int, out: TaggingBuffer | None) -> None:
+        self.fd, self.out = fd, out
+        self.at: str | None = None
+        self._lock = threading.Lock()
+        os.set_inheritable(fd, False)  # nothing ComfyUI starts needs it
+
+    def apply(self, at: str) -> None:
+        import ctypes  # here, not at the top: what ComfyUI's start needs is unchanged until then (a memory cap)
+        import json
+
+        with self._lock:
+            if self.at is not None:
+                return
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) or libc.syscall(
+                ctypes.c_long(_SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_long(self.fd), ctypes.c_long(0)
+            ):
+                why = os.strerror(ctypes.get_errno())
+                print(f"comfy_boot: could not apply Landlock's serve phase ({at}): {why}", file=sys.stderr, flush=True)
+                os._exit(1)
+            os.close(self.fd)
+            self.at = at
+        me = threading.current_thread()
+        threads = sorted(t.name for t in threading.enumerate() if t is not me)
+        said = json.dumps({"at": at, "threads": threads})
+        if self.out is not None:
+            self.out.control(SERVE, said)
+        else:
+            print(f"comfy_boot: Landlock's serve phase applied: {said}", file=sys.stderr, flush=True)
+
+    def patch_nodes(self, module: Any) -> None:
+        """Enter the serve phase when `module.init_extra_nodes` (ComfyUI's loading of every node and
+        pack, a coroutine run in the main thread) is done; at once where there is none to wrap."""
+        init = getattr(module, "init_extra_nodes", None)
+        if not callable(init):
+            self.apply(NODES_IMPORTED)
+            return
+
+        async def finish(pending: Any) -> Any:
+            try:
+                return await pending
+            finally:
+                self.apply(NODES_LOADED)
+
+        def init_extra_nodes(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = init(*args, **kwargs)
+            except BaseException:
+                self.apply(NODES_LOADED)
+                raise
+            if isinstance(result, collections.abc.Awaitable):
+                return finish(result)
+            self.apply(NODES_LOADED)
+            return result
+
+        try:
+            module.init_extra_nodes = functools.wraps(init)(init_extra_nodes)
+        except Exception:  # no hook: packs load with their folders read-only rather than jobs run with them open
+            self.apply(NODES_IMPORTED)
+
+    def guard_executor(self, module: Any) -> None:
+        """No prompt runs in the start phase: one that would (nodes never loaded through the hook)
+        applies the serve ruleset in its own thread first."""
+        executor: Any = getattr(module, "PromptExecutor", None)
+        execute = getattr(executor, "execute", None)
+        if executor is None or not callable(execute):
+            return
+
+        def execute_served(this: Any, *args: Any, **kwargs: Any) -> Any:
+            self.apply(FIRST_PROMPT)
+            return execute(this, *args, **kwargs)
+
+        executor.execute = execute_served
+
+
 class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds `name` through the other finders, lets its loader run it, then calls `patch` on it."""
 
@@ -229,21 +323,36 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def main(argv: list[str]) -> None:
+    serve_fd = None
+    if len(argv) > 1 and argv[1].startswith(SERVE_FD_ARG):
+        serve_fd = int(argv[1][len(SERVE_FD_ARG) :])
+        argv = [argv[0], *argv[2:]]
     if len(argv) < 2:
-        sys.exit(f"usage: {argv[0]} <ComfyUI main.py or launcher> [its arguments...]")
+        sys.exit(f"usage: {argv[0]} [{SERVE_FD_ARG}N] <ComfyUI main.py or launcher> [its arguments...]")
     target = os.path.abspath(argv[1])
     if not os.path.isfile(target):  # as `python main.py` says it (the start-failure catalogue reads it)
         print(f"{sys.executable}: can't open file {target!r}: [Errno 2] No such file or directory", file=sys.stderr)
         sys.exit(2)
     sys.argv = [target, *argv[2:]]  # what ComfyUI's argparse and /system_stats see
     sys.path[0] = os.path.dirname(target)  # as `python main.py` would have it, never this file's folder
+    out: TaggingBuffer | None = None
     try:
         out = install_streams()
     except (AttributeError, OSError, ValueError) as exc:  # no real stdout (closed, None): ComfyUI runs untagged
         print(f"comfy_boot: ComfyUI's lines are not tagged: {exc!r}", file=sys.stderr)
     else:
         install_thread_inheritance()
-        sys.meta_path.insert(0, _PatchAfterImport("execution", lambda module: patch_executor(module, out)))
+    serve = None if serve_fd is None else ServePhase(serve_fd, out)
+    if serve is not None:
+        sys.meta_path.insert(0, _PatchAfterImport("nodes", serve.patch_nodes))
+
+    def patch_execution(module: Any) -> None:
+        if serve is not None:
+            serve.guard_executor(module)
+        if out is not None:
+            patch_executor(module, out)
+
+    sys.meta_path.insert(0, _PatchAfterImport("execution", patch_execution))
     runpy.run_path(target, run_name="__main__")
 
 

@@ -20,6 +20,7 @@ traceback comes before it.
 from __future__ import annotations
 
 import collections
+import json
 import sys
 import threading
 import time
@@ -54,6 +55,7 @@ class ComfyLog:
         self._running: set[str] = set()  # prompts ComfyUI started and has not said done
         # until ComfyUI says otherwise; it never does when COMFY_MAIN is not a Python file (not run through comfy_boot)
         self._attribution = "ComfyUI has not said that it tags its lines by prompt (handler.comfy_boot)"
+        self._serve: dict[str, object] | None = None  # comfy_boot's word on Landlock's serve phase
         self._count = 0  # lines written since the worker started (for "lines since a spawn")
         self.file_error: str | None = None  # the log file can't be written: memory and stdout still work
         self._fh: BinaryIO | None = None
@@ -92,6 +94,22 @@ class ComfyLog:
                 self._attribution = ""
             elif event == comfy_boot.UNPATCHED:
                 self._attribution = arg
+            elif event == comfy_boot.SERVE and self._serve is None:  # the first: a later one is a node's print
+                try:
+                    said = json.loads(arg)
+                except ValueError:
+                    said = None
+                self._serve = said if isinstance(said, dict) else {"at": arg, "threads": []}
+
+    def serve_phase(self) -> dict[str, object] | None:
+        """What comfy_boot said when it applied Landlock's serve phase ({"at", "threads"}), None before."""
+        with self._lock:
+            return self._serve
+
+    def forget_serve_phase(self) -> None:
+        """A new ComfyUI process is starting: it says its own."""
+        with self._lock:
+            self._serve = None
 
     def attribution(self) -> dict[str, str | None]:
         """How ComfyUI's lines are attributed to jobs (diagnose's `confinement.logs`)."""

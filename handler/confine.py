@@ -12,6 +12,7 @@ a node nobody listed reads, writes or stays. Built once per spawn by the supervi
   entry, asked of its interpreter), the model folders (extra_model_paths.yaml's base paths, the
   volume's models), the system's libraries, a short list of /etc files and of /sys (SYS_READ); it may
   write its output, temp and user directories and a private HOME/TMPDIR. Everything else fails with EACCES.
+  Packs' folders in two phases (handler.landlock_phases): writable while ComfyUI imports them, not after.
 - RLIMIT_FSIZE (MAX_FILE_MB): no file ComfyUI writes grows past it (Python ignores SIGXFSZ, so the
   write fails with EFBIG instead of killing the process).
 - an environment by allow-list (`comfy_environment`): nothing the worker holds reaches ComfyUI unless
@@ -30,7 +31,6 @@ import pwd
 import resource
 import shutil
 import signal
-import stat
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from handler import comfy_boot, landlock, privileges, seccomp
+from handler import comfy_boot, landlock, landlock_phases, privileges, seccomp
 from handler.config import Settings
 from workflows.secrets import credential_parts, is_secret_name, listed_names
 
@@ -222,10 +222,12 @@ class Confinement:
     write: tuple[str, ...] = ()
     net: dict[str, Any] | None = None  # {"active", "bind": port, "connect": [ports], "why_not"}
     seccomp: dict[str, Any] = field(default_factory=dict)  # handler.seccomp.for_spawn's report
+    phases: landlock_phases.Plan = field(default_factory=lambda: landlock_phases.Plan(*["ComfyUI has not started"] * 2))
     max_file_mb: float = 0.0
     memory: dict[str, Any] = field(default_factory=dict)  # filled by the supervisor's watchdog
 
-    def report(self) -> dict[str, Any]:
+    def report(self, serve: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`serve`: what handler.comfy_boot said of the serve phase in this ComfyUI (ComfyLog.serve_phase)."""
         return {
             "user": {"active": self.user is not None, "name": self.user, "uid": self.uid, "why_not": self.user_why_not},
             "landlock": {
@@ -235,6 +237,7 @@ class Confinement:
                 "read": list(self.read),
                 "write": list(self.write),
                 "net": self.net,
+                "phases": self.phases.report(serve),
             },
             "seccomp": self.seccomp,
             "max_file_mb": self.max_file_mb or None,
@@ -328,15 +331,6 @@ def model_roots(settings: Settings) -> list[str]:
     return roots
 
 
-# A pack's own files it may rewrite in its top folder (RES4LYF rewrites res4lyf.config.json at every
-# start): data, not code. ComfyUI may rewrite those that exist, never create one (see `open_pack_data`).
-PACK_DATA_SUFFIXES = (".json", ".yaml", ".yml", ".ini", ".cfg", ".toml", ".conf")
-# Data files a pack creates in its top folder at import when missing, and what to create them with
-# (read in their code: RES4LYF's res4lyf.py opens res4lyf.config.json with "w" at every import and
-# merges its defaults into what it finds, so "{}" is an empty configuration). By folder name, lowercase.
-PACK_DATA_SEEDS: dict[str, dict[str, str]] = {"res4lyf": {"res4lyf.config.json": "{}\n"}}
-
-
 def pack_dirs(settings: Settings) -> list[Path]:
     """Every installed pack's folder (custom_nodes/<pack>, in ComfyUI's tree and the extra model paths')."""
     roots = {settings.comfy_dir / "custom_nodes"}
@@ -353,33 +347,6 @@ def pack_dirs(settings: Settings) -> list[Path]:
         with contextlib.suppress(OSError):
             packs += [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "__"))]
     return packs
-
-
-def open_pack_data(packs: list[Path], gid: int) -> list[Path]:
-    """The data files (PACK_DATA_SUFFIXES) in each pack's top folder that ComfyUI's user (its group) may
-    rewrite in place, handed to that group; ComfyUI gets a Landlock rule on each file alone (write,
-    truncate), none on the folder, so it can't create a file there: a `.py` planted in a pack's folder
-    would run at every later start. A pack that creates its data file at its first import (PACK_DATA_SEEDS)
-    has it created here, by the worker, before ComfyUI starts: the build never starts ComfyUI, and this
-    covers a volume's packs and a file someone deleted too. A folder an earlier version opened (group
-    ComfyUI's, group-writable, sticky) is closed again."""
-    files = []
-    for pack in packs:
-        with contextlib.suppress(OSError):
-            st = pack.stat()
-            if st.st_gid == gid and st.st_mode & stat.S_ISVTX:
-                os.chmod(pack, stat.S_IMODE(st.st_mode) & ~(stat.S_IWGRP | stat.S_ISVTX))
-            for name, seed in PACK_DATA_SEEDS.get(pack.name.lower(), {}).items():
-                with contextlib.suppress(FileExistsError):
-                    fd = os.open(pack / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                    with os.fdopen(fd, "w") as fh:
-                        fh.write(seed)
-            for entry in sorted(pack.iterdir()):
-                if entry.suffix.lower() in PACK_DATA_SUFFIXES and entry.is_file() and not entry.is_symlink():
-                    os.chown(entry, -1, gid)
-                    os.chmod(entry, stat.S_IMODE(entry.stat().st_mode) | stat.S_IWGRP)
-                    files.append(entry)
-    return files
 
 
 def scratch_dirs(settings: Settings) -> tuple[Path, Path]:
@@ -425,22 +392,34 @@ class Launch:
     group: int | None
     preexec_fn: Callable[[], None]
     ruleset_fd: int | None = None
+    serve_fd: int | None = None  # the serve phase's ruleset, for comfy_boot (handler.landlock_phases)
 
     def popen_kwargs(self) -> dict[str, Any]:
         """The user switch is the preexec's (handler.privileges.drop_all): the bounding set and securebits
         can only be dropped while the child is still root."""
-        return {"env": self.env, "preexec_fn": self.preexec_fn}
+        kwargs: dict[str, Any] = {"env": self.env, "preexec_fn": self.preexec_fn}
+        if self.serve_fd is not None:
+            kwargs["pass_fds"] = (self.serve_fd,)
+        return kwargs
+
+    def argv(self, command: list[str]) -> list[str]:
+        """ComfyUI's command, telling comfy_boot the serve ruleset's fd."""
+        return landlock_phases.boot_argv(command, self.serve_fd)
 
     def close(self) -> None:
         landlock.close(self.ruleset_fd)
-        self.ruleset_fd = None
+        landlock.close(self.serve_fd)
+        self.ruleset_fd = self.serve_fd = None
 
 
-def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, data_limit: int = 0) -> Launch:
+def prepare(
+    settings: Settings, worker_env: Mapping[str, str] | None = None, data_limit: int = 0, *, boot: bool = False
+) -> Launch:
     """Everything one ComfyUI spawn needs to start confined. Makes (and hands to ComfyUI's user) the
     directories it may write; never raises for a missing feature: it is reported as `why_not`.
     One function because its steps are ordered: the directories exist and are ComfyUI's before its
-    interpreter is asked for its paths (as ComfyUI's user), and the ruleset is built from those."""
+    interpreter is asked for its paths (as ComfyUI's user), and the ruleset is built from those.
+    `boot`: ComfyUI runs through handler.comfy_boot, which can apply the serve phase (landlock_phases)."""
     worker_env = os.environ if worker_env is None else worker_env
     env = {**comfy_environment(worker_env), "PYTHONUNBUFFERED": "1"}
     account, user_why_not = resolve_user(settings)
@@ -451,19 +430,18 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         with contextlib.suppress(OSError):
             d.mkdir(parents=True, exist_ok=True)
     packs = pack_dirs(settings) if account is not None else []
-    pack_data: list[Path] = []
     if account is not None or os.geteuid() == 0:  # a root ComfyUI has no CAP_DAC_OVERRIDE: hand them to root
         owner = (account.pw_uid, account.pw_gid) if account is not None else (0, 0)
         for d in [*writable[1:], *map(Path, settings.confine_write)]:  # not the input dir: ComfyUI only reads it
             _chown_tree(d, *owner)
     if account is not None:
-        pack_data = open_pack_data(packs, account.pw_gid)
         env.update(USER=account.pw_name, LOGNAME=account.pw_name)
     env.update(HOME=str(home), TMPDIR=str(tmp))
 
     abi, landlock_why_not = (0, "disabled by CONFINE_FS=0") if not settings.confine_fs else landlock.abi_version()
-    ruleset_fd = None
+    ruleset_fd = serve_fd = None
     read, write = read_paths(settings, env, account), write_paths(settings)
+    phases = landlock_phases.plan(abi, landlock_why_not, user=account is not None, boot=boot)
     if abi:
         rules = [(Path(p), landlock.READ) for p in read]
         rules += [(Path(p), landlock.WRITE) for p in write]
@@ -472,14 +450,14 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         if any(p.startswith("/dev/nvidia") for p in devices):  # cuInit names its threads: /proc/<pid>/task/<tid>/comm
             rules.append((Path("/proc"), landlock.READ | landlock.WRITE_FILE))
             write = [*write, "/proc"]  # its files only (procfs makes none): what the report shows
-        # a pack's folder: read only; its data files (only with its own user): rewritten in place, never created
-        rules += [(p, landlock.READ) for p in packs]
-        rules += [(f, landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE) for f in pack_data]
         ports = None if settings.confine_net is None else (settings.comfy_port, settings.confine_net)
-        try:
-            ruleset_fd, _skipped = landlock.build_ruleset(abi, rules, ports)
+        try:  # the preexec's (start, or serve alone) and comfy_boot's (serve) when there are two phases
+            ruleset_fd, serve_fd = landlock_phases.rulesets(abi, rules, packs, ports, phases.phased)
         except OSError as exc:  # a kernel or seccomp profile that refuses a rule: start unconfined, say why
             abi, landlock_why_not = 0, f"the kernel refused ComfyUI's Landlock ruleset: {exc}"
+            phases = landlock_phases.plan(abi, landlock_why_not, user=False, boot=False)
+    if account is not None:  # packs' folders open only where the serve phase closes them again
+        landlock_phases.set_pack_dirs(packs, account.pw_gid, writable=phases.phased)
     # no egress (CONFINE_NET empty, the default): UDP, raw sockets and io_uring closed too (handler.seccomp)
     egress = "CONFINE_NET=*: no network rules" if settings.confine_net is None else None
     if settings.confine_net:
@@ -501,6 +479,7 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         write=tuple(dict.fromkeys(write)) if abi else (),
         net=_net_report(settings, abi, landlock_why_not),
         seccomp=socket_report,
+        phases=phases,
         max_file_mb=settings.max_file_mb,
     )
     fd = ruleset_fd
@@ -528,6 +507,7 @@ def prepare(settings: Settings, worker_env: Mapping[str, str] | None = None, dat
         account.pw_gid if account else None,
         preexec,
         ruleset_fd,
+        serve_fd,
     )
 
 

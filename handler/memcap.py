@@ -203,8 +203,10 @@ class KernelCap:
 
 
 # What a process says when an allocation (or a library's data segment) is refused at start.
+# (glibc's loader says "cannot allocate memory for thread-local data" when a thread's TLS is refused)
 _ALLOCATION_FAILED = re.compile(
-    r"MemoryError|std::bad_alloc|failed to map segment|Cannot allocate memory|can't allocate memory|out of memory"
+    r"MemoryError|std::bad_alloc|failed to map segment|cannot allocate memory|can't allocate memory|out of memory",
+    re.IGNORECASE,
 )
 
 

@@ -122,10 +122,13 @@ class Supervisor:
         self.reaper.comfy_pid = None
         self.reaper.kill_all()  # what an earlier ComfyUI left behind: a daemon, a listener on its port
         # the user, Landlock, rlimits (the memory cap's RLIMIT_DATA among them), the environment
-        launch = confine.prepare(s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes)
+        launch = confine.prepare(
+            s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes, boot=comfy_boot.FILE in self.command
+        )
+        self.log.forget_serve_phase()  # the new process says its own (handler.landlock_phases)
         try:
             proc = subprocess.Popen(
-                self.command,
+                launch.argv(self.command),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -166,7 +169,7 @@ class Supervisor:
     def report(self) -> dict[str, Any]:
         """What confines ComfyUI now (diagnose's `confinement`)."""
         return {
-            **self.confinement.report(),
+            **self.confinement.report(self.log.serve_phase()),
             "memory": {**self.memory.report(), **self.kernel_memory.report()},
             "processes": self.reaper.report(self.settings.max_procs),
             "logs": self.log.attribution(),
@@ -333,7 +336,8 @@ class Supervisor:
     def _port_holder(self, proc: subprocess.Popen[bytes]) -> Cause | None:
         """COMFY_PORT_IN_USE naming the process, when a process outside ComfyUI's tree listens on its port."""
         port = self.settings.comfy_port
-        other = listener.foreign_listener(port, memwatch.tree(proc.pid) if proc.poll() is None else [])
+        own = memwatch.tree(proc.pid) if proc.poll() is None else []
+        other = listener.foreign_listener(port, own, self.confinement.uid)
         if other is None:
             return None
         return Cause(

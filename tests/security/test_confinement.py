@@ -110,6 +110,11 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     assert report["landlock"]["net"] == {"active": True, "bind": confined.comfy_port, "connect": [], "why_not": None}
     assert report["seccomp"]["active"] and report["seccomp"]["errno"] == "EACCES", report["seccomp"]
     assert report["logs"] == {"by": "prompt", "why_not": None}  # handler.comfy_boot tags ComfyUI's lines
+    # two Landlock phases: packs imported with their folders writable, then comfy_boot closed them
+    phases = report["landlock"]["phases"]
+    assert phases["start"] == {"active": True, "why_not": None}
+    assert phases["serve"]["active"] and phases["serve"]["at"] == "nodes loaded", phases
+    assert phases["serve"]["why_not"] is None and isinstance(phases["serve"]["start_threads"], list)
     line = runsync(confined, {"mode": "test"})["output"]["confinement"]
     abi = landlock.abi_version()[0]
     assert line == f"user comfyui, landlock ABI {abi}, memory {MEMORY_CAP_MB} MB ({expected})"
@@ -163,26 +168,30 @@ def test_writes_outside_the_allowed_directories_fail_at_the_kernel(confined):
         assert probe(confined, "write", path) == "error: EACCES", path
         assert not os.path.exists(path)
     assert probe(confined, "write", str(confined.comfy_dir / "output" / "mine.txt")).startswith("ok")
-    # a pack may rewrite the data files in its own folder, never its code, never create a file there
+    # a job's node writes nothing in a pack's folder: not its code, not its data files, no new file
     pack = confined.comfy_dir / "custom_nodes" / "rp_test_nodes"
-    assert probe(confined, "write", str(pack / "__init__.py")) == "error: EACCES"
-    assert probe(confined, "write", str(pack / "state.json")).startswith("ok")
-    assert probe(confined, "write", str(pack / "new.json")) == "error: EACCES"
+    for name in ("__init__.py", "state.json", "new.json"):
+        assert probe(confined, "write", str(pack / name)) == "error: EACCES", name
+    assert (pack / "state.json").read_text() == "{}" and not (pack / "new.json").exists()
 
 
-def test_no_file_can_be_created_in_a_real_packs_folder_and_the_pack_still_rewrites_its_config(confined):
-    """The red team planted a .py in a pack's top folder (it runs at every later start). RES4LYF, which
-    rewrites res4lyf.config.json at every import, still imports: the worker made the file before ComfyUI
-    started ("{}"), and RES4LYF rewrote it in place with its defaults merged in."""
+def test_a_real_pack_makes_its_config_at_import_and_no_job_can_touch_its_folder(confined):
+    """RES4LYF writes res4lyf.config.json at every import (creates it at the first): it does so in the
+    start phase, with nothing made for it beforehand. The red team planted a .py in a pack's top folder
+    (it runs at every later start) and could rewrite a pack's config, which the pack trusts at its next
+    start: in the serve phase, once ComfyUI loaded its nodes, neither gets past the kernel."""
     res4lyf = confined.comfy_dir / "custom_nodes" / "RES4LYF"
-    for name in ("evil.py", "__init__.pyc", "evil.json"):
-        assert probe(confined, "write", str(res4lyf / name)) == "error: EACCES", name
-        assert not (res4lyf / name).exists()
     info = requests.get(f"{confined.comfy_url}/object_info/ClownsharKSampler_Beta", timeout=60).json()
     assert info["ClownsharKSampler_Beta"]["python_module"] == "custom_nodes.RES4LYF"
-    config = json.loads((res4lyf / "res4lyf.config.json").read_text())
-    assert config["name"] == "RES4LYF"  # RES4LYF's defaults: it wrote over the worker's "{}"
-    assert not res4lyf.stat().st_mode & 0o022  # its folder is no one's but its owner's to write
+    config_file = res4lyf / "res4lyf.config.json"
+    assert json.loads(config_file.read_text())["name"] == "RES4LYF"  # RES4LYF's own defaults
+    assert config_file.stat().st_uid == int(probe(confined, "uid")[len("ok: ") :])  # ComfyUI made it
+    for name in ("evil.py", "__init__.pyc", "evil.json", "res4lyf.config.json"):
+        assert probe(confined, "write", str(res4lyf / name)) == "error: EACCES", name
+        assert name == "res4lyf.config.json" or not (res4lyf / name).exists()
+    assert json.loads(config_file.read_text())["name"] == "RES4LYF"
+    # its folder: ComfyUI's group may create files there (start phase), sticky; its code stays root's
+    assert res4lyf.stat().st_mode & 0o1020 == 0o1020 and (res4lyf / "__init__.py").stat().st_uid == 0
 
 
 def test_comfyui_connects_nowhere_by_default_and_makes_no_symlink(confined):

@@ -125,6 +125,10 @@ def test_a_start_that_cannot_allocate_under_the_rlimit_is_the_caps(tmp_path):
     failure = memcap.classify_death(StartFailure("COMFY_START_FAILED", "exited -6"), cap, lines, was_ready=False)
     assert failure.code == "COMFY_MEMORY_LIMIT" and failure.fix == memcap.START_FIX
     assert "std::bad_alloc" in failure.evidence[-1]
+    tls = ["cannot allocate memory for thread-local data: ABORT"]  # glibc's loader, exit code 127
+    assert memcap.classify_death(StartFailure("COMFY_START_FAILED", "127"), cap, tls, was_ready=False).code == (
+        "COMFY_MEMORY_LIMIT"
+    )
     # the same lines after ComfyUI was ready, or without the rlimit: not the cap's
     other = StartFailure("COMFY_START_FAILED", "exited -6")
     assert memcap.classify_death(other, cap, lines, was_ready=True) is other

@@ -156,3 +156,49 @@ def test_a_listener_is_ours_only_when_its_socket_is_among_our_processes_fds():
     finally:
         server.close()
     assert listener.foreign_listener(port, [1]) is None  # nobody listens any more
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a listener as ComfyUI's user")
+def test_comfyuis_user_owns_its_listener_where_its_fds_are_closed_to_the_worker(tmp_path):
+    """Docker's default capabilities lack CAP_SYS_PTRACE: a root worker can't read the comfyui user's
+    /proc/<pid>/fd there, so the socket's owner in /proc/net/tcp is what says it is ComfyUI's."""
+    import pwd
+
+    try:
+        account = pwd.getpwnam("comfyui")
+    except KeyError:
+        pytest.skip("no comfyui user on this machine")
+    code = "import socket,sys;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();print(s.getsockname()[1],flush=True);sys.stdin.read()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        user=account.pw_uid,
+        group=account.pw_gid,
+        extra_groups=[],
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        check = textwrap.dedent(f"""
+            import json
+            from handler import listener
+            print(json.dumps([listener.foreign_listener({port}, [{child.pid}], {account.pw_uid}) is None,
+                              listener.foreign_listener({port}, [{child.pid}], None) is None,
+                              listener.foreign_listener({port}, [], {account.pw_uid}) is None]))
+        """)
+        # the worker as a container's root: no CAP_SYS_PTRACE, so the child's fds can't be read
+        seen = subprocess.run(
+            ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", sys.executable, "-c", check],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        by_uid, by_fds_only, by_uid_without_pids = json.loads(seen.stdout)
+        assert not by_fds_only, "the fds were readable: this test no longer shows the container's case"
+        assert by_uid and by_uid_without_pids
+    finally:
+        child.kill()
+        child.wait()
