@@ -17,7 +17,7 @@ with EACCES (never a kill, so a node sees an ordinary OSError):
 AF_UNIX (asyncio's self-pipe, Python's multiprocessing) and ComfyUI's own TCP listener stay. When
 CONFINE_NET allows a port, UDP stays too: name resolution needs it (README "Security").
 
-Why a hand-built classic BPF program rather than libseccomp (pyseccomp): the program is 20
+Why a hand-built classic BPF program rather than libseccomp (pyseccomp): the program is 25
 instructions, fixed, and checked in a real child by the tests; libseccomp.so.2 is not guaranteed in
 every base image the worker runs in, and its binding would build the program by calling into C in
 the preexec. Here the program is built once in the parent (ctypes arrays) and the child makes one
@@ -122,6 +122,7 @@ class Filter:
     why_not: str | None = None
     fprog: _SockFprog | None = None
     _keep: Any = None  # the instruction array the fprog points into
+    _ref: Any = None  # byref(fprog), made in the parent: the child allocates as little as it can
 
     @classmethod
     def build(cls, machine: str | None = None) -> Filter:
@@ -133,13 +134,12 @@ class Filter:
             )
         ops = program(machine)
         array = (_SockFilter * len(ops))(*(_SockFilter(*op) for op in ops))
-        return cls(None, _SockFprog(len(ops), ctypes.cast(array, ctypes.POINTER(_SockFilter))), array)
+        fprog = _SockFprog(len(ops), ctypes.cast(array, ctypes.POINTER(_SockFilter)))
+        return cls(None, fprog, array, ctypes.byref(fprog))
 
     def install(self) -> None:  # pragma: no cover - runs in the child, after no_new_privs
         """Enter the filter (kept across exec, inherited by every process ComfyUI starts, never lifted)."""
-        if self.fprog is not None and _libc.prctl(
-            _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(self.fprog), 0, 0
-        ):
+        if self.fprog is not None and _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, self._ref, 0, 0):
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP): ComfyUI's socket filter was refused")
 
 
