@@ -229,7 +229,13 @@ class Confinement:
     def report(self, serve: dict[str, Any] | None = None) -> dict[str, Any]:
         """`serve`: what handler.comfy_boot said of the serve phase in this ComfyUI (ComfyLog.serve_phase)."""
         return {
-            "user": {"active": self.user is not None, "name": self.user, "uid": self.uid, "why_not": self.user_why_not},
+            "user": {
+                "active": self.user is not None,
+                "name": self.user,
+                "uid": self.uid,
+                "why_not": None if self.user else self.user_why_not,
+                "note": self.user_why_not if self.user else None,
+            },
             "landlock": {
                 "active": self.landlock_abi > 0,
                 "abi": self.landlock_abi or None,
@@ -253,8 +259,13 @@ class Confinement:
         return ", ".join(parts)
 
 
+FALLBACK_USER = "nobody"
+
+
 def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | None]:
-    """(the user ComfyUI runs as, None) or (None, why it runs as the worker's own user)."""
+    """(the user ComfyUI runs as, a note or None) or (None, why it runs as the worker's own user). A root
+    worker whose COMFY_RUN_AS user is missing runs ComfyUI as `nobody` rather than as root: a root
+    ComfyUI owns root's files wherever Landlock lets it reach (README "Where the kernel offers less")."""
     name = settings.comfy_run_as
     if not name or name == "root":
         return None, "disabled by COMFY_RUN_AS" if not name else "COMFY_RUN_AS=root"
@@ -263,7 +274,12 @@ def resolve_user(settings: Settings) -> tuple[pwd.struct_passwd | None, str | No
     try:
         return pwd.getpwnam(name), None
     except KeyError:
-        return None, f"user {name!r} does not exist in the image (the Dockerfile creates it)"
+        missing = f"user {name!r} does not exist in the image (the Dockerfile creates it)"
+    # never root for want of a user: every Debian-based image has `nobody`, which owns nothing
+    try:
+        return pwd.getpwnam(FALLBACK_USER), f"{missing}: ComfyUI runs as {FALLBACK_USER} instead"
+    except KeyError:
+        return None, missing
 
 
 # python_paths' answers for the worker's life, by (interpreter, its real path and mtime, user, environment).

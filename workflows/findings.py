@@ -267,8 +267,8 @@ FINDINGS: dict[str, FindingCode] = _codes(
     (
         "CONFINEMENT_USER_OFF",
         "warning",
-        "ComfyUI runs as root or as the worker's own user (COMFY_RUN_AS empty, its user missing from the "
-        "image, or the worker not root): it owns what that user owns (README Security).",
+        "ComfyUI runs as root or as the worker's own user (COMFY_RUN_AS empty or root, the worker not root, "
+        "or neither its user nor nobody in the image): it owns what that user owns (README Security).",
         "Run the worker as root and keep COMFY_RUN_AS (default comfyui), with that user in the image.",
     ),
     (

@@ -490,6 +490,21 @@ def wait_for_worker(daemon: Daemon, name: str, url: str, t_start: float, timeout
     raise ImageTestError(f"the worker did not answer within {timeout} s:\n{container_logs(daemon, name)}")
 
 
+def container_confinement(report: dict) -> dict:
+    """The container's confinement in a line each (kept in the results file: what Docker allows)."""
+    landlock, memory = report.get("landlock") or {}, report.get("memory") or {}
+    caps = report.get("capabilities") or {}
+    return {
+        "user": (report.get("user") or {}).get("name"),
+        "capabilities": "none" if caps.get("active") else caps,
+        "landlock": landlock.get("abi") or landlock.get("why_not"),
+        "serve_phase": ((landlock.get("phases") or {}).get("serve") or {}).get("at"),
+        "memory": memory.get("mechanism"),
+        "logs": (report.get("logs") or {}).get("by"),
+        "processes": report.get("processes"),
+    }
+
+
 def png_base64(width: int, height: int) -> str:
     from PIL import Image
 
@@ -554,6 +569,13 @@ def run_jobs(url: str) -> dict[str, Any]:
     if not (checks.get("smoke_image", {}).get("ok") and checks.get("smoke_i2v", {}).get("ok")):
         raise ImageTestError(f"diagnose: the smoke workflows are not ok: {json.dumps(checks)[:1000]}")
     jobs["diagnose"] = {"s": round(time.monotonic() - t0, 2), "findings": len(out.get("findings", []))}
+    jobs["diagnose"]["confinement"] = confinement = container_confinement(out.get("confinement") or {})
+    # In the production image under Docker's defaults (RunPod's: no CAP_SYS_PTRACE, no CAP_SYS_ADMIN,
+    # the default seccomp profile), the layers that need no host feature must hold.
+    held = {"user": confinement["user"] == "comfyui", "capabilities": confinement["capabilities"] == "none"}
+    held["logs by prompt"] = confinement["logs"] == "prompt"
+    if not all(held.values()):
+        raise ImageTestError(f"diagnose: confinement in the container: {json.dumps(confinement)[:1500]}")
 
     client = REPO / "client/diagnose.py"
     if client.is_file():

@@ -65,12 +65,22 @@ def test_a_worker_that_is_not_root_runs_comfyui_as_itself_and_says_why(tmp_path,
 
 
 @pytest.mark.skipif(confine.os.geteuid() != 0, reason="the user lookup happens only when the worker is root")
-def test_an_image_without_comfyuis_user_runs_comfyui_as_the_worker_and_says_why(tmp_path):
+def test_an_image_without_comfyuis_user_runs_comfyui_as_nobody_never_root_and_says_why(tmp_path):
     launch = prepare(settings(tmp_path, COMFY_RUN_AS="rp-no-such-user", CONFINE_FS="0"), {"PATH": "/usr/bin:/bin"})
     user = launch.confinement.report()["user"]
-    assert user["active"] is False and launch.user is None
-    assert user["why_not"] == "user 'rp-no-such-user' does not exist in the image (the Dockerfile creates it)"
+    nobody = confine.pwd.getpwnam("nobody")
+    assert user["active"] is True and user["name"] == "nobody" and launch.user == nobody.pw_uid
+    assert user["note"] == (
+        "user 'rp-no-such-user' does not exist in the image (the Dockerfile creates it): ComfyUI runs as nobody instead"
+    )
     assert starts(launch) == "started"
+
+
+@pytest.mark.skipif(confine.os.geteuid() != 0, reason="the user lookup happens only when the worker is root")
+def test_without_comfyuis_user_and_without_nobody_comfyui_runs_as_the_worker_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(confine, "FALLBACK_USER", "rp-no-such-fallback")
+    account, why = resolve_user(settings(tmp_path, COMFY_RUN_AS="rp-no-such-user"))
+    assert account is None and why == "user 'rp-no-such-user' does not exist in the image (the Dockerfile creates it)"
 
 
 def test_the_file_size_limit_never_exceeds_what_the_worker_may_grant(monkeypatch):

@@ -150,7 +150,8 @@ def test_prepare_reports_what_confines_comfyui(tmp_path: Path):
         report = launch.confinement.report()
     finally:
         launch.close()
-    assert report["user"] == {"active": False, "name": None, "uid": None, "why_not": "disabled by COMFY_RUN_AS"}
+    user = {"active": False, "name": None, "uid": None, "why_not": "disabled by COMFY_RUN_AS", "note": None}
+    assert report["user"] == user
     assert report["landlock"]["active"] and report["landlock"]["abi"] == ABI
     assert str(settings.output_dir) in report["landlock"]["write"]
     assert "DATABASE_URL" not in launch.env and launch.env["HOME"] == str(settings.user_dir / "home")

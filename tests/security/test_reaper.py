@@ -168,7 +168,10 @@ def test_comfyuis_user_owns_its_listener_where_its_fds_are_closed_to_the_worker(
         account = pwd.getpwnam("comfyui")
     except KeyError:
         pytest.skip("no comfyui user on this machine")
-    code = "import socket,sys;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();print(s.getsockname()[1],flush=True);sys.stdin.read()"
+    code = (
+        "import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+        "print(s.getsockname()[1], flush=True); sys.stdin.read()"
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", code],
         stdin=subprocess.PIPE,
