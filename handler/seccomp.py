@@ -20,7 +20,8 @@ CONFINE_NET allows a port, UDP stays too: name resolution needs it (README "Secu
 Why a hand-built classic BPF program rather than libseccomp (pyseccomp): the program is 25
 instructions, fixed, and checked in a real child by the tests; libseccomp.so.2 is not guaranteed in
 every base image the worker runs in, pyseccomp would be one more dependency, and libseccomp's
-seccomp_load translates and allocates its program in the process that loads it (the child). Here the program is built once in the parent (ctypes arrays) and the child makes one
+seccomp_load translates and allocates its program in the process that loads it (the child). Here
+the program is built once in the parent (ctypes arrays) and the child makes one
 prctl call on memory already allocated. The filter knows x86_64 and aarch64 (their audit
 architectures and system call numbers, from the kernel's uapi headers); on any other architecture it
 is skipped and `for_spawn`'s report says why.
