@@ -31,6 +31,7 @@ ALL = (
     "client",
     "volume",
     "mmap",
+    "held",
 )
 RESULT_FILES = {
     "worker_start": "worker_start",
@@ -44,6 +45,7 @@ RESULT_FILES = {
     "client": "client_diagnose_test",
     "volume": "volume_push",
     "mmap": "mmap_slow_storage",
+    "held": "held_files_scan",
 }
 
 
@@ -110,7 +112,14 @@ def main(argv: list[str] | None = None) -> int:
 
             attempt("mmap", bench_mmap.main)
 
-        stack_needed = [n for n in only if n not in ("worker_start", "start_path", "first_job", "volume", "mmap")]
+        if "held" in only:  # no stack: a torch-importing process holding memfds and unlinked files
+            from benchmarks import bench_held
+
+            attempt("held", bench_held.main)
+
+        stack_needed = [
+            n for n in only if n not in ("worker_start", "start_path", "first_job", "volume", "mmap", "held")
+        ]
         if stack_needed:
             from benchmarks.stack import BenchStack, comfy_stats, use_runtime
 

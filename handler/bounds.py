@@ -6,8 +6,9 @@
   node that never checks) gets ComfyUI restarted by the supervisor; the TIMEOUT answer says which
   (`details.stopped`: interrupted | restarted | still_running), and `test` shows the restart.
 - a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
-  are in the last) and in /dev/shm (its user's files: handler.scratch) while the prompt runs is
-  summed every DISK_SAMPLE_S; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
+  are in the last) and in /dev/shm (its user's files: handler.scratch), and the files its processes
+  hold with no name left (handler.held: unlinked but open or mapped), while the prompt runs is
+  summed every DISK_SAMPLE_S, each inode once; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
   file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
 - the memory cap (handler.memcap, handler.memwatch): a prompt during which ComfyUI was killed for its
@@ -21,12 +22,13 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from comfyui_client import ComfyError, PromptResult, PromptTimeout
-from handler import memwatch
+from handler import held, memwatch
+from handler.held import HeldFile
 from handler.runtime import Runtime
 from handler.scratch import comfy_scratch
 from handler.state import Cause
@@ -37,17 +39,27 @@ DISK_SAMPLE_S = 0.25
 Runner = Callable[..., PromptResult]
 
 
-def disk_used(roots: list[Path], shared: tuple[Path, ...] = (), uid: int | None = None) -> int:
+def disk_used(
+    roots: list[Path], shared: tuple[Path, ...] = (), uid: int | None = None, held_files: Iterable[HeldFile] = ()
+) -> int:
     """Bytes really allocated under the roots (st_blocks: a sparse file counts what it uses), and under
-    the shared roots (/dev/shm: memory, not disk, but as unbounded) by the files `uid` owns."""
+    the shared roots (/dev/shm: memory, not disk, but as unbounded) by the files `uid` owns, plus the
+    files ComfyUI holds with no name left (handler.held; not memfds nor shared anonymous memory: the
+    memory cap counts those). Each inode once: a hard link is not a second file."""
+    seen: set[tuple[int, int]] = set()
     total = 0
     for root, owner in [*((r, None) for r in roots), *((r, uid) for r in shared)]:
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
                 with contextlib.suppress(OSError):
                     st = os.lstat(os.path.join(dirpath, name))
-                    if owner is None or st.st_uid == owner:
+                    if (owner is None or st.st_uid == owner) and (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
                         total += st.st_blocks * 512
+    for f in held_files:
+        if not f.anonymous and (f.dev, f.ino) not in seen:
+            seen.add((f.dev, f.ino))
+            total += f.bytes
     return total
 
 
@@ -85,7 +97,9 @@ class DiskWatch:
         return self.exceeded.is_set()
 
     def _used(self) -> int:
-        return disk_used(self.roots, self.scratch.shared, self.scratch.uid)
+        supervisor = self.runtime.supervisor  # its processes' files with no name left count too
+        holding = held.scan(supervisor.reaper.members()).files.values() if supervisor is not None else ()
+        return disk_used(self.roots, self.scratch.shared, self.scratch.uid, holding)
 
     def _run(self) -> None:
         while not self._stop.wait(DISK_SAMPLE_S):

@@ -7,8 +7,11 @@ The judging is pure (workflows.vetting); this is its wiring around one prompt's 
   which kills everything ComfyUI started, handler.reaper). The worker turns `restarting` before the
   job answers, so the next job waits for READY like after any restart; the answer's `warnings` say
   which classes and how to vet them; `test` and `diagnose` show restart_count and last_death
-  (UNVETTED_NODES_RAN).
-Cost: one ComfyUI start (and each model's reload by the next job) per such job.
+  (UNVETTED_NODES_RAN). What the job changed in ComfyUI's HOME and user directory (TMPDIR is in it)
+  while it ran is removed before ComfyUI starts again (handler.jobfiles.TaintedDirs): a planted
+  compiled-kernel cache or .pth would otherwise run in every later job.
+Cost: one ComfyUI start (and each model's reload by the next job) per such job; what it downloaded
+into a cache in HOME is downloaded again by the next job that needs it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ def before_run(rt: Runtime, workflow: dict[str, Any]) -> Guard:
     if verdict.action == "deny":
         raise findings_error([verdict.finding()])
     supervisor = rt.supervisor
+    if supervisor is not None and verdict.action == "restart_after":
+        supervisor.tainted.mark()  # what it changes in HOME and the user directory goes before the restart
     return Guard(verdict, supervisor.pid() if supervisor is not None else None)
 
 

@@ -5,6 +5,13 @@ folder, a subfolder a pack chose, a file in ComfyUI's TMPDIR or /dev/shm) is fou
 ComfyUI's directories with their listing when the first concurrent job began, and removed when the last
 one ends. In a directory other processes write too (/dev/shm: handler.scratch) only what ComfyUI's user
 owns is looked at.
+
+ComfyUI's HOME and user directory are kept across jobs on purpose (packs' download caches), but a job
+that ran unvetted classes (handler.isolation) may have planted there what a later job's code loads
+(Triton's ~/.triton/cache, CUDA's ~/.nv/ComputeCache, torch's inductor cache in TMPDIR, a pack's cache,
+a user site-packages .pth). `TaintedDirs` removes, before ComfyUI starts again, every entry ComfyUI's
+user owns there whose ctime (which no process can set back, unlike mtime) is from the time such a job
+ran. The cost: what that job (and any job running beside it) downloaded into its caches is not kept.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import contextlib
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,3 +102,59 @@ class JobFiles:
                 shutil.rmtree(directory, ignore_errors=True)
         finally:
             self.activity.end(self.roots, self.shared, self.uid)
+
+
+CLOCK_SLACK_S = 0.1  # file times come from the kernel's coarse clock, a tick behind time.time()
+
+
+def changed_since(roots: Iterable[Path], since: float, uid: int | None) -> list[str]:
+    """Entries under the roots (not the roots) that `uid` owns, changed (ctime) at or after `since`;
+    deepest first."""
+    found = []
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in (os.path.join(dirpath, n) for n in [*dirnames, *filenames]):
+                with contextlib.suppress(OSError):
+                    st = os.lstat(name)
+                    if st.st_ctime >= since and (uid is None or st.st_uid == uid):
+                        found.append(name)
+    return sorted(found, key=lambda n: n.count(os.sep), reverse=True)
+
+
+class TaintedDirs:
+    """Directories ComfyUI keeps across jobs, swept of what was changed since a job ran unvetted classes."""
+
+    def __init__(self, roots: tuple[Path, ...], uid: int | None, keep: tuple[Path, ...] = ()) -> None:
+        self.roots, self.uid = roots, uid
+        self.keep = {str(p) for p in keep}  # directories ComfyUI needs (its HOME, its TMPDIR): emptied, kept
+        self.since: float | None = None
+        self.removed = 0  # entries removed so far, for diagnose
+        self._lock = threading.Lock()
+
+    def mark(self) -> None:
+        """A job that runs unvetted classes begins: what changes from now on is suspect."""
+        with self._lock:
+            if self.since is None:
+                self.since = time.time() - CLOCK_SLACK_S
+
+    def sweep(self) -> int:
+        """Remove what changed since the first mark (files and links; directories left empty); call it
+        when ComfyUI's processes are gone and before it starts again. Returns how many entries went."""
+        with self._lock:
+            since, self.since = self.since, None
+            if since is None:
+                return 0
+            removed = 0
+            for name in changed_since(self.roots, since, self.uid):
+                if name in self.keep:
+                    continue
+                try:
+                    if os.path.isdir(name) and not os.path.islink(name):
+                        os.rmdir(name)  # only once empty: a cache directory that held older files stays
+                    else:
+                        os.unlink(name)
+                    removed += 1
+                except OSError:
+                    pass
+            self.removed += removed
+            return removed

@@ -7,8 +7,13 @@ one process's private writable mappings, not its helpers' sum nor the file pages
 on a GPU, or in a container whose cgroup is read-only (Docker's default, RunPod's pods), this watchdog
 is the only cap. RLIMIT_AS is not used: it caps address space, not memory, and CUDA and torch reserve
 tens of GB of it at start.
-Every SAMPLE_S the worker reads /proc/<pid>/status (VmRSS: anonymous and file pages) of ComfyUI and its
-descendants; over COMFY_MEMORY_MAX_MB it kills ComfyUI and the supervisor starts it again
+Every SAMPLE_S the worker reads /proc/<pid>/status (RssAnon and RssFile: anonymous and file pages) of
+ComfyUI and its descendants, and adds the memory they hold in files (handler.held): every tmpfs or
+shmem object they keep open or mapped (an unlinked /dev/shm file, a memfd, a shared anonymous
+mapping), by inode and whole (st_blocks: unmapped pages of such a file are in no process's RSS), and
+the files ComfyUI's user owns in /dev/shm (tmpfs is RAM). RssShmem is left out for the processes
+whose mappings the worker could read (it would count a mapped object twice). Over COMFY_MEMORY_MAX_MB
+it kills ComfyUI and the supervisor starts it again
 (COMFY_MEMORY_LIMIT in the running job's answer and in the worker's last_death). An allocation that
 outruns one sample can still reach the kernel's OOM killer first; the supervisor restarts ComfyUI then too.
 """
@@ -23,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from handler import held
 from handler.config import Settings
 
 SAMPLE_S = 0.25
@@ -86,11 +92,40 @@ def rss_mb(pid: int, members: Callable[[int], list[int]] = tree) -> float:
     return total_kb / 1024
 
 
+def _status_kb(pid: int) -> dict[str, int]:
+    with contextlib.suppress(OSError, ValueError):
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        return {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in lines) if k.startswith("Rss")}
+    return {}
+
+
+def memory_mb(
+    pid: int, members: Callable[[int], list[int]] = tree, shm: str | None = None, shm_uid: int | None = None
+) -> tuple[float, float]:
+    """(ComfyUI's memory, of which in files in memory) in MB: its processes' resident anonymous and file
+    pages, plus the tmpfs/shmem files they hold (handler.held) and `shm_uid`'s files under `shm`."""
+    pids = members(pid)
+    holdings = held.scan(pids)
+    if shm is not None:
+        held.shm_files(shm, shm_uid, holdings.files)
+    total_kb = 0
+    for p in pids:
+        rss = _status_kb(p)
+        total_kb += rss.get("RssAnon", 0) + rss.get("RssFile", 0)
+        if p in holdings.unmapped:  # its mapped objects are unknown: their resident pages count as before
+            total_kb += rss.get("RssShmem", 0)
+    in_files = holdings.total(ram=True) / 2**20
+    return total_kb / 1024 + in_files, in_files
+
+
 class MemoryCap:
     def __init__(self, settings: Settings, on_over: Callable[[float], None]) -> None:
         self.max_mb = cap_mb(settings)
         self.on_over = on_over
         self.members: Callable[[int], list[int]] = tree  # the processes whose memory counts (handler.reaper)
+        self.shm: str | None = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.shm_uid: int | None = os.getuid()  # whose files there are ComfyUI's (the supervisor: its user)
+        self.in_files_mb = 0.0  # of the last sample, what was in files in memory
         self.pid: int | None = None
         self.peak_mb = 0.0
         self._stop = threading.Event()
@@ -112,7 +147,7 @@ class MemoryCap:
             pid = self.pid
             if pid is None:
                 continue
-            used = rss_mb(pid, self.members)
+            used, self.in_files_mb = memory_mb(pid, self.members, self.shm, self.shm_uid)
             self.peak_mb = max(self.peak_mb, used)
             if used > self.max_mb:
                 self.pid = None  # once per process: the supervisor hands over the next one
@@ -122,7 +157,9 @@ class MemoryCap:
         return {
             "active": self.max_mb > 0,
             "max_mb": self.max_mb or None,
-            "how": f"watchdog on ComfyUI's resident memory, sampled every {SAMPLE_S:g} s" if self.max_mb else None,
+            "how": f"watchdog on ComfyUI's resident memory and the memory files it holds, sampled every {SAMPLE_S:g} s"
+            if self.max_mb
+            else None,
             "why_not": None if self.max_mb else "disabled by COMFY_MEMORY_MAX_MB=0",
             "rss_mb": round(rss_mb(self.pid, self.members)) if self.pid else None,
             "peak_mb": round(self.peak_mb) or None,

@@ -3,9 +3,10 @@
 inside its user directory) and /dev/shm, which every process of the machine may write: there only what
 ComfyUI's user owns is ComfyUI's (its own user's uid, or the worker's when it has none).
 
-Its HOME is not swept: packs keep their download caches there (huggingface_hub's, torch.hub's when
-HF_HOME and TORCH_HOME are unset), which a later job reuses; what a job writes there still counts in
-its disk budget (the user directory holds it).
+Its HOME is not swept after each job: packs keep their download caches there (huggingface_hub's,
+torch.hub's when HF_HOME and TORCH_HOME are unset), which a later job reuses; what a job writes there
+still counts in its disk budget (the user directory holds it). After a job that ran unvetted classes,
+what changed there while it ran is removed before ComfyUI restarts (handler.jobfiles.TaintedDirs).
 
 Both exist only when the worker runs ComfyUI itself (a supervisor): a ComfyUI run by someone else has
 its own HOME, TMPDIR and perhaps /dev/shm, which the worker neither knows nor sweeps.

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyui_client import ComfyClient
-from handler import comfy_boot, confine, listener, memcap, memwatch, privileges, reaper
+from handler import comfy_boot, confine, jobfiles, listener, memcap, memwatch, privileges, reaper
 from handler.comfylog import ComfyLog
 from handler.config import Settings, worker_environment
 from handler.state import Cause, State, WorkerState
@@ -115,12 +115,18 @@ class Supervisor:
         account, _why = confine.resolve_user(settings)
         self.reaper = reaper.Reaper(account.pw_uid if account else None)
         self.memory.members = self.reaper.members
+        self.memory.shm_uid = account.pw_uid if account else os.getuid()  # its /dev/shm files are its memory
+        # what a job that ran unvetted classes changed in its HOME and user directory, gone before it starts again
+        home, tmp = confine.scratch_dirs(settings)
+        self.tainted = jobfiles.TaintedDirs((settings.user_dir,), self.memory.shm_uid, keep=(home, tmp))
 
     # --- process ----------------------------------------------------------------------------
     def spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings
         self.reaper.comfy_pid = None
         self.reaper.kill_all()  # what an earlier ComfyUI left behind: a daemon, a listener on its port
+        if swept := self.tainted.sweep():
+            log.warning("removed %d files a job with unvetted classes changed in ComfyUI's HOME/user directory", swept)
         # the user, Landlock, rlimits (the memory cap's RLIMIT_DATA among them), the environment
         launch = confine.prepare(
             s, worker_environment(), data_limit=self.kernel_memory.rlimit_bytes, boot=comfy_boot.FILE in self.command
@@ -196,9 +202,10 @@ class Supervisor:
         self.restart(
             Cause(
                 "COMFY_MEMORY_LIMIT",
-                f"ComfyUI used {rss_mb:.0f} MB, over its cap of {self.memory.max_mb:g} MB (COMFY_MEMORY_MAX_MB); "
+                f"ComfyUI used {rss_mb:.0f} MB ({self.memory.in_files_mb:.0f} MB of it in files in memory: /dev/shm, "
+                f"memfd), over its cap of {self.memory.max_mb:g} MB (COMFY_MEMORY_MAX_MB); "
                 "the worker stopped and restarted it",
-                {"rss_mb": round(rss_mb), "max_mb": self.memory.max_mb},
+                {"rss_mb": round(rss_mb), "in_files_mb": round(self.memory.in_files_mb), "max_mb": self.memory.max_mb},
             )
         )
 

@@ -281,6 +281,29 @@ def test_dev_shm_counts_in_the_disk_budget_and_is_swept_after_each_job(confined)
         assert probe(confined, "read", path) == "error: ENOENT", path
 
 
+def test_files_held_with_no_name_count_in_the_disk_budget(confined):
+    """Red team round 2, H4: files opened in ComfyUI's TMPDIR and in /dev/shm, unlinked at once and held
+    open while written: no directory lists them, the kernel still holds their blocks (handler.held)."""
+    for where in ("tmp", "shm"):
+        node = {"class_type": "RPTestProbe", "inputs": {"op": "hold_unlinked", "arg": f"{where}:64", "nonce": 0}}
+        node["inputs"]["nonce"] = next(_nonce)
+        err = run(confined, {"1": node})
+        assert err["error_code"] == "JOB_DISK_LIMIT", (where, err)
+        assert err["details"]["written_mb"] > 40, err
+        next_job_succeeds(confined)
+
+
+def test_memfds_over_the_memory_cap_get_comfyui_restarted(confined):
+    """memfds written through their descriptors are in no process's RSS (nor RLIMIT_DATA's count): the
+    watchdog counts the memory files ComfyUI holds."""
+    node = {"class_type": "RPTestProbe", "inputs": {"op": "memfd", "arg": str(MEMORY_CAP_MB), "nonce": next(_nonce)}}
+    err = run(confined, {"1": node})
+    assert err["error_code"] == "COMFY_MEMORY_LIMIT", err
+    assert err["details"]["in_files_mb"] > 0 and "memfd" in err["error_message"], err
+    confined.wait_state(("ready",), 120)
+    next_job_succeeds(confined)
+
+
 def test_a_prompt_that_ignores_the_interrupt_gets_comfyui_restarted(confined):
     before = runsync(confined, {"mode": "test"})["output"]["restart_count"]
     nonce = next(_nonce)

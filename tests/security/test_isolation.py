@@ -45,6 +45,12 @@ def registry_with_a_pack_workflow(run_dir: Path) -> Path:
     )
     node = {"class_type": "RPSecEnvEcho", "inputs": {"name": "HOME", "mode": "text"}}
     (registry / "rp_vetted.json").write_text(json.dumps({"1": node}))
+    (registry / "rp_cache.yaml").write_text(
+        "id: rp_cache\ntitle: a registered workflow whose pack caches downloads in HOME\nworkflow: rp_cache.json\n"
+        "runs_on_cpu: true\n"
+    )
+    caches = {str(n): {"class_type": "RPSecCache", "inputs": {"name": name}} for n, name in ((1, "a"), (2, "b"))}
+    (registry / "rp_cache.json").write_text(json.dumps(caches))
     for path in [registry, *registry.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return registry
@@ -143,6 +149,31 @@ def test_a_hook_planted_in_comfyui_does_not_see_the_next_jobs_prompt(isolating):
     (seen,) = texts(run(isolating, dump))
     assert json.loads(seen)["hooked"] is False
     assert marker not in seen
+
+
+def test_what_an_unvetted_job_changed_in_home_is_gone_and_a_vetted_cache_stays(isolating):
+    """A vetted pack's download cache in ComfyUI's HOME is kept across jobs; a job that ran unvetted
+    classes planted a file there (what Triton or CUDA would load as compiled code) and rewrote one of the
+    cached files: both are gone before ComfyUI starts again, the cache it did not touch stays."""
+    isolating.wait_state(("ready",), 120)
+    cache = isolating.comfy_dir / "user" / "home" / ".cache" / "rp_pack_cache"
+    assert run(isolating, "rp_cache")["status"] == "success"
+    assert (cache / "a").is_file() and (cache / "b").is_file()
+    before = isolating.wait_state(("ready",), 120)["restart_count"]
+    run(isolating, core_job("vetted"))
+    assert (cache / "a").is_file() and (cache / "b").is_file()  # a vetted job sweeps nothing there
+    planted = isolating.comfy_dir / "user" / "home" / ".cache" / "planted_kernel.so"
+    workflow = {
+        "1": {"class_type": "RPSecPlant", "inputs": {"op": "plant", "nonce": next(_nonce)}},
+        "2": {"class_type": "RPSecPlant", "inputs": {"op": "rewrite", "nonce": next(_nonce)}},
+    }
+    out = run(isolating, workflow)
+    assert sorted(texts(out)) == sorted([str(planted), str(cache / "b")]) and "warnings" in out
+    health = isolating.wait_state(("ready",), 180)
+    assert health["restart_count"] == before + 1
+    assert not planted.exists() and not (cache / "b").exists()
+    assert (cache / "a").read_text() == "downloaded once"
+    assert "removed 2 files a job with unvetted classes changed" in isolating.log_file.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")

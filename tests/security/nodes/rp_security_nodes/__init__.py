@@ -2,7 +2,8 @@
 whole environment: mode "environ"), raises with it and returns it as a text output — what a careless or
 hostile pack could do with a secret.
 RPSecDaemon and RPSecHook do what code a job smuggled into ComfyUI would (a pickle, an eval): leave a
-daemon behind, and hook ComfyUI's prompt queue to read the next tenants' prompts."""
+daemon behind, and hook ComfyUI's prompt queue to read the next tenants' prompts. RPSecCache writes what a
+pack's download cache would, under ComfyUI's HOME."""
 
 import json
 import os
@@ -100,4 +101,52 @@ class RPSecHook:
         return {"ui": {"text": [json.dumps({"hooked": hooked, "captured": CAPTURED})]}}
 
 
-NODE_CLASS_MAPPINGS = {"RPSecEnvEcho": RPSecEnvEcho, "RPSecDaemon": RPSecDaemon, "RPSecHook": RPSecHook}
+class RPSecCache:
+    """A pack's download cache: HOME/.cache/rp_pack_cache/<name>, written once (kept across jobs)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"name": ("STRING", {"default": "a"})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "rp_test"
+
+    def run(self, name):
+        path = os.path.join(os.path.expanduser("~"), ".cache", "rp_pack_cache", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.exists(path):
+            with open(path, "w") as fh:
+                fh.write("downloaded once")
+        return {"ui": {"text": [path]}}
+
+
+class RPSecPlant:
+    """What code smuggled into ComfyUI would leave for later jobs' code to load: `plant` a file in HOME's
+    cache (Triton's, CUDA's compiled kernels live there), or `rewrite` RPSecCache's file "b"."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"op": (["plant", "rewrite"],), "nonce": ("INT", {"default": 0})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    CATEGORY = "rp_test"
+
+    def run(self, op, nonce):
+        cache = os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(cache, "planted_kernel.so") if op == "plant" else os.path.join(cache, "rp_pack_cache", "b")
+        with open(path, "w") as fh:
+            fh.write(f"planted {nonce}")
+        return {"ui": {"text": [path]}}
+
+
+NODE_CLASS_MAPPINGS = {
+    "RPSecPlant": RPSecPlant,
+    "RPSecEnvEcho": RPSecEnvEcho,
+    "RPSecDaemon": RPSecDaemon,
+    "RPSecHook": RPSecHook,
+    "RPSecCache": RPSecCache,
+}
