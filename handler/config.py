@@ -98,7 +98,8 @@ class Settings:
     confine_fs: bool = True  # CONFINE_FS=0 turns Landlock off
     confine_read: tuple[str, ...] = ()  # CONFINE_READ: extra paths ComfyUI may read (":"-separated)
     confine_write: tuple[str, ...] = ()  # CONFINE_WRITE: extra paths ComfyUI may write
-    confine_net: tuple[int, ...] | None = (443,)  # CONFINE_NET: TCP ports ComfyUI may connect to; None: any
+    # CONFINE_NET: TCP ports ComfyUI may connect to (); None: any. Unset: none, 443 with COMFY_API_NODES=1
+    confine_net: tuple[int, ...] | None = ()
     max_file_mb: float = 4096.0  # MAX_FILE_MB: no file ComfyUI writes grows past it (RLIMIT_FSIZE); 0 = off
     memory_max_mb: float | None = None  # COMFY_MEMORY_MAX_MB: None = 90% of the machine's; 0 = off
     job_disk_mb: float = 2048.0  # JOB_DISK_MB: what one job may write under output + temp + user; 0 = off
@@ -246,7 +247,8 @@ def _paths(value: str | None) -> tuple[str, ...]:
 
 
 def _ports(value: str) -> tuple[int, ...] | None:
-    """CONFINE_NET: "*" = no network rules; else the TCP ports ComfyUI may connect to (bad entries skipped)."""
+    """CONFINE_NET: "*" = no network rules; else the TCP ports ComfyUI may connect to (bad entries skipped;
+    empty: none, and then handler.seccomp closes UDP too)."""
     if value.strip() == "*":
         return None
     return tuple(int(p) for p in value.replace(" ", "").split(",") if p.isdigit() and 0 < int(p) < 65536)
@@ -265,7 +267,8 @@ def _confinement(env: Mapping[str, str]) -> _Confinement:
         "confine_fs": env.get("CONFINE_FS", "1") != "0",
         "confine_read": _paths(env.get("CONFINE_READ")),
         "confine_write": _paths(env.get("CONFINE_WRITE")),
-        "confine_net": _ports(env.get("CONFINE_NET", "443")),
+        # no egress unless asked (models come from the image and volume); API nodes call Comfy.org over HTTPS
+        "confine_net": _ports(env.get("CONFINE_NET", "443" if env.get("COMFY_API_NODES", "0") == "1" else "")),
         "max_file_mb": _float(env, "MAX_FILE_MB", 4096.0),
         "memory_max_mb": _float(env, "COMFY_MEMORY_MAX_MB", 0.0) if memory else None,
         "job_disk_mb": _float(env, "JOB_DISK_MB", 2048.0),

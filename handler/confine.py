@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from handler import comfy_boot, landlock, landlock_phases, privileges
+from handler import comfy_boot, landlock, landlock_phases, privileges, seccomp
 from handler.config import Settings
 from workflows.secrets import credential_parts, is_secret_name, listed_names
 
@@ -220,7 +220,8 @@ class Confinement:
     landlock_why_not: str | None = None
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
-    net: dict[str, Any] | None = None  # {"bind": port, "connect": [ports]}; None: not restricted
+    net: dict[str, Any] | None = None  # {"active", "bind": port, "connect": [ports], "why_not"}
+    seccomp: dict[str, Any] = field(default_factory=dict)  # handler.seccomp.for_spawn's report
     phases: landlock_phases.Plan = field(default_factory=lambda: landlock_phases.Plan(*["ComfyUI has not started"] * 2))
     max_file_mb: float = 0.0
     memory: dict[str, Any] = field(default_factory=dict)  # filled by the supervisor's watchdog
@@ -244,6 +245,7 @@ class Confinement:
                 "net": self.net,
                 "phases": self.phases.report(serve),
             },
+            "seccomp": self.seccomp,
             "max_file_mb": self.max_file_mb or None,
             "memory": self.memory,
         }
@@ -475,6 +477,13 @@ def prepare(
             phases = landlock_phases.plan(abi, landlock_why_not, user=False, boot=False)
     if account is not None:  # packs' folders open only where the serve phase closes them again
         landlock_phases.set_pack_dirs(packs, account.pw_gid, writable=phases.phased)
+    # no egress (CONFINE_NET empty, the default): UDP, raw sockets and io_uring closed too (handler.seccomp)
+    egress = "CONFINE_NET=*: no network rules" if settings.confine_net is None else None
+    if settings.confine_net:
+        egress = (
+            f"CONFINE_NET allows TCP port(s) {_ports(settings.confine_net)}: UDP stays open, name resolution needs it"
+        )
+    socket_filter, socket_report = seccomp.for_spawn(egress is None, egress or "")
     max_file = _file_limit(settings.max_file_mb)
     # a fork bomb is bounded by the kernel; per uid, so only with ComfyUI's own user (handler.reaper)
     max_procs = _below_hard(resource.RLIMIT_NPROC, settings.max_procs) if account is not None else 0
@@ -487,11 +496,8 @@ def prepare(
         landlock_why_not=landlock_why_not,
         read=tuple(dict.fromkeys(read)) if abi else (),
         write=tuple(dict.fromkeys(write)) if abi else (),
-        net=(
-            {"bind": settings.comfy_port, "connect": list(settings.confine_net)}
-            if abi >= 4 and settings.confine_net is not None
-            else None
-        ),
+        net=_net_report(settings, abi, landlock_why_not),
+        seccomp=socket_report,
         phases=phases,
         max_file_mb=settings.max_file_mb,
     )
@@ -510,6 +516,8 @@ def prepare(
             resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
         if fd is not None:
             landlock.restrict_self(fd)
+        if socket_filter is not None:  # after no_new_privs (drop_all); the last step: it allows prctl
+            socket_filter.install()
 
     return Launch(
         confinement,
@@ -520,6 +528,24 @@ def prepare(
         ruleset_fd,
         serve_fd,
     )
+
+
+def _ports(ports: tuple[int, ...]) -> str:
+    return ",".join(map(str, ports))
+
+
+def _net_report(settings: Settings, abi: int, landlock_why_not: str | None) -> dict[str, Any]:
+    """diagnose's `confinement.landlock.net`: the TCP ports ComfyUI may bind and connect to, or why no rule."""
+    why = None
+    if settings.confine_net is None:
+        why = "CONFINE_NET=*: no network rules"
+    elif not abi:
+        why = f"Landlock is off: {landlock_why_not}"
+    elif abi < 4:
+        why = f"Landlock ABI {abi} has no network rules (ABI 4, Linux 6.7+): any TCP connection is allowed"
+    if why is not None:
+        return {"active": False, "bind": None, "connect": None, "why_not": why}
+    return {"active": True, "bind": settings.comfy_port, "connect": list(settings.confine_net or ()), "why_not": None}
 
 
 def _file_limit(max_file_mb: float) -> int:

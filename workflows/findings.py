@@ -596,6 +596,12 @@ FAILURE_CODES: tuple[FailureCode, ...] = (
         "Bake the model into the image or volume; for gated repos set HF_TOKEN with access to it.",
     ),
     FailureCode(
+        "NETWORK_DENIED",
+        "A node connected out (or looked up a host) during the job and was refused: ComfyUI may connect only where "
+        "CONFINE_NET allows, by default nowhere.",
+        "Put the model in the image or on the volume; to let nodes download over HTTPS set CONFINE_NET=443.",
+    ),
+    FailureCode(
         "GPU_FAULT",
         "A GPU kernel crashed (illegal memory access, cuDNN/cuBLAS failure): the CUDA context is unusable.",
         "Retry on a fresh worker (recycled); if it repeats, disable the custom kernel the traceback names.",

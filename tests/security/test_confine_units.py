@@ -162,7 +162,7 @@ def test_prepare_reports_what_confines_comfyui(tmp_path: Path):
         "why_not": "disabled by CONFINE_FS=0",
         "read": [],
         "write": [],
-        "net": None,
+        "net": {"active": False, "bind": None, "connect": None, "why_not": "Landlock is off: disabled by CONFINE_FS=0"},
         "phases": {
             "start": {"active": False, "why_not": "disabled by CONFINE_FS=0"},
             "serve": {"active": False, "at": None, "why_not": "disabled by CONFINE_FS=0", "start_threads": []},

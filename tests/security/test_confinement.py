@@ -106,7 +106,9 @@ def test_diagnose_and_test_say_what_confines_comfyui(confined):
     assert memory["cgroup"]["why_not"] == cgroup_why_not
     if expected == "rlimit":
         assert memory["rlimit"] == {"active": True, "name": "RLIMIT_DATA", "limit_mb": MEMORY_CAP_MB, "why_not": None}
-    assert report["landlock"]["net"] == {"bind": confined.comfy_port, "connect": [443]}
+    # no egress by default: no TCP port to connect to, and UDP, raw sockets and io_uring closed (handler.seccomp)
+    assert report["landlock"]["net"] == {"active": True, "bind": confined.comfy_port, "connect": [], "why_not": None}
+    assert report["seccomp"]["active"] and report["seccomp"]["errno"] == "EACCES", report["seccomp"]
     assert report["logs"] == {"by": "prompt", "why_not": None}  # handler.comfy_boot tags ComfyUI's lines
     # two Landlock phases: packs imported with their folders writable, then comfy_boot closed them
     phases = report["landlock"]["phases"]
@@ -192,13 +194,32 @@ def test_a_real_pack_makes_its_config_at_import_and_no_job_can_touch_its_folder(
     assert res4lyf.stat().st_mode & 0o1020 == 0o1020 and (res4lyf / "__init__.py").stat().st_uid == 0
 
 
-def test_comfyui_may_connect_only_to_the_allowed_ports_and_make_no_symlink(confined):
+def test_comfyui_connects_nowhere_by_default_and_makes_no_symlink(confined):
+    """The red team's H1: code in ComfyUI reached HTTPS hosts and sent UDP anywhere. With the default
+    CONFINE_NET (none) the kernel refuses both, while ComfyUI keeps serving jobs."""
     assert probe(confined, "connect", f"127.0.0.1:{confined.comfy_port}") == "error: EACCES"  # its own API
     assert probe(confined, "connect", f"127.0.0.1:{confined.api_port}") == "error: EACCES"  # the worker's
-    assert probe(confined, "connect", "127.0.0.1:443") == "error: ECONNREFUSED"  # allowed: nothing listens
+    assert probe(confined, "connect", "192.0.2.1:443") == "error: EACCES"  # an outside HTTPS host (TEST-NET-1)
+    assert probe(confined, "connect", "127.0.0.1:443") == "error: EACCES"
+    assert probe(confined, "udp", "192.0.2.1:53") == "error: EACCES"  # Landlock has no UDP rule: seccomp's
+    assert probe(confined, "udp", "127.0.0.1:9") == "error: EACCES"
     link = confined.comfy_dir / "output" / "shadow.png"
     assert probe(confined, "symlink", f"/etc/shadow>{link}") == "error: EACCES"
     assert not link.is_symlink()
+
+
+def test_a_download_refused_by_the_default_is_answered_with_confine_net(confined):
+    """A pack node fetching a URL the job names (the red team's SSRF): the kernel refuses it, and the job's
+    answer says why and how to allow it, never ComfyUI's raw text."""
+    for url in (
+        "https://192.0.2.1/model.safetensors",
+        "https://huggingface.co/org/repo/resolve/main/model.safetensors",
+    ):
+        node = {"class_type": "RPTestProbe", "inputs": {"op": "download", "arg": url, "nonce": next(_nonce)}}
+        err = run(confined, {"1": node})
+        assert err["error_code"] == "NETWORK_DENIED", err
+        assert "CONFINE_NET=443" in err["fix"] and err["details"]["signature"]["id"].startswith("egress-"), err
+    next_job_succeeds(confined)
 
 
 def test_a_jobs_prompt_leaves_no_history_in_comfyui(confined):
