@@ -129,8 +129,13 @@ def strays_of_user(procs: dict[int, Proc], uid: int) -> list[int]:
 class Reaper:
     """The set of processes that belong to ComfyUI (its tree, its user's strays, adopted orphans)."""
 
-    def __init__(self, uid: int | None) -> None:
-        self.uid = uid if uid is not None and uid != os.getuid() else None  # never the worker's own
+    def __init__(self, uid: int | None, why_shared: str | None = None) -> None:
+        """`uid`: ComfyUI's own user, whose every process is killed with it; `why_shared`: that user is not
+        ComfyUI's alone (the `nobody` fallback: on a host, not a container, a daemon may run as it), so
+        only ComfyUI's tree and the orphans re-parented to the worker are killed."""
+        dedicated = uid is not None and uid != os.getuid() and why_shared is None  # never the worker's own
+        self.uid = uid if dedicated else None
+        self.why_shared = why_shared
         self.comfy_pid: int | None = None  # the ComfyUI running now: subprocess.Popen's to reap, never ours
         self.killed = 0  # processes killed outside ComfyUI's own tree, for diagnose
         self._lock = threading.Lock()
@@ -192,9 +197,11 @@ class Reaper:
         return {
             "subreaper": is_subreaper(),
             "user_kill": self.uid is not None,
-            "max_procs": max_procs if self.uid is not None and max_procs > 0 else None,
+            "max_procs": max_procs if (self.uid is not None or self.why_shared) and max_procs > 0 else None,
             "why_not": None
             if self.uid is not None
+            else f"{self.why_shared}: only its tree and the orphans re-parented to the worker are killed"
+            if self.why_shared
             else "ComfyUI runs as the worker's own user: only its tree and "
             "the orphans re-parented to the worker are killed, and no RLIMIT_NPROC is set",
             "killed_outside_tree": self.killed,

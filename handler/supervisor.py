@@ -112,8 +112,9 @@ class Supervisor:
         self.memory = memwatch.MemoryCap(settings, self._over_memory)
         self.kernel_memory = memcap.KernelCap.ask(self.memory.max_mb)  # the cgroup or RLIMIT_DATA under it
         # what ComfyUI starts dies with it (handler.reaper); its memory counts against the cap
-        account, _why = confine.resolve_user(settings)
-        self.reaper = reaper.Reaper(account.pw_uid if account else None)
+        account, note = confine.resolve_user(settings)
+        shared = f"ComfyUI runs as {account.pw_name}, a user not its own" if account and note else None
+        self.reaper = reaper.Reaper(account.pw_uid if account else None, shared)
         self.memory.members = self.reaper.members
         self.memory.shm_uid = account.pw_uid if account else os.getuid()  # its /dev/shm files are its memory
         # what a job that ran unvetted classes changed in its HOME and user directory, gone before it starts again

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from handler import listener
+from handler import listener, reaper
 
 REPO = Path(__file__).resolve().parents[2]
 UNUSED_UID = 54321  # no user of the machine: nothing else runs as it
@@ -227,3 +227,17 @@ def test_comfyuis_user_owns_its_listener_where_its_fds_are_closed_to_the_worker(
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_fallback_user_not_comfyuis_own_is_never_killed_wholesale():
+    """`nobody` (the fallback when COMFY_RUN_AS's user is missing) may run a host's daemons: the reaper
+    then kills only ComfyUI's tree and the orphans re-parented to the worker, and says so."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    shared = reaper.Reaper(nobody, "ComfyUI runs as nobody, a user not its own")
+    assert shared.uid is None
+    report = shared.report(4096)
+    assert report["user_kill"] is False and report["max_procs"] == 4096
+    assert report["why_not"].startswith("ComfyUI runs as nobody, a user not its own: only its tree")
+    assert reaper.Reaper(nobody).uid == nobody  # a dedicated user is killed wholesale
