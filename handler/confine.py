@@ -477,7 +477,7 @@ def prepare(
             phases = landlock_phases.plan(abi, landlock_why_not, user=False, boot=False)
     if account is not None:  # packs' folders open only where the serve phase closes them again
         landlock_phases.set_pack_dirs(packs, account.pw_gid, writable=phases.phased)
-    # no egress (CONFINE_NET empty, the default): UDP, raw sockets and io_uring closed too (handler.seccomp)
+    # no egress (CONFINE_NET empty, the default): sockets other than TCP, AF_UNIX and route netlink closed too
     egress = "CONFINE_NET=*: no network rules" if settings.confine_net is None else None
     if settings.confine_net:
         egress = (

@@ -2,23 +2,28 @@
 
 Landlock (ABI 4+) refuses TCP connections to ports CONFINE_NET does not list, but it has no rule for
 UDP, raw or packet sockets, SCTP or MPTCP: code a job smuggled into ComfyUI (a pickle a pack node loads)
-could still send datagrams anywhere. When CONFINE_NET allows no port (the default), ComfyUI's preexec
-installs this filter after no_new_privs (handler.privileges.drop_all), and the kernel then answers
-with EACCES (never a kill, so a node sees an ordinary OSError):
+could still send datagrams anywhere, or reach whatever another socket family reaches. When
+CONFINE_NET allows no port (the default), ComfyUI's preexec installs this filter after no_new_privs
+(handler.privileges.drop_all), and the kernel then answers with EACCES (never a kill, so a node sees an
+ordinary OSError). It is an allow-list: socket() succeeds only for
 
-- socket(AF_INET or AF_INET6) unless its type is SOCK_STREAM (SOCK_NONBLOCK and SOCK_CLOEXEC masked)
-  and its protocol 0 or IPPROTO_TCP: the TCP Landlock judges, nothing else;
-- socket(AF_PACKET);
-- io_uring_setup: an io_uring can make sockets and connect them without the socket system call this
-  filter sees;
-- any system call of another architecture's ABI (x86_64's i386 `int 0x80` and x32 calls), which would
-  reach socket() under other numbers.
+- AF_UNIX, any type (asyncio's self-pipe, Python's multiprocessing);
+- AF_INET or AF_INET6 with type SOCK_STREAM (SOCK_NONBLOCK and SOCK_CLOEXEC masked) and protocol 0
+  or IPPROTO_TCP: the TCP Landlock judges, not SCTP or MPTCP over a stream;
+- AF_NETLINK with protocol NETLINK_ROUTE (glibc and psutil list interfaces through it; `program` says
+  why that reaches nothing);
 
-AF_UNIX (asyncio's self-pipe, Python's multiprocessing) and ComfyUI's own TCP listener stay. When
-CONFINE_NET allows a port, UDP stays too: name resolution needs it (README "Security").
+and socketpair() only for AF_UNIX. Everything else is refused: UDP, raw, AF_PACKET, AF_VSOCK (the
+hypervisor's host), other netlink protocols, AF_ALG, AF_BLUETOOTH, AF_CAN, AF_RDS, AF_TIPC, and any
+family a later kernel adds. Also refused: io_uring_setup (an io_uring can make sockets and connect
+them without the socket system call this filter sees), and any system call of another architecture's
+ABI (x86_64's i386 `int 0x80` and x32 calls), which would reach socket() under other numbers.
 
-Why a hand-built classic BPF program rather than libseccomp (pyseccomp): the program is 25
-instructions, fixed, and checked in a real child by the tests; libseccomp.so.2 is not guaranteed in
+ComfyUI's own TCP listener stays. When CONFINE_NET allows a port, the filter is off and UDP stays open
+too: name resolution needs it (README "Security").
+
+Why a hand-built classic BPF program rather than libseccomp (pyseccomp): the program is about
+30 instructions, fixed, and checked in a real child by the tests; libseccomp.so.2 is not guaranteed in
 every base image the worker runs in, pyseccomp would be one more dependency, and libseccomp's
 seccomp_load translates and allocates its program in the process that loads it (the child). Here
 the program is built once in the parent (ctypes arrays) and the child makes one
@@ -52,17 +57,19 @@ _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 # each argument first on these little-endian architectures (the kernel reads socket()'s as int)
 _NR, _ARCH, _ARG0, _ARG1, _ARG2 = 0, 4, 16, 24, 32
 
+AF_UNIX = 1
 AF_INET = 2
 AF_INET6 = 10
-AF_PACKET = 17
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
 SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC = 1, 0o4000, 0o2000000  # the same on x86_64 and aarch64
 IPPROTO_TCP = 6
 X32_SYSCALL_BIT = 0x40000000
-# (audit architecture, socket, io_uring_setup): arch/x86/entry/syscalls/syscall_64.tbl and
+# (audit architecture, socket, socketpair, io_uring_setup): arch/x86/entry/syscalls/syscall_64.tbl and
 # include/uapi/asm-generic/unistd.h (aarch64); AUDIT_ARCH_* from include/uapi/linux/audit.h
-ARCHES: dict[str, tuple[int, int, int]] = {
-    "x86_64": (0xC000003E, 41, 425),
-    "aarch64": (0xC00000B7, 198, 425),
+ARCHES: dict[str, tuple[int, int, int, int]] = {
+    "x86_64": (0xC000003E, 41, 53, 425),
+    "aarch64": (0xC00000B7, 198, 199, 425),
 }
 REFUSED = errno.EACCES
 
@@ -78,42 +85,66 @@ class _SockFprog(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def _assemble(ops: list[tuple[Any, ...]]) -> list[tuple[int, int, int, int]]:
+    """Resolve label jumps: ("label", name) marks the next instruction; a jt/jf given as a name becomes
+    the relative offset (from the instruction after the jump) the kernel expects."""
+    where: dict[str, int] = {}
+    body: list[tuple[Any, ...]] = []
+    for op in ops:
+        if op[0] == "label":
+            where[op[1]] = len(body)
+        else:
+            body.append(op)
+    out = []
+    for i, (code, jt, jf, k) in enumerate(body):
+        jt, jf = (where[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf))
+        out.append((code, jt, jf, k))
+    return out
+
+
 def program(machine: str) -> list[tuple[int, int, int, int]]:
     """The filter's instructions (code, jt, jf, k) for `machine` (platform.machine()); KeyError elsewhere.
-    Jumps are relative to the next instruction, so each is counted against the labels in comments."""
-    arch, nr_socket, nr_io_uring = ARCHES[machine]
-    deny, allow = _RET_ERRNO | REFUSED, _RET_ALLOW
-    x32 = machine == "x86_64"
-    ops: list[tuple[int, int, int, int]] = [
-        (_BPF_LD_W_ABS, 0, 0, _ARCH),
-        (_BPF_JEQ_K, 1, 0, arch),  # native: skip the deny below
-        (_BPF_RET_K, 0, 0, deny),  # another ABI's numbers (i386's socketcall, x32)
-        (_BPF_LD_W_ABS, 0, 0, _NR),
-    ]
-    if x32:
-        ops += [(_BPF_JGE_K, 0, 1, X32_SYSCALL_BIT), (_BPF_RET_K, 0, 0, deny)]
+    An allow-list for the two calls that make sockets; every other system call passes."""
+    arch, nr_socket, nr_socketpair, nr_io_uring = ARCHES[machine]
+    ld, jeq = _BPF_LD_W_ABS, _BPF_JEQ_K
+    ops: list[tuple[Any, ...]] = [(ld, 0, 0, _ARCH), (jeq, 0, "deny", arch), (ld, 0, 0, _NR)]
+    if machine == "x86_64":  # x32's numbers share the native audit architecture, with this bit set
+        ops += [(_BPF_JGE_K, "deny", 0, X32_SYSCALL_BIT)]
     ops += [
-        (_BPF_JEQ_K, 0, 1, nr_io_uring),
-        (_BPF_RET_K, 0, 0, deny),
-        (_BPF_JEQ_K, 1, 0, nr_socket),
-        (_BPF_RET_K, 0, 0, allow),  # every other system call
-        (_BPF_LD_W_ABS, 0, 0, _ARG0),  # socket(family, type, protocol)
-        (_BPF_JEQ_K, 0, 1, AF_PACKET),
-        (_BPF_RET_K, 0, 0, deny),
-        (_BPF_JEQ_K, 2, 0, AF_INET),  # -> type check
-        (_BPF_JEQ_K, 1, 0, AF_INET6),  # -> type check
-        (_BPF_RET_K, 0, 0, allow),  # AF_UNIX, AF_NETLINK, ...
-        (_BPF_LD_W_ABS, 0, 0, _ARG1),
+        (jeq, "deny", 0, nr_io_uring),
+        (jeq, "socket", 0, nr_socket),
+        (jeq, "socketpair", "allow", nr_socketpair),  # every other system call: allowed
+        ("label", "socket"),  # socket(family, type, protocol)
+        (ld, 0, 0, _ARG0),
+        (jeq, "allow", 0, AF_UNIX),  # any type: asyncio's self-pipe, multiprocessing, logging
+        (jeq, "inet", 0, AF_INET),
+        (jeq, "inet", 0, AF_INET6),
+        (jeq, "netlink", "deny", AF_NETLINK),  # every other family: AF_VSOCK, AF_PACKET, AF_ALG, ...
+        ("label", "inet"),
+        (ld, 0, 0, _ARG1),
         (_BPF_AND_K, 0, 0, 0xFFFFFFFF & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)),
-        (_BPF_JEQ_K, 1, 0, SOCK_STREAM),  # -> protocol check
-        (_BPF_RET_K, 0, 0, deny),  # UDP, raw, SCTP's SOCK_SEQPACKET, ...
-        (_BPF_LD_W_ABS, 0, 0, _ARG2),
-        (_BPF_JEQ_K, 2, 0, 0),  # -> allow
-        (_BPF_JEQ_K, 1, 0, IPPROTO_TCP),  # -> allow
-        (_BPF_RET_K, 0, 0, deny),  # SOCK_STREAM with IPPROTO_SCTP or IPPROTO_MPTCP: not Landlock's TCP
-        (_BPF_RET_K, 0, 0, allow),
+        (jeq, 0, "deny", SOCK_STREAM),  # UDP, raw, SCTP's SOCK_SEQPACKET, ...
+        (ld, 0, 0, _ARG2),
+        (jeq, "allow", 0, 0),
+        (jeq, "allow", "deny", IPPROTO_TCP),  # not IPPROTO_SCTP or IPPROTO_MPTCP: not Landlock's TCP
+        ("label", "netlink"),
+        # NETLINK_ROUTE only: glibc's getaddrinfo (AI_ADDRCONFIG), getifaddrs and if_nameindex and psutil's
+        # net_if_addrs read interfaces through it. Its peer is the kernel of this network namespace:
+        # nothing leaves the machine, and without CAP_NET_ADMIN (ComfyUI has no capability) it can only
+        # read links, addresses and routes, neither change them nor message another process
+        # (NETLINK_ROUTE has no NL_CFG_F_NONROOT_SEND). Every other netlink protocol (audit, uevent,
+        # generic's families, ...) is refused.
+        (ld, 0, 0, _ARG2),
+        (jeq, "allow", "deny", NETLINK_ROUTE),
+        ("label", "socketpair"),  # socketpair(family, ...): only AF_UNIX makes pairs worth keeping
+        (ld, 0, 0, _ARG0),
+        (jeq, "allow", "deny", AF_UNIX),
+        ("label", "allow"),
+        (_BPF_RET_K, 0, 0, _RET_ALLOW),
+        ("label", "deny"),
+        (_BPF_RET_K, 0, 0, _RET_ERRNO | REFUSED),
     ]
-    return ops
+    return _assemble(ops)
 
 
 @dataclass
@@ -197,6 +228,12 @@ def for_spawn(no_egress: bool, why_egress: str) -> tuple[Filter | None, dict[str
     why = probe()
     if why is not None:
         return None, {"active": False, "why_not": why, "refuses": []}
-    refuses = ["socket(AF_INET/AF_INET6) other than TCP streams", "socket(AF_PACKET)", "io_uring_setup"]
-    keeps = ["AF_UNIX", "TCP streams (judged by Landlock's port rules)"]
+    refuses = [
+        "socket(AF_INET/AF_INET6) other than TCP streams",
+        "socket(AF_NETLINK) other than NETLINK_ROUTE",
+        "socket() of every other family (AF_PACKET, AF_VSOCK, AF_ALG, ...)",
+        "socketpair() other than AF_UNIX",
+        "io_uring_setup",
+    ]
+    keeps = ["AF_UNIX", "TCP streams (judged by Landlock's port rules)", "AF_NETLINK NETLINK_ROUTE (read-only)"]
     return Filter.build(), {"active": True, "why_not": None, "refuses": refuses, "keeps": keeps, "errno": "EACCES"}

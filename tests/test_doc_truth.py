@@ -55,6 +55,11 @@ EXTERNAL_NAMES = {
     "RLIMIT_NPROC": "the kernel",
     "RLIMIT_AS": "the kernel",
     "PROT_NONE": "the kernel",  # mmap(2): a reservation RLIMIT_DATA does not count
+    # socket families handler.seccomp refuses (it names only those it allows; README Security)
+    "AF_PACKET": "the kernel",
+    "AF_VSOCK": "the kernel",
+    "AF_ALG": "the kernel",
+    "AF_TIPC": "the kernel",
 }
 # Flags of other programs the docs show: docker, pip, ComfyUI, the runpod SDK, runpodctl, debootstrap.
 EXTERNAL_FLAGS = {

@@ -41,6 +41,17 @@ attempt("tcp_nonblock", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM
 attempt("tcp6_proto", lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP))
 attempt("unix_dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
 attempt("unix_stream", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+attempt("unix_seqpacket", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC))
+attempt("unix_pair", lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)[0])
+attempt("vsock", lambda: socket.socket(40, socket.SOCK_STREAM, 0))  # AF_VSOCK
+attempt("alg", lambda: socket.socket(38, socket.SOCK_SEQPACKET, 0))  # AF_ALG
+attempt("tipc", lambda: socket.socket(30, socket.SOCK_RDM, 0))  # AF_TIPC
+attempt("netlink_route", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0))
+attempt("netlink_audit", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9))  # NETLINK_AUDIT
+attempt("netlink_uevent", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15))  # KOBJECT_UEVENT
+attempt("inet_pair", lambda: socket.socketpair(socket.AF_INET, socket.SOCK_STREAM)[0])
+attempt("tipc_pair", lambda: socket.socketpair(30, socket.SOCK_RDM)[0])
+attempt("if_nameindex", lambda: (socket.if_nameindex(), socket.socket(socket.AF_UNIX))[1])  # glibc: NETLINK_ROUTE
 params = (ctypes.c_char * 120)()
 fd = libc.syscall(425, 8, params)  # io_uring_setup(8 entries): the same number on x86_64 and aarch64
 print("io_uring", "ok" if fd >= 0 else errno.errorcode.get(ctypes.get_errno()))
@@ -65,20 +76,28 @@ def _no_new_privs_then(flt: seccomp.Filter) -> object:
 
 
 @needs_filter
-def test_the_filter_refuses_udp_raw_packet_and_io_uring_and_keeps_tcp_streams_and_unix_sockets():
+def test_the_filter_allows_only_unix_tcp_streams_and_route_netlink():
+    """An allow-list: every family, netlink protocol and socketpair family not named is refused."""
     without = _run_child(None)
-    assert without["udp"] == "ok" and without["unix_dgram"] == "ok"  # the machine allows them without the filter
+    # the machine allows these without the filter (the ones a module may be missing for are checked below)
+    for name in ("udp", "unix_dgram", "netlink_audit", "netlink_uevent", "if_nameindex"):
+        assert without[name] == "ok", (name, without)
     got = _run_child(_no_new_privs_then(seccomp.Filter.build()))
-    for name in ("udp", "udp6", "udp_nonblock", "raw", "packet", "sctp_stream", "io_uring"):
+    refused = ("udp", "udp6", "udp_nonblock", "raw", "packet", "sctp_stream", "io_uring")
+    refused += ("vsock", "alg", "tipc", "netlink_audit", "netlink_uevent", "inet_pair", "tipc_pair")
+    for name in refused:
         assert got[name] == "EACCES", (name, got)  # refused by the filter (EACCES), not by a capability (EPERM)
-    for name in ("tcp", "tcp_nonblock", "tcp6_proto", "unix_dgram", "unix_stream"):
+    allowed = ("tcp", "tcp_nonblock", "tcp6_proto", "unix_dgram", "unix_stream", "unix_seqpacket", "unix_pair")
+    for name in (*allowed, "netlink_route", "if_nameindex"):
         assert got[name] == "ok", (name, got)
 
 
 def test_the_program_is_built_for_the_two_known_architectures_and_skipped_elsewhere():
-    for machine, (arch, _socket, _uring) in seccomp.ARCHES.items():
+    for machine, (arch, _socket, _pair, _uring) in seccomp.ARCHES.items():
         ops = seccomp.program(machine)
-        assert ops[1][3] == arch and ops[-1] == (0x06, 0, 0, 0x7FFF0000)
+        assert ops[1][3] == arch and ops[-2:] == [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x50000 | seccomp.REFUSED)]
+        for i, (code, jt, jf, _k) in enumerate(ops):  # every jump lands inside the program
+            assert code & 0x07 != 0x05 or (i + 1 + max(jt, jf) < len(ops)), (machine, i)
         assert seccomp.Filter.build(machine).fprog is not None
     other = seccomp.Filter.build("riscv64")
     assert other.fprog is None and "riscv64" in str(other.why_not)
