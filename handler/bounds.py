@@ -10,7 +10,8 @@
   hold with no name left (handler.held: unlinked but open or mapped), while the prompt runs is
   summed every DISK_SAMPLE_S, each inode once, or what those filesystems gained (statvfs: a file held
   only by a descriptor in flight in a socket too) if more; past JOB_DISK_MB the prompt is stopped the
-  same way (JOB_DISK_LIMIT). One file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
+  same way (JOB_DISK_LIMIT). One file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE
+  (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
 - the memory cap (handler.memcap, handler.memwatch): a prompt during which ComfyUI was killed for its
   memory (the watchdog, or the kernel in its cgroup) answers COMFY_MEMORY_LIMIT, not "ComfyUI died"; an
