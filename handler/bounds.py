@@ -64,17 +64,36 @@ def disk_used(
     return total
 
 
+MEMORY_FS = frozenset({"tmpfs", "ramfs"})
+
+
+def memory_backed(dev: int) -> bool:
+    """Whether the filesystem with device `dev` keeps its files in memory (tmpfs, ramfs), from
+    /proc/self/mountinfo's `major:minor` and type: such a filesystem is the container's own."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                return line.split(" - ", 1)[1].split()[0] in MEMORY_FS
+    return False
+
+
 def fs_used(paths: Iterable[Path]) -> dict[int, int]:
-    """Used bytes ((f_blocks - f_bfree) * f_frsize) of each distinct filesystem (by st_dev) the paths are on
-    (a path not made yet: its nearest existing parent's). Name-free: it sees what no name nor /proc/<pid>/fd
-    shows, a file whose only reference is a descriptor in flight in a socket's queue (SCM_RIGHTS)."""
+    """Used bytes ((f_blocks - f_bfree) * f_frsize) of each distinct memory-backed filesystem (by st_dev)
+    the paths are on (a path not made yet: its nearest existing parent's). Name-free: it sees what no name
+    nor /proc/<pid>/fd shows, a file whose only reference is a descriptor in flight in a socket's queue
+    (SCM_RIGHTS). Only memory-backed ones (/dev/shm, a tmpfs TMPDIR): a disk filesystem's used bytes
+    move with every other writer on the host (on RunPod, the other pods' downloads on the same disk),
+    which would fail a healthy job; on disk, such a file lasts until ComfyUI ends (code that can pass
+    descriptors ran an unvetted class, so that is the job's end)."""
     used: dict[int, int] = {}
     for path in paths:
         while not path.exists() and path != path.parent:
             path = path.parent
         try:
             dev = path.stat().st_dev
-            if dev not in used:
+            if dev not in used and memory_backed(dev):
                 v = os.statvfs(path)
                 used[dev] = (v.f_blocks - v.f_bfree) * v.f_frsize
         except OSError:
@@ -93,9 +112,9 @@ class DiskWatch:
 
     Two measures, the larger counts: by name (disk_used: the files under the roots and in /dev/shm,
     plus those ComfyUI's processes hold with no name left) and name-free (fs_growth: what each
-    filesystem those are on gained since the prompt started, from statvfs). The second catches data
-    held only by a descriptor in flight in a socket (sendmsg SCM_RIGHTS, then closed: in no process's
-    fd table) but counts every writer on those filesystems, the worker's own logs too: hence a max,
+    memory-backed filesystem those are on gained since the prompt started, from statvfs). The second
+    catches data held only by a descriptor in flight in a socket (sendmsg SCM_RIGHTS, then closed: in no
+    process's fd table) but counts every writer on those filesystems, the worker's too: hence a max,
     never a sum. No floor: a growth only matters past JOB_DISK_MB, itself the allowance for that noise,
     and a floor would be free room for a job to write in.
     """
