@@ -8,8 +8,10 @@
 - a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
   are in the last) and in /dev/shm (its user's files: handler.scratch), and the files its processes
   hold with no name left (handler.held: unlinked but open or mapped), while the prompt runs is
-  summed every DISK_SAMPLE_S, each inode once; past JOB_DISK_MB the prompt is stopped the same way (JOB_DISK_LIMIT). One
-  file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE (handler.confine) stops it.
+  summed every DISK_SAMPLE_S, each inode once, or what those filesystems gained (statvfs: a file held
+  only by a descriptor in flight in a socket too) if more; past JOB_DISK_MB the prompt is stopped the
+  same way (JOB_DISK_LIMIT). One file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE
+  (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
 - the memory cap (handler.memcap, handler.memwatch): a prompt during which ComfyUI was killed for its
   memory (the watchdog, or the kernel in its cgroup) answers COMFY_MEMORY_LIMIT, not "ComfyUI died"; an
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import stat
 import threading
 import time
@@ -61,8 +64,60 @@ def disk_used(
     return total
 
 
+MEMORY_FS = frozenset({"tmpfs", "ramfs"})
+
+
+def memory_backed(dev: int) -> bool:
+    """Whether the filesystem with device `dev` keeps its files in memory (tmpfs, ramfs), from
+    /proc/self/mountinfo's `major:minor` and type: such a filesystem is the container's own."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == wanted and " - " in line:
+                return line.split(" - ", 1)[1].split()[0] in MEMORY_FS
+    return False
+
+
+def fs_used(paths: Iterable[Path]) -> dict[int, int]:
+    """Used bytes ((f_blocks - f_bfree) * f_frsize) of each distinct memory-backed filesystem (by st_dev)
+    the paths are on (a path not made yet: its nearest existing parent's). Name-free: it sees what no name
+    nor /proc/<pid>/fd shows, a file whose only reference is a descriptor in flight in a socket's queue
+    (SCM_RIGHTS). Only memory-backed ones (/dev/shm, a tmpfs TMPDIR): a disk filesystem's used bytes
+    move with every other writer on the host (on RunPod, the other pods' downloads on the same disk),
+    which would fail a healthy job; on disk, such a file lasts until ComfyUI ends (code that can pass
+    descriptors ran an unvetted class, so that is the job's end)."""
+    used: dict[int, int] = {}
+    for path in paths:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        try:
+            dev = path.stat().st_dev
+            if dev not in used and memory_backed(dev):
+                v = os.statvfs(path)
+                used[dev] = (v.f_blocks - v.f_bfree) * v.f_frsize
+        except OSError:
+            continue
+    return used
+
+
+def fs_growth(baseline: dict[int, int], now: dict[int, int]) -> int:
+    """What the filesystems gained since `baseline`, each at least 0: freeing old files on one is no
+    allowance to write on another."""
+    return sum(max(0, now[dev] - used) for dev, used in baseline.items() if dev in now)
+
+
 class DiskWatch:
-    """Samples the disk ComfyUI's output and temp directories use while one prompt runs."""
+    """Samples the disk ComfyUI's output and temp directories use while one prompt runs.
+
+    Two measures, the larger counts: by name (disk_used: the files under the roots and in /dev/shm,
+    plus those ComfyUI's processes hold with no name left) and name-free (fs_growth: what each
+    memory-backed filesystem those are on gained since the prompt started, from statvfs). The second
+    catches data held only by a descriptor in flight in a socket (sendmsg SCM_RIGHTS, then closed: in no
+    process's fd table) but counts every writer on those filesystems, the worker's too: hence a max,
+    never a sum. No floor: a growth only matters past JOB_DISK_MB, itself the allowance for that noise,
+    and a floor would be free room for a job to write in.
+    """
 
     def __init__(self, runtime: Runtime, prompt_id: str) -> None:
         s = runtime.settings
@@ -73,6 +128,8 @@ class DiskWatch:
         self.scratch = comfy_scratch(runtime)  # and what ComfyUI's user owns in /dev/shm
         self.limit = int(s.job_disk_mb * 1024 * 1024)
         self.baseline = self._used() if self.limit else 0
+        self.filesystems = [*self.roots, *self.scratch.shared]
+        self.fs_baseline = fs_used(self.filesystems) if self.limit else {}
         self.written = 0
         self.exceeded = threading.Event()
         self._stop = threading.Event()
@@ -89,7 +146,8 @@ class DiskWatch:
     def over(self) -> bool:
         """Sample now: True (and `exceeded` set) when the prompt has written more than its budget."""
         if self.limit:
-            self.written = max(0, self._used() - self.baseline)
+            by_name = self._used() - self.baseline
+            self.written = max(0, by_name, fs_growth(self.fs_baseline, fs_used(self.filesystems)))
             if self.written > self.limit:
                 self.exceeded.set()
         return self.exceeded.is_set()

@@ -293,6 +293,18 @@ def test_files_held_with_no_name_count_in_the_disk_budget(confined):
         next_job_succeeds(confined)
 
 
+def test_files_held_only_by_a_message_in_flight_count_in_the_disk_budget(confined):
+    """Red team round 3: unlinked TMPDIR files whose descriptors were sent through a socketpair
+    (SCM_RIGHTS) and closed are in no fd table nor map, only in the socket's queue: the filesystem's
+    used bytes (statvfs) still grow, and that growth counts."""
+    err = run(
+        confined, {"1": {"class_type": "RPTestProbe", "inputs": {"op": "inflight", "arg": "96", "nonce": next(_nonce)}}}
+    )
+    assert err["error_code"] == "JOB_DISK_LIMIT", err
+    assert err["details"]["written_mb"] > 40, err
+    next_job_succeeds(confined)
+
+
 def test_memfds_over_the_memory_cap_get_comfyui_restarted(confined):
     """memfds written through their descriptors are in no process's RSS (nor RLIMIT_DATA's count): the
     watchdog counts the memory files ComfyUI holds."""

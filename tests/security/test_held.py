@@ -189,3 +189,52 @@ def test_a_root_without_ptrace_and_admin_capabilities_still_sees_what_comfyuis_u
     names = {t.rsplit("/", 1)[-1]: b for t, b in seen["by_target"].items()}
     assert names["disk.bin (deleted)"] == 5 * MB and names["memfd:rp_held (deleted)"] == 7 * MB
     assert "memfd:rp_mapped_only (deleted)" not in names and seen["unmapped"] == [proc.pid]
+
+
+def test_a_file_held_only_by_a_message_in_flight_shows_in_the_filesystems_growth():
+    """Red team round 3: an unlinked file whose descriptor was sent (SCM_RIGHTS) and closed is in no
+    directory, fd table nor map; statvfs on its filesystem (a real tmpfs, /dev/shm) still sees its blocks."""
+    import socket
+
+    from handler.bounds import fs_growth, fs_used
+
+    shm = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        paths = [shm, shm / "not_made_yet", Path("/dev/shm")]
+        baseline = fs_used(paths)
+        assert list(baseline) == [os.stat("/dev/shm").st_dev]  # one filesystem, counted once
+        left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        fd = os.open(shm / "inflight.bin", os.O_CREAT | os.O_RDWR, 0o600)
+        os.unlink(shm / "inflight.bin")
+        os.write(fd, b"\1" * (8 * MB))
+        socket.send_fds(left, [b"x"], [fd])
+        os.close(fd)
+        try:
+            dev = os.stat(shm).st_dev  # no name, no fd (pytest's own capture files are on /tmp)
+            assert disk_used([shm]) == 0 and all(f.dev != dev for f in held.scan([os.getpid()]).files.values())
+            assert fs_growth(baseline, fs_used(paths)) >= 8 * MB  # other writers may add, never take away
+        finally:
+            left.close()
+            right.close()
+    finally:
+        shutil.rmtree(shm)
+
+
+def test_the_filesystems_growth_is_never_below_zero_on_any_one():
+    from handler.bounds import fs_growth
+
+    assert fs_growth({1: 100, 2: 500}, {1: 300, 2: 0}) == 200  # freeing on one is no room on another
+    assert fs_growth({1: 100}, {}) == 0  # a filesystem gone counts nothing
+
+
+def test_a_disk_filesystems_used_bytes_are_not_measured_only_memory_backed_ones():
+    """A disk's used bytes move with every writer on the host (other pods' downloads on RunPod): measuring
+    them would fail healthy jobs; /dev/shm (tmpfs) is the container's own."""
+    from handler.bounds import fs_used, memory_backed
+
+    repo = Path(__file__).resolve()
+    assert memory_backed(os.stat("/dev/shm").st_dev)
+    if memory_backed(repo.stat().st_dev):
+        pytest.skip("the checkout itself is on a tmpfs here")
+    assert fs_used([repo]) == {}
+    assert list(fs_used([repo, Path("/dev/shm")])) == [os.stat("/dev/shm").st_dev]
