@@ -8,8 +8,9 @@
 - a disk budget: what ComfyUI writes under its output, temp and user directories (its HOME and TMPDIR
   are in the last) and in /dev/shm (its user's files: handler.scratch), and the files its processes
   hold with no name left (handler.held: unlinked but open or mapped), while the prompt runs is
-  summed every DISK_SAMPLE_S, each inode once, or what those filesystems gained (statvfs: a file held
-  only by a descriptor in flight in a socket too) if more; past JOB_DISK_MB the prompt is stopped the
+  summed every DISK_SAMPLE_S, each inode once, or what the memory-backed ones among those filesystems
+  gained (statvfs: a file held only by a descriptor in flight in a socket too) if more; past
+  JOB_DISK_MB the prompt is stopped the
   same way (JOB_DISK_LIMIT). One file can't outgrow MAX_FILE_MB between two samples: RLIMIT_FSIZE
   (handler.confine) stops it.
 - no trace in ComfyUI: the prompt's /history entry is deleted once its outputs are known.
@@ -64,21 +65,6 @@ def disk_used(
     return total
 
 
-MEMORY_FS = frozenset({"tmpfs", "ramfs"})
-
-
-def memory_backed(dev: int) -> bool:
-    """Whether the filesystem with device `dev` keeps its files in memory (tmpfs, ramfs), from
-    /proc/self/mountinfo's `major:minor` and type: such a filesystem is the container's own."""
-    wanted = f"{os.major(dev)}:{os.minor(dev)}"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == wanted and " - " in line:
-                return line.split(" - ", 1)[1].split()[0] in MEMORY_FS
-    return False
-
-
 def fs_used(paths: Iterable[Path]) -> dict[int, int]:
     """Used bytes ((f_blocks - f_bfree) * f_frsize) of each distinct memory-backed filesystem (by st_dev)
     the paths are on (a path not made yet: its nearest existing parent's). Name-free: it sees what no name
@@ -93,7 +79,7 @@ def fs_used(paths: Iterable[Path]) -> dict[int, int]:
             path = path.parent
         try:
             dev = path.stat().st_dev
-            if dev not in used and memory_backed(dev):
+            if dev not in used and held.in_ram(str(path), dev):
                 v = os.statvfs(path)
                 used[dev] = (v.f_blocks - v.f_bfree) * v.f_frsize
         except OSError:

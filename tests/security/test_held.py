@@ -230,11 +230,11 @@ def test_the_filesystems_growth_is_never_below_zero_on_any_one():
 def test_a_disk_filesystems_used_bytes_are_not_measured_only_memory_backed_ones():
     """A disk's used bytes move with every writer on the host (other pods' downloads on RunPod): measuring
     them would fail healthy jobs; /dev/shm (tmpfs) is the container's own."""
-    from handler.bounds import fs_used, memory_backed
+    from handler.bounds import fs_used
 
     repo = Path(__file__).resolve()
-    assert memory_backed(os.stat("/dev/shm").st_dev)
-    if memory_backed(repo.stat().st_dev):
+    assert held.in_ram("/dev/shm", os.stat("/dev/shm").st_dev)
+    if held.in_ram(str(repo), repo.stat().st_dev):
         pytest.skip("the checkout itself is on a tmpfs here")
     assert fs_used([repo]) == {}
     assert list(fs_used([repo, Path("/dev/shm")])) == [os.stat("/dev/shm").st_dev]
